@@ -1,0 +1,225 @@
+//! Command-line arguments (clap derive); doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Default model shipped with coinfer.
+pub const DEFAULT_MODEL: &str = "models/fmnist-resnet.onnx";
+
+/// coinfer: device-edge co-inference of DNNs (split computing).
+///
+/// A device runs the first layers of an ONNX model, sends the intermediate feature over a
+/// link, and an edge server runs the rest. coinfer finds where a model can be split,
+/// cuts it, profiles both halves, chooses the split, and runs it.
+#[derive(Debug, Parser)]
+#[command(name = "coinfer", version, propagate_version = true)]
+pub struct Cli {
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output (-v info, -vv debug); logs go to stderr. `RUST_LOG` also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the main job on the bundled model and data: profile, choose the best split for
+    /// 1, 10 and 100 Mbit/s, execute it on test images, write report/.
+    Demo(DemoArgs),
+    /// List the valid cut points of a model (tensors every input→output path crosses).
+    Cuts(CutsArgs),
+    /// Split a model at a cut into head.onnx and tail.onnx, and verify head∘tail = model.
+    Split(SplitArgs),
+    /// Run a model on a NumPy .npy input and write its outputs as .npy.
+    Run(RunArgs),
+    /// Top-1 accuracy of a model on a data set.
+    Eval(EvalArgs),
+    /// Per-cut MACs, feature bytes and measured head/tail latency on this host and on
+    /// named device/edge profiles.
+    Profile(ProfileArgs),
+    /// Train the default model (residual CNN for Fashion-MNIST) with candle and export ONNX.
+    Train(TrainArgs),
+    /// Benchmarks (ratios measured in the same run).
+    Bench(BenchArgs),
+    /// List the built-in device and edge hardware profiles.
+    Profiles,
+}
+
+/// Engine selection shared by several commands.
+#[derive(Debug, Args, Clone)]
+pub struct EngineArg {
+    /// Inference engine: `tract` (pure Rust) or `ort` (ONNX Runtime; build with --features ort).
+    #[arg(long, default_value = "tract")]
+    pub engine: String,
+}
+
+/// `coinfer cuts`.
+#[derive(Debug, Args)]
+pub struct CutsArgs {
+    /// ONNX model file.
+    pub model: PathBuf,
+}
+
+/// `coinfer split`.
+#[derive(Debug, Args)]
+pub struct SplitArgs {
+    /// ONNX model file.
+    pub model: PathBuf,
+    /// Cut point: a tensor name, or an index in the list `coinfer cuts` prints.
+    #[arg(long)]
+    pub at: String,
+    /// Output directory for head.onnx, tail.onnx and split.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArg,
+}
+
+/// `coinfer run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// ONNX model file.
+    pub model: PathBuf,
+    /// Input: float32 .npy, shape (batch, ...) matching the model's input.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output .npy (several outputs: Y.0.npy, Y.1.npy, ...).
+    #[arg(long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArg,
+}
+
+/// `coinfer eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// ONNX model file.
+    #[arg(default_value = DEFAULT_MODEL)]
+    pub model: PathBuf,
+    /// Data set: fashion-mnist, mnist-5k or digits.
+    #[arg(long, default_value = "fashion-mnist")]
+    pub data: String,
+    /// Split: train, val or test.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Evaluate only the first N samples.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Batch size.
+    #[arg(long, default_value_t = 256)]
+    pub batch: usize,
+    #[command(flatten)]
+    pub engine: EngineArg,
+}
+
+/// `coinfer profile`.
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// ONNX model file.
+    #[arg(default_value = DEFAULT_MODEL)]
+    pub model: PathBuf,
+    /// Device profile for the head (see `coinfer profiles`).
+    #[arg(long, default_value = "rpi4")]
+    pub device: String,
+    /// Edge profile for the tail.
+    #[arg(long, default_value = "edge-gpu")]
+    pub edge: String,
+    /// Batch size to time.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Timed runs per measurement (median reported).
+    #[arg(long, default_value_t = 30)]
+    pub runs: usize,
+    /// Write profile.json and profile.svg here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArg,
+}
+
+/// `coinfer train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Output ONNX file (a model card `.md` and `.json` are written beside it).
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub out: PathBuf,
+    /// Epochs.
+    #[arg(long, default_value_t = 6)]
+    pub epochs: usize,
+    /// Seed (initialisation, shuffling, augmentation).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Batch size.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    /// Stage widths, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,48")]
+    pub widths: Vec<usize>,
+    /// Train on the first N training samples only (quick runs).
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+/// `coinfer demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// ONNX model file.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: PathBuf,
+    /// Device profile.
+    #[arg(long, default_value = "rpi4")]
+    pub device: String,
+    /// Edge profile.
+    #[arg(long, default_value = "edge-gpu")]
+    pub edge: String,
+    /// Uplink rates to plan for, Mbit/s.
+    #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
+    pub mbps: Vec<f64>,
+    /// Round-trip time of the link, ms.
+    #[arg(long, default_value_t = 5.0)]
+    pub rtt_ms: f64,
+    /// Test images to run the chosen splits on.
+    #[arg(long, default_value_t = 2000)]
+    pub images: usize,
+    /// Report directory.
+    #[arg(long, default_value = "report")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArg,
+}
+
+/// `coinfer bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to benchmark.
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// img/s of the full model vs head+tail, per engine, batch 1 and 64.
+    Engine {
+        /// Models to run (default: the default model and the ResNet-18 test export).
+        models: Vec<PathBuf>,
+        /// Engines to compare (default: every engine in this build).
+        #[arg(long, value_delimiter = ',')]
+        engines: Vec<String>,
+        /// Batch sizes.
+        #[arg(long, value_delimiter = ',', default_value = "1,64")]
+        batches: Vec<usize>,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+    },
+}

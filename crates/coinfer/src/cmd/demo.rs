@@ -1,0 +1,265 @@
+//! `coinfer demo`: profile the default model, choose the best split per bandwidth
+//! (exhaustive, Neurosurgeon-style), execute it on real test images, write report/.
+
+use anyhow::{bail, Context, Result};
+use coinfer_data::{DatasetName, Split};
+use coinfer_engine::eval::{first_output, predict, Predictions};
+use coinfer_engine::profile::PreparedSplit;
+use coinfer_engine::Tensor;
+use coinfer_sim::{Link, SplitChoice, SplitLatency};
+
+use super::profile::{hardware, measure_model, measured, plot_profile};
+use crate::args::DemoArgs;
+use crate::output::{bytes, print_json, table, write_json};
+use crate::plot::{write_svg, Series};
+
+/// The feature as it crosses the link: raw little-endian float32 (feature codecs come later).
+fn to_wire(x: &Tensor) -> Vec<u8> {
+    x.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn from_wire(bytes: &[u8], shape: &[usize]) -> Result<Tensor> {
+    let values: Vec<f32> =
+        bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    Ok(Tensor::from_shape_vec(shape.to_vec(), values)?)
+}
+
+/// Result of executing one chosen split on real images.
+#[derive(Debug, serde::Serialize)]
+struct Execution {
+    choice: SplitChoice,
+    accuracy: f64,
+    full_model_accuracy: f64,
+    predictions_differing_from_full_model: usize,
+    bytes_sent_per_image: f64,
+    images: usize,
+}
+
+pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
+    if !args.model.is_file() {
+        bail!(
+            "{} not found: run coinfer from the project root, or train it with `coinfer train`",
+            args.model.display()
+        );
+    }
+    let device = hardware(&args.device)?;
+    let edge = hardware(&args.edge)?;
+    if args.mbps.iter().any(|&r| !(r > 0.0 && r.is_finite())) {
+        bail!("--mbps rates must be positive numbers, got {:?}", args.mbps);
+    }
+    let graph = super::load_graph(&args.model)?;
+    let profile = measure_model(&graph, &args.engine.engine, 1, 20, json)?;
+    let m = measured(&profile);
+    let options = m.split_options(&device, &edge);
+
+    // Plan per bandwidth.
+    let mut plans = Vec::new();
+    for &mbps in &args.mbps {
+        let link = Link { rate_bps: mbps * 1e6, rtt_ms: args.rtt_ms };
+        let all: Vec<SplitLatency> = options.iter().map(|o| o.latency(&link)).collect();
+        let best = coinfer_policy::best_split(&options, &link).context("no split options")?;
+        plans.push((mbps, link, all, best));
+    }
+
+    // Execute each distinct chosen split on real test images.
+    let engine = coinfer_engine::engine_for_name(&args.engine.engine)?;
+    let data = coinfer_data::load(DatasetName::FashionMnist, Split::Test)?.take(args.images);
+    let full = engine.prepare(&graph.proto)?;
+    let bar = super::progress_bar(data.len() as u64, "full model", json);
+    let reference =
+        predict(&data, 100, |x| first_output(full.run(&[x])?), |d| bar.set_position(d as u64))?;
+    bar.finish_and_clear();
+    let mut executions: Vec<Execution> = Vec::new();
+    for (_, _, _, best) in &plans {
+        let choice = &best.option.choice;
+        if executions.iter().any(|e| &e.choice == choice) {
+            continue;
+        }
+        let (preds, sent) = execute(&graph, choice, engine.as_ref(), &data, json)?;
+        let differing =
+            preds.predicted.iter().zip(&reference.predicted).filter(|(a, b)| a != b).count();
+        executions.push(Execution {
+            choice: choice.clone(),
+            accuracy: preds.accuracy(),
+            full_model_accuracy: reference.accuracy(),
+            predictions_differing_from_full_model: differing,
+            bytes_sent_per_image: sent as f64 / data.len().max(1) as f64,
+            images: data.len(),
+        });
+    }
+
+    // Report.
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    plot_profile(&args.out.join("profile.svg"), &profile)?;
+    let series: Vec<Series> = plans
+        .iter()
+        .map(|(mbps, _, all, _)| Series {
+            label: format!("{mbps} Mbit/s"),
+            points: all.iter().enumerate().map(|(i, l)| (i as f64, l.total_ms)).collect(),
+        })
+        .collect();
+    write_svg(
+        &args.out.join("latency.svg"),
+        &[(
+            &format!(
+                "End-to-end latency per split ({} → {}); x: 0 = edge-only, last = device-only",
+                device.name, edge.name
+            ),
+            "split option (0 = edge-only, 1.. = cut index + 1, last = device-only)",
+            "ms",
+            series,
+            true,
+        )],
+    )?;
+    let plan_json: Vec<serde_json::Value> = plans
+        .iter()
+        .map(|(mbps, link, all, best)| {
+            serde_json::json!({
+                "mbps": mbps,
+                "link": link,
+                "best": best,
+                "device_only_ms": all.last().map(|l| l.total_ms),
+                "edge_only_ms": all.first().map(|l| l.total_ms),
+                "options": all,
+            })
+        })
+        .collect();
+    let report = serde_json::json!({
+        "model": args.model,
+        "engine": engine.name(),
+        "device": device,
+        "edge": edge,
+        "host_gmacs": m.host_gmacs(),
+        "profile": profile,
+        "plans": plan_json,
+        "executions": executions,
+    });
+    write_json(&args.out.join("demo.json"), &report)?;
+    if json {
+        return print_json(&report);
+    }
+
+    println!(
+        "coinfer demo: {} ({} cut points), device `{}`, edge `{}`, RTT {} ms, engine {}",
+        args.model.display(),
+        m.cuts.len(),
+        device.name,
+        edge.name,
+        args.rtt_ms,
+        engine.name()
+    );
+    let rows = plans
+        .iter()
+        .map(|(mbps, _, all, best)| {
+            let first = all.first().map_or(f64::NAN, |l| l.total_ms);
+            let last = all.last().map_or(f64::NAN, |l| l.total_ms);
+            vec![
+                format!("{mbps}"),
+                format!("{last:.2}"),
+                format!("{first:.2}"),
+                best.option.choice.to_string(),
+                bytes(best.option.uplink_bytes),
+                format!("{:.2}", best.option.device_ms),
+                format!("{:.2}", best.transfer_ms),
+                format!("{:.3}", best.option.edge_ms),
+                format!("{:.2}", best.total_ms),
+                format!("{:.2}×", last.min(first) / best.total_ms),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(
+            &[
+                "Mbit/s",
+                "device-only ms",
+                "edge-only ms",
+                "best split",
+                "sent",
+                "device ms",
+                "link ms",
+                "edge ms",
+                "total ms",
+                "vs best single side"
+            ],
+            rows
+        )
+    );
+    let rows = executions
+        .iter()
+        .map(|e| {
+            vec![
+                e.choice.to_string(),
+                e.images.to_string(),
+                format!("{:.2} %", 100.0 * e.accuracy),
+                format!("{:.2} %", 100.0 * e.full_model_accuracy),
+                e.predictions_differing_from_full_model.to_string(),
+                bytes(e.bytes_sent_per_image as u64),
+            ]
+        })
+        .collect();
+    println!("Executed on Fashion-MNIST test images (head → feature bytes → tail):");
+    println!(
+        "{}",
+        table(&["split", "images", "accuracy", "full model", "differing", "sent/image"], rows)
+    );
+    println!("wrote {0}/demo.json, {0}/latency.svg, {0}/profile.svg", args.out.display());
+    Ok(())
+}
+
+/// Runs `data` through the chosen split; returns predictions and the bytes that crossed the link.
+fn execute(
+    graph: &coinfer_graph::Graph,
+    choice: &SplitChoice,
+    engine: &dyn coinfer_engine::Engine,
+    data: &coinfer_data::Dataset,
+    json: bool,
+) -> Result<(Predictions, usize)> {
+    let mut sent = 0usize;
+    let bar = super::progress_bar(data.len() as u64, "split run", json);
+    let preds = match choice {
+        SplitChoice::Cut { index, .. } => {
+            let cut = graph.find_cut(&index.to_string())?;
+            let split = PreparedSplit::new(graph, &cut, engine)?;
+            predict(
+                data,
+                100,
+                |x| {
+                    let feature = first_output(split.head.run(&[x])?)?;
+                    let wire = to_wire(&feature);
+                    sent += wire.len();
+                    let received = from_wire(&wire, feature.shape())
+                        .map_err(|e| coinfer_engine::EngineError::Run {
+                            engine: "demo",
+                            reason: e.to_string(),
+                        })?;
+                    first_output(split.tail.run(&[received])?)
+                },
+                |d| bar.set_position(d as u64),
+            )?
+        }
+        SplitChoice::EdgeOnly | SplitChoice::DeviceOnly => {
+            let full = engine.prepare(&graph.proto)?;
+            let offload = matches!(choice, SplitChoice::EdgeOnly);
+            predict(
+                data,
+                100,
+                |x| {
+                    let x = if offload {
+                        let wire = to_wire(&x);
+                        sent += wire.len();
+                        from_wire(&wire, x.shape()).map_err(|e| {
+                            coinfer_engine::EngineError::Run { engine: "demo", reason: e.to_string() }
+                        })?
+                    } else {
+                        x
+                    };
+                    first_output(full.run(&[x])?)
+                },
+                |d| bar.set_position(d as u64),
+            )?
+        }
+    };
+    bar.finish_and_clear();
+    Ok((preds, sent))
+}

@@ -1,0 +1,56 @@
+//! One module per subcommand.
+
+mod bench;
+mod cuts;
+mod demo;
+mod eval;
+mod profile;
+mod run;
+mod split;
+mod train;
+
+use anyhow::Result;
+
+use crate::args::{BenchWhat, Cli, Command};
+
+/// Dispatches a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let json = cli.json;
+    match cli.command {
+        Command::Demo(a) => demo::run(&a, json),
+        Command::Cuts(a) => cuts::run(&a, json),
+        Command::Split(a) => split::run(&a, json),
+        Command::Run(a) => run::run(&a, json),
+        Command::Eval(a) => eval::run(&a, json),
+        Command::Profile(a) => profile::run(&a, json),
+        Command::Train(a) => train::run(&a, json),
+        Command::Bench(a) => match a.what {
+            BenchWhat::Engine { models, engines, batches, seconds } => {
+                bench::engine(models, engines, &batches, seconds, json)
+            }
+        },
+        Command::Profiles => profile::list(json),
+    }
+}
+
+/// Loads and analyses a model, with the path in the error.
+pub(crate) fn load_graph(path: &std::path::Path) -> Result<coinfer_graph::Graph> {
+    use anyhow::Context;
+    coinfer_graph::Graph::load(path).with_context(|| format!("loading {}", path.display()))
+}
+
+/// A progress bar on stderr (hidden with --json or when stderr is not a terminal).
+pub(crate) fn progress_bar(len: u64, msg: &str, json: bool) -> indicatif::ProgressBar {
+    let bar = if json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(len)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed}<{eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(msg.to_string());
+    bar
+}

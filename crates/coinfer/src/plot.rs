@@ -1,0 +1,95 @@
+//! SVG plots (plotters).
+
+use std::path::Path;
+
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+
+/// A named line of (x, y) points.
+pub struct Series {
+    /// Legend label.
+    pub label: String,
+    /// Points.
+    pub points: Vec<(f64, f64)>,
+}
+
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+/// Draws one panel of line series into `area`.
+fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    log_y: bool,
+) -> Result<()> {
+    let err = |e: String| anyhow!("plotting {title}: {e}");
+    let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let ys: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).collect();
+    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+    let (x0, x1) = if x0.is_finite() { (x0, x1.max(x0 + 1.0)) } else { (0.0, 1.0) };
+    let y_pos = ys.iter().copied().filter(|&y| y > 0.0);
+    let y_min = y_pos.clone().fold(f64::INFINITY, f64::min);
+    let y_max = ys.iter().copied().fold(0.0f64, f64::max).max(1e-9);
+    let mut builder = ChartBuilder::on(area);
+    builder.caption(title, ("sans-serif", 18)).margin(10).x_label_area_size(35).y_label_area_size(60);
+    let x_range = x0..x1;
+    if log_y {
+        let lo = if y_min.is_finite() { y_min / 1.5 } else { 1e-3 };
+        let mut chart = builder
+            .build_cartesian_2d(x_range, (lo..y_max * 1.5).log_scale())
+            .map_err(|e| err(e.to_string()))?;
+        chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw().map_err(|e| err(e.to_string()))?;
+        for (i, s) in series.iter().enumerate() {
+            let c = COLORS[i % COLORS.len()];
+            let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| p.1 > 0.0).collect();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
+                .map_err(|e| err(e.to_string()))?
+                .label(s.label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(|e| err(e.to_string()))?;
+        }
+        chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw().map_err(|e| err(e.to_string()))?;
+    } else {
+        let mut chart = builder
+            .build_cartesian_2d(x_range, 0.0..y_max * 1.1)
+            .map_err(|e| err(e.to_string()))?;
+        chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw().map_err(|e| err(e.to_string()))?;
+        for (i, s) in series.iter().enumerate() {
+            let c = COLORS[i % COLORS.len()];
+            chart
+                .draw_series(LineSeries::new(s.points.clone(), c.stroke_width(2)))
+                .map_err(|e| err(e.to_string()))?
+                .label(s.label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(|e| err(e.to_string()))?;
+        }
+        chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// A figure of vertically stacked panels: (title, x label, y label, series, log y).
+pub type PanelSpec<'a> = (&'a str, &'a str, &'a str, Vec<Series>, bool);
+
+/// Writes an SVG with the given panels stacked vertically.
+pub fn write_svg(path: &Path, panels: &[PanelSpec]) -> Result<()> {
+    let height = 360 * panels.len().max(1) as u32;
+    let root = SVGBackend::new(path, (900, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let areas = root.split_evenly((panels.len().max(1), 1));
+    for (area, (title, xl, yl, series, log)) in areas.iter().zip(panels) {
+        panel(area, title, xl, yl, series, *log)?;
+    }
+    root.present().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+    Ok(())
+}

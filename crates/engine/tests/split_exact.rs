@@ -1,0 +1,126 @@
+//! At every valid cut, tail(head(x)) equals the full model, on every engine; engines agree with
+//! PyTorch's own outputs; bad inputs get clear errors.
+
+use std::path::PathBuf;
+
+use coinfer_engine::profile::{max_abs, max_abs_diff, random_inputs, PreparedSplit};
+use coinfer_engine::{engine_for_name, read_npy, EngineError, Tensor};
+use coinfer_graph::Graph;
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+}
+
+const TEST_MODELS: [&str; 4] = [
+    "models/test/resnet18-cifar.onnx",
+    "models/test/mobilenetv3-small.onnx",
+    "models/test/squeezenet1_1.onnx",
+    "models/fmnist-resnet.onnx",
+];
+
+fn engines() -> Vec<&'static str> {
+    coinfer_engine::available_engines()
+}
+
+#[test]
+fn every_cut_splits_exactly_on_every_engine() {
+    for model in TEST_MODELS {
+        let graph = Graph::load(&repo(model)).unwrap();
+        let inputs = random_inputs(&graph, 2, 11).unwrap();
+        for name in engines() {
+            let engine = engine_for_name(name).unwrap();
+            let full = engine.prepare(&graph.proto).unwrap().run(&inputs).unwrap();
+            let scale = max_abs(&full).max(1e-6);
+            for cut in graph.cut_points() {
+                let split = PreparedSplit::new(&graph, &cut, engine.as_ref()).unwrap();
+                let got = split.run(&inputs).unwrap();
+                let diff = max_abs_diff(&full, &got);
+                assert!(
+                    diff <= 1e-5 * scale,
+                    "{model} [{name}] cut {} `{}`: max diff {diff} (scale {scale})",
+                    cut.index,
+                    cut.tensor
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn engines_match_pytorch() {
+    for model in &TEST_MODELS[..3] {
+        let path = repo(model);
+        let x = read_npy(&path.with_extension("input.npy")).unwrap();
+        let expected = read_npy(&path.with_extension("output.npy")).unwrap();
+        let proto = coinfer_graph::load_model(&path).unwrap();
+        for name in engines() {
+            let y = engine_for_name(name).unwrap().prepare(&proto).unwrap().run(&[x.clone()]).unwrap();
+            let diff = max_abs_diff(&[expected.clone()], &y);
+            let scale = max_abs(&[expected.clone()]);
+            assert!(diff <= 1e-4 * scale.max(1.0), "{model} [{name}]: {diff} vs scale {scale}");
+        }
+    }
+}
+
+#[test]
+fn any_batch_size_runs() {
+    let graph = Graph::load(&repo(TEST_MODELS[0])).unwrap();
+    let engine = engine_for_name("tract").unwrap();
+    let model = engine.prepare(&graph.proto).unwrap();
+    let x5 = random_inputs(&graph, 5, 3).unwrap();
+    let y5 = model.run(&x5).unwrap();
+    assert_eq!(y5[0].shape(), &[5, 10]);
+    // Row 0 of a batch of 5 equals the same image alone.
+    let x1 = Tensor::from_shape_vec(
+        vec![1, 3, 32, 32],
+        x5[0].index_axis(ndarray::Axis(0), 0).iter().copied().collect(),
+    )
+    .unwrap();
+    let y1 = model.run(&[x1]).unwrap();
+    let row0 = y5[0].index_axis(ndarray::Axis(0), 0).to_owned().into_dyn().insert_axis(ndarray::Axis(0));
+    assert!(max_abs_diff(&y1, &[row0]) < 1e-4);
+}
+
+#[test]
+fn wrong_shapes_and_counts_are_clear_errors() {
+    let graph = Graph::load(&repo(TEST_MODELS[0])).unwrap();
+    for name in engines() {
+        let model = engine_for_name(name).unwrap().prepare(&graph.proto).unwrap();
+        let wrong = Tensor::zeros(vec![1, 3, 28, 28]);
+        match model.run(&[wrong]) {
+            Err(EngineError::ShapeMismatch { input, expected, got }) => {
+                assert_eq!(input, "input");
+                assert_eq!(expected, "[?, 3, 32, 32]");
+                assert_eq!(got, vec![1, 3, 28, 28]);
+            }
+            other => panic!("[{name}] expected ShapeMismatch, got {other:?}"),
+        }
+        let rank = Tensor::zeros(vec![3, 32, 32]);
+        assert!(matches!(model.run(&[rank]), Err(EngineError::ShapeMismatch { .. })));
+        assert!(matches!(model.run(&[]), Err(EngineError::InputCount { expected: 1, got: 0 })));
+    }
+}
+
+#[test]
+fn unknown_engine_is_an_error() {
+    let err = engine_for_name("tensorrt").err().unwrap().to_string();
+    assert!(err.contains("tensorrt") && err.contains("tract"), "{err}");
+    if !cfg!(feature = "ort") {
+        let err = engine_for_name("ort").err().unwrap().to_string();
+        assert!(err.contains("--features ort"), "{err}");
+    }
+}
+
+#[test]
+fn npy_of_wrong_dtype_is_rejected_with_the_dtype() {
+    use ndarray_npy::WriteNpyExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f64.npy");
+    let a = ndarray::Array2::<f64>::zeros((2, 2));
+    a.write_npy(std::fs::File::create(&path).unwrap()).unwrap();
+    let err = read_npy(&path).unwrap_err().to_string();
+    assert!(err.contains("float32") && err.contains("f8"), "{err}");
+    let garbage = dir.path().join("garbage.npy");
+    std::fs::write(&garbage, b"not numpy").unwrap();
+    assert!(read_npy(&garbage).unwrap_err().to_string().contains("garbage.npy"));
+}

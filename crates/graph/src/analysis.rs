@@ -1,0 +1,452 @@
+//! Graph analysis: topological order, tensor shapes (via tract's shape inference), per-node cost.
+
+use std::collections::{HashMap, HashSet};
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::{Factoid, InferenceModelExt};
+
+use crate::cost::node_macs;
+use crate::error::{GraphError, Result};
+use crate::pb::{self, ModelProto};
+
+/// Element type of a tensor, as far as cost accounting needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ElemType {
+    /// ONNX `TensorProto.DataType` code (1 = float32, 7 = int64, ...).
+    pub onnx_code: i32,
+    /// Size of one element in bytes (0 if unknown).
+    pub bytes: usize,
+}
+
+impl ElemType {
+    /// The element type for an ONNX data type code.
+    pub fn from_onnx(code: i32) -> ElemType {
+        let bytes = match code {
+            1 | 6 | 12 => 4,   // float, int32, uint32
+            7 | 11 | 13 => 8, // int64, double, uint64
+            2 | 3 | 9 => 1,   // uint8, int8, bool
+            4 | 5 | 10 | 16 => 2, // uint16, int16, float16, bfloat16
+            _ => 0,
+        };
+        ElemType { onnx_code: code, bytes }
+    }
+}
+
+/// Where a tensor's value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum TensorKind {
+    /// A graph input fed at run time.
+    Input,
+    /// A stored weight (initializer).
+    Initializer,
+    /// Computed from constants only (`Constant` nodes and what folds from them).
+    Constant,
+    /// Computed from the graph inputs: an activation.
+    Activation,
+}
+
+/// One tensor of the graph, with its inferred shape at batch size 1.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TensorInfo {
+    /// ONNX tensor name.
+    pub name: String,
+    /// Inferred shape with the batch dimension set to 1; `None` if inference could not tell.
+    pub shape: Option<Vec<usize>>,
+    /// Element type.
+    pub elem: ElemType,
+    /// Where its value comes from.
+    pub kind: TensorKind,
+    /// Index (in [`Graph::nodes`]) of the node producing it.
+    pub producer: Option<usize>,
+    /// Indices of the nodes reading it.
+    pub consumers: Vec<usize>,
+}
+
+impl TensorInfo {
+    /// Number of elements per sample (batch 1), if the shape is known.
+    pub fn elements(&self) -> Option<u64> {
+        self.shape.as_ref().map(|s| s.iter().map(|&d| d as u64).product())
+    }
+    /// Size in bytes per sample (batch 1), if the shape is known.
+    pub fn bytes(&self) -> Option<u64> {
+        self.elements().map(|e| e * self.elem.bytes as u64)
+    }
+}
+
+/// One node, with its cost at batch size 1.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeInfo {
+    /// Position in topological order (= index in [`Graph::nodes`]).
+    pub index: usize,
+    /// Index of the node in the original ONNX `graph.node` list.
+    pub proto_index: usize,
+    /// Node name (generated as `<op>_<index>` when the file leaves it empty).
+    pub name: String,
+    /// ONNX op type.
+    pub op_type: String,
+    /// Tensor names read (empty strings = omitted optional inputs are dropped).
+    pub inputs: Vec<String>,
+    /// Tensor names written.
+    pub outputs: Vec<String>,
+    /// Whether the node only depends on constants (folds away, duplicable across a cut).
+    pub is_constant: bool,
+    /// Multiply–accumulate operations per sample (Conv, Gemm, MatMul; 0 for other ops).
+    pub macs: u64,
+    /// Bytes of the initializers this node is the first reader of.
+    pub param_bytes: u64,
+    /// Bytes of its outputs per sample.
+    pub output_bytes: u64,
+}
+
+/// An analysed ONNX model: nodes in topological order, every tensor with its shape, costs.
+#[derive(Debug, Clone)]
+pub struct Graph {
+    /// The model as loaded.
+    pub proto: ModelProto,
+    /// Nodes in topological order.
+    pub nodes: Vec<NodeInfo>,
+    /// Every tensor by name.
+    pub tensors: HashMap<String, TensorInfo>,
+    /// Names of the run-time inputs (initializers excluded).
+    pub inputs: Vec<String>,
+    /// Names of the graph outputs.
+    pub outputs: Vec<String>,
+}
+
+/// ONNX ops tract cannot run, checked before anything else so the error names the node.
+fn check_supported_ops(graph: &pb::GraphProto) -> Result<()> {
+    let onnx = tract_onnx::onnx();
+    for (i, node) in graph.node.iter().enumerate() {
+        let default_domain = node.domain.is_empty() || node.domain == "ai.onnx";
+        if !default_domain || !onnx.op_register.0.contains_key(&node.op_type) {
+            return Err(GraphError::UnsupportedOp {
+                op: node.op_type.clone(),
+                domain: node.domain.clone(),
+                node: display_name(node, i),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn display_name(node: &pb::NodeProto, i: usize) -> String {
+    if node.name.is_empty() {
+        format!("{}_{i}", node.op_type)
+    } else {
+        node.name.clone()
+    }
+}
+
+/// The declared element type and dims of a value info (`None` for symbolic dims).
+pub(crate) fn declared_type(vi: &pb::ValueInfoProto) -> (i32, Vec<Option<i64>>) {
+    use pb::tensor_shape_proto::dimension::Value;
+    use pb::type_proto::Value as TV;
+    match vi.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(TV::TensorType(t)) => {
+            let dims = t
+                .shape
+                .as_ref()
+                .map(|s| {
+                    s.dim
+                        .iter()
+                        .map(|d| match &d.value {
+                            Some(Value::DimValue(v)) if *v > 0 => Some(*v),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            (t.elem_type, dims)
+        }
+        _ => (0, vec![]),
+    }
+}
+
+impl Graph {
+    /// Loads and analyses an ONNX file. See [`Graph::analyse`].
+    pub fn load(path: &std::path::Path) -> Result<Graph> {
+        Graph::analyse(crate::io::load_model(path)?)
+    }
+
+    /// Analyses a model: checks structure and operator support, sorts nodes topologically,
+    /// infers every tensor's shape at batch size 1, and computes per-node costs.
+    pub fn analyse(proto: ModelProto) -> Result<Graph> {
+        let g = proto.graph.as_ref().ok_or_else(|| GraphError::Invalid("no graph".into()))?;
+        check_supported_ops(g)?;
+
+        let initializers: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+        let inputs: Vec<String> = g
+            .input
+            .iter()
+            .filter(|i| !initializers.contains(i.name.as_str()))
+            .map(|i| i.name.clone())
+            .collect();
+        if inputs.is_empty() {
+            return Err(GraphError::Invalid("the graph has no run-time input".into()));
+        }
+        let outputs: Vec<String> = g.output.iter().map(|o| o.name.clone()).collect();
+
+        // Producers of every tensor, rejecting duplicates.
+        let mut producer: HashMap<&str, usize> = HashMap::new();
+        for (i, node) in g.node.iter().enumerate() {
+            for out in node.output.iter().filter(|o| !o.is_empty()) {
+                if producer.insert(out.as_str(), i).is_some()
+                    || initializers.contains(out.as_str())
+                    || inputs.iter().any(|x| x == out)
+                {
+                    return Err(GraphError::Invalid(format!(
+                        "tensor `{out}` is defined more than once (node `{}`)",
+                        display_name(node, i)
+                    )));
+                }
+            }
+        }
+        for (i, node) in g.node.iter().enumerate() {
+            for inp in node.input.iter().filter(|x| !x.is_empty()) {
+                let known = producer.contains_key(inp.as_str())
+                    || initializers.contains(inp.as_str())
+                    || inputs.iter().any(|x| x == inp);
+                if !known {
+                    return Err(GraphError::Invalid(format!(
+                        "node `{}` reads `{inp}`, which no node, input or initializer defines",
+                        display_name(node, i)
+                    )));
+                }
+            }
+        }
+        for out in &outputs {
+            if !producer.contains_key(out.as_str()) && !inputs.contains(out) {
+                return Err(GraphError::Invalid(format!("graph output `{out}` is never computed")));
+            }
+        }
+
+        let order = topological_order(g, &producer)?;
+        let position: HashMap<usize, usize> =
+            order.iter().enumerate().map(|(pos, &i)| (i, pos)).collect();
+
+        let shapes = infer_shapes(&proto, &inputs)?;
+
+        // Tensors.
+        let mut tensors: HashMap<String, TensorInfo> = HashMap::new();
+        for init in &g.initializer {
+            tensors.insert(
+                init.name.clone(),
+                TensorInfo {
+                    name: init.name.clone(),
+                    shape: Some(init.dims.iter().map(|&d| d.max(0) as usize).collect()),
+                    elem: ElemType::from_onnx(init.data_type),
+                    kind: TensorKind::Initializer,
+                    producer: None,
+                    consumers: vec![],
+                },
+            );
+        }
+        for vi in g.input.iter().filter(|i| !initializers.contains(i.name.as_str())) {
+            let (code, _) = declared_type(vi);
+            let (shape, elem) = shapes.get(&vi.name).cloned().unwrap_or((None, code));
+            tensors.insert(
+                vi.name.clone(),
+                TensorInfo {
+                    name: vi.name.clone(),
+                    shape,
+                    elem: ElemType::from_onnx(elem),
+                    kind: TensorKind::Input,
+                    producer: None,
+                    consumers: vec![],
+                },
+            );
+        }
+        let mut nodes = Vec::with_capacity(order.len());
+        for (pos, &pi) in order.iter().enumerate() {
+            let node = &g.node[pi];
+            let ins: Vec<String> = node.input.iter().filter(|x| !x.is_empty()).cloned().collect();
+            let is_constant = ins.iter().all(|x| {
+                tensors.get(x).is_some_and(|t| {
+                    matches!(t.kind, TensorKind::Initializer | TensorKind::Constant)
+                })
+            });
+            for x in &ins {
+                if let Some(t) = tensors.get_mut(x) {
+                    t.consumers.push(pos);
+                }
+            }
+            let outs: Vec<String> =
+                node.output.iter().filter(|x| !x.is_empty()).cloned().collect();
+            for o in &outs {
+                let (shape, elem) = shapes.get(o).cloned().unwrap_or((None, 0));
+                tensors.insert(
+                    o.clone(),
+                    TensorInfo {
+                        name: o.clone(),
+                        shape,
+                        elem: ElemType::from_onnx(elem),
+                        kind: if is_constant { TensorKind::Constant } else { TensorKind::Activation },
+                        producer: Some(pos),
+                        consumers: vec![],
+                    },
+                );
+            }
+            nodes.push(NodeInfo {
+                index: pos,
+                proto_index: pi,
+                name: display_name(node, pi),
+                op_type: node.op_type.clone(),
+                inputs: ins,
+                outputs: outs,
+                is_constant,
+                macs: 0,
+                param_bytes: 0,
+                output_bytes: 0,
+            });
+        }
+        let _ = position;
+
+        // Costs.
+        let mut counted: HashSet<String> = HashSet::new();
+        for node in nodes.iter_mut() {
+            let proto_node = &g.node[node.proto_index];
+            node.macs = if node.is_constant { 0 } else { node_macs(proto_node, &tensors) };
+            node.param_bytes = node
+                .inputs
+                .iter()
+                .filter(|x| tensors.get(*x).is_some_and(|t| t.kind == TensorKind::Initializer))
+                .filter(|x| counted.insert((*x).clone()))
+                .filter_map(|x| tensors.get(x).and_then(TensorInfo::bytes))
+                .sum();
+            node.output_bytes = if node.is_constant {
+                0
+            } else {
+                node.outputs.iter().filter_map(|x| tensors.get(x).and_then(TensorInfo::bytes)).sum()
+            };
+        }
+
+        Ok(Graph { proto, nodes, tensors, inputs, outputs })
+    }
+
+    /// The tensor with this name.
+    pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensors.get(name)
+    }
+
+    /// Total multiply–accumulates per sample.
+    pub fn total_macs(&self) -> u64 {
+        self.nodes.iter().map(|n| n.macs).sum()
+    }
+
+    /// Total parameter bytes (all initializers).
+    pub fn total_param_bytes(&self) -> u64 {
+        self.nodes.iter().map(|n| n.param_bytes).sum()
+    }
+
+    /// Bytes per sample of the (first) graph input.
+    pub fn input_bytes(&self) -> u64 {
+        self.inputs.iter().filter_map(|x| self.tensors.get(x).and_then(TensorInfo::bytes)).sum()
+    }
+
+    /// Bytes per sample of the graph outputs.
+    pub fn output_bytes(&self) -> u64 {
+        self.outputs.iter().filter_map(|x| self.tensors.get(x).and_then(TensorInfo::bytes)).sum()
+    }
+}
+
+/// Kahn's algorithm over the node list; errors on a cycle.
+fn topological_order(g: &pb::GraphProto, producer: &HashMap<&str, usize>) -> Result<Vec<usize>> {
+    let n = g.node.len();
+    let mut indegree = vec![0usize; n];
+    let mut readers: Vec<Vec<usize>> = vec![vec![]; n];
+    for (i, node) in g.node.iter().enumerate() {
+        let mut deps: Vec<usize> =
+            node.input.iter().filter_map(|x| producer.get(x.as_str()).copied()).collect();
+        deps.sort_unstable();
+        deps.dedup();
+        indegree[i] = deps.len();
+        for d in deps {
+            readers[d].push(i);
+        }
+    }
+    // Stable: among ready nodes, keep file order.
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(i) = ready.pop_first() {
+        order.push(i);
+        for &r in &readers[i] {
+            indegree[r] -= 1;
+            if indegree[r] == 0 {
+                ready.insert(r);
+            }
+        }
+    }
+    if order.len() != n {
+        return Err(GraphError::Invalid("the graph has a cycle".into()));
+    }
+    Ok(order)
+}
+
+/// Shape and element type of every tensor at batch size 1, by tract's inference.
+type ShapeMap = HashMap<String, (Option<Vec<usize>>, i32)>;
+
+fn infer_shapes(proto: &ModelProto, inputs: &[String]) -> Result<ShapeMap> {
+    let err = |e: TractError| GraphError::ShapeInference(format!("{e:#}"));
+    let onnx = tract_onnx::onnx();
+    let parsed = onnx.parse(proto, None).map_err(err)?;
+    let mut model = parsed.model;
+    let g = proto.graph.as_ref().ok_or_else(|| GraphError::Invalid("no graph".into()))?;
+    // Fix every symbolic input dimension to 1 (batch 1 per-sample accounting).
+    for (ix, name) in inputs.iter().enumerate() {
+        let vi = g.input.iter().find(|v| &v.name == name);
+        let (code, dims) = vi.map(declared_type).unwrap_or((1, vec![]));
+        if dims.is_empty() {
+            return Err(GraphError::Invalid(format!("input `{name}` has no declared shape")));
+        }
+        let dims: Vec<usize> = dims.iter().map(|d| d.unwrap_or(1) as usize).collect();
+        let dt = onnx_code_to_datum(code).ok_or_else(|| {
+            GraphError::Invalid(format!("input `{name}` has unsupported element type {code}"))
+        })?;
+        model.set_input_fact(ix, InferenceFact::dt_shape(dt, dims)).map_err(err)?;
+    }
+    // Partial inference is fine: analyse what can be analysed.
+    let _ = model.analyse(false);
+    let mut out = ShapeMap::new();
+    for (name, outlet) in &parsed.outlets_by_name {
+        if let Ok(fact) = model.outlet_fact(*outlet) {
+            let shape = fact.shape.as_concrete_finite().ok().flatten().map(|s| s.to_vec());
+            let code = fact.datum_type.concretize().map(datum_to_onnx_code).unwrap_or(0);
+            out.insert(name.clone(), (shape, code));
+        }
+    }
+    Ok(out)
+}
+
+/// tract datum type of an ONNX element type code.
+pub(crate) fn onnx_code_to_datum(code: i32) -> Option<DatumType> {
+    Some(match code {
+        1 => f32::datum_type(),
+        2 => u8::datum_type(),
+        3 => i8::datum_type(),
+        6 => i32::datum_type(),
+        7 => i64::datum_type(),
+        9 => bool::datum_type(),
+        10 => f16::datum_type(),
+        11 => f64::datum_type(),
+        _ => return None,
+    })
+}
+
+fn datum_to_onnx_code(dt: DatumType) -> i32 {
+    match dt {
+        DatumType::F32 => 1,
+        DatumType::U8 => 2,
+        DatumType::I8 => 3,
+        DatumType::U16 => 4,
+        DatumType::I16 => 5,
+        DatumType::I32 => 6,
+        DatumType::I64 => 7,
+        DatumType::Bool => 9,
+        DatumType::F16 => 10,
+        DatumType::F64 => 11,
+        DatumType::U32 => 12,
+        DatumType::U64 => 13,
+        _ => 0,
+    }
+}

@@ -1,0 +1,63 @@
+//! Errors of graph loading, analysis and surgery.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while reading, analysing or cutting an ONNX graph.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GraphError {
+    /// The file could not be read or written.
+    #[error("cannot access {path}: {source}")]
+    Io {
+        /// File involved.
+        path: PathBuf,
+        /// Underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid ONNX protobuf (truncated, garbage, or another format).
+    #[error("{path} is not a valid ONNX model (protobuf decoding failed: {reason})")]
+    Decode {
+        /// File involved.
+        path: PathBuf,
+        /// Decoder message.
+        reason: String,
+    },
+    /// The protobuf decoded but holds no graph, or a structurally broken one.
+    #[error("invalid ONNX graph: {0}")]
+    Invalid(String),
+    /// A node uses an operator the inference engine does not implement.
+    #[error("unsupported operator `{op}` (domain `{domain}`) in node `{node}`")]
+    UnsupportedOp {
+        /// ONNX op type, e.g. `NonMaxSuppression`.
+        op: String,
+        /// Operator domain (empty = default ONNX domain).
+        domain: String,
+        /// Name of the first node that uses it.
+        node: String,
+    },
+    /// Shape inference failed.
+    #[error("shape inference failed: {0}")]
+    ShapeInference(String),
+    /// The requested tensor is not a valid cut point.
+    #[error("`{tensor}` is not a valid cut point: {reason}; nearest valid cuts: {nearest:?}")]
+    NotACutPoint {
+        /// The tensor (or index) the user asked for.
+        tensor: String,
+        /// Why it does not separate the graph.
+        reason: String,
+        /// Valid cut tensors nearest to it in topological order.
+        nearest: Vec<String>,
+    },
+    /// A cut index beyond the cut list.
+    #[error("cut index {index} is out of range: the model has {count} valid cut points (0..{count})")]
+    CutIndexOutOfRange {
+        /// Requested index.
+        index: usize,
+        /// Number of valid cuts.
+        count: usize,
+    },
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = GraphError> = std::result::Result<T, E>;

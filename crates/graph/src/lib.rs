@@ -1,0 +1,35 @@
+//! # coinfer-graph
+//!
+//! ONNX models as graphs a split-computing system can reason about:
+//! load ([`load_model`]), analyse ([`Graph::analyse`]: topological order, per-tensor shapes at
+//! batch size 1, per-node MACs and bytes), find the valid cut points ([`Graph::cut_points`]:
+//! single-tensor separators of the DAG) and cut the model into a device head and an edge tail
+//! ([`Graph::split`]), each a standalone ONNX model.
+//!
+//! ```no_run
+//! let graph = coinfer_graph::Graph::load("models/fmnist-resnet.onnx".as_ref())?;
+//! for cut in graph.cut_points() {
+//!     println!("{} {:?} {} bytes", cut.tensor, cut.shape, cut.feature_bytes);
+//! }
+//! let part = graph.split(&graph.find_cut("3")?)?;
+//! coinfer_graph::save_model(&part.head, "head.onnx".as_ref())?;
+//! # Ok::<(), coinfer_graph::GraphError>(())
+//! ```
+
+pub use analysis::{ElemType, Graph, NodeInfo, TensorInfo, TensorKind};
+pub use cost::node_macs;
+pub use cuts::CutPoint;
+pub use error::{GraphError, Result};
+pub use io::{decode_model, load_model, save_model};
+pub use surgery::Partition;
+/// The ONNX protobuf types (prost-generated; shared with tract).
+pub use tract_onnx::pb;
+
+pub mod builder;
+
+mod analysis;
+mod cost;
+mod cuts;
+mod error;
+mod io;
+mod surgery;

