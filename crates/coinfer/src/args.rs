@@ -150,7 +150,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub out: PathBuf,
     /// Epochs.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 10)]
     pub epochs: usize,
     /// Seed (initialisation, shuffling, augmentation).
     #[arg(long, default_value_t = 1)]

@@ -6,7 +6,7 @@ use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
 pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY);
-    t.set_header(header.iter().map(|h| Cell::new(h)));
+    t.set_header(header.iter().map(Cell::new));
     for row in rows {
         t.add_row(row.into_iter().map(|c| {
             let numeric = c.chars().next().is_some_and(|ch| ch.is_ascii_digit() || ch == '-');

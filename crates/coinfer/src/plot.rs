@@ -40,14 +40,23 @@ fn panel<DB: DrawingBackend>(
     let y_min = y_pos.clone().fold(f64::INFINITY, f64::min);
     let y_max = ys.iter().copied().fold(0.0f64, f64::max).max(1e-9);
     let mut builder = ChartBuilder::on(area);
-    builder.caption(title, ("sans-serif", 18)).margin(10).x_label_area_size(35).y_label_area_size(60);
+    builder
+        .caption(title, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(60);
     let x_range = x0..x1;
     if log_y {
         let lo = if y_min.is_finite() { y_min / 1.5 } else { 1e-3 };
         let mut chart = builder
             .build_cartesian_2d(x_range, (lo..y_max * 1.5).log_scale())
             .map_err(|e| err(e.to_string()))?;
-        chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw().map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
         for (i, s) in series.iter().enumerate() {
             let c = COLORS[i % COLORS.len()];
             let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| p.1 > 0.0).collect();
@@ -55,25 +64,48 @@ fn panel<DB: DrawingBackend>(
                 .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
                 .map_err(|e| err(e.to_string()))?
                 .label(s.label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(|e| err(e.to_string()))?;
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                .map_err(|e| err(e.to_string()))?;
         }
-        chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw().map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
     } else {
         let mut chart = builder
             .build_cartesian_2d(x_range, 0.0..y_max * 1.1)
             .map_err(|e| err(e.to_string()))?;
-        chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw().map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
         for (i, s) in series.iter().enumerate() {
             let c = COLORS[i % COLORS.len()];
             chart
                 .draw_series(LineSeries::new(s.points.clone(), c.stroke_width(2)))
                 .map_err(|e| err(e.to_string()))?
                 .label(s.label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-            chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(|e| err(e.to_string()))?;
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                });
+            chart
+                .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                .map_err(|e| err(e.to_string()))?;
         }
-        chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw().map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
     }
     Ok(())
 }

@@ -83,19 +83,24 @@ impl<'a> Iterator for Batches<'a> {
 /// Index of the largest logit of each row of a `(batch, classes)` tensor.
 pub fn argmax(logits: &ArrayD<f32>) -> Vec<usize> {
     let rows = logits.shape().first().copied().unwrap_or(0);
-    let cols = if rows == 0 { 0 } else { logits.len() / rows };
+    let cols = logits.len().checked_div(rows).unwrap_or(0);
     let Ok(view) = logits.view().into_shape_with_order((rows, cols)) else { return vec![] };
     let view: ArrayView2<f32> = view;
     view.axis_iter(Axis(0))
         .map(|row| {
-            row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-                if v > best.1 {
-                    (i, v)
-                } else {
-                    best
-                }
-            })
-            .0
+            row.iter()
+                .enumerate()
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |best, (i, &v)| {
+                        if v > best.1 {
+                            (i, v)
+                        } else {
+                            best
+                        }
+                    },
+                )
+                .0
         })
         .collect()
 }
@@ -128,10 +133,13 @@ mod tests {
             images: (0..40).map(|v| v as f32).collect(),
             labels: (0..10).map(|v| (v % 2) as u8).collect(),
         };
-        let sizes: Vec<usize> = d.batches(4).map(|(x, y)| {
-            assert_eq!(x.shape()[0], y.len());
-            y.len()
-        }).collect();
+        let sizes: Vec<usize> = d
+            .batches(4)
+            .map(|(x, y)| {
+                assert_eq!(x.shape()[0], y.len());
+                y.len()
+            })
+            .collect();
         assert_eq!(sizes, vec![4, 4, 2]);
         let (x, _) = d.slice(9, 10);
         assert_eq!(x.iter().copied().collect::<Vec<_>>(), vec![36., 37., 38., 39.]);

@@ -38,7 +38,10 @@ pub fn parse_idx(bytes: &[u8]) -> std::result::Result<(Vec<usize>, Vec<u8>), Str
         .collect();
     let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or("dimensions overflow")?;
     if bytes.len() - header != n {
-        return Err(format!("expected {n} data bytes for dims {dims:?}, found {}", bytes.len() - header));
+        return Err(format!(
+            "expected {n} data bytes for dims {dims:?}, found {}",
+            bytes.len() - header
+        ));
     }
     Ok((dims, bytes[header..].to_vec()))
 }

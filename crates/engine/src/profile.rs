@@ -79,19 +79,18 @@ pub fn random_inputs(graph: &Graph, batch: usize, seed: u64) -> Result<Vec<Tenso
         .inputs
         .iter()
         .map(|name| {
-            let mut shape = graph.tensors[name].shape.clone().ok_or_else(|| EngineError::Prepare {
-                engine: "profile",
-                reason: format!("the shape of input `{name}` is unknown"),
-            })?;
+            let mut shape =
+                graph.tensors[name].shape.clone().ok_or_else(|| EngineError::Prepare {
+                    engine: "profile",
+                    reason: format!("the shape of input `{name}` is unknown"),
+                })?;
             if let Some(b) = shape.first_mut() {
                 *b = batch;
             }
             let n = shape.iter().product();
             let data: Vec<f32> = (0..n).map(|_| rng.random::<f32>()).collect();
-            Tensor::from_shape_vec(shape, data).map_err(|e| EngineError::Prepare {
-                engine: "profile",
-                reason: e.to_string(),
-            })
+            Tensor::from_shape_vec(shape, data)
+                .map_err(|e| EngineError::Prepare { engine: "profile", reason: e.to_string() })
         })
         .collect()
 }

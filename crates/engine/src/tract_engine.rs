@@ -62,12 +62,11 @@ impl TractRunnable {
                 .ok()
                 .and_then(|f| f.datum_type.concretize())
                 .unwrap_or(f32::datum_type());
-            model.set_input_fact(ix, InferenceFact::dt_shape(dt, shape.clone())).map_err(prepare_err)?;
+            model
+                .set_input_fact(ix, InferenceFact::dt_shape(dt, shape.clone()))
+                .map_err(prepare_err)?;
         }
-        let plan = model
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(prepare_err)?;
+        let plan = model.into_optimized().and_then(|m| m.into_runnable()).map_err(prepare_err)?;
         plans.insert(shapes.to_vec(), plan.clone());
         Ok(plan)
     }

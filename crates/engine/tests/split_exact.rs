@@ -1,6 +1,8 @@
 //! At every valid cut, tail(head(x)) equals the full model, on every engine; engines agree with
 //! PyTorch's own outputs; bad inputs get clear errors.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::path::PathBuf;
 
 use coinfer_engine::profile::{max_abs, max_abs_diff, random_inputs, PreparedSplit};
@@ -54,9 +56,14 @@ fn engines_match_pytorch() {
         let expected = read_npy(&path.with_extension("output.npy")).unwrap();
         let proto = coinfer_graph::load_model(&path).unwrap();
         for name in engines() {
-            let y = engine_for_name(name).unwrap().prepare(&proto).unwrap().run(&[x.clone()]).unwrap();
-            let diff = max_abs_diff(&[expected.clone()], &y);
-            let scale = max_abs(&[expected.clone()]);
+            let y = engine_for_name(name)
+                .unwrap()
+                .prepare(&proto)
+                .unwrap()
+                .run(std::slice::from_ref(&x))
+                .unwrap();
+            let diff = max_abs_diff(std::slice::from_ref(&expected), &y);
+            let scale = max_abs(std::slice::from_ref(&expected));
             assert!(diff <= 1e-4 * scale.max(1.0), "{model} [{name}]: {diff} vs scale {scale}");
         }
     }
@@ -77,7 +84,8 @@ fn any_batch_size_runs() {
     )
     .unwrap();
     let y1 = model.run(&[x1]).unwrap();
-    let row0 = y5[0].index_axis(ndarray::Axis(0), 0).to_owned().into_dyn().insert_axis(ndarray::Axis(0));
+    let row0 =
+        y5[0].index_axis(ndarray::Axis(0), 0).to_owned().into_dyn().insert_axis(ndarray::Axis(0));
     assert!(max_abs_diff(&y1, &[row0]) < 1e-4);
 }
 

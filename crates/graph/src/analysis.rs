@@ -22,9 +22,9 @@ impl ElemType {
     /// The element type for an ONNX data type code.
     pub fn from_onnx(code: i32) -> ElemType {
         let bytes = match code {
-            1 | 6 | 12 => 4,   // float, int32, uint32
-            7 | 11 | 13 => 8, // int64, double, uint64
-            2 | 3 | 9 => 1,   // uint8, int8, bool
+            1 | 6 | 12 => 4,      // float, int32, uint32
+            7 | 11 | 13 => 8,     // int64, double, uint64
+            2 | 3 | 9 => 1,       // uint8, int8, bool
             4 | 5 | 10 | 16 => 2, // uint16, int16, float16, bfloat16
             _ => 0,
         };
@@ -221,8 +221,6 @@ impl Graph {
         }
 
         let order = topological_order(g, &producer)?;
-        let position: HashMap<usize, usize> =
-            order.iter().enumerate().map(|(pos, &i)| (i, pos)).collect();
 
         let shapes = infer_shapes(&proto, &inputs)?;
 
@@ -270,8 +268,7 @@ impl Graph {
                     t.consumers.push(pos);
                 }
             }
-            let outs: Vec<String> =
-                node.output.iter().filter(|x| !x.is_empty()).cloned().collect();
+            let outs: Vec<String> = node.output.iter().filter(|x| !x.is_empty()).cloned().collect();
             for o in &outs {
                 let (shape, elem) = shapes.get(o).cloned().unwrap_or((None, 0));
                 tensors.insert(
@@ -280,7 +277,11 @@ impl Graph {
                         name: o.clone(),
                         shape,
                         elem: ElemType::from_onnx(elem),
-                        kind: if is_constant { TensorKind::Constant } else { TensorKind::Activation },
+                        kind: if is_constant {
+                            TensorKind::Constant
+                        } else {
+                            TensorKind::Activation
+                        },
                         producer: Some(pos),
                         consumers: vec![],
                     },
@@ -299,7 +300,6 @@ impl Graph {
                 output_bytes: 0,
             });
         }
-        let _ = position;
 
         // Costs.
         let mut counted: HashSet<String> = HashSet::new();

@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use crate::analysis::TensorInfo;
 use crate::pb;
 
-fn shape<'a>(tensors: &'a HashMap<String, TensorInfo>, name: Option<&String>) -> Option<&'a [usize]> {
+fn shape<'a>(
+    tensors: &'a HashMap<String, TensorInfo>,
+    name: Option<&String>,
+) -> Option<&'a [usize]> {
     name.and_then(|n| tensors.get(n)).and_then(|t| t.shape.as_deref())
 }
 

@@ -61,7 +61,9 @@ impl Graph {
     fn check_cut(&self, tensor: &str) -> std::result::Result<usize, String> {
         let t = self.tensors.get(tensor).ok_or_else(|| "no tensor has this name".to_string())?;
         match t.kind {
-            TensorKind::Input => return Err("it is a graph input (offload the input instead)".into()),
+            TensorKind::Input => {
+                return Err("it is a graph input (offload the input instead)".into())
+            }
             TensorKind::Initializer | TensorKind::Constant => {
                 return Err("it is a constant, not an activation".into())
             }
@@ -146,12 +148,12 @@ impl Graph {
         if let Some(c) = cuts.iter().find(|c| c.tensor == designation) {
             return Ok(c.clone());
         }
-        if self.tensors.get(designation).is_none() {
+        if !self.tensors.contains_key(designation) {
             if let Ok(index) = designation.parse::<usize>() {
-                return cuts.get(index).cloned().ok_or(GraphError::CutIndexOutOfRange {
-                    index,
-                    count: cuts.len(),
-                });
+                return cuts
+                    .get(index)
+                    .cloned()
+                    .ok_or(GraphError::CutIndexOutOfRange { index, count: cuts.len() });
             }
         }
         let reason = match self.check_cut(designation) {

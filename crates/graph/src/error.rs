@@ -50,7 +50,9 @@ pub enum GraphError {
         nearest: Vec<String>,
     },
     /// A cut index beyond the cut list.
-    #[error("cut index {index} is out of range: the model has {count} valid cut points (0..{count})")]
+    #[error(
+        "cut index {index} is out of range: the model has {count} valid cut points (0..{count})"
+    )]
     CutIndexOutOfRange {
         /// Requested index.
         index: usize,

@@ -25,7 +25,9 @@ pub fn load_model(path: &Path) -> Result<ModelProto> {
     }
     let bytes = std::fs::read(path).map_err(io)?;
     decode_model(&bytes).map_err(|e| match e {
-        GraphError::Decode { reason, .. } => GraphError::Decode { path: path.to_path_buf(), reason },
+        GraphError::Decode { reason, .. } => {
+            GraphError::Decode { path: path.to_path_buf(), reason }
+        }
         other => other,
     })
 }

@@ -52,19 +52,20 @@ impl Graph {
             GraphError::ShapeInference(format!("the shape of `{tensor}` is unknown"))
         })?;
         let g = self.graph_proto()?;
-        let batch_dim = g
-            .input
-            .iter()
-            .find(|vi| vi.name == self.inputs[0])
-            .and_then(|vi| match vi.r#type.as_ref()?.value.as_ref()? {
-                pb::type_proto::Value::TensorType(t) => t.shape.as_ref()?.dim.first().cloned(),
+        let batch_dim =
+            g.input.iter().find(|vi| vi.name == self.inputs[0]).and_then(|vi| {
+                match vi.r#type.as_ref()?.value.as_ref()? {
+                    pb::type_proto::Value::TensorType(t) => t.shape.as_ref()?.dim.first().cloned(),
+                }
             });
         let dims = shape
             .iter()
             .enumerate()
             .map(|(i, &d)| match (&batch_dim, i) {
                 (Some(b), 0) if d == 1 => b.clone(),
-                _ => Dimension { denotation: String::new(), value: Some(Value::DimValue(d as i64)) },
+                _ => {
+                    Dimension { denotation: String::new(), value: Some(Value::DimValue(d as i64)) }
+                }
             })
             .collect();
         Ok(pb::ValueInfoProto {
@@ -122,8 +123,7 @@ impl Graph {
             g.input
                 .iter()
                 .filter(|vi| {
-                    !self.inputs.contains(&vi.name)
-                        && initializer.iter().any(|t| t.name == vi.name)
+                    !self.inputs.contains(&vi.name) && initializer.iter().any(|t| t.name == vi.name)
                 })
                 .cloned(),
         );

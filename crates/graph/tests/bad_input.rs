@@ -1,12 +1,15 @@
 //! Malformed models get clear errors, never panics.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::io::Write;
 
 use coinfer_graph::builder::ModelBuilder;
 use coinfer_graph::{decode_model, Graph, GraphError};
 
 fn model_path() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/test/resnet18-cifar.onnx")
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models/test/resnet18-cifar.onnx")
 }
 
 #[test]
@@ -22,7 +25,10 @@ fn garbage_and_truncated_files_are_decode_errors() {
         let err = Graph::load(f.path()).unwrap_err();
         assert!(matches!(err, GraphError::Decode { .. } | GraphError::Invalid(_)), "{what}: {err}");
         let msg = err.to_string();
-        assert!(msg.contains(&f.path().display().to_string()) || msg.contains("graph"), "{what}: {msg}");
+        assert!(
+            msg.contains(&f.path().display().to_string()) || msg.contains("graph"),
+            "{what}: {msg}"
+        );
     }
     assert!(matches!(decode_model(&[]), Err(GraphError::Decode { .. })));
 }

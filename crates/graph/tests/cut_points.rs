@@ -1,6 +1,8 @@
 //! Cut points on small hand-built DAGs (residual, concat, squeeze-excite, input reuse) and on
 //! the PyTorch exports in `models/test`, checked against an independent brute-force definition.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
@@ -146,11 +148,9 @@ fn test_model(name: &str) -> PathBuf {
 fn pytorch_exports_cut_lists_match_brute_force() {
     // (model, expected number of cuts): counted by hand from the architectures in
     // scripts/export_test_models.py; the brute-force check confirms each one.
-    for (file, expected) in [
-        ("resnet18-cifar.onnx", 20),
-        ("mobilenetv3-small.onnx", 0),
-        ("squeezenet1_1.onnx", 0),
-    ] {
+    for (file, expected) in
+        [("resnet18-cifar.onnx", 20), ("mobilenetv3-small.onnx", 0), ("squeezenet1_1.onnx", 0)]
+    {
         let g = Graph::load(&test_model(file)).unwrap();
         let cuts: HashSet<String> = cut_names(&g).into_iter().collect();
         assert_eq!(cuts, separators(&g), "{file}");

@@ -6,10 +6,13 @@ use coinfer_sim::{Link, SplitLatency, SplitOption};
 /// The option with the least end-to-end latency on `link` (ties: the earliest listed);
 /// `None` if `options` is empty.
 pub fn best_split(options: &[SplitOption], link: &Link) -> Option<SplitLatency> {
-    options
-        .iter()
-        .map(|o| o.latency(link))
-        .reduce(|best, l| if l.total_ms < best.total_ms { l } else { best })
+    options.iter().map(|o| o.latency(link)).reduce(|best, l| {
+        if l.total_ms < best.total_ms {
+            l
+        } else {
+            best
+        }
+    })
 }
 
 #[cfg(test)]
@@ -32,7 +35,10 @@ mod tests {
         let slow = Link { rate_bps: 1e5, rtt_ms: 0.0 };
         let none = Link { rate_bps: 1.0, rtt_ms: 0.0 };
         assert_eq!(best_split(&options, &fast).unwrap().option.choice, SplitChoice::EdgeOnly);
-        assert!(matches!(best_split(&options, &slow).unwrap().option.choice, SplitChoice::Cut { .. }));
+        assert!(matches!(
+            best_split(&options, &slow).unwrap().option.choice,
+            SplitChoice::Cut { .. }
+        ));
         assert_eq!(best_split(&options, &none).unwrap().option.choice, SplitChoice::DeviceOnly);
         assert!(best_split(&[], &fast).is_none());
     }

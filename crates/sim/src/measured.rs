@@ -39,7 +39,11 @@ impl MeasuredModel {
 
     /// Every split option (edge-only, each cut, device-only) with compute times scaled from
     /// the host to `device` (head) and `edge` (tail).
-    pub fn split_options(&self, device: &HardwareProfile, edge: &HardwareProfile) -> Vec<SplitOption> {
+    pub fn split_options(
+        &self,
+        device: &HardwareProfile,
+        edge: &HardwareProfile,
+    ) -> Vec<SplitOption> {
         let host = self.host_gmacs();
         let mut options = vec![SplitOption {
             choice: SplitChoice::EdgeOnly,

@@ -36,7 +36,12 @@ fn conv_bn(b: &mut ModelBuilder, x: &str, name: &str, m: &ConvBn) -> candle_core
     batch_norm(b, &y, &format!("{name}.bn"), &m.bn)
 }
 
-fn batch_norm(b: &mut ModelBuilder, x: &str, name: &str, bn: &BatchNorm) -> candle_core::Result<String> {
+fn batch_norm(
+    b: &mut ModelBuilder,
+    x: &str,
+    name: &str,
+    bn: &BatchNorm,
+) -> candle_core::Result<String> {
     let (scale, bias) = match bn.weight_and_bias() {
         Some((w, bb)) => (data(w)?, data(bb)?),
         None => {

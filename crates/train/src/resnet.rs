@@ -109,7 +109,8 @@ impl ResNet {
         let mut stages = Vec::new();
         for (i, &width) in w.iter().enumerate() {
             let vs = vb.pp(format!("stage{i}"));
-            let down = if i == 0 { None } else { Some(ConvBn::new(w[i - 1], width, 2, vs.pp("down"))?) };
+            let down =
+                if i == 0 { None } else { Some(ConvBn::new(w[i - 1], width, 2, vs.pp("down"))?) };
             let blocks = (0..config.blocks)
                 .map(|j| {
                     let vbk = vs.pp(format!("block{j}"));

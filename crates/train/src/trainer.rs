@@ -35,11 +35,11 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             model: ResNetConfig::default(),
-            epochs: 6,
+            epochs: 10,
             batch_size: 128,
             lr: 3e-3,
             weight_decay: 1e-4,
-            shift: 2,
+            shift: 1,
             seed: 1,
             limit: None,
         }
@@ -186,7 +186,9 @@ pub fn train(
         let (mut loss_sum, mut correct) = (0.0, 0usize);
         for chunk in order.chunks(config.batch_size) {
             let progress = step as f64 / total_steps as f64;
-            opt.set_learning_rate(config.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
+            opt.set_learning_rate(
+                config.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+            );
             let mut images = Vec::with_capacity(chunk.len() * k);
             for &i in chunk {
                 images.extend_from_slice(&train.images[i * k..(i + 1) * k]);

@@ -34,7 +34,10 @@ pub fn engine(
     json: bool,
 ) -> Result<()> {
     let models = if models.is_empty() {
-        vec![PathBuf::from(crate::args::DEFAULT_MODEL), PathBuf::from("models/test/resnet18-cifar.onnx")]
+        vec![
+            PathBuf::from(crate::args::DEFAULT_MODEL),
+            PathBuf::from("models/test/resnet18-cifar.onnx"),
+        ]
     } else {
         models
     };
@@ -67,9 +70,12 @@ pub fn engine(
     // Engine ratios against tract, same model and batch.
     for r in 0..results.len() {
         let base = results.iter().find(|b| {
-            b["engine"] == "tract" && b["model"] == results[r]["model"] && b["batch"] == results[r]["batch"]
+            b["engine"] == "tract"
+                && b["model"] == results[r]["model"]
+                && b["batch"] == results[r]["batch"]
         });
-        let ratio = base.and_then(|b| Some(results[r]["full_img_s"].as_f64()? / b["full_img_s"].as_f64()?));
+        let ratio =
+            base.and_then(|b| Some(results[r]["full_img_s"].as_f64()? / b["full_img_s"].as_f64()?));
         results[r]["full_over_tract"] = serde_json::json!(ratio);
     }
     if json {
@@ -93,7 +99,16 @@ pub fn engine(
     println!(
         "{}",
         table(
-            &["model", "engine", "batch", "cut", "full img/s", "head+tail img/s", "split/full", "engine/tract"],
+            &[
+                "model",
+                "engine",
+                "batch",
+                "cut",
+                "full img/s",
+                "head+tail img/s",
+                "split/full",
+                "engine/tract"
+            ],
             rows
         )
     );

@@ -44,7 +44,10 @@ pub fn run(args: &CutsArgs, json: bool) -> Result<()> {
         .collect();
     println!(
         "{}",
-        table(&["#", "tensor", "op", "shape", "feature", "head MACs", "tail MACs", "head params"], rows)
+        table(
+            &["#", "tensor", "op", "shape", "feature", "head MACs", "tail MACs", "head params"],
+            rows
+        )
     );
     Ok(())
 }

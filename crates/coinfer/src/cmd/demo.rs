@@ -89,7 +89,8 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
     }
 
     // Report.
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     plot_profile(&args.out.join("profile.svg"), &profile)?;
     let series: Vec<Series> = plans
         .iter()
@@ -228,11 +229,9 @@ fn execute(
                     let feature = first_output(split.head.run(&[x])?)?;
                     let wire = to_wire(&feature);
                     sent += wire.len();
-                    let received = from_wire(&wire, feature.shape())
-                        .map_err(|e| coinfer_engine::EngineError::Run {
-                            engine: "demo",
-                            reason: e.to_string(),
-                        })?;
+                    let received = from_wire(&wire, feature.shape()).map_err(|e| {
+                        coinfer_engine::EngineError::Run { engine: "demo", reason: e.to_string() }
+                    })?;
                     first_output(split.tail.run(&[received])?)
                 },
                 |d| bar.set_position(d as u64),
@@ -249,7 +248,10 @@ fn execute(
                         let wire = to_wire(&x);
                         sent += wire.len();
                         from_wire(&wire, x.shape()).map_err(|e| {
-                            coinfer_engine::EngineError::Run { engine: "demo", reason: e.to_string() }
+                            coinfer_engine::EngineError::Run {
+                                engine: "demo",
+                                reason: e.to_string(),
+                            }
                         })?
                     } else {
                         x

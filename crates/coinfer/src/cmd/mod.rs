@@ -41,11 +41,8 @@ pub(crate) fn load_graph(path: &std::path::Path) -> Result<coinfer_graph::Graph>
 
 /// A progress bar on stderr (hidden with --json or when stderr is not a terminal).
 pub(crate) fn progress_bar(len: u64, msg: &str, json: bool) -> indicatif::ProgressBar {
-    let bar = if json {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(len)
-    };
+    let bar =
+        if json { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(len) };
     bar.set_style(
         indicatif::ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed}<{eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())

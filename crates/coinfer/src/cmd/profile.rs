@@ -177,7 +177,10 @@ pub fn plot_profile(path: &std::path::Path, p: &ModelProfile) -> Result<()> {
                 "Feature size per cut",
                 "cut index",
                 "bytes per sample",
-                vec![Series { label: "feature".into(), points: pts(&|c| c.cut.feature_bytes as f64) }],
+                vec![Series {
+                    label: "feature".into(),
+                    points: pts(&|c| c.cut.feature_bytes as f64),
+                }],
                 true,
             ),
         ],

@@ -17,7 +17,8 @@ pub fn run(args: &SplitArgs, json: bool) -> Result<()> {
     let got = split.run(&inputs)?;
     let diff = max_abs_diff(&expected, &got);
     let scale = max_abs(&expected);
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let head_path = args.out.join("head.onnx");
     let tail_path = args.out.join("tail.onnx");
     coinfer_graph::save_model(&split.partition.head, &head_path)?;

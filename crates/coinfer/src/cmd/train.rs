@@ -78,7 +78,10 @@ pub fn run(args: &TrainArgs, json: bool) -> Result<()> {
         "command": std::env::args().collect::<Vec<_>>().join(" "),
     });
     write_json(&args.out.with_extension("card.json"), &card)?;
-    std::fs::write(args.out.with_extension("card.md"), model_card(args, &card, &cuts, val_acc, test_acc))?;
+    std::fs::write(
+        args.out.with_extension("card.md"),
+        model_card(args, &card, &cuts, val_acc, test_acc),
+    )?;
     if json {
         return print_json(&card);
     }
@@ -107,8 +110,13 @@ fn model_card(
         s,
         "A small residual CNN for Fashion-MNIST (28×28 grey, 10 classes), trained by coinfer with candle.\n"
     );
-    let _ = writeln!(s, "- Test accuracy (10,000 official test images): **{:.2} %**", 100.0 * test_acc);
-    let _ = writeln!(s, "- Validation accuracy (5,000 images carved from train, seed 2024): {:.2} %", 100.0 * val_acc);
+    let _ =
+        writeln!(s, "- Test accuracy (10,000 official test images): **{:.2} %**", 100.0 * test_acc);
+    let _ = writeln!(
+        s,
+        "- Validation accuracy (5,000 images carved from train, seed 2024): {:.2} %",
+        100.0 * val_acc
+    );
     let _ = writeln!(s, "- Parameters: {}", card["parameters"]);
     let _ = writeln!(s, "- MACs per image: {}", card["macs"]);
     let _ = writeln!(s, "- Architecture: {}", card["architecture"]);

@@ -1,0 +1,213 @@
+//! End-to-end tests of the `coinfer` binary.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn coinfer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_coinfer"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("failed to start coinfer")
+}
+
+fn ok_json(args: &[&str]) -> serde_json::Value {
+    let out = coinfer(args);
+    assert!(
+        out.status.success(),
+        "coinfer {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+fn fails_with(args: &[&str], needles: &[&str]) {
+    let out = coinfer(args);
+    assert_eq!(out.status.code(), Some(2), "coinfer {args:?} should fail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "coinfer {args:?}: `{n}` not in: {err}");
+    }
+}
+
+#[test]
+fn every_subcommand_explains_itself() {
+    for sub in ["demo", "cuts", "split", "run", "eval", "profile", "train", "bench", "profiles"] {
+        let out = coinfer(&[sub, "--help"]);
+        assert!(out.status.success(), "{sub} --help");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage:") && text.len() > 200, "{sub}: {text}");
+    }
+}
+
+#[test]
+fn cuts_lists_the_resnet18_separators() {
+    let v = ok_json(&["cuts", "models/test/resnet18-cifar.onnx", "--json"]);
+    let cuts = v["cuts"].as_array().unwrap();
+    assert_eq!(cuts.len(), 20);
+    assert_eq!(cuts[0]["shape"], serde_json::json!([1, 16, 32, 32]));
+    assert_eq!(cuts[0]["feature_bytes"], 16 * 32 * 32 * 4);
+}
+
+#[test]
+fn split_then_run_halves_equals_running_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |f: &str| dir.path().join(f).display().to_string();
+    let model = "models/test/resnet18-cifar.onnx";
+    let input = "models/test/resnet18-cifar.input.npy";
+    let v = ok_json(&["split", model, "--at", "5", "--out", &d("s"), "--json"]);
+    let diff = v["verification"]["max_abs_diff"].as_f64().unwrap();
+    let scale = v["verification"]["output_scale"].as_f64().unwrap();
+    assert!(diff <= 1e-5 * scale, "{diff} vs {scale}");
+    ok_json(&["run", model, "--input", input, "--output", &d("full.npy"), "--json"]);
+    ok_json(&["run", &d("s/head.onnx"), "--input", input, "--output", &d("f.npy"), "--json"]);
+    ok_json(&["run", &d("s/tail.onnx"), "--input", &d("f.npy"), "--output", &d("y.npy"), "--json"]);
+    let full = coinfer_engine_free::read_f32_npy(Path::new(&d("full.npy")));
+    let split = coinfer_engine_free::read_f32_npy(Path::new(&d("y.npy")));
+    assert_eq!(full.len(), 20);
+    let max = full.iter().zip(&split).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(max < 1e-4, "{max}");
+}
+
+/// Minimal .npy reader for the test (independent of the code under test).
+mod coinfer_engine_free {
+    pub fn read_f32_npy(path: &std::path::Path) -> Vec<f32> {
+        let bytes = std::fs::read(path).unwrap();
+        assert_eq!(&bytes[..6], b"\x93NUMPY");
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        let header = String::from_utf8_lossy(&bytes[10..10 + header_len]);
+        assert!(header.contains("'<f4'"), "{header}");
+        bytes[10 + header_len..]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+}
+
+#[test]
+fn default_model_reaches_its_accuracy() {
+    let v = ok_json(&[
+        "eval",
+        "--data",
+        "fashion-mnist",
+        "--split",
+        "test",
+        "--limit",
+        "2000",
+        "--json",
+    ]);
+    assert_eq!(v["samples"], 2000);
+    let acc = v["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.89, "accuracy {acc} on the first 2,000 test images");
+}
+
+#[test]
+fn demo_executes_its_splits_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report");
+    let v = ok_json(&["demo", "--images", "300", "--out", out.to_str().unwrap(), "--json"]);
+    let plans = v["plans"].as_array().unwrap();
+    assert_eq!(plans.len(), 3);
+    for p in plans {
+        let best = p["best"]["total_ms"].as_f64().unwrap();
+        for o in p["options"].as_array().unwrap() {
+            assert!(best <= o["total_ms"].as_f64().unwrap() + 1e-12, "best is not minimal");
+        }
+    }
+    let execs = v["executions"].as_array().unwrap();
+    assert!(!execs.is_empty());
+    for e in execs {
+        assert_eq!(e["predictions_differing_from_full_model"], 0, "{e}");
+        assert_eq!(e["accuracy"], e["full_model_accuracy"]);
+        assert_eq!(e["images"], 300);
+    }
+    for f in ["demo.json", "latency.svg", "profile.svg"] {
+        let text = std::fs::read_to_string(out.join(f)).unwrap();
+        assert!(text.len() > 500, "{f}");
+    }
+}
+
+#[test]
+fn profile_scales_host_latency_by_one_ratio() {
+    let v = ok_json(&["profile", "--runs", "3", "--json"]);
+    let cuts = v["cuts"].as_array().unwrap();
+    assert!(cuts.len() >= 8, "the default model has ≥ 8 cut points");
+    let ratio = |c: &serde_json::Value| {
+        c["device_head_ms"].as_f64().unwrap() / c["host_head_ms"].as_f64().unwrap()
+    };
+    let r0 = ratio(&cuts[0]);
+    assert!(r0 > 0.0);
+    for c in cuts {
+        assert!((ratio(c) - r0).abs() < 1e-9 * r0);
+    }
+    // Feature sizes vary by more than 10× across the cuts.
+    let sizes: Vec<u64> = cuts.iter().map(|c| c["feature_bytes"].as_u64().unwrap()).collect();
+    assert!(sizes.iter().max().unwrap() / sizes.iter().min().unwrap() >= 10, "{sizes:?}");
+}
+
+#[test]
+fn bad_inputs_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.onnx");
+    std::fs::write(&garbage, b"\x08\x07garbage that is not protobuf\xff\xff").unwrap();
+    fails_with(&["cuts", garbage.to_str().unwrap()], &["not a valid ONNX model", "garbage.onnx"]);
+    fails_with(
+        &[
+            "split",
+            "models/test/resnet18-cifar.onnx",
+            "--at",
+            "/layers/layers.0/Relu_output_0",
+            "--out",
+            "/tmp/x",
+        ],
+        &["not a valid cut point", "bypasses", "nearest valid cuts"],
+    );
+    let f64_npy = dir.path().join("x.npy");
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }";
+    let padded = format!("{header:<117}\n");
+    bytes.extend((padded.len() as u16).to_le_bytes());
+    bytes.extend(padded.as_bytes());
+    bytes.extend(0f64.to_le_bytes());
+    std::fs::write(&f64_npy, bytes).unwrap();
+    fails_with(
+        &[
+            "run",
+            "models/test/resnet18-cifar.onnx",
+            "--input",
+            f64_npy.to_str().unwrap(),
+            "--output",
+            "/tmp/y.npy",
+        ],
+        &["float32", "<f8"],
+    );
+    fails_with(
+        &[
+            "run",
+            "models/fmnist-resnet.onnx",
+            "--input",
+            "models/test/resnet18-cifar.input.npy",
+            "--output",
+            "/tmp/y.npy",
+        ],
+        &["shape", "[2, 3, 32, 32]", "[?, 1, 28, 28]"],
+    );
+    fails_with(&["profile", "--device", "cray-1"], &["unknown hardware profile", "rpi4"]);
+    fails_with(&["eval", "--data", "imagenet"], &["unknown data set", "fashion-mnist"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_coinfer"))
+        .args(["eval", "--data", "digits"])
+        .env("COINFER_SITE_PACKAGES", dir.path())
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("install it with") && err.contains("setup.sh"), "{err}");
+}
