@@ -175,8 +175,8 @@ pub struct DemoArgs {
     /// ONNX model file.
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: PathBuf,
-    /// Device profile.
-    #[arg(long, default_value = "rpi4")]
+    /// Device profile (default: a camera/sensor microcontroller; see `coinfer profiles`).
+    #[arg(long, default_value = "mcu")]
     pub device: String,
     /// Edge profile.
     #[arg(long, default_value = "edge-gpu")]

@@ -78,6 +78,17 @@ fn profile(
 /// The built-in profiles.
 pub fn builtin_profiles() -> Vec<HardwareProfile> {
     vec![
+        // Cortex-M7 @ 480 MHz with a single-precision FPU: 1 FMA per cycle = 0.48 GMAC/s.
+        // ~275 µA/MHz at 3.3 V (run mode, all peripherals off) ≈ 0.44 W at 480 MHz.
+        profile(
+            "mcu",
+            "Camera/sensor node microcontroller (STM32H7 class: Cortex-M7 @ 480 MHz, FP32)",
+            Role::Device,
+            0.48,
+            0.5,
+            0.44,
+            "STMicroelectronics STM32H743 datasheet (Cortex-M7 @ 480 MHz, FPU, run-mode supply current); Arm Cortex-M7 TRM (single-cycle FMA)",
+        ),
         // 4× Cortex-A72 @ 1.5 GHz, 2×128-bit NEON FMA pipes: 4 cores × 1.5 GHz × 4 FMA lanes
         // = 24 GMAC/s. Power: ~6.4 W under full CPU load.
         profile(

@@ -24,6 +24,18 @@ fn from_wire(bytes: &[u8], shape: &[usize]) -> Result<Tensor> {
     Ok(Tensor::from_shape_vec(shape.to_vec(), values)?)
 }
 
+/// The decision for one link rate.
+struct Plan {
+    mbps: f64,
+    link: Link,
+    /// Every option on this link, edge-only first, device-only last.
+    all: Vec<SplitLatency>,
+    /// The fastest option.
+    best: SplitLatency,
+    /// The fastest intermediate cut (executed too, so a real split always runs).
+    best_cut: Option<SplitLatency>,
+}
+
 /// Result of executing one chosen split on real images.
 #[derive(Debug, serde::Serialize)]
 struct Execution {
@@ -51,14 +63,17 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
     let profile = measure_model(&graph, &args.engine.engine, 1, 20, json)?;
     let m = measured(&profile);
     let options = m.split_options(&device, &edge);
+    let cut_options: Vec<_> =
+        options.iter().filter(|o| matches!(o.choice, SplitChoice::Cut { .. })).cloned().collect();
 
-    // Plan per bandwidth.
+    // Plan per bandwidth: the best option overall and the best intermediate cut.
     let mut plans = Vec::new();
     for &mbps in &args.mbps {
         let link = Link { rate_bps: mbps * 1e6, rtt_ms: args.rtt_ms };
         let all: Vec<SplitLatency> = options.iter().map(|o| o.latency(&link)).collect();
         let best = coinfer_policy::best_split(&options, &link).context("no split options")?;
-        plans.push((mbps, link, all, best));
+        let best_cut = coinfer_policy::best_split(&cut_options, &link);
+        plans.push(Plan { mbps, link, all, best, best_cut });
     }
 
     // Execute each distinct chosen split on real test images.
@@ -70,7 +85,8 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
         predict(&data, 100, |x| first_output(full.run(&[x])?), |d| bar.set_position(d as u64))?;
     bar.finish_and_clear();
     let mut executions: Vec<Execution> = Vec::new();
-    for (_, _, _, best) in &plans {
+    let chosen = plans.iter().flat_map(|p| std::iter::once(&p.best).chain(p.best_cut.as_ref()));
+    for best in chosen {
         let choice = &best.option.choice;
         if executions.iter().any(|e| &e.choice == choice) {
             continue;
@@ -94,9 +110,9 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
     plot_profile(&args.out.join("profile.svg"), &profile)?;
     let series: Vec<Series> = plans
         .iter()
-        .map(|(mbps, _, all, _)| Series {
-            label: format!("{mbps} Mbit/s"),
-            points: all.iter().enumerate().map(|(i, l)| (i as f64, l.total_ms)).collect(),
+        .map(|p| Series {
+            label: format!("{} Mbit/s", p.mbps),
+            points: p.all.iter().enumerate().map(|(i, l)| (i as f64, l.total_ms)).collect(),
         })
         .collect();
     write_svg(
@@ -114,14 +130,15 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
     )?;
     let plan_json: Vec<serde_json::Value> = plans
         .iter()
-        .map(|(mbps, link, all, best)| {
+        .map(|p| {
             serde_json::json!({
-                "mbps": mbps,
-                "link": link,
-                "best": best,
-                "device_only_ms": all.last().map(|l| l.total_ms),
-                "edge_only_ms": all.first().map(|l| l.total_ms),
-                "options": all,
+                "mbps": p.mbps,
+                "link": p.link,
+                "best": p.best,
+                "best_cut": p.best_cut,
+                "device_only_ms": p.all.last().map(|l| l.total_ms),
+                "edge_only_ms": p.all.first().map(|l| l.total_ms),
+                "options": p.all,
             })
         })
         .collect();
@@ -151,11 +168,12 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
     );
     let rows = plans
         .iter()
-        .map(|(mbps, _, all, best)| {
-            let first = all.first().map_or(f64::NAN, |l| l.total_ms);
-            let last = all.last().map_or(f64::NAN, |l| l.total_ms);
+        .map(|p| {
+            let best = &p.best;
+            let first = p.all.first().map_or(f64::NAN, |l| l.total_ms);
+            let last = p.all.last().map_or(f64::NAN, |l| l.total_ms);
             vec![
-                format!("{mbps}"),
+                format!("{}", p.mbps),
                 format!("{last:.2}"),
                 format!("{first:.2}"),
                 best.option.choice.to_string(),
@@ -165,6 +183,9 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
                 format!("{:.3}", best.option.edge_ms),
                 format!("{:.2}", best.total_ms),
                 format!("{:.2}×", last.min(first) / best.total_ms),
+                p.best_cut
+                    .as_ref()
+                    .map_or("-".into(), |c| format!("{} {:.2} ms", c.option.choice, c.total_ms)),
             ]
         })
         .collect();
@@ -181,7 +202,8 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
                 "link ms",
                 "edge ms",
                 "total ms",
-                "vs best single side"
+                "vs best single side",
+                "best intermediate cut"
             ],
             rows
         )
