@@ -76,6 +76,44 @@ fn split_then_run_halves_equals_running_the_model() {
     assert!(max < 1e-4, "{max}");
 }
 
+#[test]
+fn several_outputs_are_numbered() {
+    use coinfer_graph::builder::ModelBuilder;
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = ModelBuilder::new("two_outputs");
+    let x = b.input("x", &[None, Some(3)]);
+    let r = b.named_node("r", "Relu", &[&x], vec![]);
+    let n = b.named_node("n", "Neg", &[&x], vec![]);
+    b.output(&r, &[None, Some(3)]);
+    b.output(&n, &[None, Some(3)]);
+    let model = dir.path().join("two.onnx");
+    coinfer_graph::save_model(&b.build(), &model).unwrap();
+    // A (4, 3) float32 input written by hand.
+    let input = dir.path().join("x.npy");
+    let header =
+        format!("{:<117}\n", "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3), }");
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    let values: Vec<f32> = (0..12).map(|i| i as f32 - 6.0).collect();
+    bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    std::fs::write(&input, bytes).unwrap();
+    let out = dir.path().join("y.npy");
+    ok_json(&[
+        "run",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    let relu = coinfer_engine_free::read_f32_npy(&dir.path().join("y.0.npy"));
+    let neg = coinfer_engine_free::read_f32_npy(&dir.path().join("y.1.npy"));
+    assert_eq!(relu, values.iter().map(|v| v.max(0.0)).collect::<Vec<_>>());
+    assert_eq!(neg, values.iter().map(|v| -v).collect::<Vec<_>>());
+}
+
 /// Minimal .npy reader for the test (independent of the code under test).
 mod coinfer_engine_free {
     pub fn read_f32_npy(path: &std::path::Path) -> Vec<f32> {

@@ -57,8 +57,8 @@ impl Graph {
         head
     }
 
-    /// Checks whether `tensor` is a valid cut; `Err(reason)` says why not.
-    fn check_cut(&self, tensor: &str) -> std::result::Result<usize, String> {
+    /// Checks whether `tensor` is a valid cut: `Ok((producer, head set))`, or `Err(reason)`.
+    fn check_cut(&self, tensor: &str) -> std::result::Result<(usize, Vec<bool>), String> {
         let t = self.tensors.get(tensor).ok_or_else(|| "no tensor has this name".to_string())?;
         match t.kind {
             TensorKind::Input => {
@@ -101,7 +101,7 @@ impl Graph {
                 }
             }
         }
-        Ok(p)
+        Ok((p, head))
     }
 
     /// All valid cut points, ordered by the position of their producer in topological order.
@@ -111,8 +111,7 @@ impl Graph {
         let mut cuts = Vec::new();
         for node in self.nodes.iter().filter(|n| !n.is_constant) {
             for out in &node.outputs {
-                if let Ok(p) = self.check_cut(out) {
-                    let head = self.head_set(p);
+                if let Ok((p, head)) = self.check_cut(out) {
                     let (mut head_macs, mut head_params) = (0, 0);
                     for (i, n) in self.nodes.iter().enumerate() {
                         if head[i] {
