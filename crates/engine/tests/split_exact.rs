@@ -132,3 +132,19 @@ fn npy_of_wrong_dtype_is_rejected_with_the_dtype() {
     std::fs::write(&garbage, b"not numpy").unwrap();
     assert!(read_npy(&garbage).unwrap_err().to_string().contains("garbage.npy"));
 }
+
+#[cfg(feature = "ort")]
+#[test]
+fn tract_and_ort_agree() {
+    let tract = engine_for_name("tract").unwrap();
+    let ort = engine_for_name("ort").unwrap();
+    for model in TEST_MODELS {
+        let graph = Graph::load(&repo(model)).unwrap();
+        let inputs = random_inputs(&graph, 3, 5).unwrap();
+        let a = tract.prepare(&graph.proto).unwrap().run(&inputs).unwrap();
+        let b = ort.prepare(&graph.proto).unwrap().run(&inputs).unwrap();
+        let scale = max_abs(&a).max(1e-6);
+        let diff = max_abs_diff(&a, &b);
+        assert!(diff <= 1e-5 * scale, "{model}: tract vs ort differ by {diff} (scale {scale})");
+    }
+}
