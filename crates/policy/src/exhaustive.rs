@@ -28,7 +28,7 @@ mod tests {
     fn picks_by_bandwidth() {
         let options = vec![
             opt(SplitChoice::EdgeOnly, 0.0, 100_000, 1.0),
-            opt(SplitChoice::Cut { index: 0, tensor: "a".into() }, 10.0, 1_000, 0.5),
+            opt(SplitChoice::Cut { index: 0, tensor: "a".into() }, 10.0, 100, 0.5),
             opt(SplitChoice::DeviceOnly, 50.0, 0, 0.0),
         ];
         let fast = Link { rate_bps: 1e9, rtt_ms: 0.0 };

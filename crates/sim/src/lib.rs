@@ -1,12 +1,15 @@
 //! # coinfer-sim
 //!
 //! System models shared by policies, the simulator and the runtime: named hardware
-//! profiles ([`HardwareProfile`]) and the split latency model ([`SplitOption::latency`]).
+//! profiles ([`HardwareProfile`]), the split latency model ([`SplitOption::latency`]) and
+//! wireless channel models ([`ChannelModel`]: finite-state, truncated Rayleigh; Shannon rate).
 
+pub use channel::{ChannelError, ChannelModel, FiniteStateChannel, Radio, TruncatedRayleigh};
 pub use cost::{Link, SplitChoice, SplitLatency, SplitOption};
 pub use measured::{MeasuredCut, MeasuredModel};
 pub use profiles::{builtin_profiles, profile_by_name, HardwareProfile, Role};
 
+mod channel;
 mod cost;
 mod measured;
 mod profiles;
