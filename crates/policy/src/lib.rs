@@ -7,6 +7,7 @@
 
 pub use exhaustive::best_split;
 
+pub mod placement;
 pub mod stopping;
 
 mod exhaustive;
