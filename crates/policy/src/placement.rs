@@ -185,8 +185,7 @@ mod tests {
                         k as f64 * s + q_inf * expected_cost(&p, ch.as_ref(), k, &rule)
                     })
                     .collect();
-                for k in 0..=n {
-                    let (a, b) = (cf.costs[k], enumerated[k]);
+                for (k, (a, b)) in cf.costs.iter().zip(&enumerated).enumerate() {
                     assert!((a - b).abs() <= 1e-9 * b.abs().max(1e-12), "N={n} K={k}: {a} vs {b}");
                 }
                 let best =
