@@ -45,6 +45,9 @@ pub enum Command {
     Profile(ProfileArgs),
     /// Train the default model (residual CNN for Fashion-MNIST) with candle and export ONNX.
     Train(TrainArgs),
+    /// Online splitting under fading as optimal stopping, and model placement (seed 002):
+    /// thresholds per stage, expected cost of every rule (exact and Monte Carlo), K*.
+    Stopping(StoppingArgs),
     /// Benchmarks (ratios measured in the same run).
     Bench(BenchArgs),
     /// List the built-in device and edge hardware profiles.
@@ -195,6 +198,31 @@ pub struct DemoArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub engine: EngineArg,
+}
+
+/// `coinfer stopping`.
+#[derive(Debug, Args)]
+pub struct StoppingArgs {
+    /// TOML configuration (radio, weights, channel, network, device, edge, placement);
+    /// see examples/stopping-*.toml.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Use this ONNX model's layer table (segments between its valid cuts) instead of the
+    /// config's network.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Device profile name, overriding the config's device (see `coinfer profiles`).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Edge profile name, overriding the config's edge.
+    #[arg(long)]
+    pub edge: Option<String>,
+    /// Horizon K (layers placed on the device) at which rules are compared; default: K*.
+    #[arg(long)]
+    pub horizon: Option<usize>,
+    /// Write stopping.json and stopping.svg here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `coinfer bench`.

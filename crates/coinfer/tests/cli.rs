@@ -249,3 +249,56 @@ fn bad_inputs_get_clear_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("install it with") && err.contains("setup.sh"), "{err}");
 }
+
+#[test]
+fn stopping_examples_run_and_the_optimal_rule_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    for args in [
+        vec!["stopping", "--config", "examples/stopping-mlp.toml", "--out", out, "--json"],
+        vec![
+            "stopping",
+            "--config",
+            "examples/stopping-cnn.toml",
+            "--model",
+            "models/fmnist-resnet.onnx",
+            "--json",
+        ],
+    ] {
+        let v = ok_json(&args);
+        let rules = v["rules"].as_array().unwrap();
+        let optimal = rules[0]["expected_cost"].as_f64().unwrap();
+        for r in rules {
+            let exact = r["expected_cost"].as_f64().unwrap();
+            assert!(optimal <= exact * (1.0 + 1e-12), "{args:?}: {r}");
+            let mc = &r["monte_carlo"];
+            let (mean, ci) = (mc["mean"].as_f64().unwrap(), mc["ci95"].as_f64().unwrap());
+            assert!((mean - exact).abs() <= 3.0 * ci + 1e-6 * exact, "{args:?}: {r}");
+        }
+        let all = v["placement"]["all"].as_array().unwrap();
+        let best = v["placement"]["best"]["total"].as_f64().unwrap();
+        assert!(all.iter().all(|c| best <= c["total"].as_f64().unwrap()));
+    }
+    assert!(std::fs::read_to_string(dir.path().join("stopping.svg")).unwrap().len() > 1000);
+}
+
+#[test]
+fn stopping_config_errors_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(root().join("examples/stopping-mlp.toml")).unwrap();
+    for (from, to, needle) in [
+        ("tx_power_w = 0.2", "tx_power_w = nan", "tx_power_w"),
+        (
+            "kind = \"rayleigh-quantiles\"\nmean_gain = 1e-13         # path loss ~ -130 dB: mean SNR ≈ 4 dB\nlevels = 32",
+            "kind = \"finite-state\"\nstates = [[1e-13, 0.5], [2e-13, 0.4]]",
+            "sum to 0.9",
+        ),
+        ("download_rate_bps = 20e6", "download_rate_bps = -1.0", "download_rate_bps"),
+        ("layers = 10", "layers = 0", "no layers"),
+    ] {
+        assert!(base.contains(from), "{from}");
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, base.replace(from, to)).unwrap();
+        fails_with(&["stopping", "--config", path.to_str().unwrap()], &[needle]);
+    }
+}

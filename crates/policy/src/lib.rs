@@ -9,5 +9,6 @@ pub use exhaustive::best_split;
 
 pub mod placement;
 pub mod stopping;
+pub mod stopping_config;
 
 mod exhaustive;

@@ -6,10 +6,12 @@
 
 pub use channel::{ChannelError, ChannelModel, FiniteStateChannel, Radio, TruncatedRayleigh};
 pub use cost::{Link, SplitChoice, SplitLatency, SplitOption};
+pub use layers::{Compute, Layer, LayerTable};
 pub use measured::{MeasuredCut, MeasuredModel};
 pub use profiles::{builtin_profiles, profile_by_name, HardwareProfile, Role};
 
 mod channel;
 mod cost;
+mod layers;
 mod measured;
 mod profiles;

@@ -7,6 +7,7 @@ mod eval;
 mod profile;
 mod run;
 mod split;
+mod stopping;
 mod train;
 
 use anyhow::Result;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => eval::run(&a, json),
         Command::Profile(a) => profile::run(&a, json),
         Command::Train(a) => train::run(&a, json),
+        Command::Stopping(a) => stopping::run(&a, json),
         Command::Bench(a) => match a.what {
             BenchWhat::Engine { models, engines, batches, seconds } => {
                 bench::engine(models, engines, &batches, seconds, json)
