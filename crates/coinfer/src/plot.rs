@@ -46,7 +46,7 @@ fn panel<DB: DrawingBackend>(
         .caption(title, ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(35)
-        .y_label_area_size(60);
+        .y_label_area_size(80);
     let x_range = x0..x1;
     if log_y {
         let lo = if y_min.is_finite() { y_min / 1.5 } else { 1e-3 };
@@ -71,7 +71,14 @@ fn draw_lines<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64> + ValueFor
     positive_only: bool,
 ) -> Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-    chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw().map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .y_label_formatter(&|v| tick(*v))
+        .x_label_formatter(&|v| tick(*v))
+        .draw()
+        .map_err(e)?;
     for (i, s) in series.iter().enumerate() {
         let c = COLORS[i % COLORS.len()];
         let pts: Vec<(f64, f64)> =
@@ -90,6 +97,16 @@ fn draw_lines<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64> + ValueFor
         .draw()
         .map_err(e)?;
     Ok(())
+}
+
+/// Axis tick text: plain for moderate magnitudes, scientific otherwise.
+fn tick(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 || (1e-2..1e4).contains(&a) {
+        format!("{}", (v * 1000.0).round() / 1000.0)
+    } else {
+        format!("{v:.0e}")
+    }
 }
 
 /// A figure of vertically stacked panels: (title, x label, y label, series, log y).

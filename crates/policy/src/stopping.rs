@@ -415,6 +415,34 @@ mod tests {
     }
 
     #[test]
+    fn identical_stages_have_monotone_thresholds() {
+        // Same feature size and local cost at every stage, no edge term: with a forced offload at
+        // the horizon K < N the continuation value grows towards the horizon, so the optimal
+        // thresholds can only fall; with K = N (finish locally for free) they can only rise.
+        let n = 12;
+        let p = StoppingProblem {
+            offload_bits: vec![16_384.0; n + 1],
+            edge_time_s: vec![0.0; n + 1],
+            local_cost: vec![2e-3; n],
+            radio: Radio { bandwidth_hz: 1e6, tx_power_w: 0.2, noise_w_per_hz: 1e-9 },
+            weights: CostWeights { time: 1.0, energy: 0.5 },
+        };
+        for (ch, name) in channels() {
+            let forced = backward_induction(&p, ch.as_ref(), n - 2).rule.thresholds;
+            assert!(
+                forced[..n - 2].windows(2).all(|w| w[1] <= w[0] * (1.0 + 1e-12)),
+                "{name}: {forced:?}"
+            );
+            let free = backward_induction(&p, ch.as_ref(), n).rule.thresholds;
+            assert!(free[..n].windows(2).all(|w| w[1] >= w[0] * (1.0 - 1e-12)), "{name}: {free:?}");
+            assert!(
+                forced[0] > forced[n - 3] || free[0] < free[n - 1],
+                "{name}: thresholds never move"
+            );
+        }
+    }
+
+    #[test]
     fn bad_tables_name_the_field() {
         let mut p = problem();
         p.local_cost[2] = f64::NAN;
