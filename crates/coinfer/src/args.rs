@@ -250,4 +250,7 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
     },
+    /// Optimal stopping: backward induction (50 stages × 1,000 channel states), one OSLA
+    /// decision, Monte Carlo inferences per second.
+    Stopping,
 }

@@ -115,3 +115,76 @@ pub fn engine(
     println!("one thread per model; split/full ≥ 0.97 is the target (head+tail within 3 % of the full model)");
     Ok(())
 }
+
+/// Mean wall time (ns) of `f` over repeated calls for about `seconds`.
+fn time_ns<T>(seconds: f64, mut f: impl FnMut() -> T) -> f64 {
+    std::hint::black_box(f());
+    let start = Instant::now();
+    let mut n = 0u64;
+    while n < 3 || start.elapsed().as_secs_f64() < seconds {
+        std::hint::black_box(f());
+        n += 1;
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// `coinfer bench stopping`.
+pub fn stopping(json: bool) -> Result<()> {
+    use coinfer_policy::stopping::{
+        backward_induction, monte_carlo, one_stage_look_ahead, CostWeights, StoppingProblem,
+        StoppingRule,
+    };
+    use coinfer_sim::{FiniteStateChannel, Radio};
+    use rand::SeedableRng;
+
+    let stages = 50;
+    let p = StoppingProblem {
+        offload_bits: (0..=stages).map(|n| 1e5 / (1.0 + n as f64)).collect(),
+        edge_time_s: (0..=stages).map(|n| (stages - n) as f64 * 1e-5).collect(),
+        local_cost: vec![1e-3; stages],
+        radio: Radio { bandwidth_hz: 1e6, tx_power_w: 0.2, noise_w_per_hz: 1e-9 },
+        weights: CostWeights { time: 1.0, energy: 0.5 },
+    };
+    let ch = FiniteStateChannel::rayleigh_quantiles(0.02, 1000)?;
+    let bi_ns = time_ns(1.0, || backward_induction(&p, &ch, stages).expected_cost);
+    let rule = one_stage_look_ahead(&p, &ch, stages);
+    let gains: Vec<f64> = (0..1024).map(|i| 0.001 + i as f64 * 1e-4).collect();
+    let mut i = 0usize;
+    let osla_ns = time_ns(1.0, || {
+        i = (i + 1) & 1023;
+        rule.stop(i % stages, gains[i])
+    });
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let samples = 200_000;
+    let mc_ns = time_ns(1.0, || monte_carlo(&p, &ch, stages, &rule, samples, &mut rng).mean)
+        / samples as f64;
+    let report = serde_json::json!({
+        "backward_induction_50x1000_ms": bi_ns / 1e6,
+        "osla_decision_ns": osla_ns,
+        "monte_carlo_inferences_per_s": 1e9 / mc_ns,
+        "targets": { "backward_induction_ms": 1.0, "osla_decision_ns": 100.0 },
+    });
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "{}",
+        table(
+            &["measurement", "value", "target"],
+            vec![
+                vec![
+                    "backward induction, 50 stages × 1,000 states".into(),
+                    format!("{:.3} ms", bi_ns / 1e6),
+                    "≤ 1 ms".into()
+                ],
+                vec!["one OSLA decision".into(), format!("{osla_ns:.1} ns"), "≤ 100 ns".into()],
+                vec![
+                    "Monte Carlo (OSLA rule, 50 stages)".into(),
+                    format!("{:.2e} inferences/s", 1e9 / mc_ns),
+                    "-".into()
+                ],
+            ]
+        )
+    );
+    Ok(())
+}

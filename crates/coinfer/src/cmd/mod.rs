@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<()> {
             BenchWhat::Engine { models, engines, batches, seconds } => {
                 bench::engine(models, engines, &batches, seconds, json)
             }
+            BenchWhat::Stopping => bench::stopping(json),
         },
         Command::Profiles => profile::list(json),
     }
