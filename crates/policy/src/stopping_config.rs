@@ -2,8 +2,8 @@
 //! [`StoppingProblem`], a channel and placement costs.
 
 use coinfer_sim::{
-    profile_by_name, ChannelModel, Compute, FiniteStateChannel, LayerTable, Radio,
-    TruncatedRayleigh,
+    profile_by_name, ChannelModel, Compute, FiniteStateChannel, LayerTable, Radio, TraceChannel,
+    TraceKind, TruncatedRayleigh, TruncatedRician,
 };
 
 use crate::stopping::{CostWeights, StoppingError, StoppingProblem};
@@ -54,11 +54,34 @@ pub enum ChannelConfig {
         /// Smallest gain.
         h_min: f64,
     },
+    /// Rician fading (K-factor `k_factor`) truncated below at `h_min` (> 0).
+    TruncatedRician {
+        /// Line-of-sight to scattered power ratio (0 = Rayleigh).
+        k_factor: f64,
+        /// Mean gain.
+        mean_gain: f64,
+        /// Smallest gain.
+        h_min: f64,
+    },
+    /// The empirical distribution of a recorded trace (CSV, values in the last column).
+    Trace {
+        /// CSV file.
+        path: std::path::PathBuf,
+        /// Whether the values are gains or rates (bit/s).
+        values: TraceKind,
+        /// Multiplies every gain (for SNR sweeps); 1 by default.
+        #[serde(default = "one")]
+        scale: f64,
+    },
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl ChannelConfig {
     /// The channel, validated.
-    pub fn build(&self) -> Result<Box<dyn ChannelModel>, StoppingError> {
+    pub fn build(&self, radio: &Radio) -> Result<Box<dyn ChannelModel>, StoppingError> {
         Ok(match self {
             ChannelConfig::FiniteState { states } => {
                 Box::new(FiniteStateChannel::new(states.iter().map(|s| (s[0], s[1])).collect())?)
@@ -68,6 +91,18 @@ impl ChannelConfig {
             }
             ChannelConfig::TruncatedRayleigh { mean_gain, h_min } => {
                 Box::new(TruncatedRayleigh::new(*mean_gain, *h_min)?)
+            }
+            ChannelConfig::TruncatedRician { k_factor, mean_gain, h_min } => {
+                Box::new(TruncatedRician::new(*k_factor, *mean_gain, *h_min)?)
+            }
+            ChannelConfig::Trace { path, values, scale } => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    StoppingError::Table(format!("channel trace {}: {e}", path.display()))
+                })?;
+                let trace = TraceChannel::from_csv(&text, *values, radio)
+                    .map_err(|e| StoppingError::Table(format!("{}: {e}", path.display())))?;
+                let gains: Vec<f64> = trace.gains().iter().map(|g| g * scale).collect();
+                Box::new(TraceChannel::new(&gains, TraceKind::Gain, radio)?)
             }
         })
     }
@@ -86,6 +121,16 @@ impl ChannelConfig {
                     mean_gain: mean_gain * factor,
                     h_min: h_min * factor,
                 }
+            }
+            ChannelConfig::TruncatedRician { k_factor, mean_gain, h_min } => {
+                ChannelConfig::TruncatedRician {
+                    k_factor: *k_factor,
+                    mean_gain: mean_gain * factor,
+                    h_min: h_min * factor,
+                }
+            }
+            ChannelConfig::Trace { path, values, scale } => {
+                ChannelConfig::Trace { path: path.clone(), values: *values, scale: scale * factor }
             }
         }
     }

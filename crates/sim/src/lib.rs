@@ -2,15 +2,20 @@
 //!
 //! System models shared by policies, the simulator and the runtime: named hardware
 //! profiles ([`HardwareProfile`]), the split latency model ([`SplitOption::latency`]) and
-//! wireless channel models ([`ChannelModel`]: finite-state, truncated Rayleigh; Shannon rate).
+//! wireless channel models ([`ChannelModel`]: finite-state, truncated Rayleigh and Rician,
+//! Gauss–Markov, trace-driven; Shannon rate) and their time-step view ([`ChannelProcess`]).
 
 pub use channel::{ChannelError, ChannelModel, FiniteStateChannel, Radio, TruncatedRayleigh};
+pub use channel_more::{
+    ChannelProcess, GaussMarkov, Iid, TraceChannel, TraceError, TraceKind, TruncatedRician,
+};
 pub use cost::{Link, SplitChoice, SplitLatency, SplitOption};
 pub use layers::{Compute, Layer, LayerTable};
 pub use measured::{MeasuredCut, MeasuredModel};
 pub use profiles::{builtin_profiles, profile_by_name, HardwareProfile, Role};
 
 mod channel;
+mod channel_more;
 mod cost;
 mod layers;
 mod measured;

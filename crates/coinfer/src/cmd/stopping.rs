@@ -98,7 +98,7 @@ pub fn run(args: &StoppingArgs, json: bool) -> Result<()> {
     };
     let layer_table = cfg.network.table();
     let p = problem_from_table(&layer_table, &device, &edge, cfg.radio, cfg.weights)?;
-    let ch = cfg.channel.build()?;
+    let ch = cfg.channel.build(&cfg.radio)?;
     let n = p.layers();
     let downloads = cfg.layer_download_costs()?;
     let (placements, best) =
@@ -130,7 +130,7 @@ pub fn run(args: &StoppingArgs, json: bool) -> Result<()> {
         results.iter().map(|r| Series { label: r.name.into(), points: vec![] }).collect();
     let mut sweep_json = Vec::new();
     for f in &factors {
-        let ch_f = cfg.channel.scaled(*f).build()?;
+        let ch_f = cfg.channel.scaled(*f).build(&cfg.radio)?;
         let mean_snr_db = 10.0
             * (ch_f.expect(&|h| h) * cfg.radio.tx_power_w
                 / (cfg.radio.noise_w_per_hz * cfg.radio.bandwidth_hz))
