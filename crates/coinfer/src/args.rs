@@ -253,4 +253,10 @@ pub enum BenchWhat {
     /// Optimal stopping: backward induction (50 stages × 1,000 channel states), one OSLA
     /// decision, Monte Carlo inferences per second.
     Stopping,
+    /// Multi-device simulator throughput (device-steps per second, one core).
+    Sim {
+        /// Devices sharing the edge.
+        #[arg(long, default_value_t = 64)]
+        devices: usize,
+    },
 }

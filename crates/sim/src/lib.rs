@@ -10,6 +10,9 @@ pub use channel_more::{
     ChannelProcess, GaussMarkov, Iid, TraceChannel, TraceError, TraceKind, TruncatedRician,
 };
 pub use cost::{Link, SplitChoice, SplitLatency, SplitOption};
+pub use env::{
+    DeviceAction, DeviceOutcome, DeviceSpec, ModelVersion, MultiDeviceEnv, SplitEnv, Step,
+};
 pub use layers::{Compute, Layer, LayerTable};
 pub use measured::{MeasuredCut, MeasuredModel};
 pub use profiles::{builtin_profiles, profile_by_name, HardwareProfile, Role};
@@ -17,6 +20,7 @@ pub use profiles::{builtin_profiles, profile_by_name, HardwareProfile, Role};
 mod channel;
 mod channel_more;
 mod cost;
+mod env;
 mod layers;
 mod measured;
 mod profiles;

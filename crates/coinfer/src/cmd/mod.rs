@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 bench::engine(models, engines, &batches, seconds, json)
             }
             BenchWhat::Stopping => bench::stopping(json),
+            BenchWhat::Sim { devices } => bench::sim(devices, json),
         },
         Command::Profiles => profile::list(json),
     }

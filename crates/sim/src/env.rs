@@ -1,0 +1,431 @@
+//! Simulation environments with a Gym-like API (`reset` / `step`), seeded and deterministic,
+//! over the shared cost model and channels. They are what DRL agents train on.
+//!
+//! - [`SplitEnv`]: one device, one inference per episode, decided layer by layer under fading
+//!   (seed 002's online splitting as an MDP: action 1 = offload now, 0 = compute one more layer).
+//! - [`MultiDeviceEnv`]: many heterogeneous devices share one edge server; every slot each device
+//!   picks a model version, a partition point, an edge-compute share and a bandwidth share
+//!   (seed 001, MCIA). Reward: Σ_i ω_i·accuracy_i − (1 − ω_i)·latency_i / latency_ref_i.
+
+use rand::SeedableRng;
+
+use crate::channel::Radio;
+use crate::channel_more::ChannelProcess;
+use crate::layers::{Compute, LayerTable};
+
+/// The result of one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Observation after the step.
+    pub observation: Vec<f32>,
+    /// Reward of the step.
+    pub reward: f64,
+    /// Whether the episode ended.
+    pub done: bool,
+}
+
+/// What a [`SplitEnv`] simulates.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SplitSetup {
+    /// The DNN.
+    pub table: LayerTable,
+    /// Device compute.
+    pub device: Compute,
+    /// Edge compute.
+    pub edge: Compute,
+    /// Uplink radio.
+    pub radio: Radio,
+    /// (`w_T` per s, `w_E` per J).
+    pub weights: (f64, f64),
+    /// Mean channel gain (normalises observations).
+    pub mean_gain: f64,
+}
+
+/// Seed 002 as an MDP. Observation: `[n / N, ln(h / mean_h), ln(Φ_n(h) / ψ_mean)]`.
+pub struct SplitEnv {
+    table: LayerTable,
+    device: Compute,
+    edge: Compute,
+    radio: Radio,
+    /// (`w_T`, `w_E`).
+    weights: (f64, f64),
+    channel: Box<dyn ChannelProcess>,
+    mean_gain: f64,
+    rng: rand_chacha::ChaCha8Rng,
+    stage: usize,
+    gain: f64,
+    psi_mean: f64,
+}
+
+impl SplitEnv {
+    /// An environment for `setup`, with gains from `channel`.
+    pub fn new(setup: SplitSetup, channel: Box<dyn ChannelProcess>, seed: u64) -> SplitEnv {
+        let SplitSetup { table, device, edge, radio, weights, mean_gain } = setup;
+        let n = table.layers.len().max(1) as f64;
+        let psi_mean = (1..=table.layers.len())
+            .map(|i| {
+                let (t, e) = table.device_cost(i, &device);
+                weights.0 * t + weights.1 * e
+            })
+            .sum::<f64>()
+            / n;
+        SplitEnv {
+            table,
+            device,
+            edge,
+            radio,
+            weights,
+            channel,
+            mean_gain,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+            stage: 0,
+            gain: mean_gain,
+            psi_mean: psi_mean.max(1e-30),
+        }
+    }
+
+    /// Length of the observation vector.
+    pub const OBSERVATION_LEN: usize = 3;
+
+    /// `Φ_n(h)` under the shared cost model.
+    pub fn offload_cost(&self, n: usize, h: f64) -> f64 {
+        let (wt, we) = self.weights;
+        (we * self.radio.tx_power_w + wt) * self.table.offload_bits(n) / self.radio.rate_bps(h)
+            + wt * self.table.edge_time_after(n, &self.edge)
+    }
+
+    fn observe(&self) -> Vec<f32> {
+        let n = self.table.layers.len().max(1) as f64;
+        let phi = if self.stage < self.table.layers.len() {
+            self.offload_cost(self.stage, self.gain)
+        } else {
+            0.0
+        };
+        vec![
+            (self.stage as f64 / n) as f32,
+            (self.gain / self.mean_gain).ln() as f32,
+            (phi.max(1e-30) / self.psi_mean).ln() as f32,
+        ]
+    }
+
+    /// Starts an inference (optionally reseeding the environment's generator).
+    pub fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
+        if let Some(s) = seed {
+            self.rng = rand_chacha::ChaCha8Rng::seed_from_u64(s);
+        }
+        self.stage = 0;
+        self.gain = self.channel.next_gain(&mut self.rng);
+        self.observe()
+    }
+
+    /// `offload = true`: send now (episode ends, reward −Φ_n(h)); `false`: compute the next
+    /// layer (reward −ψ_{n+1}; the episode ends when the last layer completes locally).
+    pub fn step(&mut self, offload: bool) -> Step {
+        let n_layers = self.table.layers.len();
+        if offload {
+            let cost = self.offload_cost(self.stage, self.gain);
+            return Step { observation: self.observe(), reward: -cost, done: true };
+        }
+        let (t, e) = self.table.device_cost(self.stage + 1, &self.device);
+        let cost = self.weights.0 * t + self.weights.1 * e;
+        self.stage += 1;
+        self.gain = self.channel.next_gain(&mut self.rng);
+        Step { observation: self.observe(), reward: -cost, done: self.stage == n_layers }
+    }
+}
+
+/// One version of a model (seed 001: the cloud trains versions at several compression scales).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelVersion {
+    /// Name (e.g. `width-0.5`).
+    pub name: String,
+    /// Top-1 accuracy in `[0, 1]`.
+    pub accuracy: f64,
+    /// Its layers (partition point `p` = after `p` layers; 0 = full offload, `N` = local).
+    pub table: LayerTable,
+}
+
+/// One device of a multi-device environment.
+pub struct DeviceSpec {
+    /// Compute of the device.
+    pub compute: Compute,
+    /// Its uplink radio (the bandwidth is the *total* shared `W`; the device gets a share).
+    pub radio: Radio,
+    /// Its channel.
+    pub channel: Box<dyn ChannelProcess>,
+    /// `ω` ∈ [0, 1]: weight of accuracy (1 = accuracy-sensitive task, 0 = latency-sensitive).
+    pub accuracy_weight: f64,
+    /// Latency (s) that normalises this device's latency term.
+    pub latency_ref_s: f64,
+}
+
+/// One device's decision for a slot.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceAction {
+    /// Index of the model version.
+    pub version: usize,
+    /// Partition point: layers run on the device.
+    pub partition: usize,
+    /// Share of the edge compute in `[0, 1]` (shares are renormalised if they sum above 1).
+    pub compute_share: f64,
+    /// Share of the bandwidth in `[0, 1]` (renormalised likewise).
+    pub bandwidth_share: f64,
+}
+
+/// What happened to one device in a slot.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct DeviceOutcome {
+    /// End-to-end latency (s); infinite if it offloads with a zero share.
+    pub latency_s: f64,
+    /// Accuracy of the chosen version.
+    pub accuracy: f64,
+    /// Utility `ω·A − (1 − ω)·T/T_ref`.
+    pub utility: f64,
+}
+
+/// Seed 001 (MCIA) as a multi-device environment. Observation per device:
+/// `[ω, ln(h/h_mean), ln(device MAC/s / 1e9)]`, concatenated over devices.
+pub struct MultiDeviceEnv {
+    versions: Vec<ModelVersion>,
+    devices: Vec<DeviceSpec>,
+    edge: Compute,
+    gain_means: Vec<f64>,
+    gains: Vec<f64>,
+    rng: rand_chacha::ChaCha8Rng,
+    /// Per-device outcomes of the last step.
+    pub outcomes: Vec<DeviceOutcome>,
+    slot: usize,
+    /// Slots per episode.
+    pub horizon: usize,
+}
+
+impl MultiDeviceEnv {
+    /// An environment; `gain_means[i]` normalises device `i`'s gain in observations.
+    pub fn new(
+        versions: Vec<ModelVersion>,
+        devices: Vec<DeviceSpec>,
+        edge: Compute,
+        gain_means: Vec<f64>,
+        horizon: usize,
+        seed: u64,
+    ) -> MultiDeviceEnv {
+        let n = devices.len();
+        MultiDeviceEnv {
+            versions,
+            devices,
+            edge,
+            gains: gain_means.clone(),
+            gain_means,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+            outcomes: Vec::with_capacity(n),
+            slot: 0,
+            horizon: horizon.max(1),
+        }
+    }
+
+    /// Observation length: 3 per device.
+    pub fn observation_len(&self) -> usize {
+        3 * self.devices.len()
+    }
+
+    fn observe(&self) -> Vec<f32> {
+        let mut obs = Vec::with_capacity(self.observation_len());
+        for (i, d) in self.devices.iter().enumerate() {
+            obs.push(d.accuracy_weight as f32);
+            obs.push((self.gains[i] / self.gain_means[i]).ln() as f32);
+            obs.push((d.compute.macs_per_s / 1e9).ln() as f32);
+        }
+        obs
+    }
+
+    fn draw_gains(&mut self) {
+        for (g, d) in self.gains.iter_mut().zip(self.devices.iter_mut()) {
+            *g = d.channel.next_gain(&mut self.rng);
+        }
+    }
+
+    /// Starts an episode.
+    pub fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
+        if let Some(s) = seed {
+            self.rng = rand_chacha::ChaCha8Rng::seed_from_u64(s);
+        }
+        self.slot = 0;
+        self.draw_gains();
+        self.observe()
+    }
+
+    /// Latency of one device's action at gain `h` with normalised shares (the shared model).
+    pub fn latency_s(
+        &self,
+        device: usize,
+        a: &DeviceAction,
+        h: f64,
+        cshare: f64,
+        bshare: f64,
+    ) -> f64 {
+        let d = &self.devices[device];
+        let Some(v) = self.versions.get(a.version) else { return f64::INFINITY };
+        let n = v.table.layers.len();
+        let p = a.partition.min(n);
+        let local: f64 =
+            v.table.layers[..p].iter().map(|l| l.macs).sum::<f64>() / d.compute.macs_per_s;
+        if p == n {
+            return local;
+        }
+        let bw = bshare * d.radio.bandwidth_hz;
+        let edge_macs: f64 = v.table.layers[p..].iter().map(|l| l.macs).sum();
+        if bw <= 0.0 || (cshare <= 0.0 && edge_macs > 0.0) {
+            return f64::INFINITY;
+        }
+        let snr = d.radio.tx_power_w * h / (d.radio.noise_w_per_hz * bw);
+        let rate = bw * (1.0 + snr).log2();
+        let edge = if edge_macs > 0.0 { edge_macs / (cshare * self.edge.macs_per_s) } else { 0.0 };
+        local + v.table.offload_bits(p) / rate + edge
+    }
+
+    /// Applies one action per device; the reward is the sum of utilities.
+    pub fn step(&mut self, actions: &[DeviceAction]) -> Step {
+        let clamp = |x: f64| if x.is_finite() { x.clamp(0.0, 1.0) } else { 0.0 };
+        let csum: f64 = actions.iter().map(|a| clamp(a.compute_share)).sum::<f64>().max(1.0);
+        let bsum: f64 = actions.iter().map(|a| clamp(a.bandwidth_share)).sum::<f64>().max(1.0);
+        self.outcomes.clear();
+        let mut reward = 0.0;
+        for (i, d) in self.devices.iter().enumerate() {
+            let default = DeviceAction {
+                version: 0,
+                partition: usize::MAX,
+                compute_share: 0.0,
+                bandwidth_share: 0.0,
+            };
+            let a = actions.get(i).copied().unwrap_or(default);
+            let t = self.latency_s(
+                i,
+                &a,
+                self.gains[i],
+                clamp(a.compute_share) / csum,
+                clamp(a.bandwidth_share) / bsum,
+            );
+            let acc = self.versions.get(a.version).map_or(0.0, |v| v.accuracy);
+            let w = d.accuracy_weight;
+            // An infeasible action (zero share while offloading) costs the latency term's cap.
+            let t_norm = (t / d.latency_ref_s).min(10.0);
+            let utility = w * acc - (1.0 - w) * t_norm;
+            reward += utility;
+            self.outcomes.push(DeviceOutcome { latency_s: t, accuracy: acc, utility });
+        }
+        self.slot += 1;
+        self.draw_gains();
+        Step { observation: self.observe(), reward, done: self.slot >= self.horizon }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::{FiniteStateChannel, TruncatedRayleigh};
+    use crate::channel_more::Iid;
+
+    fn radio() -> Radio {
+        Radio { bandwidth_hz: 1e6, tx_power_w: 0.2, noise_w_per_hz: 1e-9 }
+    }
+
+    #[test]
+    fn split_env_rewards_are_the_cost_model() {
+        let table = LayerTable::equal_width_mlp(4, 64, 64);
+        let dev = Compute { macs_per_s: 1e7, power_w: 1.0 };
+        let edge = Compute { macs_per_s: 1e11, power_w: 100.0 };
+        let ch = FiniteStateChannel::new(vec![(0.01, 1.0)]).unwrap();
+        let setup = SplitSetup {
+            table: table.clone(),
+            device: dev,
+            edge,
+            radio: radio(),
+            weights: (1.0, 0.5),
+            mean_gain: 0.01,
+        };
+        let mut env = SplitEnv::new(setup, Box::new(Iid(ch)), 3);
+        let obs = env.reset(Some(1));
+        assert_eq!(obs.len(), SplitEnv::OBSERVATION_LEN);
+        // Compute two layers, then offload.
+        let s1 = env.step(false);
+        let s2 = env.step(false);
+        let s3 = env.step(true);
+        let (t, e) = table.device_cost(1, &dev);
+        assert!((s1.reward + (t + 0.5 * e)).abs() < 1e-15);
+        assert!(!s1.done && !s2.done && s3.done);
+        assert!((s3.reward + env.offload_cost(2, 0.01)).abs() < 1e-15);
+        // Computing everything ends the episode at the last layer.
+        env.reset(None);
+        let dones: Vec<bool> = (0..4).map(|_| env.step(false).done).collect();
+        assert_eq!(dones, vec![false, false, false, true]);
+    }
+
+    #[test]
+    fn multi_device_env_is_deterministic_and_shares_resources() {
+        let make = |seed| {
+            let versions = vec![
+                ModelVersion {
+                    name: "small".into(),
+                    accuracy: 0.85,
+                    table: LayerTable::equal_width_mlp(4, 256, 64),
+                },
+                ModelVersion {
+                    name: "large".into(),
+                    accuracy: 0.92,
+                    table: LayerTable::equal_width_mlp(4, 256, 512),
+                },
+            ];
+            let devices = (0..8)
+                .map(|i| DeviceSpec {
+                    compute: Compute { macs_per_s: 1e8 * (1 + i) as f64, power_w: 2.0 },
+                    radio: radio(),
+                    channel: Box::new(Iid(TruncatedRayleigh::new(0.01, 1e-4).unwrap())),
+                    accuracy_weight: if i % 2 == 0 { 0.8 } else { 0.2 },
+                    latency_ref_s: 0.05,
+                })
+                .collect();
+            MultiDeviceEnv::new(
+                versions,
+                devices,
+                Compute { macs_per_s: 1e11, power_w: 70.0 },
+                vec![0.01; 8],
+                5,
+                seed,
+            )
+        };
+        let actions: Vec<DeviceAction> = (0..8)
+            .map(|i| DeviceAction {
+                version: i % 2,
+                partition: 1,
+                compute_share: 0.125,
+                bandwidth_share: 0.125,
+            })
+            .collect();
+        let (mut a, mut b) = (make(7), make(7));
+        assert_eq!(a.reset(None), b.reset(None));
+        let mut steps = 0;
+        loop {
+            let (sa, sb) = (a.step(&actions), b.step(&actions));
+            assert_eq!(sa, sb);
+            steps += 1;
+            if sa.done {
+                break;
+            }
+        }
+        assert_eq!(steps, 5);
+        // More bandwidth for device 0 lowers its latency; shares over 1 are renormalised.
+        a.reset(Some(3));
+        let h = a.gains[0];
+        let act = actions[0];
+        assert!(a.latency_s(0, &act, h, 0.5, 0.5) < a.latency_s(0, &act, h, 0.5, 0.1));
+        let mut greedy = actions.clone();
+        greedy.iter_mut().for_each(|x| x.bandwidth_share = 1.0);
+        a.step(&greedy);
+        let even = a.outcomes.clone();
+        assert!(even.iter().all(|o| o.latency_s.is_finite() && o.latency_s > 0.0));
+        // Fully local needs no share at all.
+        let local =
+            DeviceAction { version: 0, partition: 4, compute_share: 0.0, bandwidth_share: 0.0 };
+        assert!(a.latency_s(0, &local, h, 0.0, 0.0).is_finite());
+    }
+}
