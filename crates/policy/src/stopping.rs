@@ -391,7 +391,18 @@ mod tests {
                     (&myopic, "myopic"),
                     (&local, "local"),
                 ];
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(100 + k as u64);
+                let mc_opt = monte_carlo(&p, ch.as_ref(), k, &opt.rule, 50_000, &mut rng);
                 for (rule, rname) in others {
+                    let mc = monte_carlo(&p, ch.as_ref(), k, rule, 50_000, &mut rng);
+                    assert!(
+                        mc_opt.mean <= mc.mean + mc_opt.ci95 + mc.ci95,
+                        "{name} K={k}: Monte Carlo optimal {} ± {} > {rname} {} ± {}",
+                        mc_opt.mean,
+                        mc_opt.ci95,
+                        mc.mean,
+                        mc.ci95
+                    );
                     let c = expected_cost(&p, ch.as_ref(), k, rule);
                     assert!(
                         opt.expected_cost <= c * (1.0 + 1e-12),

@@ -176,6 +176,15 @@ pub enum ComputeConfig {
     },
     /// Explicit throughput and power.
     Explicit(Compute),
+    /// A DVFS processor (energy `κ·f²` per cycle).
+    Dvfs {
+        /// Effective switched capacitance κ.
+        kappa: f64,
+        /// Clock frequency f (Hz).
+        freq_hz: f64,
+        /// Cycles per multiply–accumulate.
+        cycles_per_mac: f64,
+    },
 }
 
 impl ComputeConfig {
@@ -186,6 +195,16 @@ impl ComputeConfig {
                 profile_by_name(profile).map(|p| Compute::from(&p)).ok_or_else(|| {
                     StoppingError::Table(format!("unknown hardware profile `{profile}`"))
                 })
+            }
+            ComputeConfig::Dvfs { kappa, freq_hz, cycles_per_mac } => {
+                for (field, v) in
+                    [("kappa", *kappa), ("freq_hz", *freq_hz), ("cycles_per_mac", *cycles_per_mac)]
+                {
+                    if !(v.is_finite() && v > 0.0) {
+                        return Err(StoppingError::Invalid { field: field.into(), value: v });
+                    }
+                }
+                Ok(Compute::dvfs(*kappa, *freq_hz, *cycles_per_mac))
             }
             ComputeConfig::Explicit(c) => {
                 for (field, v) in [("macs_per_s", c.macs_per_s), ("power_w", c.power_w)] {

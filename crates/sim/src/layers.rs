@@ -34,6 +34,15 @@ pub struct Compute {
     pub power_w: f64,
 }
 
+impl Compute {
+    /// A DVFS processor at clock `freq_hz` with effective switched capacitance `kappa` taking
+    /// `cycles_per_mac` cycles per MAC: energy `κ·f²` per cycle, so time per MAC
+    /// `cycles/f` and power `κ·f³` (energy of `n` MACs = `κ·f²·cycles·n`).
+    pub fn dvfs(kappa: f64, freq_hz: f64, cycles_per_mac: f64) -> Compute {
+        Compute { macs_per_s: freq_hz / cycles_per_mac, power_w: kappa * freq_hz.powi(3) }
+    }
+}
+
 impl From<&HardwareProfile> for Compute {
     fn from(p: &HardwareProfile) -> Self {
         Compute { macs_per_s: p.gmacs() * 1e9, power_w: p.power_w }
@@ -95,5 +104,15 @@ mod tests {
         assert!((time - 0.01).abs() < 1e-12 && (energy - 0.02).abs() < 1e-12);
         assert!((t.edge_time_after(1, &dev) - 0.02).abs() < 1e-12);
         assert_eq!(t.param_bits(2), (10_000.0 + 100.0) * 32.0);
+        // DVFS: 1e6 MACs at 1 GHz, 2 cycles per MAC, κ = 1e-28: E = κ·f²·cycles = 0.2 mJ.
+        let dvfs = Compute::dvfs(1e-28, 1e9, 2.0);
+        let table = LayerTable {
+            input_values: 1.0,
+            bits_per_value: 32.0,
+            layers: vec![Layer { macs: 1e6, output_values: 1.0, params: 0.0 }],
+        };
+        let (time, energy) = table.device_cost(1, &dvfs);
+        assert!((time - 2e-3).abs() < 1e-15);
+        assert!((energy - 1e-28 * 1e18 * 2e6).abs() < 1e-15);
     }
 }
