@@ -7,6 +7,7 @@
 //! `n + 1` locally for `ψ_{n+1}`. At `n = K` (layers placed on the device) it must stop; if
 //! `K = N` the inference is complete there at no further cost.
 
+pub use coinfer_sim::CostWeights;
 use coinfer_sim::{ChannelModel, Radio};
 
 /// Errors in a stopping problem, naming the field.
@@ -27,15 +28,6 @@ pub enum StoppingError {
     /// The radio or channel is invalid.
     #[error(transparent)]
     Channel(#[from] coinfer_sim::ChannelError),
-}
-
-/// Weights of the energy-and-time cost `w_T·T + w_E·E`.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CostWeights {
-    /// `w_T`, per second.
-    pub time: f64,
-    /// `w_E`, per joule.
-    pub energy: f64,
 }
 
 /// An online splitting problem over `N` layers.
@@ -98,13 +90,12 @@ impl StoppingProblem {
 
     /// `Φ_n(h)`: cost of offloading after `n` layers at gain `h`.
     pub fn offload_cost(&self, n: usize, h: f64) -> f64 {
-        let c = self.weights.energy * self.radio.tx_power_w + self.weights.time;
-        let tx = if self.offload_bits[n] > 0.0 {
-            c * self.offload_bits[n] / self.radio.rate_bps(h)
-        } else {
-            0.0
-        };
-        tx + self.weights.time * self.edge_time_s[n]
+        self.weights.offload_cost(
+            self.offload_bits[n],
+            self.radio.rate_bps(h),
+            self.radio.tx_power_w,
+            self.edge_time_s[n],
+        )
     }
 
     /// Cost of being forced to stop at the horizon `k` (0 when `k = N`: done locally).

@@ -308,7 +308,7 @@ pub fn problem_from_table(
         local_cost: (1..=n)
             .map(|i| {
                 let (t, e) = table.device_cost(i, device);
-                weights.time * t + weights.energy * e
+                weights.cost(t, e)
             })
             .collect(),
         radio,

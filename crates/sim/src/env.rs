@@ -11,7 +11,7 @@ use rand::SeedableRng;
 
 use crate::channel::Radio;
 use crate::channel_more::ChannelProcess;
-use crate::layers::{Compute, LayerTable};
+use crate::layers::{Compute, CostWeights, LayerTable};
 
 /// The result of one step.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,8 +35,8 @@ pub struct SplitSetup {
     pub edge: Compute,
     /// Uplink radio.
     pub radio: Radio,
-    /// (`w_T` per s, `w_E` per J).
-    pub weights: (f64, f64),
+    /// Cost weights.
+    pub weights: CostWeights,
     /// Mean channel gain (normalises observations).
     pub mean_gain: f64,
 }
@@ -47,8 +47,7 @@ pub struct SplitEnv {
     device: Compute,
     edge: Compute,
     radio: Radio,
-    /// (`w_T`, `w_E`).
-    weights: (f64, f64),
+    weights: CostWeights,
     channel: Box<dyn ChannelProcess>,
     mean_gain: f64,
     rng: rand_chacha::ChaCha8Rng,
@@ -65,7 +64,7 @@ impl SplitEnv {
         let psi_mean = (1..=table.layers.len())
             .map(|i| {
                 let (t, e) = table.device_cost(i, &device);
-                weights.0 * t + weights.1 * e
+                weights.cost(t, e)
             })
             .sum::<f64>()
             / n;
@@ -89,9 +88,12 @@ impl SplitEnv {
 
     /// `Φ_n(h)` under the shared cost model.
     pub fn offload_cost(&self, n: usize, h: f64) -> f64 {
-        let (wt, we) = self.weights;
-        (we * self.radio.tx_power_w + wt) * self.table.offload_bits(n) / self.radio.rate_bps(h)
-            + wt * self.table.edge_time_after(n, &self.edge)
+        self.weights.offload_cost(
+            self.table.offload_bits(n),
+            self.radio.rate_bps(h),
+            self.radio.tx_power_w,
+            self.table.edge_time_after(n, &self.edge),
+        )
     }
 
     fn observe(&self) -> Vec<f32> {
@@ -127,7 +129,7 @@ impl SplitEnv {
             return Step { observation: self.observe(), reward: -cost, done: true };
         }
         let (t, e) = self.table.device_cost(self.stage + 1, &self.device);
-        let cost = self.weights.0 * t + self.weights.1 * e;
+        let cost = self.weights.cost(t, e);
         self.stage += 1;
         self.gain = self.channel.next_gain(&mut self.rng);
         Step { observation: self.observe(), reward: -cost, done: self.stage == n_layers }
@@ -272,15 +274,15 @@ impl MultiDeviceEnv {
         if p == n {
             return local;
         }
-        let bw = bshare * d.radio.bandwidth_hz;
-        let edge_macs: f64 = v.table.layers[p..].iter().map(|l| l.macs).sum();
-        if bw <= 0.0 || (cshare <= 0.0 && edge_macs > 0.0) {
+        let radio = Radio { bandwidth_hz: bshare * d.radio.bandwidth_hz, ..d.radio };
+        let edge_share = Compute { macs_per_s: cshare * self.edge.macs_per_s, ..self.edge };
+        // No share and no remaining work is 0/0: no edge time.
+        let edge = v.table.edge_time_after(p, &edge_share);
+        let edge = if edge.is_nan() { 0.0 } else { edge };
+        if radio.bandwidth_hz <= 0.0 {
             return f64::INFINITY;
         }
-        let snr = d.radio.tx_power_w * h / (d.radio.noise_w_per_hz * bw);
-        let rate = bw * (1.0 + snr).log2();
-        let edge = if edge_macs > 0.0 { edge_macs / (cshare * self.edge.macs_per_s) } else { 0.0 };
-        local + v.table.offload_bits(p) / rate + edge
+        local + v.table.offload_bits(p) / radio.rate_bps(h) + edge
     }
 
     /// Applies one action per device; the reward is the sum of utilities.
@@ -340,7 +342,7 @@ mod tests {
             device: dev,
             edge,
             radio: radio(),
-            weights: (1.0, 0.5),
+            weights: CostWeights { time: 1.0, energy: 0.5 },
             mean_gain: 0.01,
         };
         let mut env = SplitEnv::new(setup, Box::new(Iid(ch)), 3);

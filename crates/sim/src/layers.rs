@@ -25,6 +25,30 @@ pub struct LayerTable {
     pub layers: Vec<Layer>,
 }
 
+/// Weights of the energy-and-time cost `w_T·T + w_E·E`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CostWeights {
+    /// `w_T`, per second.
+    pub time: f64,
+    /// `w_E`, per joule.
+    pub energy: f64,
+}
+
+impl CostWeights {
+    /// `w_T·time_s + w_E·energy_j`.
+    pub fn cost(&self, time_s: f64, energy_j: f64) -> f64 {
+        self.time * time_s + self.energy * energy_j
+    }
+
+    /// Cost of offloading `bits` at `rate_bps` with transmit power `tx_power_w`, then
+    /// `edge_time_s` of edge compute: `(w_E·P + w_T)·bits/rate + w_T·τ` (the device waits for
+    /// the edge; only its radio spends energy).
+    pub fn offload_cost(&self, bits: f64, rate_bps: f64, tx_power_w: f64, edge_time_s: f64) -> f64 {
+        let tx = if bits > 0.0 { bits / rate_bps } else { 0.0 };
+        self.cost(tx + edge_time_s, tx_power_w * tx)
+    }
+}
+
 /// A compute resource for the cost model: throughput and power.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Compute {

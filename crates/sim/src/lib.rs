@@ -13,7 +13,7 @@ pub use cost::{Link, SplitChoice, SplitLatency, SplitOption};
 pub use env::{
     DeviceAction, DeviceOutcome, DeviceSpec, ModelVersion, MultiDeviceEnv, SplitEnv, Step,
 };
-pub use layers::{Compute, Layer, LayerTable};
+pub use layers::{Compute, CostWeights, Layer, LayerTable};
 pub use measured::{MeasuredCut, MeasuredModel};
 pub use profiles::{builtin_profiles, profile_by_name, HardwareProfile, Role};
 
