@@ -110,6 +110,16 @@ impl SplitEnv {
         ]
     }
 
+    /// The channel gain the device observes now.
+    pub fn gain(&self) -> f64 {
+        self.gain
+    }
+
+    /// Layers computed so far.
+    pub fn stage(&self) -> usize {
+        self.stage
+    }
+
     /// Starts an inference (optionally reseeding the environment's generator).
     pub fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
         if let Some(s) = seed {

@@ -11,7 +11,8 @@ pub use channel_more::{
 };
 pub use cost::{Link, SplitChoice, SplitLatency, SplitOption};
 pub use env::{
-    DeviceAction, DeviceOutcome, DeviceSpec, ModelVersion, MultiDeviceEnv, SplitEnv, Step,
+    DeviceAction, DeviceOutcome, DeviceSpec, ModelVersion, MultiDeviceEnv, SplitEnv, SplitSetup,
+    Step,
 };
 pub use layers::{Compute, CostWeights, Layer, LayerTable};
 pub use measured::{MeasuredCut, MeasuredModel};
