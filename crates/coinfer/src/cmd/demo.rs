@@ -2,6 +2,7 @@
 //! (exhaustive, Neurosurgeon-style), execute it on real test images, write report/.
 
 use anyhow::{bail, Context, Result};
+use coinfer_compress::{decode_frame, Codec, DecodeLimits, Feature};
 use coinfer_data::{DatasetName, Split};
 use coinfer_engine::eval::{first_output, predict, Predictions};
 use coinfer_engine::profile::PreparedSplit;
@@ -13,15 +14,17 @@ use crate::args::DemoArgs;
 use crate::output::{bytes, print_json, table, write_json};
 use crate::plot::{write_svg, Series};
 
-/// The feature as it crosses the link: raw little-endian float32 (feature codecs come later).
+/// The feature as it crosses the link: a raw float32 frame (self-describing, checksummed).
 fn to_wire(x: &Tensor) -> Vec<u8> {
-    x.iter().flat_map(|v| v.to_le_bytes()).collect()
+    let feature = Feature { shape: x.shape().to_vec(), values: x.iter().copied().collect() };
+    Codec::RawF32.encode(&feature)
 }
 
-fn from_wire(bytes: &[u8], shape: &[usize]) -> Result<Tensor> {
-    let values: Vec<f32> =
-        bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    Ok(Tensor::from_shape_vec(shape.to_vec(), values)?)
+/// The edge side: decode and check the frame, rebuild the tensor.
+fn from_wire(frame: &[u8]) -> coinfer_engine::Result<Tensor> {
+    let err = |reason: String| coinfer_engine::EngineError::Run { engine: "demo", reason };
+    let f = decode_frame(frame, &DecodeLimits::default()).map_err(|e| err(e.to_string()))?;
+    Tensor::from_shape_vec(f.shape, f.values).map_err(|e| err(e.to_string()))
 }
 
 /// The decision for one link rate.
@@ -251,9 +254,7 @@ fn execute(
                     let feature = first_output(split.head.run(&[x])?)?;
                     let wire = to_wire(&feature);
                     sent += wire.len();
-                    let received = from_wire(&wire, feature.shape()).map_err(|e| {
-                        coinfer_engine::EngineError::Run { engine: "demo", reason: e.to_string() }
-                    })?;
+                    let received = from_wire(&wire)?;
                     first_output(split.tail.run(&[received])?)
                 },
                 |d| bar.set_position(d as u64),
@@ -269,12 +270,7 @@ fn execute(
                     let x = if offload {
                         let wire = to_wire(&x);
                         sent += wire.len();
-                        from_wire(&wire, x.shape()).map_err(|e| {
-                            coinfer_engine::EngineError::Run {
-                                engine: "demo",
-                                reason: e.to_string(),
-                            }
-                        })?
+                        from_wire(&wire)?
                     } else {
                         x
                     };

@@ -1,0 +1,393 @@
+//! The codecs: raw float32, raw float16, and uniform quantization with bit packing.
+
+use crate::frame::{write_frame, FrameError, Reader};
+
+/// A float32 feature tensor, row-major; for quantization the channel axis is axis 1
+/// (`(batch, channels, ...)`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feature {
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Values, `len() == shape.iter().product()`.
+    pub values: Vec<f32>,
+}
+
+impl Feature {
+    /// A feature; `None` if the value count does not match the shape.
+    pub fn new(shape: Vec<usize>, values: Vec<f32>) -> Option<Feature> {
+        (shape.iter().product::<usize>() == values.len()).then_some(Feature { shape, values })
+    }
+
+    /// Bytes of the uncompressed float32 values.
+    pub fn raw_bytes(&self) -> usize {
+        4 * self.values.len()
+    }
+}
+
+/// The clipping range of a uniform quantizer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum QuantRange {
+    /// One `[lo, hi]` for the whole tensor.
+    PerTensor {
+        /// Lower clip.
+        lo: f32,
+        /// Upper clip.
+        hi: f32,
+    },
+    /// One `[lo, hi]` per channel (axis 1).
+    PerChannel {
+        /// Lower clips, one per channel.
+        lo: Vec<f32>,
+        /// Upper clips, one per channel.
+        hi: Vec<f32>,
+    },
+}
+
+/// A feature codec. Encoding writes a complete frame; decoding is [`crate::decode_frame`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Codec {
+    /// Float32 values as they are (lossless).
+    RawF32,
+    /// IEEE half precision (relative error ≤ 2⁻¹¹ in the normal range).
+    RawF16,
+    /// `bits`-bit uniform quantization (1–16) of values clipped to `range`; the error of an
+    /// in-range value is at most half a step, `(hi − lo) / (2·(2^bits − 1))`.
+    Uniform {
+        /// Bits per value.
+        bits: u8,
+        /// Clipping range(s).
+        range: QuantRange,
+    },
+}
+
+const RAW_F32: u8 = 0;
+const RAW_F16: u8 = 1;
+const UNIFORM: u8 = 2;
+
+/// Channel count and inner size (product of dims after axis 1) of a shape.
+fn channel_layout(shape: &[usize]) -> (usize, usize) {
+    let channels = shape.get(1).copied().unwrap_or(1).max(1);
+    let inner = shape.iter().skip(2).product::<usize>().max(1);
+    (channels, inner)
+}
+
+impl Codec {
+    /// A uniform quantizer whose ranges are the min/max of the calibration features.
+    pub fn calibrate_uniform(bits: u8, per_channel: bool, samples: &[Feature]) -> Option<Codec> {
+        let first = samples.first()?;
+        if !(1..=16).contains(&bits) {
+            return None;
+        }
+        let (channels, inner) = channel_layout(&first.shape);
+        let n = if per_channel { channels } else { 1 };
+        let (mut lo, mut hi) = (vec![f32::INFINITY; n], vec![f32::NEG_INFINITY; n]);
+        for s in samples {
+            for (i, &v) in s.values.iter().enumerate().filter(|(_, v)| v.is_finite()) {
+                let c = if per_channel { (i / inner) % channels } else { 0 };
+                lo[c] = lo[c].min(v);
+                hi[c] = hi[c].max(v);
+            }
+        }
+        for (l, h) in lo.iter_mut().zip(hi.iter_mut()) {
+            if !l.is_finite() {
+                (*l, *h) = (0.0, 0.0);
+            }
+        }
+        let range = if per_channel {
+            QuantRange::PerChannel { lo, hi }
+        } else {
+            QuantRange::PerTensor { lo: lo[0], hi: hi[0] }
+        };
+        Some(Codec::Uniform { bits, range })
+    }
+
+    /// Encodes `x` into a frame.
+    pub fn encode(&self, x: &Feature) -> Vec<u8> {
+        match self {
+            Codec::RawF32 => {
+                let payload: Vec<u8> = x.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                write_frame(RAW_F32, &x.shape, &[], &payload)
+            }
+            Codec::RawF16 => {
+                let payload: Vec<u8> =
+                    x.values.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect();
+                write_frame(RAW_F16, &x.shape, &[], &payload)
+            }
+            Codec::Uniform { bits, range } => {
+                let (channels, inner) = channel_layout(&x.shape);
+                let (lo, hi): (Vec<f32>, Vec<f32>) = match range {
+                    QuantRange::PerTensor { lo, hi } => (vec![*lo], vec![*hi]),
+                    QuantRange::PerChannel { lo, hi } => (lo.clone(), hi.clone()),
+                };
+                let per_channel = lo.len() > 1 || matches!(range, QuantRange::PerChannel { .. });
+                let levels = ((1u32 << bits) - 1) as f32;
+                let mut params = vec![*bits, u8::from(per_channel)];
+                params.extend_from_slice(&(lo.len() as u32).to_le_bytes());
+                for (l, h) in lo.iter().zip(&hi) {
+                    params.extend_from_slice(&l.to_le_bytes());
+                    params.extend_from_slice(&h.to_le_bytes());
+                }
+                let mut packer = BitPacker::new(x.values.len(), *bits);
+                for (i, &v) in x.values.iter().enumerate() {
+                    let c =
+                        if per_channel { ((i / inner) % channels).min(lo.len() - 1) } else { 0 };
+                    let (l, h) = (lo[c], hi[c]);
+                    let q = if h > l && v.is_finite() {
+                        ((v.clamp(l, h) - l) / (h - l) * levels).round() as u32
+                    } else {
+                        0
+                    };
+                    packer.push(q);
+                }
+                write_frame(UNIFORM, &x.shape, &params, &packer.finish())
+            }
+        }
+    }
+
+    /// Decodes a payload (after the frame checks); `elements` is the product of `shape`.
+    pub(crate) fn decode_payload(
+        codec_id: u8,
+        shape: &[usize],
+        elements: usize,
+        params: &[u8],
+        payload: &[u8],
+    ) -> Result<Vec<f32>, FrameError> {
+        let expect_len = |n: usize| {
+            if payload.len() == n {
+                Ok(())
+            } else {
+                Err(FrameError::Malformed(format!(
+                    "payload has {} bytes, shape {shape:?} needs {n}",
+                    payload.len()
+                )))
+            }
+        };
+        match codec_id {
+            RAW_F32 => {
+                expect_len(elements.saturating_mul(4))?;
+                Ok(payload
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect())
+            }
+            RAW_F16 => {
+                expect_len(elements.saturating_mul(2))?;
+                Ok(payload
+                    .chunks_exact(2)
+                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect())
+            }
+            UNIFORM => {
+                let mut r = Reader::new(params);
+                let bits = r.u8()?;
+                let per_channel = r.u8()? != 0;
+                let n = r.u32()? as usize;
+                if !(1..=16).contains(&bits) {
+                    return Err(FrameError::Malformed(format!("{bits} bits per value (1-16)")));
+                }
+                let (channels, inner) = channel_layout(shape);
+                if n == 0 || (per_channel && n != channels) || (!per_channel && n != 1) {
+                    return Err(FrameError::Malformed(format!(
+                        "{n} quantization ranges for {channels} channels"
+                    )));
+                }
+                if r.remaining() != 8 * n {
+                    return Err(FrameError::Malformed("quantization parameters length".into()));
+                }
+                let mut ranges = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let (l, h) = (r.f32()?, r.f32()?);
+                    if !(l.is_finite() && h.is_finite() && l <= h) {
+                        return Err(FrameError::Malformed(format!("range [{l}, {h}]")));
+                    }
+                    ranges.push((l, h));
+                }
+                let total_bits = elements.saturating_mul(bits as usize);
+                expect_len(total_bits.div_ceil(8))?;
+                let levels = ((1u32 << bits) - 1) as f32;
+                let mut unpacker = BitUnpacker::new(payload, bits);
+                Ok((0..elements)
+                    .map(|i| {
+                        let c = if per_channel { (i / inner) % channels } else { 0 };
+                        let (l, h) = ranges[c];
+                        l + unpacker.next() as f32 * (h - l) / levels
+                    })
+                    .collect())
+            }
+            other => Err(FrameError::UnknownCodec(other)),
+        }
+    }
+}
+
+/// LSB-first bit packing of `bits`-bit codes; hand-written (a few lines with a u64
+/// accumulator; no dependency needed).
+struct BitPacker {
+    out: Vec<u8>,
+    acc: u64,
+    filled: u32,
+    bits: u32,
+}
+
+impl BitPacker {
+    fn new(n: usize, bits: u8) -> Self {
+        BitPacker {
+            out: Vec::with_capacity((n * bits as usize).div_ceil(8)),
+            acc: 0,
+            filled: 0,
+            bits: bits as u32,
+        }
+    }
+
+    fn push(&mut self, q: u32) {
+        self.acc |= (q as u64) << self.filled;
+        self.filled += self.bits;
+        while self.filled >= 8 {
+            self.out.push(self.acc as u8);
+            self.acc >>= 8;
+            self.filled -= 8;
+        }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.filled > 0 {
+            self.out.push(self.acc as u8);
+        }
+        self.out
+    }
+}
+
+struct BitUnpacker<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    acc: u64,
+    filled: u32,
+    bits: u32,
+}
+
+impl<'a> BitUnpacker<'a> {
+    fn new(bytes: &'a [u8], bits: u8) -> Self {
+        BitUnpacker { bytes, pos: 0, acc: 0, filled: 0, bits: bits as u32 }
+    }
+
+    fn next(&mut self) -> u32 {
+        while self.filled < self.bits {
+            let b = self.bytes.get(self.pos).copied().unwrap_or(0);
+            self.acc |= (b as u64) << self.filled;
+            self.pos += 1;
+            self.filled += 8;
+        }
+        let q = (self.acc & ((1u64 << self.bits) - 1)) as u32;
+        self.acc >>= self.bits;
+        self.filled -= self.bits;
+        q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{decode_frame, DecodeLimits, FrameError};
+    use proptest::prelude::*;
+
+    fn feature(shape: Vec<usize>, f: impl Fn(usize) -> f32) -> Feature {
+        let n = shape.iter().product();
+        Feature::new(shape, (0..n).map(f).collect()).unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn raw_f32_is_bit_exact(values in proptest::collection::vec(any::<f32>(), 1..200)) {
+            let x = Feature::new(vec![values.len()], values).unwrap();
+            let y = decode_frame(&Codec::RawF32.encode(&x), &DecodeLimits::default()).unwrap();
+            prop_assert_eq!(x.shape, y.shape);
+            prop_assert!(x.values.iter().zip(&y.values).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+
+        #[test]
+        fn uniform_error_within_half_a_step(
+            values in proptest::collection::vec(-50.0f32..50.0, 2..300),
+            bits in 1u8..=16,
+        ) {
+            let x = Feature::new(vec![1, 1, values.len()], values).unwrap();
+            let codec = Codec::calibrate_uniform(bits, false, std::slice::from_ref(&x)).unwrap();
+            let Codec::Uniform { range: QuantRange::PerTensor { lo, hi }, .. } = codec.clone() else { unreachable!() };
+            let frame = codec.encode(&x);
+            let y = decode_frame(&frame, &DecodeLimits::default()).unwrap();
+            let step = (hi - lo) / ((1u32 << bits) - 1) as f32;
+            for (a, b) in x.values.iter().zip(&y.values) {
+                // Half a step, plus float32 rounding at the range's magnitude.
+                let rounding = 8.0 * f32::EPSILON * lo.abs().max(hi.abs());
+                prop_assert!((a - b).abs() <= 0.5 * step + rounding, "{} vs {} (step {})", a, b, step);
+            }
+            // Header (8) + 3 dims (12) + params length (4) + params (2 + 4 + 8) + payload
+            // length (4) + payload ceil(n·bits/8) + CRC (4).
+            let n = x.values.len();
+            prop_assert_eq!(frame.len(), 46 + (n * bits as usize).div_ceil(8));
+        }
+    }
+
+    #[test]
+    fn fp16_and_per_channel_round_trips() {
+        let x = feature(vec![2, 3, 4, 4], |i| {
+            ((i * 37) % 101) as f32 / 7.0 - 5.0 + (i % 3) as f32 * 100.0
+        });
+        let y = decode_frame(&Codec::RawF16.encode(&x), &DecodeLimits::default()).unwrap();
+        assert!(x
+            .values
+            .iter()
+            .zip(&y.values)
+            .all(|(a, b)| (a - b).abs() <= a.abs() * 1e-3 + 1e-3));
+        let per_ch = Codec::calibrate_uniform(8, true, std::slice::from_ref(&x)).unwrap();
+        let per_t = Codec::calibrate_uniform(8, false, std::slice::from_ref(&x)).unwrap();
+        let err = |c: &Codec| {
+            let y = decode_frame(&c.encode(&x), &DecodeLimits::default()).unwrap();
+            x.values.iter().zip(&y.values).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max)
+        };
+        assert!(err(&per_ch) <= err(&per_t) + 1e-6, "per-channel ranges are never worse here");
+    }
+
+    #[test]
+    fn corrupt_frames_are_rejected_without_panic() {
+        let x = feature(vec![1, 4, 8, 8], |i| i as f32 * 0.01);
+        let limits = DecodeLimits::default();
+        let codecs = [
+            Codec::RawF32,
+            Codec::RawF16,
+            Codec::calibrate_uniform(4, true, std::slice::from_ref(&x)).unwrap(),
+        ];
+        for codec in &codecs {
+            let frame = codec.encode(&x);
+            for cut in 0..frame.len() {
+                assert!(
+                    decode_frame(&frame[..cut], &limits).is_err(),
+                    "{codec:?} truncated at {cut}"
+                );
+            }
+            for i in 0..frame.len() {
+                let mut bad = frame.clone();
+                bad[i] ^= 0x5a;
+                assert!(decode_frame(&bad, &limits).is_err(), "{codec:?} flipped byte {i}");
+            }
+            let mut long = frame.clone();
+            long.push(0);
+            assert_eq!(decode_frame(&long, &limits), Err(FrameError::TrailingBytes { extra: 1 }));
+        }
+        // A forged header declaring a huge shape is refused before any allocation.
+        let mut forged = b"CFRM\x01\x00\x02\x00".to_vec();
+        forged.extend(u32::MAX.to_le_bytes());
+        forged.extend(u32::MAX.to_le_bytes());
+        assert!(matches!(
+            decode_frame(&forged, &limits),
+            Err(FrameError::TooLarge { what: "elements", .. })
+        ));
+        let mut v2 = codecs[0].encode(&x);
+        v2[4] = 2;
+        assert_eq!(decode_frame(&v2, &limits), Err(FrameError::UnsupportedVersion(2)));
+        assert_eq!(decode_frame(b"NOPE\x01\x00\x00\x00", &limits), Err(FrameError::BadMagic));
+        let small = DecodeLimits { max_elements: 10, max_frame_bytes: 1 << 20 };
+        assert!(matches!(
+            decode_frame(&codecs[0].encode(&x), &small),
+            Err(FrameError::TooLarge { .. })
+        ));
+    }
+}
