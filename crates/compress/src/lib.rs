@@ -5,8 +5,9 @@
 //! CRC-32), so the edge decodes any frame with [`decode_frame`] without knowing the codec in
 //! advance, and never allocates more than [`DecodeLimits`] allow.
 //!
-//! Codecs: [`Codec::RawF32`] (lossless), [`Codec::RawF16`], and [`Codec::Uniform`] (1–16-bit
-//! uniform quantization with per-tensor or per-channel ranges calibrated on data).
+//! Codecs: [`Codec::RawF32`] (lossless), [`Codec::RawF16`], [`Codec::Uniform`] (1–16-bit
+//! uniform quantization with per-tensor or per-channel ranges calibrated on data) and
+//! [`Codec::UniformAns`] (the same symbols, range-ANS coded with `constriction`).
 //!
 //! ```
 //! use coinfer_compress::{decode_frame, Codec, DecodeLimits, Feature};
@@ -19,4 +20,5 @@ pub use codec::{Codec, Feature, QuantRange};
 pub use frame::{decode_frame, DecodeLimits, FrameError, FRAME_MAGIC, FRAME_VERSION};
 
 mod codec;
+mod entropy;
 pub mod frame;
