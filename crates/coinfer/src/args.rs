@@ -48,6 +48,8 @@ pub enum Command {
     /// Online splitting under fading as optimal stopping, and model placement (seed 002):
     /// thresholds per stage, expected cost of every rule (exact and Monte Carlo), K*.
     Stopping(StoppingArgs),
+    /// Feature codecs at a cut.
+    Codec(CodecArgs),
     /// Benchmarks (ratios measured in the same run).
     Bench(BenchArgs),
     /// List the built-in device and edge hardware profiles.
@@ -223,6 +225,40 @@ pub struct StoppingArgs {
     /// Write stopping.json and stopping.svg here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// `coinfer codec`.
+#[derive(Debug, Args)]
+pub struct CodecArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub what: CodecWhat,
+}
+
+/// Codec subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CodecWhat {
+    /// Accuracy vs bytes per sample of every codec and setting at a cut (real test images,
+    /// one frame per image; quantizer ranges calibrated on validation images). CSV + SVG.
+    Sweep {
+        /// ONNX model file.
+        #[arg(default_value = DEFAULT_MODEL)]
+        model: PathBuf,
+        /// Cut point (tensor name or index; see `coinfer cuts`).
+        #[arg(long)]
+        cut: String,
+        /// Test images to evaluate.
+        #[arg(long, default_value_t = 2000)]
+        images: usize,
+        /// Validation images to calibrate quantizer ranges on.
+        #[arg(long, default_value_t = 500)]
+        calibration: usize,
+        /// Write sweep.csv, sweep.json and sweep.svg here.
+        #[arg(long, default_value = "report")]
+        out: PathBuf,
+        #[command(flatten)]
+        engine: EngineArg,
+    },
 }
 
 /// `coinfer bench`.

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod bench;
+mod codec;
 mod cuts;
 mod demo;
 mod eval;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<()> {
             BenchWhat::Sim { devices } => bench::sim(devices, json),
         },
         Command::Profiles => profile::list(json),
+        Command::Codec(a) => codec::run(a.what, json),
     }
 }
 

@@ -1,0 +1,205 @@
+//! `coinfer codec sweep`: accuracy vs bytes per sample of every codec at a cut.
+
+use anyhow::{Context, Result};
+use coinfer_compress::{decode_frame, Codec, DecodeLimits, Feature};
+use coinfer_data::{DatasetName, Split};
+use coinfer_engine::eval::first_output;
+use coinfer_engine::profile::PreparedSplit;
+use coinfer_engine::Tensor;
+
+use crate::args::CodecWhat;
+use crate::output::{bytes, print_json, table, write_json};
+use crate::plot::{write_svg, Series};
+
+/// One row of the sweep.
+#[derive(Debug, serde::Serialize)]
+struct Row {
+    codec: String,
+    bits: Option<u8>,
+    per_channel: bool,
+    entropy_coded: bool,
+    bytes_per_sample: f64,
+    compression_vs_fp32: f64,
+    accuracy: f64,
+    accuracy_drop: f64,
+}
+
+/// The sweep's codec settings, with quantizer ranges calibrated on `calibration`.
+fn settings(calibration: &[Feature]) -> Vec<(String, Codec)> {
+    let mut out = vec![("raw-f32".to_string(), Codec::RawF32), ("raw-f16".into(), Codec::RawF16)];
+    for per_channel in [false, true] {
+        for bits in [1u8, 2, 3, 4, 6, 8] {
+            let Some(Codec::Uniform { range, .. }) =
+                Codec::calibrate_uniform(bits, per_channel, calibration)
+            else {
+                continue;
+            };
+            let mode = if per_channel { "per-channel" } else { "per-tensor" };
+            out.push((
+                format!("uniform-{bits}b-{mode}"),
+                Codec::Uniform { bits, range: range.clone() },
+            ));
+            out.push((format!("uniform-ans-{bits}b-{mode}"), Codec::UniformAns { bits, range }));
+        }
+    }
+    out
+}
+
+fn to_feature(x: &Tensor) -> Feature {
+    Feature { shape: x.shape().to_vec(), values: x.iter().copied().collect() }
+}
+
+pub fn run(what: CodecWhat, json: bool) -> Result<()> {
+    let CodecWhat::Sweep { model, cut, images, calibration, out, engine } = what;
+    let graph = super::load_graph(&model)?;
+    let cut = graph.find_cut(&cut)?;
+    let engine = coinfer_engine::engine_for_name(&engine.engine)?;
+    let split = PreparedSplit::new(&graph, &cut, engine.as_ref())?;
+    let test = coinfer_data::load(DatasetName::FashionMnist, Split::Test)?.take(images);
+    let val = coinfer_data::load(DatasetName::FashionMnist, Split::Val)?.take(calibration);
+
+    // Calibration: per-sample features of validation images.
+    let mut calib = Vec::new();
+    for (x, _) in val.batches(100) {
+        let f = first_output(split.head.run(&[x])?)?;
+        for i in 0..f.shape()[0] {
+            let one = f.index_axis(ndarray::Axis(0), i).insert_axis(ndarray::Axis(0)).to_owned();
+            calib.push(to_feature(&one));
+        }
+    }
+    // Head features of the test images, computed once.
+    let mut features: Vec<(Tensor, &[u8])> = Vec::new();
+    for (x, labels) in test.batches(100) {
+        features.push((first_output(split.head.run(&[x])?)?, labels));
+    }
+    let limits = DecodeLimits::default();
+    let fp32 = cut.feature_bytes as f64;
+    let settings = settings(&calib);
+    let bar = super::progress_bar(settings.len() as u64, "codecs", json);
+    let mut rows: Vec<Row> = Vec::new();
+    let mut baseline = None;
+    for (name, codec) in &settings {
+        let (mut correct, mut total, mut sent) = (0usize, 0usize, 0usize);
+        for (f, labels) in &features {
+            let n = f.shape()[0];
+            let mut decoded = Vec::with_capacity(f.len());
+            for i in 0..n {
+                let one =
+                    f.index_axis(ndarray::Axis(0), i).insert_axis(ndarray::Axis(0)).to_owned();
+                let frame = codec.encode(&to_feature(&one));
+                sent += frame.len();
+                decoded.extend(decode_frame(&frame, &limits)?.values);
+            }
+            let x = Tensor::from_shape_vec(f.shape().to_vec(), decoded)?;
+            let logits = first_output(split.tail.run(&[x])?)?;
+            correct += coinfer_data::top1_correct(&logits, labels);
+            total += n;
+        }
+        let accuracy = correct as f64 / total.max(1) as f64;
+        let base = *baseline.get_or_insert(accuracy);
+        let per_sample = sent as f64 / total.max(1) as f64;
+        let (bits, per_channel, entropy_coded) = match codec {
+            Codec::Uniform { bits, range } => (
+                Some(*bits),
+                matches!(range, coinfer_compress::QuantRange::PerChannel { .. }),
+                false,
+            ),
+            Codec::UniformAns { bits, range } => (
+                Some(*bits),
+                matches!(range, coinfer_compress::QuantRange::PerChannel { .. }),
+                true,
+            ),
+            _ => (None, false, false),
+        };
+        rows.push(Row {
+            codec: name.clone(),
+            bits,
+            per_channel,
+            entropy_coded,
+            bytes_per_sample: per_sample,
+            compression_vs_fp32: fp32 / per_sample,
+            accuracy,
+            accuracy_drop: base - accuracy,
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let mut w = csv::Writer::from_path(out.join("sweep.csv"))?;
+    for r in &rows {
+        w.serialize(r)?;
+    }
+    w.flush()?;
+    let report = serde_json::json!({
+        "model": model, "cut": cut, "images": total_images(&features), "calibration_images": calib.len(),
+        "fp32_feature_bytes": cut.feature_bytes, "rows": rows,
+    });
+    write_json(&out.join("sweep.json"), &report)?;
+    let series = |pred: &dyn Fn(&Row) -> bool, label: &str| Series {
+        label: label.into(),
+        points: rows
+            .iter()
+            .filter(|r| pred(r))
+            .map(|r| (r.bytes_per_sample, 100.0 * r.accuracy))
+            .collect(),
+    };
+    write_svg(
+        &out.join("sweep.svg"),
+        &[(
+            &format!("Accuracy vs bytes per sample at cut {} (`{}`)", cut.index, cut.tensor),
+            "bytes per sample (frame, header included)",
+            "top-1 accuracy (%)",
+            vec![
+                series(
+                    &|r| r.bits.is_some() && !r.per_channel && !r.entropy_coded,
+                    "uniform, per-tensor",
+                ),
+                series(
+                    &|r| r.bits.is_some() && r.per_channel && !r.entropy_coded,
+                    "uniform, per-channel",
+                ),
+                series(
+                    &|r| r.bits.is_some() && !r.per_channel && r.entropy_coded,
+                    "uniform + ANS, per-tensor",
+                ),
+                series(
+                    &|r| r.bits.is_some() && r.per_channel && r.entropy_coded,
+                    "uniform + ANS, per-channel",
+                ),
+            ],
+            false,
+        )],
+    )?;
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "cut {} `{}` {:?}: fp32 feature {} per sample; {} test images, ranges calibrated on {} validation images",
+        cut.index,
+        cut.tensor,
+        cut.shape,
+        bytes(cut.feature_bytes),
+        total_images(&features),
+        calib.len()
+    );
+    let table_rows = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.codec.clone(),
+                format!("{:.1}", r.bytes_per_sample),
+                format!("{:.1}×", r.compression_vs_fp32),
+                format!("{:.2} %", 100.0 * r.accuracy),
+                format!("{:+.2}", -100.0 * r.accuracy_drop),
+            ]
+        })
+        .collect();
+    println!("{}", table(&["codec", "bytes/sample", "vs fp32", "accuracy", "Δ pts"], table_rows));
+    println!("wrote {0}/sweep.csv, {0}/sweep.json, {0}/sweep.svg", out.display());
+    Ok(())
+}
+
+fn total_images(features: &[(Tensor, &[u8])]) -> usize {
+    features.iter().map(|(_, l)| l.len()).sum()
+}
