@@ -302,3 +302,37 @@ fn stopping_config_errors_name_the_field() {
         fails_with(&["stopping", "--config", path.to_str().unwrap()], &[needle]);
     }
 }
+
+#[test]
+fn codec_sweep_reports_real_frame_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let v = ok_json(&[
+        "codec",
+        "sweep",
+        "--cut",
+        "8",
+        "--images",
+        "200",
+        "--calibration",
+        "100",
+        "--out",
+        out,
+        "--json",
+    ]);
+    let fp32 = v["fp32_feature_bytes"].as_f64().unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let row = |name: &str| rows.iter().find(|r| r["codec"] == name).unwrap();
+    // Raw float32: the feature plus the frame header (magic, version, shape, lengths, CRC).
+    let raw = row("raw-f32")["bytes_per_sample"].as_f64().unwrap();
+    assert!(raw > fp32 && raw < fp32 + 64.0, "{raw} vs {fp32}");
+    assert_eq!(row("raw-f32")["accuracy_drop"], 0.0);
+    // Packed uniform sizes grow with the bit width; 8 bits costs about a quarter of fp32.
+    let size =
+        |b: u8| row(&format!("uniform-{b}b-per-tensor"))["bytes_per_sample"].as_f64().unwrap();
+    assert!(size(1) < size(2) && size(2) < size(4) && size(4) < size(8));
+    // Same header as raw plus 14 bytes of quantizer parameters (bits, mode, count, lo, hi).
+    assert_eq!(size(8), fp32 / 4.0 + (raw - fp32) + 14.0);
+    let csv = std::fs::read_to_string(dir.path().join("sweep.csv")).unwrap();
+    assert_eq!(csv.lines().count(), rows.len() + 1);
+}
