@@ -100,7 +100,7 @@ impl std::str::FromStr for Split {
 
 /// Directories searched for Python packages' data: only `COINFER_SITE_PACKAGES` if set, else the
 /// project's `.venv` (made by `scripts/setup.sh`), from the working directory and the executable.
-fn site_packages_dirs() -> Vec<PathBuf> {
+pub fn site_packages_dirs() -> Vec<PathBuf> {
     if let Some(p) = std::env::var_os("COINFER_SITE_PACKAGES") {
         return std::env::split_paths(&p).collect();
     }

@@ -10,33 +10,18 @@ use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::error::Result;
 
-/// Where to look for `libonnxruntime.so`: `ORT_DYLIB_PATH`, then the project's `.venv`.
+/// Where to look for `libonnxruntime.so`: `ORT_DYLIB_PATH`, then the `onnxruntime` wheel in the
+/// Python site-packages coinfer searches (the project's `.venv`, see
+/// [`coinfer_data::site_packages_dirs`]).
 pub fn find_ort_library() -> Option<std::path::PathBuf> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
         return Some(p.into());
     }
-    let mut roots = vec![std::path::PathBuf::from(".venv")];
-    if let Ok(exe) = std::env::current_exe() {
-        // target/<profile>/coinfer → project root.
-        if let Some(root) = exe.ancestors().nth(3) {
-            roots.push(root.join(".venv"));
-        }
-    }
-    roots.push(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv"));
-    for root in roots {
-        let Ok(libs) = std::fs::read_dir(root.join("lib")) else { continue };
-        for py in libs.flatten() {
-            let capi = py.path().join("site-packages/onnxruntime/capi");
-            let Ok(files) = std::fs::read_dir(&capi) else { continue };
-            for f in files.flatten() {
-                let name = f.file_name().to_string_lossy().to_string();
-                if name.starts_with("libonnxruntime.so.") {
-                    return Some(f.path());
-                }
-            }
-        }
-    }
-    None
+    coinfer_data::site_packages_dirs().into_iter().find_map(|site| {
+        std::fs::read_dir(site.join("onnxruntime/capi")).ok()?.flatten().find_map(|f| {
+            f.file_name().to_string_lossy().starts_with("libonnxruntime.so.").then(|| f.path())
+        })
+    })
 }
 
 #[cfg(not(feature = "ort"))]
