@@ -90,14 +90,14 @@ impl EqualWidthMlp {
         let q = 1.0 - p;
         let above = channel.expect(&|h| if stop(h) { offload_cost(h) } else { 0.0 });
         let n = self.layers;
+        // m = E[Φ | h ≥ η], U = m + (q/p)·ψ (only meaningful when p > 0).
+        let u = if p > 0.0 { above / p + q / p * self.local_cost } else { f64::NAN };
         let formula = |k: usize| -> f64 {
             if p <= 0.0 {
                 // Never stop early: compute to the horizon, then forced offload (or done).
                 let j = k as f64 * self.local_cost + if k == n { 0.0 } else { c };
                 return k as f64 * self.download_cost + self.inferences * j;
             }
-            let m = above / p;
-            let u = m + q / p * self.local_cost;
             let j = if k == n {
                 // The last stage looks ahead to finishing locally (terminal cost 0).
                 let last = self.last_stage_cost(channel, offload_cost);
@@ -109,8 +109,6 @@ impl EqualWidthMlp {
         };
         let costs: Vec<f64> = (0..=n).map(formula).collect();
         let k_star = if p > 0.0 && q > 0.0 {
-            let m = above / p;
-            let u = m + q / p * self.local_cost;
             let arg = self.inferences * (c - u) * (1.0 / q).ln() / self.download_cost;
             if arg > 0.0 {
                 arg.ln() / (1.0 / q).ln()

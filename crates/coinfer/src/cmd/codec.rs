@@ -2,6 +2,8 @@
 
 use anyhow::{Context, Result};
 use coinfer_compress::{decode_frame, Codec, DecodeLimits, Feature};
+
+use super::to_feature;
 use coinfer_data::{DatasetName, Split};
 use coinfer_engine::eval::first_output;
 use coinfer_engine::profile::PreparedSplit;
@@ -43,10 +45,6 @@ fn settings(calibration: &[Feature]) -> Vec<(String, Codec)> {
         }
     }
     out
-}
-
-fn to_feature(x: &Tensor) -> Feature {
-    Feature { shape: x.shape().to_vec(), values: x.iter().copied().collect() }
 }
 
 pub fn run(what: CodecWhat, json: bool) -> Result<()> {

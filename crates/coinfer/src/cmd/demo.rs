@@ -2,7 +2,7 @@
 //! (exhaustive, Neurosurgeon-style), execute it on real test images, write report/.
 
 use anyhow::{bail, Context, Result};
-use coinfer_compress::{decode_frame, Codec, DecodeLimits, Feature};
+use coinfer_compress::{decode_frame, Codec, DecodeLimits};
 use coinfer_data::{DatasetName, Split};
 use coinfer_engine::eval::{first_output, predict, Predictions};
 use coinfer_engine::profile::PreparedSplit;
@@ -16,8 +16,7 @@ use crate::plot::{write_svg, Series};
 
 /// The feature as it crosses the link: a raw float32 frame (self-describing, checksummed).
 fn to_wire(x: &Tensor) -> Vec<u8> {
-    let feature = Feature { shape: x.shape().to_vec(), values: x.iter().copied().collect() };
-    Codec::RawF32.encode(&feature)
+    Codec::RawF32.encode(&super::to_feature(x))
 }
 
 /// The edge side: decode and check the frame, rebuild the tensor.

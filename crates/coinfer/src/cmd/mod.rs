@@ -57,3 +57,8 @@ pub(crate) fn progress_bar(len: u64, msg: &str, json: bool) -> indicatif::Progre
     bar.set_message(msg.to_string());
     bar
 }
+
+/// A tensor as a codec feature (same shape and values).
+pub(crate) fn to_feature(x: &coinfer_engine::Tensor) -> coinfer_compress::Feature {
+    coinfer_compress::Feature { shape: x.shape().to_vec(), values: x.iter().copied().collect() }
+}
