@@ -50,6 +50,10 @@ pub enum Command {
     Stopping(StoppingArgs),
     /// Feature codecs at a cut.
     Codec(CodecArgs),
+    /// Structured pruning: remove whole filters / units and write a smaller dense ONNX model.
+    /// Channel groups (residual adds, concats, depthwise convs, squeeze-excite) come from the
+    /// graph; `--list` shows them and why some cannot be pruned.
+    Prune(PruneArgs),
     /// Benchmarks (ratios measured in the same run).
     Bench(BenchArgs),
     /// List the built-in device and edge hardware profiles.
@@ -295,4 +299,35 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 64)]
         devices: usize,
     },
+}
+
+/// `coinfer prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// ONNX model file.
+    #[arg(default_value = DEFAULT_MODEL)]
+    pub model: PathBuf,
+    /// The same prune ratio for every prunable group: the fraction of channels removed, in
+    /// [0, 1) (0.5 keeps half the filters, about a quarter of the MACs of inner convs).
+    #[arg(long, conflicts_with = "ratios")]
+    pub uniform: Option<f64>,
+    /// Per-group prune ratios: a TOML or JSON file mapping group names (or the name of any
+    /// layer producing the group) to ratios, e.g. `"stem.conv" = 0.5`.
+    #[arg(long)]
+    pub ratios: Option<PathBuf>,
+    /// With --uniform: prune only the groups produced at or before this cut (index or tensor
+    /// name, see `coinfer cuts`), i.e. the device head.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Channel ranking: `l1` (filter L1 norm) or `bn-scale` (|γ| of the BatchNorms).
+    #[arg(long, default_value = "l1")]
+    pub criterion: coinfer_prune::Criterion,
+    /// Where to write the pruned model (ONNX).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// List the channel groups and exit.
+    #[arg(long)]
+    pub list: bool,
+    #[command(flatten)]
+    pub engine: EngineArg,
 }

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use crate::analysis::TensorInfo;
+use crate::initializer::int_attr;
 use crate::pb;
 
 fn shape<'a>(
@@ -14,10 +15,6 @@ fn shape<'a>(
 
 fn product(dims: &[usize]) -> u64 {
     dims.iter().map(|&d| d as u64).product()
-}
-
-fn int_attr(node: &pb::NodeProto, name: &str) -> Option<i64> {
-    node.attribute.iter().find(|a| a.name == name).map(|a| a.i)
 }
 
 /// Multiply–accumulate count of one node at batch size 1.

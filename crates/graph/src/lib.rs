@@ -26,6 +26,7 @@ pub use surgery::Partition;
 pub use tract_onnx::pb;
 
 pub mod builder;
+pub mod initializer;
 
 mod analysis;
 mod cost;

@@ -6,6 +6,7 @@ mod cuts;
 mod demo;
 mod eval;
 mod profile;
+mod prune;
 mod run;
 mod split;
 mod stopping;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> Result<()> {
         },
         Command::Profiles => profile::list(json),
         Command::Codec(a) => codec::run(a.what, json),
+        Command::Prune(a) => prune::run(&a, json),
     }
 }
 
