@@ -54,6 +54,9 @@ pub enum Command {
     /// Channel groups (residual adds, concats, depthwise convs, squeeze-excite) come from the
     /// graph; `--list` shows them and why some cannot be pruned.
     Prune(PruneArgs),
+    /// Fine-tune any ONNX model (e.g. a pruned one) in Rust: the graph becomes a trainable candle
+    /// module, is trained with AdamW + cosine decay, and is written back as ONNX.
+    Finetune(FinetuneArgs),
     /// Benchmarks (ratios measured in the same run).
     Bench(BenchArgs),
     /// List the built-in device and edge hardware profiles.
@@ -330,4 +333,53 @@ pub struct PruneArgs {
     pub list: bool,
     #[command(flatten)]
     pub engine: EngineArg,
+}
+
+/// Optimisation options shared by fine-tuning commands.
+#[derive(Debug, Args, Clone)]
+pub struct FitArgs {
+    /// Fine-tuning epochs.
+    #[arg(long, default_value_t = 2)]
+    pub epochs: usize,
+    /// Peak learning rate (cosine decay to 0).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Batch size.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Train on the first N training samples only (quick runs).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Seed of shuffling and augmentation.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl FitArgs {
+    /// As the trainer's configuration.
+    pub fn config(&self) -> coinfer_train::FitConfig {
+        coinfer_train::FitConfig {
+            epochs: self.epochs,
+            batch_size: self.batch,
+            lr: self.lr,
+            limit: self.limit,
+            seed: self.seed,
+            ..Default::default()
+        }
+    }
+}
+
+/// `coinfer finetune`.
+#[derive(Debug, Args)]
+pub struct FinetuneArgs {
+    /// ONNX model file (its input must match the data set's images).
+    pub model: PathBuf,
+    /// Data set: fashion-mnist, mnist or digits.
+    #[arg(long, default_value = "fashion-mnist")]
+    pub data: coinfer_data::DatasetName,
+    /// Output ONNX file (a `.finetune.json` log is written beside it).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub fit: FitArgs,
 }

@@ -66,12 +66,40 @@ pub enum Codec {
         /// Clipping range(s).
         range: QuantRange,
     },
+    /// [`Codec::UniformAns`] with the range and the entropy model fitted once on calibration
+    /// data and agreed out of band (a deployed codec configuration), so frames carry only the
+    /// bit width and the model's fingerprint: the right codec for small features, where a
+    /// per-frame histogram would cost more than the payload. Decode with [`Codec::decode`].
+    UniformAnsStatic {
+        /// Bits per value before entropy coding (1–12).
+        bits: u8,
+        /// Clipping range(s).
+        range: QuantRange,
+        /// The agreed entropy model.
+        model: EntropyModel,
+    },
+}
+
+/// Bits of the codec's static entropy model, for [`Codec::UniformAnsStatic`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EntropyModel {
+    /// Symbol histogram scaled into u16 (one entry per quantization level).
+    pub counts: Vec<u16>,
+}
+
+impl EntropyModel {
+    /// CRC-32 of the counts: the frame carries it so a decoder with another model refuses.
+    pub fn fingerprint(&self) -> u32 {
+        let bytes: Vec<u8> = self.counts.iter().flat_map(|c| c.to_le_bytes()).collect();
+        crc32fast::hash(&bytes)
+    }
 }
 
 const RAW_F32: u8 = 0;
 const RAW_F16: u8 = 1;
 const UNIFORM: u8 = 2;
 const UNIFORM_ANS: u8 = 3;
+const UNIFORM_ANS_STATIC: u8 = 4;
 
 /// Channel count and inner size (product of dims after axis 1) of a shape.
 fn channel_layout(shape: &[usize]) -> (usize, usize) {
@@ -110,6 +138,59 @@ impl Codec {
         Some(Codec::Uniform { bits, range })
     }
 
+    /// [`Codec::UniformAnsStatic`] with its entropy model fitted on the symbols of the
+    /// calibration features; `None` for an empty calibration set or bits outside 1–12.
+    pub fn calibrate_entropy(bits: u8, range: QuantRange, samples: &[Feature]) -> Option<Codec> {
+        if samples.is_empty() || !(1..=crate::entropy::MAX_ENTROPY_BITS).contains(&bits) {
+            return None;
+        }
+        let mut symbols = Vec::new();
+        for s in samples {
+            symbols.extend(quantize(s, bits, &range).1);
+        }
+        let counts = crate::entropy::scaled_counts(&symbols, 1 << bits);
+        Some(Codec::UniformAnsStatic { bits, range, model: EntropyModel { counts } })
+    }
+
+    /// Decodes a frame made by this codec. Self-describing frames decode as with
+    /// [`crate::decode_frame`]; [`Codec::UniformAnsStatic`] frames need this codec's model.
+    pub fn decode(
+        &self,
+        bytes: &[u8],
+        limits: &crate::DecodeLimits,
+    ) -> Result<Feature, FrameError> {
+        let f = crate::frame::parse_frame(bytes, limits)?;
+        if f.codec_id != UNIFORM_ANS_STATIC {
+            let values =
+                Codec::decode_payload(f.codec_id, &f.shape, f.elements, f.params, f.payload)?;
+            return Ok(Feature { shape: f.shape, values });
+        }
+        let mut r = Reader::new(f.params);
+        let (bits, fingerprint) = (r.u8()?, r.u32()?);
+        let Codec::UniformAnsStatic { bits: own_bits, range, model } = self else {
+            return Err(FrameError::NeedsCodec { fingerprint });
+        };
+        if bits != *own_bits || fingerprint != model.fingerprint() || r.remaining() != 0 {
+            return Err(FrameError::NeedsCodec { fingerprint });
+        }
+        let (lo, hi): (Vec<f32>, Vec<f32>) = match range {
+            QuantRange::PerTensor { lo, hi } => (vec![*lo], vec![*hi]),
+            QuantRange::PerChannel { lo, hi } => (lo.clone(), hi.clone()),
+        };
+        let per_channel = matches!(range, QuantRange::PerChannel { .. });
+        let (channels, _) = channel_layout(&f.shape);
+        if per_channel && lo.len() != channels {
+            return Err(FrameError::Malformed(format!(
+                "frame has {channels} channels, the codec's ranges {}",
+                lo.len()
+            )));
+        }
+        let ranges: Vec<(f32, f32)> = lo.into_iter().zip(hi).collect();
+        let symbols = crate::entropy::decode_symbols(f.payload, &model.counts, f.elements)?;
+        let values = dequantize(&symbols, bits, per_channel, &ranges, &f.shape);
+        Ok(Feature { shape: f.shape, values })
+    }
+
     /// Encodes `x` into a frame.
     pub fn encode(&self, x: &Feature) -> Vec<u8> {
         match self {
@@ -135,6 +216,13 @@ impl Codec {
                 params.extend(counts.iter().flat_map(|c| c.to_le_bytes()));
                 let payload = crate::entropy::encode_symbols(&symbols, &counts);
                 write_frame(UNIFORM_ANS, &x.shape, &params, &payload)
+            }
+            Codec::UniformAnsStatic { bits, range, model } => {
+                let (_, symbols) = quantize(x, *bits, range);
+                let mut params = vec![*bits];
+                params.extend(model.fingerprint().to_le_bytes());
+                let payload = crate::entropy::encode_symbols(&symbols, &model.counts);
+                write_frame(UNIFORM_ANS_STATIC, &x.shape, &params, &payload)
             }
         }
     }
@@ -194,6 +282,11 @@ impl Codec {
                     crate::entropy::decode_symbols(payload, &counts, elements)?
                 };
                 Ok(dequantize(&symbols, bits, per_channel, &ranges, shape))
+            }
+            UNIFORM_ANS_STATIC => {
+                let fingerprint =
+                    Reader::new(params.get(1..).unwrap_or_default()).u32().unwrap_or(0);
+                Err(FrameError::NeedsCodec { fingerprint })
             }
             other => Err(FrameError::UnknownCodec(other)),
         }
@@ -486,5 +579,36 @@ mod tests {
             decode_frame(&codecs[0].encode(&x), &small),
             Err(FrameError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn static_entropy_model_round_trips_and_guards_its_fingerprint() {
+        let calib: Vec<Feature> = (0..20)
+            .map(|k| feature(vec![1, 2, 7, 7], |i| ((i * 13 + k) % 17) as f32 / 16.0))
+            .collect();
+        let range = QuantRange::PerTensor { lo: 0.0, hi: 1.0 };
+        let codec = Codec::calibrate_entropy(3, range.clone(), &calib).unwrap();
+        let x = &calib[3];
+        let frame = codec.encode(x);
+        let y = codec.decode(&frame, &DecodeLimits::default()).unwrap();
+        assert_eq!(y.shape, x.shape);
+        let step = 1.0 / 7.0;
+        assert!(x.values.iter().zip(&y.values).all(|(a, b)| (a - b).abs() <= step / 2.0 + 1e-6));
+        // Smaller than the self-describing variant, which carries its histogram.
+        let own = Codec::UniformAns { bits: 3, range: range.clone() }.encode(x);
+        assert!(frame.len() < own.len(), "{} vs {}", frame.len(), own.len());
+        // Without the model, or with another one: a clear error.
+        assert!(matches!(
+            decode_frame(&frame, &DecodeLimits::default()),
+            Err(FrameError::NeedsCodec { .. })
+        ));
+        let other = Codec::calibrate_entropy(3, range, &calib[..1]).unwrap();
+        assert!(matches!(
+            other.decode(&frame, &DecodeLimits::default()),
+            Err(FrameError::NeedsCodec { .. })
+        ));
+        // Self-describing frames decode through any codec.
+        let raw = Codec::RawF32.encode(x);
+        assert_eq!(codec.decode(&raw, &DecodeLimits::default()).unwrap(), *x);
     }
 }

@@ -84,6 +84,13 @@ pub enum FrameError {
         /// The limit.
         limit: usize,
     },
+    /// The frame was coded with an entropy model agreed out of band that the decoder lacks
+    /// (or has another version of).
+    #[error("frame needs the codec's own entropy model (fingerprint {fingerprint:#010x}); decode it with that codec")]
+    NeedsCodec {
+        /// Fingerprint of the model the frame was coded with.
+        fingerprint: u32,
+    },
     /// Header fields are inconsistent (payload size vs shape, bad parameters...).
     #[error("malformed frame: {0}")]
     Malformed(String),
@@ -147,8 +154,20 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes any frame, checking magic, version, checksum, lengths and limits before allocating.
-pub fn decode_frame(bytes: &[u8], limits: &DecodeLimits) -> Result<Feature, FrameError> {
+/// A frame whose header, lengths, limits and checksum have been checked.
+pub(crate) struct ParsedFrame<'a> {
+    pub(crate) codec_id: u8,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) elements: usize,
+    pub(crate) params: &'a [u8],
+    pub(crate) payload: &'a [u8],
+}
+
+/// Checks magic, version, checksum, lengths and limits before anything is allocated.
+pub(crate) fn parse_frame<'a>(
+    bytes: &'a [u8],
+    limits: &DecodeLimits,
+) -> Result<ParsedFrame<'a>, FrameError> {
     if bytes.len() > limits.max_frame_bytes {
         return Err(FrameError::TooLarge {
             what: "frame bytes",
@@ -195,6 +214,13 @@ pub fn decode_frame(bytes: &[u8], limits: &DecodeLimits) -> Result<Feature, Fram
     if expected != actual {
         return Err(FrameError::Checksum { expected, actual });
     }
-    let values = Codec::decode_payload(codec_id, &shape, elements, params, payload)?;
-    Ok(Feature { shape, values })
+    Ok(ParsedFrame { codec_id, shape, elements, params, payload })
+}
+
+/// Decodes any self-describing frame (every codec but [`Codec::UniformAnsStatic`], whose
+/// entropy model is agreed out of band: decode those with [`Codec::decode`]).
+pub fn decode_frame(bytes: &[u8], limits: &DecodeLimits) -> Result<Feature, FrameError> {
+    let f = parse_frame(bytes, limits)?;
+    let values = Codec::decode_payload(f.codec_id, &f.shape, f.elements, f.params, f.payload)?;
+    Ok(Feature { shape: f.shape, values })
 }

@@ -16,7 +16,7 @@
 //! assert_eq!(decode_frame(&frame, &DecodeLimits::default()).unwrap(), x);
 //! ```
 
-pub use codec::{Codec, Feature, QuantRange};
+pub use codec::{Codec, EntropyModel, Feature, QuantRange};
 pub use frame::{decode_frame, DecodeLimits, FrameError, FRAME_MAGIC, FRAME_VERSION};
 
 mod codec;

@@ -13,6 +13,17 @@ pub enum TrainError {
     /// A configuration value is unusable.
     #[error("invalid training configuration: {0}")]
     Config(String),
+    /// The ONNX model could not be read or analysed.
+    #[error(transparent)]
+    Graph(#[from] coinfer_graph::GraphError),
+    /// The ONNX model uses an op or attribute the trainable interpreter does not implement.
+    #[error("cannot train node `{node}`: {reason}")]
+    Unsupported {
+        /// Node name.
+        node: String,
+        /// What is missing.
+        reason: String,
+    },
     /// Shapes disagree.
     #[error("shape error: {0}")]
     Shape(String),

@@ -1,6 +1,7 @@
 //! Training loop for the default model: AdamW, cosine learning rate, random-shift augmentation,
 //! per-epoch validation, progress bar.
 
+use candle_core::Var;
 use candle_core::{DType, Device, ModuleT, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use coinfer_data::{top1_correct, Dataset};
@@ -42,6 +43,54 @@ impl Default for TrainConfig {
             shift: 1,
             seed: 1,
             limit: None,
+        }
+    }
+}
+
+/// Optimisation settings shared by training from scratch and fine-tuning.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FitConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Peak learning rate (cosine decay to 0).
+    pub lr: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Max random shift in pixels (zero padded) for augmentation; 0 disables it.
+    pub shift: usize,
+    /// Seed of shuffling and augmentation.
+    pub seed: u64,
+    /// Use only the first `n` training samples (all if `None`).
+    pub limit: Option<usize>,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        FitConfig {
+            epochs: 2,
+            batch_size: 128,
+            lr: 1e-3,
+            weight_decay: 1e-4,
+            shift: 1,
+            seed: 1,
+            limit: None,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The optimisation part of the configuration.
+    pub fn fit(&self) -> FitConfig {
+        FitConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            shift: self.shift,
+            seed: self.seed,
+            limit: self.limit,
         }
     }
 }
@@ -108,7 +157,7 @@ fn to_tensor(images: Vec<f32>, shape: [usize; 3], device: &Device) -> Result<Ten
 }
 
 /// Accuracy of `model` on `data` in evaluation mode.
-pub fn evaluate(model: &ResNet, data: &Dataset, batch: usize) -> Result<f64> {
+pub fn evaluate<M: ModuleT>(model: &M, data: &Dataset, batch: usize) -> Result<f64> {
     let device = Device::Cpu;
     let mut correct = 0;
     for (x, labels) in data.batches(batch) {
@@ -157,22 +206,39 @@ pub fn train(
     config: &TrainConfig,
     train: &Dataset,
     val: &Dataset,
-    mut on_step: impl FnMut(usize, usize),
-    mut on_epoch: impl FnMut(&EpochLog),
+    on_step: impl FnMut(usize, usize),
+    on_epoch: impl FnMut(&EpochLog),
 ) -> Result<Trained> {
     let device = Device::Cpu;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
     let model = ResNet::new(&config.model, vb)?;
     seeded_init(&varmap, config.seed)?;
+    let history = fit(&model, varmap.all_vars(), &config.fit(), train, val, on_step, on_epoch)?;
+    Ok(Trained { model, history })
+}
+
+/// Optimises `vars` of `model` (AdamW, cosine learning rate, shift augmentation, cross-entropy)
+/// on `train`, validating on `val` after every epoch. Works for any candle module, e.g. the
+/// default [`ResNet`] or an [`crate::OnnxModule`] being fine-tuned.
+pub fn fit<M: ModuleT>(
+    model: &M,
+    vars: Vec<Var>,
+    config: &FitConfig,
+    train: &Dataset,
+    val: &Dataset,
+    mut on_step: impl FnMut(usize, usize),
+    mut on_epoch: impl FnMut(&EpochLog),
+) -> Result<Vec<EpochLog>> {
+    let device = Device::Cpu;
     let n = config.limit.map_or(train.len(), |l| l.min(train.len()));
-    if n == 0 {
-        return Err(TrainError::Config("the training set is empty".into()));
+    if n == 0 || config.batch_size == 0 {
+        return Err(TrainError::Config("the training set or the batch is empty".into()));
     }
     let steps_per_epoch = n.div_ceil(config.batch_size);
     let total_steps = steps_per_epoch * config.epochs;
     let mut opt = AdamW::new(
-        varmap.all_vars(),
+        vars,
         ParamsAdamW { lr: config.lr, weight_decay: config.weight_decay, ..Default::default() },
     )?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
@@ -210,13 +276,13 @@ pub fn train(
             epoch,
             train_loss: loss_sum / n as f64,
             train_accuracy: correct as f64 / n as f64,
-            val_accuracy: evaluate(&model, val, 500)?,
+            val_accuracy: evaluate(model, val, 500)?,
             seconds: start.elapsed().as_secs_f64(),
         };
         on_epoch(&log);
         history.push(log);
     }
-    Ok(Trained { model, history })
+    Ok(history)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod codec;
 mod cuts;
 mod demo;
 mod eval;
+mod finetune;
 mod profile;
 mod prune;
 mod run;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Profiles => profile::list(json),
         Command::Codec(a) => codec::run(a.what, json),
         Command::Prune(a) => prune::run(&a, json),
+        Command::Finetune(a) => finetune::run(&a, json),
     }
 }
 
