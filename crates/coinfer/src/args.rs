@@ -57,6 +57,10 @@ pub enum Command {
     /// Fine-tune any ONNX model (e.g. a pruned one) in Rust: the graph becomes a trainable candle
     /// module, is trained with AdamW + cosine decay, and is written back as ONNX.
     Finetune(FinetuneArgs),
+    /// Model versions at several compression scales (seed 001): the model pruned uniformly to
+    /// each width and fine-tuned; writes the ONNX files and a version table (accuracy; per-cut
+    /// head/tail MACs and feature bytes; parameter bytes) that policies and the simulator read.
+    Versions(VersionsArgs),
     /// Benchmarks (ratios measured in the same run).
     Bench(BenchArgs),
     /// List the built-in device and edge hardware profiles.
@@ -263,9 +267,49 @@ pub enum CodecWhat {
         /// Write sweep.csv, sweep.json and sweep.svg here.
         #[arg(long, default_value = "report")]
         out: PathBuf,
+        /// Also evaluate learned bottlenecks trained by `coinfer codec bottleneck` (their
+        /// output directories; any cut).
+        #[arg(long)]
+        bottleneck: Vec<PathBuf>,
+        /// Skip the input-compression baselines (PNG / JPEG of the image, offloaded whole).
+        #[arg(long)]
+        no_input_baseline: bool,
         #[command(flatten)]
         engine: EngineArg,
     },
+    /// Train a learned bottleneck (BottleNet++) at a cut with the backbone frozen: encoder
+    /// Conv(C→C′)+Sigmoid appended to the head, the code quantized to `bits` and entropy coded
+    /// with a model calibrated on validation images, decoder Conv(C′→C)(+ReLU) prepended to the
+    /// tail. Writes encoder/decoder/device/edge ONNX, the codec (JSON) and a report.
+    Bottleneck(BottleneckArgs),
+}
+
+/// `coinfer codec bottleneck`.
+#[derive(Debug, Args)]
+pub struct BottleneckArgs {
+    /// ONNX model file.
+    #[arg(default_value = DEFAULT_MODEL)]
+    pub model: PathBuf,
+    /// Cut point (tensor name or index; see `coinfer cuts`); its feature must be (N, C, H, W).
+    #[arg(long)]
+    pub cut: String,
+    /// Code channels C′ (the compression knob).
+    #[arg(long, default_value_t = 2)]
+    pub channels: usize,
+    /// Bits per code value (1–8).
+    #[arg(long, default_value_t = 3)]
+    pub bits: u8,
+    /// Kernel size of encoder and decoder convs (odd).
+    #[arg(long, default_value_t = 3)]
+    pub kernel: usize,
+    /// Test images to evaluate on.
+    #[arg(long, default_value_t = 10_000)]
+    pub images: usize,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub fit: FitArgs,
 }
 
 /// `coinfer bench`.
@@ -296,6 +340,9 @@ pub enum BenchWhat {
     /// Optimal stopping: backward induction (50 stages × 1,000 channel states), one OSLA
     /// decision, Monte Carlo inferences per second.
     Stopping,
+    /// Feature codec speed: quantize + entropy code + decode, MB/s of fp32 features on one
+    /// core, per codec, against raw fp32 framing.
+    Codec,
     /// Multi-device simulator throughput (device-steps per second, one core).
     Sim {
         /// Devices sharing the edge.
@@ -374,12 +421,31 @@ impl FitArgs {
 pub struct FinetuneArgs {
     /// ONNX model file (its input must match the data set's images).
     pub model: PathBuf,
-    /// Data set: fashion-mnist, mnist or digits.
+    /// Data set: fashion-mnist, mnist-5k or digits.
     #[arg(long, default_value = "fashion-mnist")]
     pub data: coinfer_data::DatasetName,
     /// Output ONNX file (a `.finetune.json` log is written beside it).
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub fit: FitArgs,
+}
+
+/// `coinfer versions`.
+#[derive(Debug, Args)]
+pub struct VersionsArgs {
+    /// The full-width model.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: PathBuf,
+    /// Channel widths to make (fraction of channels kept per group; 1 = the model as is).
+    #[arg(long, value_delimiter = ',', default_value = "1,0.75,0.5,0.25")]
+    pub widths: Vec<f64>,
+    /// Output directory (ONNX files, versions.json, versions.csv).
+    #[arg(long, default_value = "models/versions")]
+    pub out: PathBuf,
+    /// Channel ranking for pruning: l1 or bn-scale.
+    #[arg(long, default_value = "l1")]
+    pub criterion: coinfer_prune::Criterion,
     #[command(flatten)]
     pub fit: FitArgs,
 }

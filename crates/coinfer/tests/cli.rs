@@ -39,7 +39,10 @@ fn fails_with(args: &[&str], needles: &[&str]) {
 
 #[test]
 fn every_subcommand_explains_itself() {
-    for sub in ["demo", "cuts", "split", "run", "eval", "profile", "train", "bench", "profiles"] {
+    for sub in [
+        "demo", "cuts", "split", "run", "eval", "profile", "train", "bench", "profiles", "prune",
+        "finetune", "versions", "codec",
+    ] {
         let out = coinfer(&[sub, "--help"]);
         assert!(out.status.success(), "{sub} --help");
         let text = String::from_utf8_lossy(&out.stdout);
@@ -335,4 +338,137 @@ fn codec_sweep_reports_real_frame_sizes() {
     assert_eq!(size(8), fp32 / 4.0 + (raw - fp32) + 14.0);
     let csv = std::fs::read_to_string(dir.path().join("sweep.csv")).unwrap();
     assert_eq!(csv.lines().count(), rows.len() + 1);
+    // The input baseline: PNG is lossless (no accuracy change), JPEG shrinks with quality.
+    assert_eq!(row("input-png")["accuracy_drop"], 0.0);
+    let jpeg = |q: u8| row(&format!("input-jpeg-q{q}"))["bytes_per_sample"].as_f64().unwrap();
+    assert!(jpeg(10) < jpeg(50) && jpeg(50) < jpeg(90));
+}
+
+#[test]
+fn prune_writes_a_smaller_model_that_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.onnx");
+    let v = ok_json(&[
+        "prune",
+        "--uniform",
+        "0.5",
+        "--until",
+        "9",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        v["head"]["macs_after"].as_u64().unwrap() < v["head"]["macs_before"].as_u64().unwrap() / 2
+    );
+    assert!(v["macs"]["after"].as_u64().unwrap() < v["macs"]["before"].as_u64().unwrap());
+    let e = ok_json(&["eval", out.to_str().unwrap(), "--limit", "200", "--json"]);
+    assert!(e["accuracy"].as_f64().is_some());
+    fails_with(&["prune", "--uniform", "1.0", "--out", out.to_str().unwrap()], &["outside [0, 1)"]);
+    let ratios = dir.path().join("r.toml");
+    std::fs::write(&ratios, "logits = 0.5\n").unwrap();
+    fails_with(
+        &["prune", "--ratios", ratios.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        &["cannot be pruned", "graph output"],
+    );
+    std::fs::write(&ratios, "nothing = 0.5\n").unwrap();
+    fails_with(
+        &["prune", "--ratios", ratios.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        &["names no channel group", "stem.conv"],
+    );
+}
+
+#[test]
+fn finetune_recovers_a_pruned_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let pruned = dir.path().join("p.onnx");
+    let tuned = dir.path().join("ft.onnx");
+    ok_json(&["prune", "--uniform", "0.5", "--out", pruned.to_str().unwrap(), "--json"]);
+    let v = ok_json(&[
+        "finetune",
+        pruned.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--limit",
+        "1024",
+        "--lr",
+        "3e-3",
+        "--out",
+        tuned.to_str().unwrap(),
+        "--json",
+    ]);
+    let (before, after) =
+        (v["test_accuracy_before"].as_f64().unwrap(), v["test_accuracy_after"].as_f64().unwrap());
+    assert!(after > before, "{before} → {after}");
+    assert_eq!(v["history"].as_array().unwrap().len(), 1);
+    assert!(dir.path().join("ft.finetune.json").exists());
+}
+
+#[test]
+fn versions_table_reads_as_simulator_model_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    ok_json(&[
+        "versions", "--widths", "1,0.5", "--epochs", "1", "--limit", "256", "--out", out, "--json",
+    ]);
+    let text = std::fs::read_to_string(dir.path().join("versions.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let versions: Vec<coinfer_sim::ModelVersion> =
+        serde_json::from_value(v["versions"].clone()).unwrap();
+    assert_eq!(versions.len(), 2);
+    let macs = |i: usize| versions[i].table.layers.iter().map(|l| l.macs).sum::<f64>();
+    assert!(macs(1) < 0.5 * macs(0), "width 0.5 has about a quarter of the MACs");
+    assert!(versions[0].accuracy > 0.9);
+    for e in v["versions"].as_array().unwrap() {
+        assert!(dir.path().join(e["file"].as_str().unwrap()).exists());
+    }
+}
+
+#[test]
+fn bottleneck_trains_exports_and_decodes_its_own_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let v = ok_json(&[
+        "codec",
+        "bottleneck",
+        "--cut",
+        "9",
+        "--channels",
+        "2",
+        "--bits",
+        "3",
+        "--epochs",
+        "1",
+        "--limit",
+        "512",
+        "--images",
+        "200",
+        "--out",
+        out,
+        "--json",
+    ]);
+    // 2 channels × 7 × 7 at 3 bits, entropy coded: far below the 6272 B fp32 feature.
+    assert!(v["compression_vs_fp32"].as_f64().unwrap() > 40.0, "{v}");
+    for f in ["encoder.onnx", "decoder.onnx", "device.onnx", "edge.onnx", "codec.json"] {
+        assert!(dir.path().join(f).exists(), "{f}");
+    }
+    // The sweep evaluates the deployed bottleneck from its directory.
+    let s = ok_json(&[
+        "codec",
+        "sweep",
+        "--cut",
+        "9",
+        "--images",
+        "100",
+        "--calibration",
+        "50",
+        "--bottleneck",
+        out,
+        "--no-input-baseline",
+        "--out",
+        out,
+        "--json",
+    ]);
+    let rows = s["rows"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r["family"] == "bottleneck"));
 }

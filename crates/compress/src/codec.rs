@@ -308,20 +308,21 @@ fn quantize(x: &Feature, bits: u8, range: &QuantRange) -> (Vec<u8>, Vec<u32>) {
         params.extend_from_slice(&l.to_le_bytes());
         params.extend_from_slice(&h.to_le_bytes());
     }
-    let symbols = x
-        .values
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let c = if per_channel { ((i / inner) % channels).min(lo.len().max(1) - 1) } else { 0 };
-            let (l, h) = (lo.get(c).copied().unwrap_or(0.0), hi.get(c).copied().unwrap_or(0.0));
-            if h > l && v.is_finite() {
-                ((v.clamp(l, h) - l) / (h - l) * levels).round() as u32
-            } else {
-                0
-            }
-        })
-        .collect();
+    // Chunked by channel so the inner loop is a multiply-add per value (no division).
+    let mut symbols = Vec::with_capacity(x.values.len());
+    let block = if per_channel { inner } else { x.values.len().max(1) };
+    for (k, chunk) in x.values.chunks(block).enumerate() {
+        let c = if per_channel { (k % channels).min(lo.len().max(1) - 1) } else { 0 };
+        let (l, h) = (lo.get(c).copied().unwrap_or(0.0), hi.get(c).copied().unwrap_or(0.0));
+        if h > l {
+            let scale = levels / (h - l);
+            // v is clamped to [l, h], so (v − l)·scale + ½ lies in [½, levels + ½]: truncation
+            // rounds to nearest. NaN becomes 0 through the saturating cast.
+            symbols.extend(chunk.iter().map(|&v| ((v.clamp(l, h) - l) * scale + 0.5) as u32));
+        } else {
+            symbols.extend(std::iter::repeat_n(0, chunk.len()));
+        }
+    }
     (params, symbols)
 }
 
@@ -361,16 +362,15 @@ fn dequantize(
     shape: &[usize],
 ) -> Vec<f32> {
     let (channels, inner) = channel_layout(shape);
-    let levels = ((1u32 << bits) - 1) as f32;
-    symbols
-        .iter()
-        .enumerate()
-        .map(|(i, &q)| {
-            let c = if per_channel { (i / inner) % channels } else { 0 };
-            let (l, h) = ranges[c];
-            l + q.min(levels as u32) as f32 * (h - l) / levels
-        })
-        .collect()
+    let levels = (1u32 << bits) - 1;
+    let block = if per_channel { inner } else { symbols.len().max(1) };
+    let mut out = Vec::with_capacity(symbols.len());
+    for (k, chunk) in symbols.chunks(block).enumerate() {
+        let (l, h) = ranges[if per_channel { k % channels } else { 0 }];
+        let step = (h - l) / levels as f32;
+        out.extend(chunk.iter().map(|&q| l + q.min(levels) as f32 * step));
+    }
+    out
 }
 
 /// LSB-first bit packing of `bits`-bit codes; hand-written (a few lines with a u64

@@ -17,6 +17,7 @@
 //! ```
 
 pub use analysis::{ElemType, Graph, NodeInfo, TensorInfo, TensorKind};
+pub use compose::compose;
 pub use cost::node_macs;
 pub use cuts::CutPoint;
 pub use error::{GraphError, Result};
@@ -29,6 +30,7 @@ pub mod builder;
 pub mod initializer;
 
 mod analysis;
+mod compose;
 mod cost;
 mod cuts;
 mod error;

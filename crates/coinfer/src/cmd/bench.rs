@@ -250,3 +250,87 @@ pub fn sim(devices: usize, json: bool) -> Result<()> {
     );
     Ok(())
 }
+
+/// `coinfer bench codec`: encode + decode throughput of each feature codec on real features of
+/// the default model (one core), in MB/s of fp32 input, with the ratio to raw fp32 framing
+/// measured in the same run.
+pub fn codec(json: bool) -> Result<()> {
+    use coinfer_compress::{Codec, DecodeLimits, Feature, QuantRange};
+
+    let graph = super::load_graph(std::path::Path::new(crate::args::DEFAULT_MODEL))?;
+    let cut = graph.find_cut("4")?;
+    let engine = coinfer_engine::engine_for_name("tract")?;
+    let split = PreparedSplit::new(&graph, &cut, engine.as_ref())?;
+    let test =
+        coinfer_data::load(coinfer_data::DatasetName::FashionMnist, coinfer_data::Split::Test)?
+            .take(64);
+    let (x, _) = test.batches(64).next().ok_or_else(|| anyhow::anyhow!("no test images"))?;
+    let f = coinfer_engine::eval::first_output(split.head.run(&[x])?)?;
+    let batch = super::to_feature(&f);
+    let one = Feature::new(
+        [1].into_iter().chain(batch.shape[1..].iter().copied()).collect(),
+        batch.values[..batch.values.len() / 64].to_vec(),
+    )
+    .ok_or_else(|| anyhow::anyhow!("feature shape"))?;
+    let calib = std::slice::from_ref(&batch);
+    let uniform = |bits| Codec::calibrate_uniform(bits, false, calib);
+    let range = match uniform(4) {
+        Some(Codec::Uniform { range, .. }) => range,
+        _ => QuantRange::PerTensor { lo: 0.0, hi: 1.0 },
+    };
+    let mut codecs: Vec<(String, Codec)> =
+        vec![("raw-f32".into(), Codec::RawF32), ("raw-f16".into(), Codec::RawF16)];
+    if let Some(c) = uniform(8) {
+        codecs.push(("uniform-8b".into(), c));
+    }
+    codecs.push(("uniform-ans-4b".into(), Codec::UniformAns { bits: 4, range: range.clone() }));
+    if let Some(c) = Codec::calibrate_entropy(4, range, calib) {
+        codecs.push(("uniform-ans-static-4b".into(), c));
+    }
+    let limits = DecodeLimits::default();
+    let mut rows = Vec::new();
+    for (label, feature) in [("64 images", &batch), ("1 image", &one)] {
+        let mut base = None;
+        for (name, codec) in &codecs {
+            let mut size = 0;
+            let ns = time_ns(0.5, || {
+                let frame = codec.encode(feature);
+                size = frame.len();
+                codec.decode(&frame, &limits).map(|f| f.values.len()).unwrap_or(0)
+            });
+            let mbps = feature.raw_bytes() as f64 / ns * 1e3;
+            let base = *base.get_or_insert(mbps);
+            rows.push(serde_json::json!({
+                "feature": label, "shape": feature.shape, "codec": name, "frame_bytes": size,
+                "mb_per_s": mbps, "vs_raw_f32": mbps / base, "vs_target_200": mbps / 200.0,
+            }));
+        }
+    }
+    if json {
+        return print_json(&serde_json::json!({ "rows": rows, "target_mb_per_s": 200.0 }));
+    }
+    let cells = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r["feature"].as_str().unwrap_or_default().to_string(),
+                r["codec"].as_str().unwrap_or_default().to_string(),
+                r["frame_bytes"].to_string(),
+                format!("{:.0}", r["mb_per_s"].as_f64().unwrap_or_default()),
+                format!("{:.3}", r["vs_raw_f32"].as_f64().unwrap_or_default()),
+                format!("{:.2}", r["vs_target_200"].as_f64().unwrap_or_default()),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(
+            &["feature", "codec", "frame B", "MB/s (fp32 in)", "vs raw f32", "vs 200 MB/s"],
+            cells
+        )
+    );
+    println!(
+        "encode + decode round trip per frame, one core; features of the default model at cut 4"
+    );
+    Ok(())
+}

@@ -17,6 +17,8 @@ use crate::plot::{write_svg, Series};
 #[derive(Debug, serde::Serialize)]
 struct Row {
     codec: String,
+    /// raw, uniform, uniform-ans, input-image or bottleneck.
+    family: &'static str,
     bits: Option<u8>,
     per_channel: bool,
     entropy_coded: bool,
@@ -48,7 +50,19 @@ fn settings(calibration: &[Feature]) -> Vec<(String, Codec)> {
 }
 
 pub fn run(what: CodecWhat, json: bool) -> Result<()> {
-    let CodecWhat::Sweep { model, cut, images, calibration, out, engine } = what;
+    let (model, cut, images, calibration, out, engine, bottlenecks, input_baseline) = match what {
+        CodecWhat::Bottleneck(args) => return super::bottleneck::run(&args, json),
+        CodecWhat::Sweep {
+            model,
+            cut,
+            images,
+            calibration,
+            out,
+            bottleneck,
+            no_input_baseline,
+            engine,
+        } => (model, cut, images, calibration, out, engine, bottleneck, !no_input_baseline),
+    };
     let graph = super::load_graph(&model)?;
     let cut = graph.find_cut(&cut)?;
     let engine = coinfer_engine::engine_for_name(&engine.engine)?;
@@ -111,6 +125,11 @@ pub fn run(what: CodecWhat, json: bool) -> Result<()> {
         };
         rows.push(Row {
             codec: name.clone(),
+            family: match (bits, entropy_coded) {
+                (None, _) => "raw",
+                (Some(_), false) => "uniform",
+                (Some(_), true) => "uniform-ans",
+            },
             bits,
             per_channel,
             entropy_coded,
@@ -122,6 +141,35 @@ pub fn run(what: CodecWhat, json: bool) -> Result<()> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let base = baseline.unwrap_or_default();
+    let other = |codec: String, family, accuracy: f64, per_sample: f64, fp32: f64| Row {
+        codec,
+        family,
+        bits: None,
+        per_channel: false,
+        entropy_coded: family == "bottleneck",
+        bytes_per_sample: per_sample,
+        compression_vs_fp32: fp32 / per_sample,
+        accuracy,
+        accuracy_drop: base - accuracy,
+    };
+    if input_baseline {
+        let full = engine.prepare(&graph.proto)?;
+        for c in super::input_codec::InputCodec::sweep() {
+            let (acc, per_sample) = super::input_codec::evaluate(c, &test, full.as_ref())?;
+            rows.push(other(c.name(), "input-image", acc, per_sample, fp32));
+        }
+    }
+    for dir in &bottlenecks {
+        let (acc, per_sample) = super::bottleneck::evaluate_deployed(dir, &test)?;
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("bottleneck.json"))
+                .with_context(|| format!("reading {}/bottleneck.json", dir.display()))?,
+        )?;
+        let own_fp32 = report["fp32_feature_bytes"].as_f64().unwrap_or(fp32);
+        let name = dir.file_name().map_or("bottleneck".into(), |n| n.to_string_lossy().to_string());
+        rows.push(other(format!("bottleneck-{name}"), "bottleneck", acc, per_sample, own_fp32));
+    }
 
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let mut w = csv::Writer::from_path(out.join("sweep.csv"))?;
@@ -165,6 +213,8 @@ pub fn run(what: CodecWhat, json: bool) -> Result<()> {
                     &|r| r.bits.is_some() && r.per_channel && r.entropy_coded,
                     "uniform + ANS, per-channel",
                 ),
+                series(&|r| r.family == "input-image", "input PNG / JPEG, full model at the edge"),
+                series(&|r| r.family == "bottleneck", "learned bottleneck + ANS"),
             ],
             false,
         )],

@@ -1,17 +1,20 @@
 //! One module per subcommand.
 
 mod bench;
+mod bottleneck;
 mod codec;
 mod cuts;
 mod demo;
 mod eval;
 mod finetune;
+mod input_codec;
 mod profile;
 mod prune;
 mod run;
 mod split;
 mod stopping;
 mod train;
+mod versions;
 
 use anyhow::Result;
 
@@ -35,11 +38,13 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             BenchWhat::Stopping => bench::stopping(json),
             BenchWhat::Sim { devices } => bench::sim(devices, json),
+            BenchWhat::Codec => bench::codec(json),
         },
         Command::Profiles => profile::list(json),
         Command::Codec(a) => codec::run(a.what, json),
         Command::Prune(a) => prune::run(&a, json),
         Command::Finetune(a) => finetune::run(&a, json),
+        Command::Versions(a) => versions::run(&a, json),
     }
 }
 
@@ -65,4 +70,26 @@ pub(crate) fn progress_bar(len: u64, msg: &str, json: bool) -> indicatif::Progre
 /// A tensor as a codec feature (same shape and values).
 pub(crate) fn to_feature(x: &coinfer_engine::Tensor) -> coinfer_compress::Feature {
     coinfer_compress::Feature { shape: x.shape().to_vec(), values: x.iter().copied().collect() }
+}
+
+/// The layer table of a real model: one "layer" per segment between consecutive valid cuts.
+pub(crate) fn layer_table(g: &coinfer_graph::Graph) -> coinfer_sim::LayerTable {
+    use coinfer_sim::{Layer, LayerTable};
+    let cuts = g.cut_points();
+    let mut layers = Vec::with_capacity(cuts.len() + 1);
+    let (mut macs, mut params) = (0u64, 0u64);
+    for c in &cuts {
+        layers.push(Layer {
+            macs: (c.head_macs - macs) as f64,
+            output_values: (c.feature_bytes / 4) as f64,
+            params: ((c.head_param_bytes - params) / 4) as f64,
+        });
+        (macs, params) = (c.head_macs, c.head_param_bytes);
+    }
+    layers.push(Layer {
+        macs: (g.total_macs() - macs) as f64,
+        output_values: (g.output_bytes() / 4) as f64,
+        params: ((g.total_param_bytes() - params) / 4) as f64,
+    });
+    LayerTable { input_values: (g.input_bytes() / 4) as f64, bits_per_value: 32.0, layers }
 }

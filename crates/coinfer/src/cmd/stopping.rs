@@ -7,7 +7,7 @@ use coinfer_policy::stopping::{
     one_stage_look_ahead, Myopic, StoppingProblem, StoppingRule,
 };
 use coinfer_policy::stopping_config::{problem_from_table, NetworkConfig, StoppingConfig};
-use coinfer_sim::{ChannelModel, Compute, Layer, LayerTable};
+use coinfer_sim::{ChannelModel, Compute, LayerTable};
 use rand::SeedableRng;
 
 use super::profile::hardware;
@@ -15,26 +15,9 @@ use crate::args::StoppingArgs;
 use crate::output::{print_json, table, write_json};
 use crate::plot::{write_svg, Series};
 
-/// The layer table of a real model: one "layer" per segment between consecutive valid cuts.
+/// The layer table of a real model file.
 fn model_table(path: &std::path::Path) -> Result<LayerTable> {
-    let g = super::load_graph(path)?;
-    let cuts = g.cut_points();
-    let mut layers = Vec::with_capacity(cuts.len() + 1);
-    let (mut macs, mut params) = (0u64, 0u64);
-    for c in &cuts {
-        layers.push(Layer {
-            macs: (c.head_macs - macs) as f64,
-            output_values: (c.feature_bytes / 4) as f64,
-            params: ((c.head_param_bytes - params) / 4) as f64,
-        });
-        (macs, params) = (c.head_macs, c.head_param_bytes);
-    }
-    layers.push(Layer {
-        macs: (g.total_macs() - macs) as f64,
-        output_values: (g.output_bytes() / 4) as f64,
-        params: ((g.total_param_bytes() - params) / 4) as f64,
-    });
-    Ok(LayerTable { input_values: (g.input_bytes() / 4) as f64, bits_per_value: 32.0, layers })
+    Ok(super::layer_table(&super::load_graph(path)?))
 }
 
 struct RuleResult {

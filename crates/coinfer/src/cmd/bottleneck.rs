@@ -1,0 +1,176 @@
+//! `coinfer codec bottleneck`: trains a learned bottleneck at a cut, exports it, calibrates its
+//! entropy model and measures accuracy vs bytes on the test set.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use coinfer_compress::{Codec, DecodeLimits, QuantRange};
+use coinfer_data::{Dataset, DatasetName, Split};
+use coinfer_engine::eval::first_output;
+use coinfer_engine::{Runnable, Tensor};
+use coinfer_graph::{compose, save_model, Graph};
+use coinfer_train::{train_bottleneck, BottleneckConfig, CutFeatures};
+
+use super::to_feature;
+use crate::args::BottleneckArgs;
+use crate::output::{print_json, write_json};
+
+/// Head features of `data` at the split's cut.
+fn cut_features(head: &dyn Runnable, data: &Dataset) -> Result<CutFeatures> {
+    let mut values = Vec::new();
+    let mut shape = [0usize; 3];
+    for (x, _) in data.batches(500) {
+        let f = first_output(head.run(&[x])?)?;
+        match f.shape() {
+            [_, c, h, w] => shape = [*c, *h, *w],
+            other => bail!("the cut feature has shape {other:?}; a bottleneck needs (N, C, H, W)"),
+        }
+        values.extend(f.iter().copied());
+    }
+    Ok(CutFeatures { shape, values, labels: data.labels.clone() })
+}
+
+/// Accuracy and mean frame bytes of a deployed bottleneck (device model → codec → edge model)
+/// on `data`, one frame per image.
+pub(crate) fn evaluate_deployed(dir: &Path, data: &Dataset) -> Result<(f64, f64)> {
+    let engine = coinfer_engine::engine_for_name("tract")?;
+    let device = engine.prepare(&coinfer_graph::load_model(&dir.join("device.onnx"))?)?;
+    let edge = engine.prepare(&coinfer_graph::load_model(&dir.join("edge.onnx"))?)?;
+    let codec: Codec = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("codec.json"))
+            .with_context(|| format!("reading {}/codec.json", dir.display()))?,
+    )?;
+    let limits = DecodeLimits::default();
+    let (mut correct, mut sent) = (0usize, 0usize);
+    for (x, labels) in data.batches(250) {
+        let code = first_output(device.run(&[x])?)?;
+        let mut decoded = Vec::with_capacity(code.len());
+        for i in 0..code.shape()[0] {
+            let one = code.index_axis(ndarray::Axis(0), i).insert_axis(ndarray::Axis(0)).to_owned();
+            let frame = codec.encode(&to_feature(&one));
+            sent += frame.len();
+            decoded.extend(codec.decode(&frame, &limits)?.values);
+        }
+        let code = Tensor::from_shape_vec(code.shape().to_vec(), decoded)?;
+        correct += coinfer_data::top1_correct(&first_output(edge.run(&[code])?)?, labels);
+    }
+    let n = data.len().max(1) as f64;
+    Ok((correct as f64 / n, sent as f64 / n))
+}
+
+pub fn run(args: &BottleneckArgs, json: bool) -> Result<()> {
+    let graph = super::load_graph(&args.model)?;
+    let cut = graph.find_cut(&args.cut)?;
+    let part = graph.split(&cut)?;
+    let engine = coinfer_engine::engine_for_name("tract")?;
+    let head = engine.prepare(&part.head)?;
+    let train_set = coinfer_data::load(DatasetName::FashionMnist, Split::Train)?;
+    let train_set = match args.fit.limit {
+        Some(n) => train_set.take(n),
+        None => train_set,
+    };
+    let val = coinfer_data::load(DatasetName::FashionMnist, Split::Val)?;
+    let test = coinfer_data::load(DatasetName::FashionMnist, Split::Test)?.take(args.images);
+    tracing::info!(samples = train_set.len(), "computing head features");
+    let train_f = cut_features(head.as_ref(), &train_set)?;
+    let val_f = cut_features(head.as_ref(), &val)?;
+    let relu = train_f.values.iter().all(|&v| v >= 0.0);
+    let config =
+        BottleneckConfig { channels: args.channels, bits: args.bits, kernel: args.kernel, relu };
+    let fit = args.fit.config();
+    let tail = Graph::analyse(part.tail.clone())?;
+    let bar = super::progress_bar(
+        (train_f.labels.len().div_ceil(fit.batch_size.max(1)) * fit.epochs) as u64,
+        "bottleneck",
+        json,
+    );
+    let trained = train_bottleneck(
+        &tail,
+        &config,
+        &fit,
+        &train_f,
+        &val_f,
+        |done, _| bar.set_position(done as u64),
+        |log| {
+            let line = format!(
+                "epoch {:>2}: loss {:.4}, train acc {:.2} %, val acc {:.2} % ({:.0} s)",
+                log.epoch,
+                log.train_loss,
+                100.0 * log.train_accuracy,
+                100.0 * log.val_accuracy,
+                log.seconds
+            );
+            tracing::info!("{line}");
+            if !json {
+                bar.println(line);
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+
+    let out = &args.out;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let device_model = compose(&part.head, &trained.encoder, "encoder.")?;
+    let edge_model = compose(&trained.decoder, &part.tail, "tail.")?;
+    save_model(&trained.encoder, &out.join("encoder.onnx"))?;
+    save_model(&trained.decoder, &out.join("decoder.onnx"))?;
+    save_model(&device_model, &out.join("device.onnx"))?;
+    save_model(&edge_model, &out.join("edge.onnx"))?;
+
+    // Entropy model of the code, calibrated on validation images.
+    let device = engine.prepare(&device_model)?;
+    let mut calib = Vec::new();
+    for (x, _) in val.batches(500) {
+        let code = first_output(device.run(&[x])?)?;
+        for i in 0..code.shape()[0] {
+            let one = code.index_axis(ndarray::Axis(0), i).insert_axis(ndarray::Axis(0)).to_owned();
+            calib.push(to_feature(&one));
+        }
+    }
+    let codec =
+        Codec::calibrate_entropy(args.bits, QuantRange::PerTensor { lo: 0.0, hi: 1.0 }, &calib)
+            .context("calibrating the code's entropy model")?;
+    std::fs::write(out.join("codec.json"), serde_json::to_string_pretty(&codec)? + "\n")?;
+
+    let full = engine.prepare(&graph.proto)?;
+    let baseline =
+        coinfer_engine::eval::predict(&test, 500, |x| first_output(full.run(&[x])?), |_| {})?
+            .accuracy();
+    let (accuracy, bytes_per_sample) = evaluate_deployed(out, &test)?;
+    let report = serde_json::json!({
+        "model": args.model,
+        "cut": cut,
+        "config": config,
+        "training": fit,
+        "history": trained.history,
+        "test_images": test.len(),
+        "baseline_accuracy": baseline,
+        "accuracy": accuracy,
+        "accuracy_drop": baseline - accuracy,
+        "bytes_per_sample": bytes_per_sample,
+        "fp32_feature_bytes": cut.feature_bytes,
+        "compression_vs_fp32": cut.feature_bytes as f64 / bytes_per_sample,
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+    });
+    write_json(&out.join("bottleneck.json"), &report)?;
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "bottleneck at cut {} `{}`: C′ = {}, {} bits → {:.1} bytes/sample ({:.1}× fewer than fp32 {} B), \
+         accuracy {:.2} % vs {:.2} % ({:+.2} pts) on {} test images\nwrote {}",
+        cut.index,
+        cut.tensor,
+        args.channels,
+        args.bits,
+        bytes_per_sample,
+        cut.feature_bytes as f64 / bytes_per_sample,
+        cut.feature_bytes,
+        100.0 * accuracy,
+        100.0 * baseline,
+        100.0 * (accuracy - baseline),
+        test.len(),
+        out.display()
+    );
+    Ok(())
+}
