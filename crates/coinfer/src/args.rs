@@ -302,6 +302,13 @@ pub struct BottleneckArgs {
     /// Kernel size of encoder and decoder convs (odd).
     #[arg(long, default_value_t = 3)]
     pub kernel: usize,
+    /// Convs in the decoder: 1, or 2 (an extra Conv(C→C) on the edge side).
+    #[arg(long, default_value_t = 1)]
+    pub decoder_layers: usize,
+    /// Retrain the tail with the decoder (the edge model changes, the device head does not);
+    /// without it the whole backbone stays frozen.
+    #[arg(long)]
+    pub train_tail: bool,
     /// Test images to evaluate on.
     #[arg(long, default_value_t = 10_000)]
     pub images: usize,
@@ -378,6 +385,13 @@ pub struct PruneArgs {
     /// List the channel groups and exit.
     #[arg(long)]
     pub list: bool,
+    /// Round every kept channel count to a multiple of N (SIMD kernels pad channel counts to
+    /// their tile width, so e.g. 22 of 32 channels saves MACs but little time; 8 suits AVX2).
+    #[arg(long, default_value_t = 1)]
+    pub multiple_of: usize,
+    /// Batch size of the latency measurement (1 = one image at a time, as on a device).
+    #[arg(long, default_value_t = 1)]
+    pub latency_batch: usize,
     #[command(flatten)]
     pub engine: EngineArg,
 }

@@ -72,16 +72,32 @@ fn check_ratio(group: &str, ratio: f64) -> Result<()> {
     }
 }
 
-/// Channels kept out of `channels` when a fraction `ratio` is removed (at least one).
-pub fn kept_channels(channels: usize, ratio: f64) -> usize {
-    ((channels as f64 * (1.0 - ratio)).round() as usize).clamp(1, channels)
+/// Channels kept out of `channels` when a fraction `ratio` is removed: rounded to the nearest
+/// multiple of `multiple_of` (SIMD kernels pad channel counts to their tile width, so other
+/// counts save MACs but not time), at least one multiple (or one channel), at most `channels`.
+pub fn kept_channels(channels: usize, ratio: f64, multiple_of: usize) -> usize {
+    let m = multiple_of.max(1);
+    let exact = channels as f64 * (1.0 - ratio);
+    let rounded = ((exact / m as f64).round() as usize).max(1) * m;
+    rounded.clamp(1, channels)
 }
 
-/// Prunes `graph` by `ratios`, ranking channels by `criterion`.
+/// Prunes `graph` by `ratios`, ranking channels by `criterion` (kept counts not rounded).
 ///
 /// Errors: a ratio outside `[0, 1)`, a name that is no group, a ratio on an unprunable group,
 /// a criterion that cannot rank a group, or a rewritten model that fails analysis.
 pub fn prune(graph: &Graph, ratios: &Ratios, criterion: Criterion) -> Result<Pruned> {
+    prune_rounded(graph, ratios, criterion, 1)
+}
+
+/// [`prune`] with every kept channel count rounded to a multiple of `multiple_of`
+/// (see [`kept_channels`]).
+pub fn prune_rounded(
+    graph: &Graph,
+    ratios: &Ratios,
+    criterion: Criterion,
+    multiple_of: usize,
+) -> Result<Pruned> {
     let unshared = Graph::analyse(apply::unshare_weights(&graph.proto))?;
     let graph = &unshared;
     let groups = ChannelGroups::analyse(graph)?;
@@ -118,7 +134,7 @@ pub fn prune(graph: &Graph, ratios: &Ratios, criterion: Criterion) -> Result<Pru
     let mut outcome = Vec::new();
     for (&i, &ratio) in &wanted {
         let g = &groups.groups[i];
-        let k = kept_channels(g.channels, ratio);
+        let k = kept_channels(g.channels, ratio, multiple_of);
         if k == g.channels {
             continue;
         }
@@ -130,4 +146,18 @@ pub fn prune(graph: &Graph, ratios: &Ratios, criterion: Criterion) -> Result<Pru
     let graph = Graph::analyse(model)?;
     tracing::info!(groups = outcome.len(), macs = graph.total_macs(), "pruned");
     Ok(Pruned { graph, outcome })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kept_channels;
+
+    #[test]
+    fn kept_counts_round_to_multiples_within_bounds() {
+        assert_eq!(kept_channels(32, 0.3, 1), 22);
+        assert_eq!(kept_channels(32, 0.3, 8), 24);
+        assert_eq!(kept_channels(16, 0.9, 8), 8);
+        assert_eq!(kept_channels(6, 0.1, 8), 6);
+        assert_eq!(kept_channels(10, 0.99, 1), 1);
+    }
 }

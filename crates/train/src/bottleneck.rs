@@ -1,7 +1,7 @@
 //! Learned bottleneck at a cut (BottleNet++, seed 000): an encoder `Conv(C→C′, k×k) → Sigmoid`
 //! appended to the device head, uniform quantization of the code to `bits` bits, and a decoder
-//! `Conv(C′→C, k×k) [→ ReLU]` prepended to the edge tail. The backbone is frozen: only encoder
-//! and decoder train, end to end through the (interpreted) tail, with straight-through rounding.
+//! `Conv(C′→C, k×k) [→ ReLU → Conv(C→C)] [→ ReLU]` prepended to the edge tail. The backbone is
+//! frozen (optionally the tail trains too): encoder and decoder train, end to end through the (interpreted) tail, with straight-through rounding.
 //! Loss: cross-entropy of the tail's output plus the relative MSE of the reconstructed feature.
 //! The code lies in `[0, 1]`, so its quantizer needs no calibration; its entropy model does.
 
@@ -28,6 +28,12 @@ pub struct BottleneckConfig {
     pub kernel: usize,
     /// End the decoder with a ReLU (right when the cut feature is a ReLU output).
     pub relu: bool,
+    /// Convs in the decoder (1: `Conv(C′→C)`; 2: `Conv(C′→C) ReLU Conv(C→C)`); the extra
+    /// layer costs edge compute only.
+    pub decoder_layers: usize,
+    /// Also train the tail (the edge model is retrained, the device head stays as deployed);
+    /// `false` keeps the whole backbone frozen.
+    pub train_tail: bool,
 }
 
 /// Features of a data set at a cut, flattened: `n × (C·H·W)` values and their labels.
@@ -66,6 +72,8 @@ pub struct TrainedBottleneck {
     pub encoder: ModelProto,
     /// `code (N,C′,H,W) → feature (N,C,H,W)`.
     pub decoder: ModelProto,
+    /// The retrained tail, with [`BottleneckConfig::train_tail`].
+    pub tail: Option<ModelProto>,
     /// Per-epoch log (validation accuracy with the quantized code).
     pub history: Vec<EpochLog>,
 }
@@ -73,6 +81,7 @@ pub struct TrainedBottleneck {
 struct Net {
     enc: Conv2d,
     dec: Conv2d,
+    dec2: Option<Conv2d>,
     levels: f64,
     relu: bool,
 }
@@ -115,6 +124,7 @@ fn seeded(varmap: &VarMap, seed: u64) -> Result<()> {
 }
 
 fn accuracy(net: &Net, tail: &OnnxModule, data: &CutFeatures) -> Result<f64> {
+    // Evaluation mode throughout (BatchNorm running statistics).
     let device = Device::Cpu;
     let mut correct = 0;
     let idx: Vec<usize> = (0..data.len()).collect();
@@ -138,9 +148,13 @@ pub fn train_bottleneck(
     mut on_step: impl FnMut(usize, usize),
     mut on_epoch: impl FnMut(&EpochLog),
 ) -> Result<TrainedBottleneck> {
-    if !(1..=8).contains(&config.bits) || config.channels == 0 || config.kernel.is_multiple_of(2) {
+    if !(1..=8).contains(&config.bits)
+        || config.channels == 0
+        || config.kernel.is_multiple_of(2)
+        || !(1..=2).contains(&config.decoder_layers)
+    {
         return Err(TrainError::Config(format!(
-            "bottleneck needs 1-8 bits, ≥ 1 channel and an odd kernel, got {config:?}"
+            "bottleneck needs 1-8 bits, ≥ 1 channel, an odd kernel and 1-2 decoder layers, got {config:?}"
         )));
     }
     let device = Device::Cpu;
@@ -153,6 +167,11 @@ pub fn train_bottleneck(
     let net = Net {
         enc: candle_nn::conv2d(c, config.channels, k, cfg, vb.pp("encoder"))?,
         dec: candle_nn::conv2d(config.channels, c, k, cfg, vb.pp("decoder"))?,
+        dec2: if config.decoder_layers == 2 {
+            Some(candle_nn::conv2d(c, c, k, cfg, vb.pp("decoder2"))?)
+        } else {
+            None
+        },
         levels: ((1u32 << config.bits) - 1) as f64,
         relu: config.relu,
     };
@@ -161,8 +180,12 @@ pub fn train_bottleneck(
     if n == 0 || fit.batch_size == 0 {
         return Err(TrainError::Config("no training features".into()));
     }
+    let mut vars = varmap.all_vars();
+    if config.train_tail {
+        vars.extend(tail_module.vars());
+    }
     let mut opt = AdamW::new(
-        varmap.all_vars(),
+        vars,
         ParamsAdamW { lr: fit.lr, weight_decay: fit.weight_decay, ..Default::default() },
     )?;
     let total = n.div_ceil(fit.batch_size) * fit.epochs;
@@ -178,7 +201,7 @@ pub fn train_bottleneck(
             opt.set_learning_rate(fit.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
             let (x, y) = train.batch(chunk, &device)?;
             let rec = net.decode(&net.code(&x)?)?;
-            let logits = tail_module.forward_t(&rec, false)?;
+            let logits = tail_module.forward_t(&rec, config.train_tail)?;
             // Task loss plus a reconstruction term (relative MSE) that gives the decoder a useful
             // target from the first step; the task loss alone starts from a random tail input.
             let mse = (&rec - &x)?.sqr()?.mean_all()?;
@@ -231,10 +254,15 @@ pub fn train_bottleneck(
     let mut b = ModelBuilder::new("coinfer_bottleneck_decoder");
     let x = b.input("code", &[None, Some(config.channels), Some(h), Some(w)]);
     let mut y = conv(&mut b, &x, "decoder.conv", &net.dec)?;
+    if let Some(dec2) = &net.dec2 {
+        let r = b.named_node("decoder.relu1", "Relu", &[&y], vec![]);
+        y = conv(&mut b, &r, "decoder.conv2", dec2)?;
+    }
     if config.relu {
         y = b.named_node("decoder.relu", "Relu", &[&y], vec![]);
     }
     b.output(&y, &[None, Some(c), Some(h), Some(w)]);
     let decoder = b.build();
-    Ok(TrainedBottleneck { encoder, decoder, history })
+    let tail = if config.train_tail { Some(tail_module.to_onnx()?) } else { None };
+    Ok(TrainedBottleneck { encoder, decoder, tail, history })
 }

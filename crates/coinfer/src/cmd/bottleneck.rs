@@ -75,8 +75,14 @@ pub fn run(args: &BottleneckArgs, json: bool) -> Result<()> {
     let train_f = cut_features(head.as_ref(), &train_set)?;
     let val_f = cut_features(head.as_ref(), &val)?;
     let relu = train_f.values.iter().all(|&v| v >= 0.0);
-    let config =
-        BottleneckConfig { channels: args.channels, bits: args.bits, kernel: args.kernel, relu };
+    let config = BottleneckConfig {
+        channels: args.channels,
+        bits: args.bits,
+        kernel: args.kernel,
+        relu,
+        decoder_layers: args.decoder_layers,
+        train_tail: args.train_tail,
+    };
     let fit = args.fit.config();
     let tail = Graph::analyse(part.tail.clone())?;
     let bar = super::progress_bar(
@@ -111,7 +117,8 @@ pub fn run(args: &BottleneckArgs, json: bool) -> Result<()> {
     let out = &args.out;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let device_model = compose(&part.head, &trained.encoder, "encoder.")?;
-    let edge_model = compose(&trained.decoder, &part.tail, "tail.")?;
+    let tail_model = trained.tail.as_ref().unwrap_or(&part.tail);
+    let edge_model = compose(&trained.decoder, tail_model, "tail.")?;
     save_model(&trained.encoder, &out.join("encoder.onnx"))?;
     save_model(&trained.decoder, &out.join("decoder.onnx"))?;
     save_model(&device_model, &out.join("device.onnx"))?;

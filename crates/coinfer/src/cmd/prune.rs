@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use coinfer_engine::profile::{measure, random_inputs, MeasureOptions};
 use coinfer_graph::Graph;
-use coinfer_prune::{prune, ChannelGroups, Ratios};
+use coinfer_prune::{prune_rounded, ChannelGroups, Ratios};
 
 use crate::args::PruneArgs;
 use crate::output::{print_json, si, table};
@@ -23,16 +23,21 @@ pub(crate) fn read_ratios(path: &std::path::Path) -> Result<BTreeMap<String, f64
     parsed.with_context(|| format!("{} must map group names to ratios", path.display()))
 }
 
-/// Median batch-1 latency (ms) of the head up to `cut` (whole model if `None`) on `engine`.
-pub(crate) fn head_latency_ms(graph: &Graph, cut: Option<&str>, engine: &str) -> Result<f64> {
+/// Median latency (ms) of the head up to `cut` (whole model if `None`) on `engine` at `batch`.
+pub(crate) fn head_latency_ms(
+    graph: &Graph,
+    cut: Option<&str>,
+    engine: &str,
+    batch: usize,
+) -> Result<f64> {
     let engine = coinfer_engine::engine_for_name(engine)?;
     let model = match cut {
         Some(c) => graph.split(&graph.find_cut(c)?)?.head,
         None => graph.proto.clone(),
     };
     let runnable = engine.prepare(&model)?;
-    let inputs = random_inputs(graph, 1, 3)?;
-    let opts = MeasureOptions { warmup: 20, runs: 2000, budget: Duration::from_millis(700) };
+    let inputs = random_inputs(graph, batch.max(1), 3)?;
+    let opts = MeasureOptions { warmup: 20, runs: 2000, budget: Duration::from_millis(1500) };
     Ok(measure(runnable.as_ref(), &inputs, &opts)?.median_ms)
 }
 
@@ -83,12 +88,13 @@ pub fn run(args: &PruneArgs, json: bool) -> Result<()> {
         _ => bail!("give either --uniform R or --ratios FILE (or --list)"),
     };
     let Some(out) = &args.out else { bail!("--out FILE is required to write the pruned model") };
-    let pruned = prune(&graph, &ratios, args.criterion)?;
+    let pruned = prune_rounded(&graph, &ratios, args.criterion, args.multiple_of)?;
     coinfer_graph::save_model(&pruned.graph.proto, out)?;
     let cut = args.until.as_deref();
     let p = &pruned.graph;
-    let lat_before = head_latency_ms(&graph, cut, &args.engine.engine)?;
-    let lat_after = head_latency_ms(p, cut, &args.engine.engine)?;
+    let batch = args.latency_batch;
+    let lat_before = head_latency_ms(&graph, cut, &args.engine.engine, batch)?;
+    let lat_after = head_latency_ms(p, cut, &args.engine.engine, batch)?;
     let report = serde_json::json!({
         "model": args.model,
         "out": out,
@@ -103,6 +109,7 @@ pub fn run(args: &PruneArgs, json: bool) -> Result<()> {
             "latency_ms_before": lat_before,
             "latency_ms_after": lat_after,
             "engine": args.engine.engine,
+            "latency_batch": batch,
         },
     });
     if json {
@@ -117,7 +124,7 @@ pub fn run(args: &PruneArgs, json: bool) -> Result<()> {
     let what = cut.map_or("model".to_string(), |c| format!("head (≤ cut {c})"));
     println!(
         "MACs {} → {} ({:.1} %), parameters {}B → {}B\n{what}: MACs {} → {}, measured latency \
-         ({}, batch 1) {:.4} → {:.4} ms ({:+.1} %)\nwrote {}",
+         ({}, batch {}) {:.4} → {:.4} ms ({:+.1} %)\nwrote {}",
         si(graph.total_macs() as f64),
         si(p.total_macs() as f64),
         100.0 * p.total_macs() as f64 / graph.total_macs().max(1) as f64,
@@ -126,6 +133,7 @@ pub fn run(args: &PruneArgs, json: bool) -> Result<()> {
         si(head_macs(&graph, cut)? as f64),
         si(head_macs(p, cut)? as f64),
         args.engine.engine,
+        batch,
         lat_before,
         lat_after,
         100.0 * (lat_after / lat_before - 1.0),
