@@ -471,4 +471,18 @@ fn bottleneck_trains_exports_and_decodes_its_own_frames() {
     ]);
     let rows = s["rows"].as_array().unwrap();
     assert!(rows.iter().any(|r| r["family"] == "bottleneck"));
+    // The same bottleneck behind the codec trait: feature → frame → feature.
+    use coinfer_compress::{DecodeLimits, Feature, FeatureCodec};
+    let engine = coinfer_engine::engine_for_name("tract").unwrap();
+    let codec = coinfer_engine::LearnedCodec::load(dir.path(), engine.as_ref()).unwrap();
+    let x = Feature::new(vec![1, 32, 7, 7], (0..1568).map(|i| (i % 7) as f32 / 3.0).collect());
+    let x = x.unwrap();
+    let frame = codec.encode(&x).unwrap();
+    assert!(frame.len() < 6272 / 40, "{} bytes", frame.len());
+    let y = codec.decode(&frame, &DecodeLimits::default()).unwrap();
+    assert_eq!(y.shape, x.shape);
+    assert!(y.values.iter().all(|v| v.is_finite() && *v >= 0.0), "decoder ends in a ReLU");
+    let wrong = Feature::new(vec![1, 3, 7, 7], vec![0.0; 147]).unwrap();
+    assert!(codec.encode(&wrong).is_err(), "a feature of the wrong shape is an error");
+    assert!(codec.decode(&frame[..frame.len() - 1], &DecodeLimits::default()).is_err());
 }

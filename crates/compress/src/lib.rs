@@ -7,7 +7,9 @@
 //!
 //! Codecs: [`Codec::RawF32`] (lossless), [`Codec::RawF16`], [`Codec::Uniform`] (1–16-bit
 //! uniform quantization with per-tensor or per-channel ranges calibrated on data) and
-//! [`Codec::UniformAns`] (the same symbols, range-ANS coded with `constriction`).
+//! [`Codec::UniformAns`] (the same symbols, range-ANS coded with `constriction`), and
+//! [`Codec::UniformAnsStatic`] (entropy model calibrated once, agreed out of band). All of them,
+//! and learned codecs, sit behind the [`FeatureCodec`] trait.
 //!
 //! ```
 //! use coinfer_compress::{decode_frame, Codec, DecodeLimits, Feature};
@@ -17,8 +19,10 @@
 //! ```
 
 pub use codec::{Codec, EntropyModel, Feature, QuantRange};
+pub use feature_codec::{CodecError, FeatureCodec};
 pub use frame::{decode_frame, DecodeLimits, FrameError, FRAME_MAGIC, FRAME_VERSION};
 
 mod codec;
 mod entropy;
+mod feature_codec;
 pub mod frame;

@@ -8,6 +8,7 @@
 
 pub use engine::{available_engines, engine_for_name, Engine, Runnable, Tensor};
 pub use error::{EngineError, Result};
+pub use learned_codec::LearnedCodec;
 pub use npy::{read_npy, write_npy};
 pub use ort_engine::find_ort_library;
 pub use tract_engine::TractEngine;
@@ -17,6 +18,7 @@ pub mod profile;
 
 mod engine;
 mod error;
+mod learned_codec;
 mod npy;
 mod ort_engine;
 mod tract_engine;
