@@ -385,6 +385,23 @@ pub struct PruneArgs {
     /// List the channel groups and exit.
     #[arg(long)]
     pub list: bool,
+    /// Sweep uniform ratios instead (e.g. `0,0.1,0.2,0.3,0.5`): per ratio, MACs, measured head
+    /// latency and test accuracy (after `--epochs` of fine-tuning if > 0); writes
+    /// prune-sweep.csv, .json and .svg into `--report`.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["uniform", "ratios"])]
+    pub sweep: Vec<f64>,
+    /// Directory of the sweep's report.
+    #[arg(long, default_value = "report")]
+    pub report: std::path::PathBuf,
+    /// Test images the sweep evaluates (all 10,000 by default).
+    #[arg(long, default_value_t = 10_000)]
+    pub images: usize,
+    /// Fine-tuning epochs of each swept model (0 = accuracy right after pruning).
+    #[arg(long, default_value_t = 0)]
+    pub epochs: usize,
+    /// Peak learning rate of that fine-tuning.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
     /// Round every kept channel count to a multiple of N (SIMD kernels pad channel counts to
     /// their tile width, so e.g. 22 of 32 channels saves MACs but little time; 8 suits AVX2).
     #[arg(long, default_value_t = 1)]

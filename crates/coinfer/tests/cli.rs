@@ -371,6 +371,24 @@ fn prune_writes_a_smaller_model_that_runs() {
         &["prune", "--ratios", ratios.to_str().unwrap(), "--out", out.to_str().unwrap()],
         &["cannot be pruned", "graph output"],
     );
+    // The sweep: more pruning, fewer head MACs; CSV and SVG written.
+    let rep = dir.path().join("rep");
+    let v = ok_json(&[
+        "prune",
+        "--sweep",
+        "0,0.3,0.6",
+        "--until",
+        "9",
+        "--images",
+        "200",
+        "--report",
+        rep.to_str().unwrap(),
+        "--json",
+    ]);
+    let macs: Vec<u64> =
+        v["rows"].as_array().unwrap().iter().map(|r| r["head_macs"].as_u64().unwrap()).collect();
+    assert!(macs[0] > macs[1] && macs[1] > macs[2], "{macs:?}");
+    assert!(rep.join("prune-sweep.csv").exists() && rep.join("prune-sweep.svg").exists());
     std::fs::write(&ratios, "nothing = 0.5\n").unwrap();
     fails_with(
         &["prune", "--ratios", ratios.to_str().unwrap(), "--out", out.to_str().unwrap()],

@@ -73,17 +73,11 @@ pub fn run(args: &PruneArgs, json: bool) -> Result<()> {
         println!("{}", table(&["group", "channels", "producers", "slices", "status"], rows));
         return Ok(());
     }
+    if !args.sweep.is_empty() {
+        return sweep(args, &graph, json);
+    }
     let ratios = match (&args.uniform, &args.ratios) {
-        (Some(r), None) => {
-            let until = match &args.until {
-                Some(c) => {
-                    let cut = graph.find_cut(c)?;
-                    graph.tensor(&cut.tensor).and_then(|t| t.producer)
-                }
-                None => None,
-            };
-            Ratios::Uniform { ratio: *r, until }
-        }
+        (Some(r), None) => Ratios::Uniform { ratio: *r, until: until_node(&graph, args)? },
         (None, Some(path)) => Ratios::PerGroup(read_ratios(path)?),
         _ => bail!("give either --uniform R or --ratios FILE (or --list)"),
     };
@@ -139,5 +133,127 @@ pub fn run(args: &PruneArgs, json: bool) -> Result<()> {
         100.0 * (lat_after / lat_before - 1.0),
         out.display()
     );
+    Ok(())
+}
+
+/// Topological index of the node producing `--until`'s cut tensor.
+fn until_node(graph: &Graph, args: &PruneArgs) -> Result<Option<usize>> {
+    Ok(match &args.until {
+        Some(c) => {
+            let cut = graph.find_cut(c)?;
+            graph.tensor(&cut.tensor).and_then(|t| t.producer)
+        }
+        None => None,
+    })
+}
+
+/// One row of the pruning sweep.
+#[derive(Debug, serde::Serialize)]
+struct SweepRow {
+    ratio: f64,
+    macs: u64,
+    head_macs: u64,
+    param_bytes: u64,
+    head_latency_ms: f64,
+    accuracy: f64,
+    fine_tuning_epochs: usize,
+}
+
+/// `prune --sweep`: ratio vs accuracy vs head MACs and measured latency.
+fn sweep(args: &PruneArgs, graph: &Graph, json: bool) -> Result<()> {
+    use coinfer_data::{DatasetName, Split};
+    let test = coinfer_data::load(DatasetName::FashionMnist, Split::Test)?.take(args.images);
+    let cut = args.until.as_deref();
+    let until = until_node(graph, args)?;
+    let fit = coinfer_train::FitConfig { epochs: args.epochs, lr: args.lr, ..Default::default() };
+    let bar = super::progress_bar(args.sweep.len() as u64, "ratios", json);
+    let mut rows = Vec::new();
+    for &ratio in &args.sweep {
+        let ratios = Ratios::Uniform { ratio, until };
+        let pruned = prune_rounded(graph, &ratios, args.criterion, args.multiple_of)?;
+        let model = if args.epochs > 0 && ratio > 0.0 {
+            let label = format!("ratio {ratio}");
+            let (m, _) = super::finetune::finetune(
+                &pruned.graph,
+                DatasetName::FashionMnist,
+                &fit,
+                &label,
+                json,
+            )?;
+            Graph::analyse(m)?
+        } else {
+            pruned.graph
+        };
+        rows.push(SweepRow {
+            ratio,
+            macs: model.total_macs(),
+            head_macs: head_macs(&model, cut)?,
+            param_bytes: model.total_param_bytes(),
+            head_latency_ms: head_latency_ms(&model, cut, &args.engine.engine, args.latency_batch)?,
+            accuracy: super::finetune::accuracy(&model.proto, &test)?,
+            fine_tuning_epochs: if ratio > 0.0 { args.epochs } else { 0 },
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let dir = &args.report;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut w = csv::Writer::from_path(dir.join("prune-sweep.csv"))?;
+    for r in &rows {
+        w.serialize(r)?;
+    }
+    w.flush()?;
+    let report = serde_json::json!({
+        "model": args.model, "until": cut, "criterion": args.criterion.to_string(),
+        "multiple_of": args.multiple_of, "engine": args.engine.engine,
+        "latency_batch": args.latency_batch, "images": test.len(), "rows": rows,
+    });
+    crate::output::write_json(&dir.join("prune-sweep.json"), &report)?;
+    let line = |f: &dyn Fn(&SweepRow) -> f64, label: &str| crate::plot::Series {
+        label: label.into(),
+        points: rows.iter().map(|r| (r.ratio, f(r))).collect(),
+    };
+    let base_lat = rows.first().map_or(1.0, |r| r.head_latency_ms);
+    let base_macs = rows.first().map_or(1.0, |r| r.head_macs as f64);
+    crate::plot::write_svg(
+        &dir.join("prune-sweep.svg"),
+        &[
+            (
+                "Top-1 accuracy vs prune ratio",
+                "prune ratio (fraction of filters removed)",
+                "accuracy (%)",
+                vec![line(&|r| 100.0 * r.accuracy, "test accuracy")],
+                false,
+            ),
+            (
+                "Head cost vs prune ratio (relative to the first ratio)",
+                "prune ratio (fraction of filters removed)",
+                "relative to ratio 0",
+                vec![
+                    line(&|r| r.head_macs as f64 / base_macs, "head MACs"),
+                    line(&|r| r.head_latency_ms / base_lat, "measured head latency"),
+                ],
+                false,
+            ),
+        ],
+    )?;
+    if json {
+        return print_json(&report);
+    }
+    let cells = rows
+        .iter()
+        .map(|r| {
+            vec![
+                format!("{:.2}", r.ratio),
+                si(r.head_macs as f64),
+                format!("{:.4}", r.head_latency_ms),
+                format!("{:.2} %", 100.0 * r.accuracy),
+                si(r.macs as f64),
+                format!("{}B", si(r.param_bytes as f64)),
+            ]
+        })
+        .collect();
+    println!("{}", table(&["ratio", "head MACs", "head ms", "accuracy", "MACs", "params"], cells));
+    println!("wrote {0}/prune-sweep.csv, .json, .svg", dir.display());
     Ok(())
 }
