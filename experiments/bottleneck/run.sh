@@ -14,3 +14,5 @@ $BIN codec bottleneck --cut 9 --channels 4 --bits 2 --decoder-layers 2 --train-t
   --out $O/cut9-c4-b2-d2-tail --json > /dev/null
 $BIN codec bottleneck --cut 9 --channels 2 --bits 3 --decoder-layers 2 --train-tail --epochs 5 --lr 3e-3 \
   --out $O/cut9-c2-b3-d2-tail --json > /dev/null
+$BIN codec bottleneck --cut 4 --channels 2 --bits 3 --decoder-layers 2 --train-tail --epochs 3 --lr 3e-3 \
+  --out $O/cut4-c2-b3-d2-tail --json > /dev/null

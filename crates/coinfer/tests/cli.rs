@@ -503,4 +503,13 @@ fn bottleneck_trains_exports_and_decodes_its_own_frames() {
     let wrong = Feature::new(vec![1, 3, 7, 7], vec![0.0; 147]).unwrap();
     assert!(codec.encode(&wrong).is_err(), "a feature of the wrong shape is an error");
     assert!(codec.decode(&frame[..frame.len() - 1], &DecodeLimits::default()).is_err());
+    // The code width is itself prunable: in device∘edge the encoder's output channels form a
+    // group; pruning half of them halves the feature at the `code` cut.
+    let load = |f: &str| coinfer_graph::load_model(&dir.path().join(f)).unwrap();
+    let full = coinfer_graph::compose(&load("device.onnx"), &load("edge.onnx"), "edge.").unwrap();
+    let full = coinfer_graph::Graph::analyse(full).unwrap();
+    let ratios = coinfer_prune::Ratios::PerGroup([("encoder.conv".to_string(), 0.5)].into());
+    let pruned = coinfer_prune::prune(&full, &ratios, coinfer_prune::Criterion::L1).unwrap();
+    let bytes = |g: &coinfer_graph::Graph| g.find_cut("code").unwrap().feature_bytes;
+    assert_eq!(bytes(&pruned.graph) * 2, bytes(&full));
 }
