@@ -36,6 +36,9 @@ pub enum Command {
     Cuts(CutsArgs),
     /// Split a model at a cut into head.onnx and tail.onnx, and verify head∘tail = model.
     Split(SplitArgs),
+    /// Compose two models into one, the first's output feeding the second's input (e.g. a
+    /// bottleneck's device.onnx and edge.onnx, to prune its code width).
+    Compose(ComposeArgs),
     /// Run a model on a NumPy .npy input and write its outputs as .npy.
     Run(RunArgs),
     /// Top-1 accuracy of a model on a data set.
@@ -479,4 +482,16 @@ pub struct VersionsArgs {
     pub criterion: coinfer_prune::Criterion,
     #[command(flatten)]
     pub fit: FitArgs,
+}
+
+/// `coinfer compose`.
+#[derive(Debug, Args)]
+pub struct ComposeArgs {
+    /// First model (one output).
+    pub first: PathBuf,
+    /// Second model (one run-time input, fed by the first's output).
+    pub second: PathBuf,
+    /// Output ONNX file.
+    #[arg(long)]
+    pub out: PathBuf,
 }

@@ -365,6 +365,8 @@ fn prune_writes_a_smaller_model_that_runs() {
     let e = ok_json(&["eval", out.to_str().unwrap(), "--limit", "200", "--json"]);
     assert!(e["accuracy"].as_f64().is_some());
     fails_with(&["prune", "--uniform", "1.0", "--out", out.to_str().unwrap()], &["outside [0, 1)"]);
+    let m = "models/fmnist-resnet.onnx";
+    fails_with(&["compose", m, m, "--out", out.to_str().unwrap()], &["does not fit", "image"]);
     let ratios = dir.path().join("r.toml");
     std::fs::write(&ratios, "logits = 0.5\n").unwrap();
     fails_with(

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use crate::analysis::declared_type;
 use crate::error::{GraphError, Result};
 use crate::pb::{self, ModelProto};
 
@@ -26,8 +27,18 @@ pub fn compose(first: &ModelProto, second: &ModelProto, prefix: &str) -> Result<
     let g1 = first.graph.as_ref().ok_or_else(|| GraphError::Invalid("no graph".into()))?;
     let g2 = second.graph.as_ref().ok_or_else(|| GraphError::Invalid("no graph".into()))?;
     let inits2: HashSet<&str> = g2.initializer.iter().map(|t| t.name.as_str()).collect();
-    let out1 = single("output in the first model", &g1.output, &HashSet::new())?.name.clone();
-    let in2 = single("run-time input in the second model", &g2.input, &inits2)?.name.clone();
+    let out1_info = single("output in the first model", &g1.output, &HashSet::new())?;
+    let in2_info = single("run-time input in the second model", &g2.input, &inits2)?;
+    let ((t1, d1), (t2, d2)) = (declared_type(out1_info), declared_type(in2_info));
+    let dims_agree = d1.len() == d2.len()
+        && d1.iter().zip(&d2).all(|(a, b)| a.is_none() || b.is_none() || a == b);
+    if (t1 != 0 && t2 != 0 && t1 != t2) || (!d1.is_empty() && !d2.is_empty() && !dims_agree) {
+        return Err(GraphError::Invalid(format!(
+            "the first model's output `{}` {d1:?} does not fit the second model's input `{}` {d2:?}",
+            out1_info.name, in2_info.name
+        )));
+    }
+    let (out1, in2) = (out1_info.name.clone(), in2_info.name.clone());
     let mut taken: HashSet<String> = g1
         .node
         .iter()

@@ -27,6 +27,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo::run(&a, json),
         Command::Cuts(a) => cuts::run(&a, json),
         Command::Split(a) => split::run(&a, json),
+        Command::Compose(a) => split::compose(&a, json),
         Command::Run(a) => run::run(&a, json),
         Command::Eval(a) => eval::run(&a, json),
         Command::Profile(a) => profile::run(&a, json),

@@ -52,3 +52,27 @@ pub fn run(args: &SplitArgs, json: bool) -> Result<()> {
     );
     Ok(())
 }
+
+/// `coinfer compose FIRST SECOND --out FILE`.
+pub fn compose(args: &crate::args::ComposeArgs, json: bool) -> Result<()> {
+    let first = coinfer_graph::load_model(&args.first)?;
+    let second = coinfer_graph::load_model(&args.second)?;
+    let model = coinfer_graph::compose(&first, &second, "second.")?;
+    let graph = coinfer_graph::Graph::analyse(model)
+        .context("the composed model does not analyse (do the shapes match?)")?;
+    coinfer_graph::save_model(&graph.proto, &args.out)?;
+    let report = serde_json::json!({
+        "out": args.out, "macs": graph.total_macs(), "param_bytes": graph.total_param_bytes(),
+        "cuts": graph.cut_points().len(),
+    });
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "wrote {} ({} MACs, {} cut points)",
+        args.out.display(),
+        graph.total_macs(),
+        graph.cut_points().len()
+    );
+    Ok(())
+}
