@@ -11,40 +11,15 @@ use rand::{Rng, SeedableRng};
 use crate::error::{Result, TrainError};
 use crate::resnet::{ResNet, ResNetConfig};
 
-/// Hyper-parameters of a training run.
+/// Hyper-parameters of a training run: the model's shape and the optimisation settings
+/// (flattened in JSON, so a card reads `{"model": …, "epochs": …, "lr": …}`).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
     /// Model shape.
     pub model: ResNetConfig,
-    /// Passes over the training set.
-    pub epochs: usize,
-    /// Samples per step.
-    pub batch_size: usize,
-    /// Peak learning rate (cosine decay to 0).
-    pub lr: f64,
-    /// AdamW weight decay.
-    pub weight_decay: f64,
-    /// Max random shift in pixels (zero padded) for augmentation; 0 disables it.
-    pub shift: usize,
-    /// Seed of initialisation, shuffling and augmentation.
-    pub seed: u64,
-    /// Use only the first `n` training samples (all if `None`); for quick runs and tests.
-    pub limit: Option<usize>,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            model: ResNetConfig::default(),
-            epochs: 10,
-            batch_size: 128,
-            lr: 3e-3,
-            weight_decay: 1e-4,
-            shift: 1,
-            seed: 1,
-            limit: None,
-        }
-    }
+    /// Optimisation settings.
+    #[serde(flatten)]
+    pub fit: FitConfig,
 }
 
 /// Optimisation settings shared by training from scratch and fine-tuning.
@@ -80,17 +55,12 @@ impl Default for FitConfig {
     }
 }
 
-impl TrainConfig {
-    /// The optimisation part of the configuration.
-    pub fn fit(&self) -> FitConfig {
-        FitConfig {
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            lr: self.lr,
-            weight_decay: self.weight_decay,
-            shift: self.shift,
-            seed: self.seed,
-            limit: self.limit,
+impl Default for TrainConfig {
+    /// The default model trained from scratch: 10 epochs at a peak learning rate of 3e-3.
+    fn default() -> Self {
+        TrainConfig {
+            model: ResNetConfig::default(),
+            fit: FitConfig { epochs: 10, lr: 3e-3, ..FitConfig::default() },
         }
     }
 }
@@ -213,8 +183,8 @@ pub fn train(
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
     let model = ResNet::new(&config.model, vb)?;
-    seeded_init(&varmap, config.seed)?;
-    let history = fit(&model, varmap.all_vars(), &config.fit(), train, val, on_step, on_epoch)?;
+    seeded_init(&varmap, config.fit.seed)?;
+    let history = fit(&model, varmap.all_vars(), &config.fit, train, val, on_step, on_epoch)?;
     Ok(Trained { model, history })
 }
 

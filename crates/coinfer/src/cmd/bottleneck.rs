@@ -85,11 +85,7 @@ pub fn run(args: &BottleneckArgs, json: bool) -> Result<()> {
     };
     let fit = args.fit.config();
     let tail = Graph::analyse(part.tail.clone())?;
-    let bar = super::progress_bar(
-        (train_f.labels.len().div_ceil(fit.batch_size.max(1)) * fit.epochs) as u64,
-        "bottleneck",
-        json,
-    );
+    let bar = super::progress_bar(super::fit_steps(&fit, train_f.labels.len()), "bottleneck", json);
     let trained = train_bottleneck(
         &tail,
         &config,
@@ -97,20 +93,7 @@ pub fn run(args: &BottleneckArgs, json: bool) -> Result<()> {
         &train_f,
         &val_f,
         |done, _| bar.set_position(done as u64),
-        |log| {
-            let line = format!(
-                "epoch {:>2}: loss {:.4}, train acc {:.2} %, val acc {:.2} % ({:.0} s)",
-                log.epoch,
-                log.train_loss,
-                100.0 * log.train_accuracy,
-                100.0 * log.val_accuracy,
-                log.seconds
-            );
-            tracing::info!("{line}");
-            if !json {
-                bar.println(line);
-            }
-        },
+        super::epoch_logger("bottleneck", &bar, json),
     )?;
     bar.finish_and_clear();
 

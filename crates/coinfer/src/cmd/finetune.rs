@@ -42,20 +42,7 @@ pub(crate) fn finetune(
         &train,
         &val,
         |done, _| bar.set_position(done as u64),
-        |log| {
-            let line = format!(
-                "{label} epoch {:>2}: loss {:.4}, train acc {:.2} %, val acc {:.2} % ({:.0} s)",
-                log.epoch,
-                log.train_loss,
-                100.0 * log.train_accuracy,
-                100.0 * log.val_accuracy,
-                log.seconds
-            );
-            tracing::info!("{line}");
-            if !json {
-                bar.println(line);
-            }
-        },
+        super::epoch_logger(label, &bar, json),
     )?;
     bar.finish_and_clear();
     Ok((module.to_onnx()?, history))

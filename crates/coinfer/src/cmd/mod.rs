@@ -94,3 +94,32 @@ pub(crate) fn layer_table(g: &coinfer_graph::Graph) -> coinfer_sim::LayerTable {
     });
     LayerTable { input_values: (g.input_bytes() / 4) as f64, bits_per_value: 32.0, layers }
 }
+
+/// Optimisation steps of a fit on `n` training samples (for progress bars).
+pub(crate) fn fit_steps(config: &coinfer_train::FitConfig, n: usize) -> u64 {
+    let n = config.limit.map_or(n, |l| l.min(n));
+    (n.div_ceil(config.batch_size.max(1)) * config.epochs) as u64
+}
+
+/// Logs each epoch (tracing, and above the progress bar unless --json).
+pub(crate) fn epoch_logger<'a>(
+    label: &'a str,
+    bar: &'a indicatif::ProgressBar,
+    json: bool,
+) -> impl FnMut(&coinfer_train::EpochLog) + 'a {
+    move |log| {
+        let line = format!(
+            "{label}{}epoch {:>2}: loss {:.4}, train acc {:.2} %, val acc {:.2} % ({:.0} s)",
+            if label.is_empty() { "" } else { " " },
+            log.epoch,
+            log.train_loss,
+            100.0 * log.train_accuracy,
+            100.0 * log.val_accuracy,
+            log.seconds
+        );
+        tracing::info!("{line}");
+        if !json {
+            bar.println(line);
+        }
+    }
+}

@@ -5,44 +5,34 @@ use std::fmt::Write as _;
 use anyhow::{Context, Result};
 use coinfer_data::{DatasetName, Split};
 use coinfer_engine::eval::{first_output, predict};
-use coinfer_train::{to_onnx, train, ResNetConfig, TrainConfig};
+use coinfer_train::{to_onnx, train, FitConfig, ResNetConfig, TrainConfig};
 
 use crate::args::TrainArgs;
 use crate::output::{bytes, print_json, si, write_json};
 
 pub fn run(args: &TrainArgs, json: bool) -> Result<()> {
+    let defaults = TrainConfig::default();
     let config = TrainConfig {
-        model: ResNetConfig { widths: args.widths.clone(), ..Default::default() },
-        epochs: args.epochs,
-        batch_size: args.batch,
-        lr: args.lr,
-        seed: args.seed,
-        limit: args.limit,
-        ..Default::default()
+        model: ResNetConfig { widths: args.widths.clone(), ..defaults.model },
+        fit: FitConfig {
+            epochs: args.epochs,
+            batch_size: args.batch,
+            lr: args.lr,
+            seed: args.seed,
+            limit: args.limit,
+            ..defaults.fit
+        },
     };
     let train_set = coinfer_data::load(DatasetName::FashionMnist, Split::Train)?;
     let val = coinfer_data::load(DatasetName::FashionMnist, Split::Val)?;
     let test = coinfer_data::load(DatasetName::FashionMnist, Split::Test)?;
-    let n = config.limit.map_or(train_set.len(), |l| l.min(train_set.len()));
-    let steps = (n.div_ceil(config.batch_size) * config.epochs) as u64;
-    let bar = super::progress_bar(steps, "train", json);
+    let bar = super::progress_bar(super::fit_steps(&config.fit, train_set.len()), "train", json);
     let trained = train(
         &config,
         &train_set,
         &val,
         |done, _| bar.set_position(done as u64),
-        |log| {
-            let line = format!(
-                "epoch {:>2}: loss {:.4}, train acc {:.2} %, val acc {:.2} % ({:.0} s)",
-                log.epoch,
-                log.train_loss,
-                100.0 * log.train_accuracy,
-                100.0 * log.val_accuracy,
-                log.seconds
-            );
-            tracing::info!("{line}");
-            bar.println(line);
-        },
+        super::epoch_logger("", &bar, json),
     )?;
     bar.finish_and_clear();
 
