@@ -10,9 +10,8 @@ O=experiments/bottleneck
 for C in 2 4; do
   $BIN codec bottleneck --cut 9 --channels $C --bits 3 --epochs 4 --lr 3e-3 --out $O/cut9-c$C-b3 --json > /dev/null
 done
-$BIN codec bottleneck --cut 9 --channels 4 --bits 2 --decoder-layers 2 --train-tail --epochs 5 --lr 3e-3 \
-  --out $O/cut9-c4-b2-d2-tail --json > /dev/null
-$BIN codec bottleneck --cut 9 --channels 2 --bits 3 --decoder-layers 2 --train-tail --epochs 5 --lr 3e-3 \
-  --out $O/cut9-c2-b3-d2-tail --json > /dev/null
-$BIN codec bottleneck --cut 4 --channels 2 --bits 3 --decoder-layers 2 --train-tail --epochs 3 --lr 3e-3 \
-  --out $O/cut4-c2-b3-d2-tail --json > /dev/null
+for cfg in "4 2" "2 3"; do
+  set -- $cfg
+  $BIN codec bottleneck --cut 9 --channels $1 --bits $2 --decoder-layers 2 --train-tail --epochs 3 \
+    --lr 3e-3 --out $O/cut9-c$1-b$2-d2-tail --json > /dev/null
+done

@@ -95,7 +95,10 @@ impl Net {
     }
 
     fn decode(&self, q: &Tensor) -> candle_core::Result<Tensor> {
-        let y = self.dec.forward(q)?;
+        let mut y = self.dec.forward(q)?;
+        if let Some(dec2) = &self.dec2 {
+            y = dec2.forward(&y.relu()?)?;
+        }
         if self.relu {
             y.relu()
         } else {
@@ -137,6 +140,56 @@ fn accuracy(net: &Net, tail: &OnnxModule, data: &CutFeatures) -> Result<f64> {
     Ok(correct as f64 / data.len().max(1) as f64)
 }
 
+/// The encoder and decoder of `net` as ONNX models for features of shape `[C, H, W]`.
+fn export(
+    net: &Net,
+    config: &BottleneckConfig,
+    shape: [usize; 3],
+) -> Result<(ModelProto, ModelProto)> {
+    let k = config.kernel;
+    let [c, h, w] = shape;
+    let conv = |b: &mut ModelBuilder, x: &str, name: &str, m: &Conv2d| -> Result<String> {
+        let wd = m.weight().dims().to_vec();
+        let wv = m.weight().flatten_all()?.to_vec1::<f32>()?;
+        let wn = b.weight(&format!("{name}.weight"), &wd, &wv);
+        let mut inputs = vec![x.to_string(), wn];
+        if let Some(bias) = m.bias() {
+            let bv = bias.to_vec1::<f32>()?;
+            inputs.push(b.weight(&format!("{name}.bias"), &[bv.len()], &bv));
+        }
+        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        let p = (k / 2) as i64;
+        Ok(b.named_node(
+            name,
+            "Conv",
+            &refs,
+            vec![
+                attr_ints("kernel_shape", &[k as i64, k as i64]),
+                attr_ints("pads", &[p, p, p, p]),
+            ],
+        ))
+    };
+    let mut b = ModelBuilder::new("coinfer_bottleneck_encoder");
+    let x = b.input("feature", &[None, Some(c), Some(h), Some(w)]);
+    let y = conv(&mut b, &x, "encoder.conv", &net.enc)?;
+    let y = b.named_node("code", "Sigmoid", &[&y], vec![]);
+    b.output(&y, &[None, Some(config.channels), Some(h), Some(w)]);
+    let encoder = b.build();
+    let mut b = ModelBuilder::new("coinfer_bottleneck_decoder");
+    let x = b.input("code", &[None, Some(config.channels), Some(h), Some(w)]);
+    let mut y = conv(&mut b, &x, "decoder.conv", &net.dec)?;
+    if let Some(dec2) = &net.dec2 {
+        let r = b.named_node("decoder.relu1", "Relu", &[&y], vec![]);
+        y = conv(&mut b, &r, "decoder.conv2", dec2)?;
+    }
+    if config.relu {
+        y = b.named_node("decoder.relu", "Relu", &[&y], vec![]);
+    }
+    b.output(&y, &[None, Some(c), Some(h), Some(w)]);
+    let decoder = b.build();
+    Ok((encoder, decoder))
+}
+
 /// Trains encoder and decoder at a cut whose tail is `tail`, on head features `train`
 /// (validated on `val` every epoch).
 pub fn train_bottleneck(
@@ -161,7 +214,7 @@ pub fn train_bottleneck(
     let tail_module = OnnxModule::new(tail)?;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
-    let [c, h, w] = train.shape;
+    let c = train.shape[0];
     let k = config.kernel;
     let cfg = Conv2dConfig { padding: k / 2, ..Default::default() };
     let net = Net {
@@ -224,45 +277,57 @@ pub fn train_bottleneck(
         on_epoch(&log);
         history.push(log);
     }
-    let conv = |b: &mut ModelBuilder, x: &str, name: &str, m: &Conv2d| -> Result<String> {
-        let wd = m.weight().dims().to_vec();
-        let wv = m.weight().flatten_all()?.to_vec1::<f32>()?;
-        let wn = b.weight(&format!("{name}.weight"), &wd, &wv);
-        let mut inputs = vec![x.to_string(), wn];
-        if let Some(bias) = m.bias() {
-            let bv = bias.to_vec1::<f32>()?;
-            inputs.push(b.weight(&format!("{name}.bias"), &[bv.len()], &bv));
-        }
-        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        let p = (k / 2) as i64;
-        Ok(b.named_node(
-            name,
-            "Conv",
-            &refs,
-            vec![
-                attr_ints("kernel_shape", &[k as i64, k as i64]),
-                attr_ints("pads", &[p, p, p, p]),
-            ],
-        ))
-    };
-    let mut b = ModelBuilder::new("coinfer_bottleneck_encoder");
-    let x = b.input("feature", &[None, Some(c), Some(h), Some(w)]);
-    let y = conv(&mut b, &x, "encoder.conv", &net.enc)?;
-    let y = b.named_node("code", "Sigmoid", &[&y], vec![]);
-    b.output(&y, &[None, Some(config.channels), Some(h), Some(w)]);
-    let encoder = b.build();
-    let mut b = ModelBuilder::new("coinfer_bottleneck_decoder");
-    let x = b.input("code", &[None, Some(config.channels), Some(h), Some(w)]);
-    let mut y = conv(&mut b, &x, "decoder.conv", &net.dec)?;
-    if let Some(dec2) = &net.dec2 {
-        let r = b.named_node("decoder.relu1", "Relu", &[&y], vec![]);
-        y = conv(&mut b, &r, "decoder.conv2", dec2)?;
-    }
-    if config.relu {
-        y = b.named_node("decoder.relu", "Relu", &[&y], vec![]);
-    }
-    b.output(&y, &[None, Some(c), Some(h), Some(w)]);
-    let decoder = b.build();
+    let (encoder, decoder) = export(&net, config, train.shape)?;
     let tail = if config.train_tail { Some(tail_module.to_onnx()?) } else { None };
     Ok(TrainedBottleneck { encoder, decoder, tail, history })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The exported encoder/decoder compute what the trained modules compute.
+    #[test]
+    fn export_matches_the_modules() {
+        for decoder_layers in [1, 2] {
+            let device = Device::Cpu;
+            let varmap = VarMap::new();
+            let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+            let cfg = Conv2dConfig { padding: 1, ..Default::default() };
+            let net = Net {
+                enc: candle_nn::conv2d(3, 2, 3, cfg, vb.pp("encoder")).unwrap(),
+                dec: candle_nn::conv2d(2, 3, 3, cfg, vb.pp("decoder")).unwrap(),
+                dec2: (decoder_layers == 2)
+                    .then(|| candle_nn::conv2d(3, 3, 3, cfg, vb.pp("decoder2")).unwrap()),
+                levels: 7.0,
+                relu: true,
+            };
+            seeded(&varmap, 5).unwrap();
+            let config = BottleneckConfig {
+                channels: 2,
+                bits: 3,
+                kernel: 3,
+                relu: true,
+                decoder_layers,
+                train_tail: false,
+            };
+            let (enc, dec) = export(&net, &config, [3, 5, 5]).unwrap();
+            let x: Vec<f32> = (0..75).map(|i| (i % 11) as f32 / 5.0).collect();
+            let xt = Tensor::from_vec(x.clone(), (1, 3, 5, 5), &device).unwrap();
+            let code = net.code(&xt).unwrap();
+            let want: Vec<f32> =
+                net.decode(&code).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let run = |m: &ModelProto, v: Vec<f32>, dims: Vec<usize>| -> Vec<f32> {
+                let g = Graph::analyse(m.clone()).unwrap();
+                let om = OnnxModule::new(&g).unwrap();
+                let t = Tensor::from_vec(v, dims, &device).unwrap();
+                om.forward_t(&t, false).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+            };
+            let c = run(&enc, x, vec![1, 3, 5, 5]);
+            let q: Vec<f32> = c.iter().map(|v| (v * 7.0).round() / 7.0).collect();
+            let got = run(&dec, q, vec![1, 2, 5, 5]);
+            let diff = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(diff < 1e-4, "decoder_layers {decoder_layers}: max diff {diff}");
+        }
+    }
 }
