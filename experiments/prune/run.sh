@@ -11,3 +11,6 @@ for v in "head-half 1" "head-half-m8 8"; do
   $BIN prune models/fmnist-resnet.onnx --uniform 0.3 --until 9 --multiple-of $2 --out $OUT/$1.onnx --json > $OUT/$1.prune.json
   $BIN finetune $OUT/$1.onnx --epochs 3 --lr 1e-3 --out $OUT/$1.ft.onnx --json > $OUT/$1.ft.json
 done
+# Per-group ratios (head-half-groups.toml): ~half the head MACs with multiple-of-8 channel counts.
+$BIN prune models/fmnist-resnet.onnx --ratios $OUT/head-half-groups.toml --until 9 --out $OUT/head-half-groups.onnx --json > $OUT/head-half-groups.prune.json
+$BIN finetune $OUT/head-half-groups.onnx --epochs 3 --lr 1e-3 --out $OUT/head-half-groups.ft.onnx --json > $OUT/head-half-groups.ft.json
