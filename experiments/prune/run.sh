@@ -14,3 +14,5 @@ done
 # Per-group ratios (head-half-groups.toml): ~half the head MACs with multiple-of-8 channel counts.
 $BIN prune models/fmnist-resnet.onnx --ratios $OUT/head-half-groups.toml --until 9 --out $OUT/head-half-groups.onnx --json > $OUT/head-half-groups.prune.json
 $BIN finetune $OUT/head-half-groups.onnx --epochs 3 --lr 1e-3 --out $OUT/head-half-groups.ft.onnx --json > $OUT/head-half-groups.ft.json
+# Longer fine-tuning of the per-group variant (the one that meets every target).
+$BIN finetune $OUT/head-half-groups.onnx --epochs 4 --lr 2e-3 --out $OUT/head-half-groups.ft4.onnx --json > $OUT/head-half-groups.ft4.json
