@@ -43,6 +43,16 @@ pub enum QuantRange {
     },
 }
 
+impl QuantRange {
+    /// Lower and upper clips as vectors (one entry per tensor, or one per channel).
+    fn bounds(&self) -> (Vec<f32>, Vec<f32>) {
+        match self {
+            QuantRange::PerTensor { lo, hi } => (vec![*lo], vec![*hi]),
+            QuantRange::PerChannel { lo, hi } => (lo.clone(), hi.clone()),
+        }
+    }
+}
+
 /// A feature codec. Encoding writes a complete frame; decoding is [`crate::decode_frame`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Codec {
@@ -173,10 +183,7 @@ impl Codec {
         if bits != *own_bits || fingerprint != model.fingerprint() || r.remaining() != 0 {
             return Err(FrameError::NeedsCodec { fingerprint });
         }
-        let (lo, hi): (Vec<f32>, Vec<f32>) = match range {
-            QuantRange::PerTensor { lo, hi } => (vec![*lo], vec![*hi]),
-            QuantRange::PerChannel { lo, hi } => (lo.clone(), hi.clone()),
-        };
+        let (lo, hi) = range.bounds();
         let per_channel = matches!(range, QuantRange::PerChannel { .. });
         let (channels, _) = channel_layout(&f.shape);
         if per_channel && lo.len() != channels {
@@ -296,10 +303,7 @@ impl Codec {
 /// Quantization parameters (bits, mode, ranges) and the symbols of `x`.
 fn quantize(x: &Feature, bits: u8, range: &QuantRange) -> (Vec<u8>, Vec<u32>) {
     let (channels, inner) = channel_layout(&x.shape);
-    let (lo, hi): (Vec<f32>, Vec<f32>) = match range {
-        QuantRange::PerTensor { lo, hi } => (vec![*lo], vec![*hi]),
-        QuantRange::PerChannel { lo, hi } => (lo.clone(), hi.clone()),
-    };
+    let (lo, hi) = range.bounds();
     let per_channel = matches!(range, QuantRange::PerChannel { .. });
     let levels = ((1u32 << bits) - 1) as f32;
     let mut params = vec![bits, u8::from(per_channel)];

@@ -11,7 +11,6 @@ use coinfer_engine::{Runnable, Tensor};
 use coinfer_graph::{compose, save_model, Graph};
 use coinfer_train::{train_bottleneck, BottleneckConfig, CutFeatures};
 
-use super::to_feature;
 use crate::args::BottleneckArgs;
 use crate::output::{print_json, write_json};
 
@@ -45,9 +44,8 @@ pub(crate) fn evaluate_deployed(dir: &Path, data: &Dataset) -> Result<(f64, f64)
     for (x, labels) in data.batches(250) {
         let code = first_output(device.run(&[x])?)?;
         let mut decoded = Vec::with_capacity(code.len());
-        for i in 0..code.shape()[0] {
-            let one = code.index_axis(ndarray::Axis(0), i).insert_axis(ndarray::Axis(0)).to_owned();
-            let frame = codec.encode(&to_feature(&one));
+        for one in super::sample_features(&code) {
+            let frame = codec.encode(&one);
             sent += frame.len();
             decoded.extend(codec.decode(&frame, &limits)?.values);
         }
@@ -111,11 +109,7 @@ pub fn run(args: &BottleneckArgs, json: bool) -> Result<()> {
     let device = engine.prepare(&device_model)?;
     let mut calib = Vec::new();
     for (x, _) in val.batches(500) {
-        let code = first_output(device.run(&[x])?)?;
-        for i in 0..code.shape()[0] {
-            let one = code.index_axis(ndarray::Axis(0), i).insert_axis(ndarray::Axis(0)).to_owned();
-            calib.push(to_feature(&one));
-        }
+        calib.extend(super::sample_features(&first_output(device.run(&[x])?)?));
     }
     let codec =
         Codec::calibrate_entropy(args.bits, QuantRange::PerTensor { lo: 0.0, hi: 1.0 }, &calib)

@@ -3,7 +3,6 @@
 use anyhow::{Context, Result};
 use coinfer_compress::{decode_frame, Codec, DecodeLimits, Feature};
 
-use super::to_feature;
 use coinfer_data::{DatasetName, Split};
 use coinfer_engine::eval::first_output;
 use coinfer_engine::profile::PreparedSplit;
@@ -73,11 +72,7 @@ pub fn run(what: CodecWhat, json: bool) -> Result<()> {
     // Calibration: per-sample features of validation images.
     let mut calib = Vec::new();
     for (x, _) in val.batches(100) {
-        let f = first_output(split.head.run(&[x])?)?;
-        for i in 0..f.shape()[0] {
-            let one = f.index_axis(ndarray::Axis(0), i).insert_axis(ndarray::Axis(0)).to_owned();
-            calib.push(to_feature(&one));
-        }
+        calib.extend(super::sample_features(&first_output(split.head.run(&[x])?)?));
     }
     // Head features of the test images, computed once.
     let mut features: Vec<(Tensor, &[u8])> = Vec::new();
@@ -95,10 +90,8 @@ pub fn run(what: CodecWhat, json: bool) -> Result<()> {
         for (f, labels) in &features {
             let n = f.shape()[0];
             let mut decoded = Vec::with_capacity(f.len());
-            for i in 0..n {
-                let one =
-                    f.index_axis(ndarray::Axis(0), i).insert_axis(ndarray::Axis(0)).to_owned();
-                let frame = codec.encode(&to_feature(&one));
+            for one in super::sample_features(f) {
+                let frame = codec.encode(&one);
                 sent += frame.len();
                 decoded.extend(decode_frame(&frame, &limits)?.values);
             }

@@ -68,6 +68,15 @@ pub(crate) fn progress_bar(len: u64, msg: &str, json: bool) -> indicatif::Progre
     bar
 }
 
+/// Each sample of a batch `(N, ...)` as its own feature `(1, ...)` (one frame per sample).
+pub(crate) fn sample_features(
+    x: &coinfer_engine::Tensor,
+) -> impl Iterator<Item = coinfer_compress::Feature> + '_ {
+    (0..x.shape().first().copied().unwrap_or(0)).map(|i| {
+        to_feature(&x.index_axis(ndarray::Axis(0), i).insert_axis(ndarray::Axis(0)).to_owned())
+    })
+}
+
 /// A tensor as a codec feature (same shape and values).
 pub(crate) fn to_feature(x: &coinfer_engine::Tensor) -> coinfer_compress::Feature {
     coinfer_compress::Feature { shape: x.shape().to_vec(), values: x.iter().copied().collect() }
