@@ -3,7 +3,8 @@
 //! System models shared by policies, the simulator and the runtime: named hardware
 //! profiles ([`HardwareProfile`]), the split latency model ([`SplitOption::latency`]) and
 //! wireless channel models ([`ChannelModel`]: finite-state, truncated Rayleigh and Rician,
-//! Gauss–Markov, trace-driven; Shannon rate) and their time-step view ([`ChannelProcess`]).
+//! Gauss–Markov, trace-driven; Shannon rate) and their time-step view ([`ChannelProcess`]),
+//! and the deployment [`Plan`] shared with the policies and the runtime.
 
 pub use channel::{ChannelError, ChannelModel, FiniteStateChannel, Radio, TruncatedRayleigh};
 pub use channel_more::{
@@ -16,6 +17,7 @@ pub use env::{
 };
 pub use layers::{Compute, CostWeights, Layer, LayerTable};
 pub use measured::{MeasuredCut, MeasuredModel};
+pub use plan::{DevicePlan, OnlineSplit, Plan, PlanError};
 pub use profiles::{builtin_profiles, profile_by_name, HardwareProfile, Role};
 
 mod channel;
@@ -24,4 +26,5 @@ mod cost;
 mod env;
 mod layers;
 mod measured;
+mod plan;
 mod profiles;

@@ -1,0 +1,455 @@
+//! The device side: run the head, encode, ask the edge, fall back to the local model when
+//! the edge fails, and time every stage of every request.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use coinfer_compress::Feature;
+use coinfer_engine::Tensor;
+use coinfer_sim::{DevicePlan, SplitChoice};
+
+use crate::client::EdgeClient;
+use crate::error::{Result, RuntimeError};
+use crate::models::{Loaded, ModelId, ModelStore, Part};
+use crate::proto::InferRequest;
+
+/// Who produced a request's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServedBy {
+    /// The edge ran the tail.
+    Edge,
+    /// The edge failed or was skipped; the device finished locally.
+    Fallback,
+    /// The plan (or the online rule) kept it on the device.
+    Local,
+}
+
+/// One request, timed. Times in ms.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    /// Request number.
+    pub request_id: u64,
+    /// Device.
+    pub device_id: String,
+    /// Ground truth, if known.
+    pub label: Option<u32>,
+    /// Predicted class.
+    pub predicted: u32,
+    /// `predicted == label`.
+    pub correct: Option<bool>,
+    /// Who answered.
+    pub served_by: ServedBy,
+    /// Cut the feature was sent from (-1 = the input; `None` = not sent).
+    pub cut: Option<i32>,
+    /// Frame bytes sent (0 if none).
+    pub frame_bytes: usize,
+    /// Uplink rate observed when deciding (online splitting), bit/s.
+    pub observed_rate_bps: Option<f64>,
+    /// Head compute on the device.
+    pub head_ms: f64,
+    /// Feature encoding.
+    pub encode_ms: f64,
+    /// Network: round trip minus the edge's own time (transfer both ways, gRPC, TCP).
+    pub transmit_ms: f64,
+    /// Edge: held by the bandwidth share.
+    pub edge_shaping_ms: f64,
+    /// Edge: frame decoding.
+    pub edge_decode_ms: f64,
+    /// Edge: queueing for a worker and the batch.
+    pub edge_queue_ms: f64,
+    /// Edge: tail compute (whole batch).
+    pub edge_tail_ms: f64,
+    /// Batch the tail ran in.
+    pub batch_size: u32,
+    /// Local compute after the split (fallback, or finishing locally).
+    pub local_ms: f64,
+    /// End to end: input to answer.
+    pub e2e_ms: f64,
+    /// Why the edge did not answer (fallback only).
+    pub error: Option<String>,
+}
+
+/// How the device talks to the edge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceOptions {
+    /// After an edge failure, finish locally without asking the edge for this long.
+    pub retry_after: Duration,
+    /// Give up on the edge after this long when the plan has no deadline.
+    pub default_timeout: Duration,
+}
+
+impl Default for DeviceOptions {
+    fn default() -> Self {
+        DeviceOptions { retry_after: Duration::from_millis(500), default_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// Observes the current uplink rate (bit/s), for online splitting.
+pub type RateProbe = Arc<dyn Fn() -> Option<f64> + Send + Sync>;
+
+/// A device executing its plan entry.
+pub struct DeviceRunner {
+    plan: DevicePlan,
+    id: ModelId,
+    store: Arc<ModelStore>,
+    client: Option<EdgeClient>,
+    options: DeviceOptions,
+    probe: Option<RateProbe>,
+    edge_down_until: Option<Instant>,
+    next_id: u64,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Runs a prepared part off the async threads.
+async fn run_part(part: Arc<Loaded>, x: Tensor) -> Result<Tensor> {
+    tokio::task::spawn_blocking(move || {
+        let mut out = part.runnable.run(&[x])?;
+        if out.is_empty() {
+            return Err(RuntimeError::Invalid(format!("{} has no outputs", part.label)));
+        }
+        Ok(out.swap_remove(0))
+    })
+    .await
+    .map_err(|e| RuntimeError::Invalid(format!("device compute: {e}")))?
+}
+
+async fn part(store: &Arc<ModelStore>, id: &ModelId, p: Part) -> Result<Arc<Loaded>> {
+    let (store, id) = (store.clone(), id.clone());
+    tokio::task::spawn_blocking(move || store.part(&id, p))
+        .await
+        .map_err(|e| RuntimeError::Invalid(format!("loading a model part: {e}")))?
+}
+
+fn argmax(x: &Tensor) -> u32 {
+    x.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i as u32)
+}
+
+impl DeviceRunner {
+    /// A device running `plan` with models from `store`, talking to `client` (none = no
+    /// edge: everything runs locally). `probe` observes the uplink rate for online splitting.
+    pub fn new(
+        plan: DevicePlan,
+        store: Arc<ModelStore>,
+        client: Option<EdgeClient>,
+        options: DeviceOptions,
+        probe: Option<RateProbe>,
+    ) -> DeviceRunner {
+        let id = ModelId { model: plan.model.clone(), version: plan.version.clone() };
+        DeviceRunner { plan, id, store, client, options, probe, edge_down_until: None, next_id: 0 }
+    }
+
+    /// Loads every part the plan can use, so the first request is not slowed by it.
+    pub async fn warm_up(&self) -> Result<()> {
+        for p in self.parts_used() {
+            part(&self.store, &self.id, p).await?;
+        }
+        Ok(())
+    }
+
+    fn parts_used(&self) -> Vec<Part> {
+        let mut v = vec![Part::Full];
+        if let Some(o) = &self.plan.online {
+            let mut from = None;
+            for &c in &o.cuts {
+                v.push(Part::Segment { from, to: c });
+                v.push(Part::Tail(c));
+                from = Some(c);
+            }
+        } else if let SplitChoice::Cut { index, .. } = self.plan.split {
+            v.push(Part::Head(index));
+            v.push(Part::Tail(index));
+        }
+        v
+    }
+
+    /// The observed uplink rate now.
+    fn observe(&self) -> Option<f64> {
+        self.probe.as_ref().and_then(|p| p())
+    }
+
+    /// Where to split this request: runs head stages and returns the cut (`None` = stay
+    /// local, `Some(-1)` = the input) with the feature there and the rate observed.
+    async fn head(&self, input: Tensor) -> Result<(Option<i32>, Tensor, Option<f64>)> {
+        if let Some(o) = &self.plan.online {
+            let mut x = input;
+            let mut from = None;
+            for (stage, &min_rate) in o.min_rate_bps.iter().enumerate() {
+                let rate = self.observe();
+                // Without a probe the rule sees an unlimited link.
+                if rate.unwrap_or(f64::INFINITY) >= min_rate {
+                    let cut = from.map_or(-1, |c: usize| c as i32);
+                    return Ok((Some(cut), x, rate));
+                }
+                let Some(&to) = o.cuts.get(stage) else {
+                    return Ok((None, x, rate));
+                };
+                let seg = part(&self.store, &self.id, Part::Segment { from, to }).await?;
+                x = run_part(seg, x).await?;
+                from = Some(to);
+            }
+            return Ok((None, x, self.observe()));
+        }
+        match &self.plan.split {
+            SplitChoice::DeviceOnly => Ok((None, input, None)),
+            SplitChoice::EdgeOnly => Ok((Some(-1), input, None)),
+            SplitChoice::Cut { index, .. } => {
+                let head = part(&self.store, &self.id, Part::Head(*index)).await?;
+                Ok((Some(*index as i32), run_part(head, input).await?, None))
+            }
+        }
+    }
+
+    /// Finishes locally from `cut` (`None`: the feature is already the online rule's last
+    /// stage; `-1`: the input).
+    async fn finish_locally(&self, cut: Option<i32>, x: Tensor) -> Result<Tensor> {
+        let p = match cut {
+            Some(c) if c >= 0 => Part::Tail(c as usize),
+            Some(_) => Part::Full,
+            None => match self.plan.online.as_ref().and_then(|o| o.cuts.last()) {
+                Some(&last) => Part::Tail(last),
+                None => Part::Full,
+            },
+        };
+        run_part(part(&self.store, &self.id, p).await?, x).await
+    }
+
+    /// Runs one sample (`input` with batch dimension 1). Always answers: when the edge
+    /// fails, the device finishes itself and records why.
+    pub async fn infer(&mut self, input: Tensor, label: Option<u32>) -> Result<Record> {
+        let t0 = Instant::now();
+        let request_id = self.next_id;
+        self.next_id += 1;
+        let mut rec = Record {
+            request_id,
+            device_id: self.plan.device_id.clone(),
+            label,
+            predicted: 0,
+            correct: None,
+            served_by: ServedBy::Local,
+            cut: None,
+            frame_bytes: 0,
+            observed_rate_bps: None,
+            head_ms: 0.0,
+            encode_ms: 0.0,
+            transmit_ms: 0.0,
+            edge_shaping_ms: 0.0,
+            edge_decode_ms: 0.0,
+            edge_queue_ms: 0.0,
+            edge_tail_ms: 0.0,
+            batch_size: 0,
+            local_ms: 0.0,
+            e2e_ms: 0.0,
+            error: None,
+        };
+        let (cut, feature, rate) = self.head(input).await?;
+        rec.head_ms = ms(t0.elapsed());
+        rec.observed_rate_bps = rate;
+
+        let mut answer = None;
+        if let Some(c) = cut {
+            rec.cut = Some(c);
+            let t = Instant::now();
+            let f = Feature::new(feature.shape().to_vec(), feature.iter().copied().collect())
+                .ok_or_else(|| RuntimeError::Invalid("feature shape/value mismatch".into()))?;
+            let frame = self.plan.codec.encode(&f);
+            rec.encode_ms = ms(t.elapsed());
+            rec.frame_bytes = frame.len();
+            match self.ask_edge(c, frame, request_id).await {
+                Ok((response, rtt)) => {
+                    let edge_ms = rec_edge_times(&mut rec, &response);
+                    rec.transmit_ms = (ms(rtt) - edge_ms).max(0.0);
+                    rec.served_by = ServedBy::Edge;
+                    answer = Some(response);
+                }
+                Err(e) => {
+                    rec.served_by = ServedBy::Fallback;
+                    rec.error = Some(e);
+                }
+            }
+        }
+        let predicted = match answer {
+            Some(r) => r.top1.first().copied().unwrap_or(0),
+            None => {
+                let t = Instant::now();
+                let out = if cut.is_none() && self.plan.online.is_none() {
+                    run_part(part(&self.store, &self.id, Part::Full).await?, feature).await?
+                } else {
+                    self.finish_locally(cut, feature).await?
+                };
+                rec.local_ms = ms(t.elapsed());
+                argmax(&out)
+            }
+        };
+        rec.predicted = predicted;
+        rec.correct = label.map(|l| l == predicted);
+        rec.e2e_ms = ms(t0.elapsed());
+        Ok(rec)
+    }
+
+    /// Sends the frame unless the edge is marked down; marks it down on failure.
+    async fn ask_edge(
+        &mut self,
+        cut: i32,
+        frame: Vec<u8>,
+        request_id: u64,
+    ) -> std::result::Result<(crate::proto::InferResponse, Duration), String> {
+        let Some(client) = self.client.as_mut() else {
+            return Err("no edge configured".into());
+        };
+        let now = Instant::now();
+        if let Some(until) = self.edge_down_until {
+            if now < until {
+                return Err(format!("edge marked down; retrying in {:.0} ms", ms(until - now)));
+            }
+        }
+        let timeout = match self.plan.deadline_ms {
+            0 => self.options.default_timeout,
+            d => Duration::from_millis(d.into()),
+        };
+        let req = InferRequest {
+            device_id: self.plan.device_id.clone(),
+            model: self.plan.model.clone(),
+            version: self.plan.version.clone(),
+            cut,
+            frame,
+            deadline_ms: self.plan.deadline_ms,
+            request_id,
+            codec: String::new(),
+        };
+        let sent = Instant::now();
+        let result = client.infer(req, Some(timeout)).await;
+        let rtt = sent.elapsed();
+        match result {
+            Ok(r) if r.request_id == request_id && !r.top1.is_empty() => {
+                self.edge_down_until = None;
+                Ok((r, rtt))
+            }
+            Ok(r) => {
+                self.edge_down_until = Some(Instant::now() + self.options.retry_after);
+                Err(format!("edge answered request {} with no result", r.request_id))
+            }
+            Err(status) => {
+                self.edge_down_until = Some(Instant::now() + self.options.retry_after);
+                Err(format!("{:?}: {}", status.code(), status.message()))
+            }
+        }
+    }
+}
+
+/// Copies the edge's timings into the record; returns the edge's total time (ms).
+fn rec_edge_times(rec: &mut Record, r: &crate::proto::InferResponse) -> f64 {
+    let Some(t) = &r.timing else { return 0.0 };
+    let us = |v: u64| v as f64 / 1e3;
+    rec.edge_shaping_ms = us(t.shaping_us);
+    rec.edge_decode_ms = us(t.decode_us);
+    rec.edge_queue_ms = us(t.queue_us);
+    rec.edge_tail_ms = us(t.tail_us);
+    rec.batch_size = t.batch_size;
+    us(t.total_us)
+}
+
+/// Latency percentiles (ms).
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Percentiles {
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+impl Percentiles {
+    /// Of `values` (empty → zeros).
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Percentiles {
+        let mut v: Vec<f64> = values.into_iter().collect();
+        if v.is_empty() {
+            return Percentiles::default();
+        }
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+        Percentiles { mean: v.iter().sum::<f64>() / v.len() as f64, p50: q(0.5), p95: q(0.95), p99: q(0.99) }
+    }
+}
+
+/// What a run of requests came to.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    /// Requests.
+    pub requests: usize,
+    /// Answered by the edge.
+    pub edge: usize,
+    /// Finished on the device after an edge failure.
+    pub fallback: usize,
+    /// Kept on the device by the plan.
+    pub local: usize,
+    /// Accuracy over requests with a label.
+    pub accuracy: f64,
+    /// Mean frame bytes of requests sent.
+    pub mean_frame_bytes: f64,
+    /// End-to-end latency.
+    pub e2e_ms: Percentiles,
+    /// Mean per-stage times (ms) over edge-served requests.
+    pub stage_means_ms: StageMeans,
+}
+
+/// Mean time per stage (ms).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct StageMeans {
+    /// Head compute.
+    pub head: f64,
+    /// Encoding.
+    pub encode: f64,
+    /// Network.
+    pub transmit: f64,
+    /// Edge shaping.
+    pub edge_shaping: f64,
+    /// Edge decoding.
+    pub edge_decode: f64,
+    /// Edge queue.
+    pub edge_queue: f64,
+    /// Edge tail.
+    pub edge_tail: f64,
+}
+
+impl Summary {
+    /// Summarises records.
+    pub fn of(records: &[Record]) -> Summary {
+        let count = |s: ServedBy| records.iter().filter(|r| r.served_by == s).count();
+        let labelled: Vec<bool> = records.iter().filter_map(|r| r.correct).collect();
+        let sent: Vec<&Record> = records.iter().filter(|r| r.frame_bytes > 0).collect();
+        let edge: Vec<&Record> = records.iter().filter(|r| r.served_by == ServedBy::Edge).collect();
+        let mean = |f: &dyn Fn(&Record) -> f64| {
+            if edge.is_empty() {
+                0.0
+            } else {
+                edge.iter().map(|r| f(r)).sum::<f64>() / edge.len() as f64
+            }
+        };
+        Summary {
+            requests: records.len(),
+            edge: edge.len(),
+            fallback: count(ServedBy::Fallback),
+            local: count(ServedBy::Local),
+            accuracy: labelled.iter().filter(|&&c| c).count() as f64 / labelled.len().max(1) as f64,
+            mean_frame_bytes: sent.iter().map(|r| r.frame_bytes as f64).sum::<f64>()
+                / sent.len().max(1) as f64,
+            e2e_ms: Percentiles::of(records.iter().map(|r| r.e2e_ms)),
+            stage_means_ms: StageMeans {
+                head: mean(&|r| r.head_ms),
+                encode: mean(&|r| r.encode_ms),
+                transmit: mean(&|r| r.transmit_ms),
+                edge_shaping: mean(&|r| r.edge_shaping_ms),
+                edge_decode: mean(&|r| r.edge_decode_ms),
+                edge_queue: mean(&|r| r.edge_queue_ms),
+                edge_tail: mean(&|r| r.edge_tail_ms),
+            },
+        }
+    }
+}

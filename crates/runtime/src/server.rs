@@ -1,0 +1,479 @@
+//! The edge server: the `coinfer.v1.Edge` gRPC service, its limits, and an HTTP endpoint
+//! with `/health` and Prometheus `/metrics`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use coinfer_compress::{decode_frame, Codec, DecodeLimits};
+use coinfer_engine::{Engine, Tensor};
+use tonic::{Request, Response, Status};
+
+use crate::error::{Result, RuntimeError};
+use crate::metrics::EdgeMetrics;
+use crate::models::{ModelId, ModelStore, Part};
+use crate::proto::edge_server::{Edge, EdgeServer};
+use crate::proto::{
+    HealthRequest, HealthResponse, InferRequest, InferResponse, ServerTiming, SharesRequest,
+    SharesResponse,
+};
+use crate::scheduler::{Job, JobError, Scheduler, SchedulerConfig};
+use crate::shaping::Shaper;
+
+/// Edge server settings (`coinfer edge serve --config FILE`, TOML; every field optional).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeConfig {
+    /// Bearer token devices must present (`authorization: Bearer <token>`); none = open.
+    pub token: Option<String>,
+    /// Worker threads running tails.
+    pub workers: usize,
+    /// Largest tail batch.
+    pub max_batch: usize,
+    /// How long a request may wait for its batch to fill (ms).
+    pub max_queue_delay_ms: f64,
+    /// Largest feature frame accepted (bytes).
+    pub max_frame_bytes: usize,
+    /// Largest tensor a frame may declare (elements).
+    pub max_elements: usize,
+    /// Requests one device may have in flight at once.
+    pub max_in_flight_per_device: usize,
+    /// Deadline applied when a request carries none (ms; 0 = none).
+    pub default_deadline_ms: u32,
+    /// Initial shares, as a policy would set them with `SetShares`.
+    pub shares: Vec<ShareConfig>,
+}
+
+/// One device's shares.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ShareConfig {
+    /// Device id.
+    pub device_id: String,
+    /// Weight in fair scheduling of tail compute (> 0).
+    #[serde(default = "one")]
+    pub compute_share: f64,
+    /// Granted uplink rate (bit/s); 0 = unlimited.
+    #[serde(default)]
+    pub bandwidth_bps: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            token: None,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_batch: 32,
+            max_queue_delay_ms: 0.0,
+            max_frame_bytes: 16 << 20,
+            max_elements: 4 << 20,
+            max_in_flight_per_device: 64,
+            default_deadline_ms: 0,
+            shares: vec![],
+        }
+    }
+}
+
+impl EdgeConfig {
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(RuntimeError::Invalid(m));
+        if self.workers == 0 || self.max_batch == 0 || self.max_in_flight_per_device == 0 {
+            return bad("workers, max_batch and max_in_flight_per_device must be ≥ 1".into());
+        }
+        if !(self.max_queue_delay_ms.is_finite() && self.max_queue_delay_ms >= 0.0) {
+            return bad(format!("max_queue_delay_ms = {} must be ≥ 0", self.max_queue_delay_ms));
+        }
+        for s in &self.shares {
+            if !(s.compute_share.is_finite() && s.compute_share > 0.0) || s.bandwidth_bps < 0.0 {
+                return bad(format!("shares of `{}`: compute_share > 0, bandwidth ≥ 0", s.device_id));
+            }
+        }
+        Ok(())
+    }
+
+    fn scheduler(&self) -> SchedulerConfig {
+        SchedulerConfig {
+            workers: self.workers,
+            max_batch: self.max_batch,
+            max_queue_delay: Duration::from_secs_f64(self.max_queue_delay_ms / 1e3),
+        }
+    }
+}
+
+/// Everything a running edge holds.
+pub struct EdgeState {
+    store: ModelStore,
+    scheduler: Scheduler,
+    shaper: Shaper,
+    /// Metrics (shared with the HTTP endpoint).
+    pub metrics: Arc<EdgeMetrics>,
+    config: EdgeConfig,
+    in_flight: Mutex<HashMap<String, usize>>,
+    codecs: Mutex<HashMap<String, Arc<Codec>>>,
+    started: Instant,
+}
+
+impl EdgeState {
+    /// An edge serving the models in `models_dir` on `engine`.
+    pub fn new(
+        models_dir: impl Into<PathBuf>,
+        engine: Arc<dyn Engine>,
+        config: EdgeConfig,
+    ) -> Result<Arc<EdgeState>> {
+        config.validate()?;
+        let metrics = Arc::new(EdgeMetrics::default());
+        let m = metrics.clone();
+        let scheduler = Scheduler::start(config.scheduler(), move |e| {
+            m.batch_size.observe(e.batch_size as f64);
+            m.queue_length.set(e.queue_length as i64);
+        });
+        let shaper = Shaper::default();
+        for s in &config.shares {
+            scheduler.set_share(&s.device_id, s.compute_share);
+            shaper.set_rate(&s.device_id, s.bandwidth_bps);
+        }
+        Ok(Arc::new(EdgeState {
+            store: ModelStore::new(models_dir, engine),
+            scheduler,
+            shaper,
+            metrics,
+            config,
+            in_flight: Mutex::default(),
+            codecs: Mutex::default(),
+            started: Instant::now(),
+        }))
+    }
+
+    /// The health report.
+    pub fn health(&self) -> HealthResponse {
+        HealthResponse {
+            status: "SERVING".into(),
+            protocol: crate::PROTOCOL.into(),
+            loaded: self.store.loaded(),
+            queue_length: self.scheduler.queue_length() as u32,
+            uptime_s: self.started.elapsed().as_secs_f64(),
+        }
+    }
+
+    fn authorize<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let Some(token) = &self.config.token else { return Ok(()) };
+        let given = req.metadata().get("authorization").and_then(|v| v.to_str().ok());
+        match given.and_then(|v| v.strip_prefix("Bearer ")) {
+            Some(t) if constant_time_eq(t.as_bytes(), token.as_bytes()) => Ok(()),
+            Some(_) => Err(Status::unauthenticated("wrong token")),
+            None => Err(Status::unauthenticated("missing `authorization: Bearer <token>`")),
+        }
+    }
+
+    /// The named out-of-band codec (`<models>/<name>.json`), loaded once.
+    fn codec(&self, name: &str) -> Result<Arc<Codec>> {
+        let id = ModelId { model: name.to_string(), version: String::new() };
+        let path = self.store.path(&id)?.with_extension("json");
+        let mut codecs =
+            self.codecs.lock().map_err(|_| RuntimeError::Invalid("codec cache poisoned".into()))?;
+        if let Some(c) = codecs.get(name) {
+            return Ok(c.clone());
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|_| RuntimeError::NotFound(format!("codec `{name}`: no file {}", path.display())))?;
+        let codec: Codec = serde_json::from_str(&text)
+            .map_err(|e| RuntimeError::Invalid(format!("codec `{name}`: {e}")))?;
+        let codec = Arc::new(codec);
+        codecs.insert(name.to_string(), codec.clone());
+        Ok(codec)
+    }
+
+    /// Handles one inference request (auth already checked).
+    async fn infer(self: &Arc<Self>, req: InferRequest) -> Result<InferResponse, Status> {
+        let arrived = Instant::now();
+        if req.device_id.is_empty() || req.device_id.len() > 128 {
+            return Err(Status::invalid_argument("device_id must have 1–128 characters"));
+        }
+        if req.frame.len() > self.config.max_frame_bytes {
+            return Err(Status::resource_exhausted(format!(
+                "frame of {} bytes exceeds the limit of {} bytes",
+                req.frame.len(),
+                self.config.max_frame_bytes
+            )));
+        }
+        let _slot = InFlight::take(self, &req.device_id)?;
+        self.metrics.frame_bytes.inc_by(req.frame.len() as u64);
+
+        // Bandwidth share: hold the request until its bytes crossed the granted rate.
+        let hold = self.shaper.reserve(&req.device_id, req.frame.len());
+        if !hold.is_zero() {
+            tokio::time::sleep(hold).await;
+        }
+        let shaping = arrived.elapsed();
+        let budget_ms = if req.deadline_ms > 0 { req.deadline_ms } else { self.config.default_deadline_ms };
+        let deadline = (budget_ms > 0).then(|| arrived + Duration::from_millis(budget_ms.into()));
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Status::deadline_exceeded("deadline passed while shaping"));
+        }
+
+        // The tail (prepared on first use, off the async threads).
+        let part = match req.cut {
+            -1 => Part::Full,
+            c if c >= 0 => Part::Tail(c as usize),
+            c => return Err(Status::invalid_argument(format!("cut {c}: use -1 or a cut index"))),
+        };
+        let id = ModelId { model: req.model.clone(), version: req.version.clone() };
+        let me = self.clone();
+        let tail = tokio::task::spawn_blocking(move || me.store.part(&id, part))
+            .await
+            .map_err(|e| Status::internal(format!("loading the tail: {e}")))?
+            .map_err(to_status)?;
+
+        // Decode the frame.
+        let t = Instant::now();
+        let limits = DecodeLimits {
+            max_elements: self.config.max_elements,
+            max_frame_bytes: self.config.max_frame_bytes,
+        };
+        let feature = if req.codec.is_empty() {
+            decode_frame(&req.frame, &limits).map_err(|e| RuntimeError::Frame(e))
+        } else {
+            self.codec(&req.codec).and_then(|c| c.decode(&req.frame, &limits).map_err(RuntimeError::Frame))
+        }
+        .map_err(to_status)?;
+        let (batch, sample) = feature.shape.split_first().map_or((0, &[][..]), |(b, s)| (*b, s));
+        if batch == 0 || sample != tail.sample_shape.as_slice() {
+            return Err(Status::invalid_argument(format!(
+                "wrong shape {:?} for {}: expected (batch ≥ 1, {:?})",
+                feature.shape, tail.label, tail.sample_shape
+            )));
+        }
+        let input = Tensor::from_shape_vec(feature.shape, feature.values)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let decode = t.elapsed();
+
+        // Queue for a worker.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job = Job { tail, device: req.device_id.clone(), input, deadline, reply: tx };
+        if self.scheduler.submit(job).is_err() {
+            return Err(Status::unavailable("edge is shutting down"));
+        }
+        self.metrics.queue_length.set(self.scheduler.queue_length() as i64);
+        let out = match rx.await {
+            Ok(Ok(out)) => out,
+            Ok(Err(JobError::Deadline { waited_ms })) => {
+                return Err(Status::deadline_exceeded(format!(
+                    "deadline of {budget_ms} ms passed after {waited_ms:.1} ms in the queue"
+                )))
+            }
+            Ok(Err(e @ JobError::Engine(_))) => return Err(Status::internal(e.to_string())),
+            Ok(Err(JobError::Shutdown)) | Err(_) => {
+                return Err(Status::unavailable("edge is shutting down"))
+            }
+        };
+        let total = arrived.elapsed();
+        let m = &self.metrics;
+        for (stage, d) in
+            [("shaping", shaping), ("decode", decode), ("queue", out.queue), ("tail", out.tail), ("total", total)]
+        {
+            m.stage(stage, d.as_secs_f64());
+        }
+        let output = out.output;
+        let per = output.len() / batch.max(1);
+        let values: Vec<f32> = output.iter().copied().collect();
+        let top1 = values
+            .chunks(per.max(1))
+            .map(|row| {
+                row.iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or(0, |(i, _)| i as u32)
+            })
+            .collect();
+        Ok(InferResponse {
+            request_id: req.request_id,
+            output_shape: output.shape().iter().map(|&d| d as u32).collect(),
+            output: values,
+            top1,
+            timing: Some(ServerTiming {
+                shaping_us: micros(shaping),
+                decode_us: micros(decode),
+                queue_us: micros(out.queue),
+                tail_us: micros(out.tail),
+                batch_size: out.batch_size as u32,
+                total_us: micros(total),
+            }),
+        })
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u64::MAX as u128) as u64
+}
+
+/// Compares tokens without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The gRPC status for a runtime error.
+fn to_status(e: RuntimeError) -> Status {
+    match e {
+        RuntimeError::NotFound(m) => Status::not_found(m),
+        RuntimeError::Invalid(m) => Status::invalid_argument(m),
+        RuntimeError::Frame(f) => Status::invalid_argument(format!("bad frame: {f}")),
+        other => Status::internal(other.to_string()),
+    }
+}
+
+/// The metrics label of a status code.
+fn outcome(code: tonic::Code) -> &'static str {
+    match code {
+        tonic::Code::Ok => "ok",
+        tonic::Code::InvalidArgument => "invalid",
+        tonic::Code::NotFound => "not_found",
+        tonic::Code::Unauthenticated => "unauthenticated",
+        tonic::Code::ResourceExhausted => "overloaded",
+        tonic::Code::DeadlineExceeded => "deadline",
+        _ => "error",
+    }
+}
+
+/// A device's in-flight slot, released on drop.
+struct InFlight<'a> {
+    state: &'a EdgeState,
+    device: String,
+}
+
+impl<'a> InFlight<'a> {
+    fn take(state: &'a EdgeState, device: &str) -> Result<InFlight<'a>, Status> {
+        let mut m = state.in_flight.lock().map_err(|_| Status::internal("in-flight map poisoned"))?;
+        let n = m.entry(device.to_string()).or_insert(0);
+        if *n >= state.config.max_in_flight_per_device {
+            return Err(Status::resource_exhausted(format!(
+                "device `{device}` already has {n} requests in flight (limit {})",
+                state.config.max_in_flight_per_device
+            )));
+        }
+        *n += 1;
+        state.metrics.in_flight.inc();
+        Ok(InFlight { state, device: device.to_string() })
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.state.metrics.in_flight.dec();
+        if let Ok(mut m) = self.state.in_flight.lock() {
+            if let Some(n) = m.get_mut(&self.device) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&self.device);
+                }
+            }
+        }
+    }
+}
+
+/// The gRPC service over an [`EdgeState`].
+#[derive(Clone)]
+pub struct EdgeService {
+    state: Arc<EdgeState>,
+}
+
+#[tonic::async_trait]
+impl Edge for EdgeService {
+    async fn infer(&self, request: Request<InferRequest>) -> Result<Response<InferResponse>, Status> {
+        let result = match self.state.authorize(&request) {
+            Ok(()) => self.state.infer(request.into_inner()).await,
+            Err(s) => Err(s),
+        };
+        let code = result.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok);
+        self.state.metrics.count(outcome(code));
+        if let Err(s) = &result {
+            tracing::debug!(code = ?s.code(), message = s.message(), "request refused");
+        }
+        result.map(Response::new)
+    }
+
+    async fn health(&self, _: Request<HealthRequest>) -> Result<Response<HealthResponse>, Status> {
+        Ok(Response::new(self.state.health()))
+    }
+
+    async fn set_shares(
+        &self,
+        request: Request<SharesRequest>,
+    ) -> Result<Response<SharesResponse>, Status> {
+        self.state.authorize(&request)?;
+        let shares = request.into_inner().shares;
+        for s in &shares {
+            if !(s.compute_share.is_finite() && s.compute_share > 0.0) || s.bandwidth_bps < 0.0 {
+                return Err(Status::invalid_argument(format!(
+                    "shares of `{}`: compute_share must be > 0 and bandwidth_bps ≥ 0",
+                    s.device_id
+                )));
+            }
+        }
+        for s in &shares {
+            self.state.scheduler.set_share(&s.device_id, s.compute_share);
+            self.state.shaper.set_rate(&s.device_id, s.bandwidth_bps);
+        }
+        tracing::info!(devices = shares.len(), "shares set");
+        Ok(Response::new(SharesResponse { applied: shares.len() as u32 }))
+    }
+}
+
+/// Serves gRPC on `listener` until `shutdown` completes.
+pub async fn serve_grpc(
+    state: Arc<EdgeState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let max = state.config.max_frame_bytes + 64 * 1024;
+    let service = EdgeServer::new(EdgeService { state })
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .map_err(|e| RuntimeError::Edge(format!("gRPC server: {e}")))
+}
+
+/// Serves `GET /health` (JSON) and `GET /metrics` (Prometheus text) on `listener`.
+pub async fn serve_http(
+    state: Arc<EdgeState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    use axum::routing::get;
+    let health_state = state.clone();
+    let app = axum::Router::new()
+        .route(
+            "/health",
+            get(move || {
+                let h = health_state.health();
+                async move {
+                    axum::Json(serde_json::json!({
+                        "status": h.status, "protocol": h.protocol, "loaded": h.loaded,
+                        "queue_length": h.queue_length, "uptime_s": h.uptime_s,
+                    }))
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let body = state.metrics.render();
+                async move {
+                    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+                }
+            }),
+        );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| RuntimeError::io("metrics endpoint", e))
+}

@@ -1,0 +1,67 @@
+//! Per-device bandwidth shares at the edge: a token bucket per device that holds a request
+//! until its bytes would have crossed the device's granted uplink rate.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Uplink rate limits per device. A device without a rate is not limited.
+#[derive(Default)]
+pub struct Shaper {
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+struct Bucket {
+    rate_bps: f64,
+    /// When the link granted to this device is free again.
+    free_at: Instant,
+}
+
+impl Shaper {
+    /// Sets `device`'s granted rate in bit/s (≤ 0 or non-finite removes the limit).
+    pub fn set_rate(&self, device: &str, rate_bps: f64) {
+        let Ok(mut b) = self.buckets.lock() else { return };
+        if rate_bps.is_finite() && rate_bps > 0.0 {
+            let free_at = b.get(device).map_or_else(Instant::now, |x| x.free_at);
+            b.insert(device.to_string(), Bucket { rate_bps, free_at });
+        } else {
+            b.remove(device);
+        }
+    }
+
+    /// The granted rate of `device`, if limited.
+    pub fn rate(&self, device: &str) -> Option<f64> {
+        self.buckets.lock().ok()?.get(device).map(|b| b.rate_bps)
+    }
+
+    /// Reserves the link for `bytes` and returns how long the request must be held: until
+    /// the device's earlier requests and this one have crossed at its rate.
+    pub fn reserve(&self, device: &str, bytes: usize) -> Duration {
+        let Ok(mut b) = self.buckets.lock() else { return Duration::ZERO };
+        let Some(bucket) = b.get_mut(device) else { return Duration::ZERO };
+        let now = Instant::now();
+        let start = bucket.free_at.max(now);
+        let tx = Duration::from_secs_f64(bytes as f64 * 8.0 / bucket.rate_bps);
+        bucket.free_at = start + tx;
+        bucket.free_at - now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_back_in_proportion_to_bytes_and_queues_behind_earlier_requests() {
+        let s = Shaper::default();
+        assert_eq!(s.reserve("a", 1_000_000), Duration::ZERO, "unlimited device");
+        s.set_rate("a", 8e6); // 1 MB/s
+        let first = s.reserve("a", 10_000); // 10 ms
+        let second = s.reserve("a", 10_000); // behind the first: 20 ms
+        assert!((first.as_secs_f64() - 0.010).abs() < 0.002, "{first:?}");
+        assert!((second.as_secs_f64() - 0.020).abs() < 0.002, "{second:?}");
+        assert_eq!(s.reserve("b", 10_000), Duration::ZERO, "other devices unaffected");
+        s.set_rate("a", 0.0);
+        assert_eq!(s.reserve("a", 10_000), Duration::ZERO, "limit removed");
+    }
+}
