@@ -477,3 +477,75 @@ pub async fn serve_http(
         .await
         .map_err(|e| RuntimeError::io("metrics endpoint", e))
 }
+
+/// A running edge (gRPC and, optionally, HTTP metrics) on the current tokio runtime.
+pub struct EdgeHandle {
+    /// gRPC address.
+    pub addr: std::net::SocketAddr,
+    /// HTTP `/health` + `/metrics` address, if served.
+    pub http_addr: Option<std::net::SocketAddr>,
+    /// The server's state (metrics, health).
+    pub state: Arc<EdgeState>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<Result<()>>>,
+}
+
+impl EdgeHandle {
+    /// Binds `addr` (and `http_addr`) and serves `state` in background tasks.
+    pub async fn start(
+        state: Arc<EdgeState>,
+        addr: std::net::SocketAddr,
+        http_addr: Option<std::net::SocketAddr>,
+    ) -> Result<EdgeHandle> {
+        let bind = |a: std::net::SocketAddr| async move {
+            tokio::net::TcpListener::bind(a)
+                .await
+                .map_err(|e| RuntimeError::io(format!("binding {a}"), e))
+        };
+        let grpc = bind(addr).await?;
+        let addr = grpc.local_addr().map_err(|e| RuntimeError::io("local address", e))?;
+        let (shutdown, rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let mut tasks = vec![tokio::spawn(serve_grpc(state.clone(), grpc, stopped(rx.clone())))];
+        let http_addr = match http_addr {
+            Some(a) => {
+                let l = bind(a).await?;
+                let a = l.local_addr().map_err(|e| RuntimeError::io("local address", e))?;
+                tasks.push(tokio::spawn(serve_http(state.clone(), l, stopped(rx))));
+                Some(a)
+            }
+            None => None,
+        };
+        tracing::info!(%addr, ?http_addr, "edge serving");
+        Ok(EdgeHandle { addr, http_addr, state, shutdown, tasks })
+    }
+
+    /// The gRPC URL devices connect to.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the servers to end.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            t.await.map_err(|e| RuntimeError::Edge(format!("server task: {e}")))??;
+        }
+        Ok(())
+    }
+
+    /// Waits until the servers end (on their own, or after [`EdgeHandle::stop`] elsewhere).
+    pub async fn wait(self) -> Result<()> {
+        for t in self.tasks {
+            t.await.map_err(|e| RuntimeError::Edge(format!("server task: {e}")))??;
+        }
+        Ok(())
+    }
+
+    /// A sender that stops the servers when `true` is sent.
+    pub fn stopper(&self) -> tokio::sync::watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}

@@ -1,0 +1,324 @@
+//! Load and fault tests on loopback: many devices, an edge that dies and comes back,
+//! bad clients next to good ones, fair shares, and the emulated link.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use coinfer_compress::Codec;
+use coinfer_data::{DatasetName, Split};
+use coinfer_engine::Tensor;
+use coinfer_runtime::client::EdgeClient;
+use coinfer_runtime::device::{DeviceOptions, DeviceRunner, Record, ServedBy, Summary};
+use coinfer_runtime::link::{LinkConfig, LossModel};
+use coinfer_runtime::models::ModelStore;
+use coinfer_runtime::proto::{InferRequest, Share};
+use coinfer_runtime::relay::LinkRelay;
+use coinfer_runtime::server::{EdgeConfig, EdgeHandle, EdgeState};
+use coinfer_sim::{DevicePlan, OnlineSplit, SplitChoice};
+
+fn models_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models")
+}
+
+fn store() -> Arc<ModelStore> {
+    let engine = coinfer_engine::engine_for_name("tract").expect("tract");
+    Arc::new(ModelStore::new(models_dir(), engine))
+}
+
+async fn edge_at(addr: std::net::SocketAddr, config: EdgeConfig) -> EdgeHandle {
+    let engine = coinfer_engine::engine_for_name("tract").expect("tract");
+    let state = EdgeState::new(models_dir(), engine, config).expect("edge state");
+    EdgeHandle::start(state, addr, None).await.expect("edge starts")
+}
+
+fn any() -> std::net::SocketAddr {
+    "127.0.0.1:0".parse().expect("addr")
+}
+
+fn samples(n: usize) -> Arc<Vec<(Tensor, u32)>> {
+    let data = coinfer_data::load(DatasetName::FashionMnist, Split::Test).expect("data").take(n);
+    Arc::new(
+        (0..data.len())
+            .map(|i| {
+                let (x, y) = data.slice(i, i + 1);
+                (x, y[0] as u32)
+            })
+            .collect(),
+    )
+}
+
+fn plan(device: &str, split: SplitChoice) -> DevicePlan {
+    DevicePlan {
+        device_id: device.into(),
+        model: "fmnist-resnet".into(),
+        version: String::new(),
+        split,
+        pruning: None,
+        codec: Codec::RawF32,
+        compute_share: 1.0,
+        bandwidth_share: 0.0,
+        deadline_ms: 0,
+        online: None,
+    }
+}
+
+fn cut(i: usize) -> SplitChoice {
+    SplitChoice::Cut { index: i, tensor: String::new() }
+}
+
+/// Runs `n` requests on each of `devices` concurrent devices; returns every record.
+async fn run_devices(
+    url: &str,
+    devices: usize,
+    n: usize,
+    data: &Arc<Vec<(Tensor, u32)>>,
+    options: DeviceOptions,
+    between: Duration,
+) -> Vec<Vec<Record>> {
+    let store = store();
+    let mut tasks = vec![];
+    for d in 0..devices {
+        let split = if d % 2 == 0 { cut(9) } else { SplitChoice::EdgeOnly };
+        let client = EdgeClient::new(url, None).expect("client");
+        let mut dev = DeviceRunner::new(
+            plan(&format!("dev-{d}"), split),
+            store.clone(),
+            Some(client),
+            options.clone(),
+            None,
+        );
+        let data = data.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = vec![];
+            for i in 0..n {
+                let (x, y) = &data[(d * 7 + i) % data.len()];
+                out.push(dev.infer(x.clone(), Some(*y)).await.expect("device answers"));
+                if !between.is_zero() {
+                    tokio::time::sleep(between).await;
+                }
+            }
+            out
+        }));
+    }
+    let mut all = vec![];
+    for t in tasks {
+        all.push(t.await.expect("device task"));
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_devices_thousands_of_requests_all_accounted_for() {
+    let config = EdgeConfig { max_queue_delay_ms: 2.0, max_batch: 32, ..EdgeConfig::default() };
+    let edge = edge_at(any(), config).await;
+    let data = samples(200);
+    // A bad client hammering the same edge meanwhile.
+    let url = edge.url();
+    let bad = tokio::spawn(async move {
+        let mut c = EdgeClient::new(&url, None).expect("client");
+        let mut refused = 0;
+        for i in 0..200u64 {
+            let r = InferRequest {
+                device_id: "vandal".into(),
+                model: "fmnist-resnet".into(),
+                cut: -1,
+                frame: vec![i as u8; 100],
+                ..InferRequest::default()
+            };
+            refused += u32::from(c.infer(r, Some(Duration::from_secs(5))).await.is_err());
+        }
+        refused
+    });
+    let started = Instant::now();
+    let per_device = 40;
+    let all = run_devices(&edge.url(), 64, per_device, &data, DeviceOptions::default(), Duration::ZERO).await;
+    let wall = started.elapsed();
+    assert_eq!(bad.await.expect("bad client"), 200, "every malformed request refused");
+    let records: Vec<Record> = all.into_iter().flatten().collect();
+    let s = Summary::of(&records);
+    assert_eq!(s.requests, 64 * per_device, "every request answered");
+    assert_eq!(s.edge + s.fallback, s.requests);
+    assert_eq!(s.fallback, 0, "a healthy edge serves everything: {:?}", records.iter().find(|r| r.error.is_some()));
+    assert!(s.accuracy > 0.85, "accuracy {}", s.accuracy);
+    let max_batch = records.iter().map(|r| r.batch_size).max().unwrap_or(0);
+    assert!(max_batch > 1, "requests were batched (max batch {max_batch})");
+    let text = edge.state.metrics.render();
+    assert!(text.contains(&format!("coinfer_edge_requests_total{{outcome=\"ok\"}} {}", 64 * per_device)), "{text}");
+    assert!(text.contains("coinfer_edge_requests_total{outcome=\"invalid\"} 200"), "{text}");
+    eprintln!("64 devices × {per_device}: {:.0} req/s, p50 {:.2} ms, max batch {max_batch}", s.requests as f64 / wall.as_secs_f64(), s.e2e_ms.p50);
+    edge.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_stopped_mid_run_and_restarted_nothing_is_lost() {
+    let edge = edge_at(any(), EdgeConfig::default()).await;
+    let addr = edge.addr;
+    let url = edge.url();
+    let data = samples(50);
+    let options = DeviceOptions { retry_after: Duration::from_millis(100), default_timeout: Duration::from_secs(2) };
+    let run = {
+        let data = data.clone();
+        tokio::spawn(async move { run_devices(&url, 8, 60, &data, options, Duration::from_millis(10)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    edge.stop().await.expect("edge stops");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let edge = edge_at(addr, EdgeConfig::default()).await;
+    let records: Vec<Record> = run.await.expect("devices").into_iter().flatten().collect();
+    let s = Summary::of(&records);
+    assert_eq!(s.requests, 8 * 60, "every request answered");
+    assert!(s.fallback > 0, "the outage was noticed");
+    assert!(s.accuracy > 0.85, "fallback answers are right too: {}", s.accuracy);
+    // After the restart the devices came back to the edge.
+    for dev in records.chunks(60) {
+        let last = dev.last().expect("records");
+        assert_eq!(last.served_by, ServedBy::Edge, "{} back on the edge: {last:?}", last.device_id);
+    }
+    let fallback_errors: Vec<&str> = records.iter().filter_map(|r| r.error.as_deref()).collect();
+    assert!(fallback_errors.iter().all(|e| !e.is_empty()));
+    edge.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_edge_means_local_answers() {
+    // Nothing listens there.
+    let free = std::net::TcpListener::bind(any()).expect("bind").local_addr().expect("addr");
+    let data = samples(10);
+    let all = run_devices(&format!("http://{free}"), 2, 10, &data, DeviceOptions::default(), Duration::ZERO).await;
+    let records: Vec<Record> = all.into_iter().flatten().collect();
+    assert!(records.iter().all(|r| r.served_by == ServedBy::Fallback && r.error.is_some()));
+    assert!(Summary::of(&records).accuracy > 0.8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compute_shares_divide_a_busy_edge() {
+    let config = EdgeConfig { workers: 1, max_batch: 1, ..EdgeConfig::default() };
+    let edge = edge_at(any(), config).await;
+    let mut admin = EdgeClient::new(&edge.url(), None).expect("client");
+    let shares = vec![
+        Share { device_id: "gold".into(), compute_share: 3.0, bandwidth_bps: 0.0 },
+        Share { device_id: "bronze".into(), compute_share: 1.0, bandwidth_bps: 0.0 },
+    ];
+    assert_eq!(admin.set_shares(shares).await.expect("shares"), 2);
+    let data = samples(1);
+    let (x, _) = &data[0];
+    let frame = Codec::RawF32.encode(&coinfer_compress::Feature::new(x.shape().to_vec(), x.iter().copied().collect()).expect("f"));
+    // Each device keeps 16 full-model requests in flight for 1.5 s.
+    let stop = Instant::now() + Duration::from_millis(1500);
+    let mut tasks = vec![];
+    for device in ["gold", "bronze"] {
+        for _ in 0..16 {
+            let mut c = EdgeClient::new(&edge.url(), None).expect("client");
+            let frame = frame.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut done = 0u32;
+                while Instant::now() < stop {
+                    let r = InferRequest { device_id: device.into(), model: "fmnist-resnet".into(), cut: -1, frame: frame.clone(), ..InferRequest::default() };
+                    c.infer(r, Some(Duration::from_secs(10))).await.expect("served");
+                    done += 1;
+                }
+                (device, done)
+            }));
+        }
+    }
+    let (mut gold, mut bronze) = (0, 0);
+    for t in tasks {
+        match t.await.expect("task") {
+            ("gold", n) => gold += n,
+            (_, n) => bronze += n,
+        }
+    }
+    let ratio = gold as f64 / bronze.max(1) as f64;
+    assert!((2.0..4.5).contains(&ratio), "3:1 shares gave {gold}:{bronze} = {ratio:.2}");
+    edge.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bandwidth_shares_hold_requests_at_the_granted_rate() {
+    let config = EdgeConfig {
+        shares: vec![coinfer_runtime::server::ShareConfig { device_id: "slow".into(), compute_share: 1.0, bandwidth_bps: 1e6 }],
+        ..EdgeConfig::default()
+    };
+    let edge = edge_at(any(), config).await;
+    let data = samples(4);
+    let store = store();
+    let mut times = vec![];
+    for device in ["slow", "fast"] {
+        let client = EdgeClient::new(&edge.url(), None).expect("client");
+        let mut dev = DeviceRunner::new(plan(device, SplitChoice::EdgeOnly), store.clone(), Some(client), DeviceOptions::default(), None);
+        let mut recs = vec![];
+        for (x, y) in data.iter() {
+            recs.push(dev.infer(x.clone(), Some(*y)).await.expect("infer"));
+        }
+        times.push(recs.iter().map(|r| r.edge_shaping_ms).sum::<f64>() / recs.len() as f64);
+        if device == "slow" {
+            // 3,136-byte input + header at 1 Mbit/s ≈ 25 ms each.
+            let want = recs[0].frame_bytes as f64 * 8.0 / 1e6 * 1e3;
+            assert!((times[0] - want).abs() < 0.3 * want + 2.0, "shaping {:.1} ms vs {want:.1} ms", times[0]);
+        }
+    }
+    assert!(times[1] < 0.5, "unlimited device not held: {:.2} ms", times[1]);
+    edge.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_emulated_link_transfer_time_follows_rate_and_delay() {
+    let edge = edge_at(any(), EdgeConfig::default()).await;
+    let rate = 10e6;
+    let delay_ms = 5.0;
+    let relay = LinkRelay::start(any(), edge.addr, LinkConfig::fixed(rate, delay_ms), LinkConfig::fixed(rate, delay_ms)).expect("relay");
+    let client = EdgeClient::new(&format!("http://{}", relay.local_addr()), None).expect("client");
+    let mut dev = DeviceRunner::new(plan("cam", cut(2)), store(), Some(client), DeviceOptions::default(), None);
+    let data = samples(12);
+    let mut recs = vec![];
+    for (x, y) in data.iter() {
+        recs.push(dev.infer(x.clone(), Some(*y)).await.expect("infer"));
+    }
+    let recs = &recs[2..]; // connection set-up excluded
+    assert!(recs.iter().all(|r| r.served_by == ServedBy::Edge));
+    let transmit = recs.iter().map(|r| r.transmit_ms).sum::<f64>() / recs.len() as f64;
+    let predicted = recs[0].frame_bytes as f64 * 8.0 / rate * 1e3 + 2.0 * delay_ms;
+    assert!((transmit - predicted).abs() < 0.15 * predicted + 0.5, "measured {transmit:.2} ms, model {predicted:.2} ms");
+    assert!(relay.stats.up_bytes.load(std::sync::atomic::Ordering::Relaxed) > (10 * recs[0].frame_bytes) as u64);
+
+    // A lossy link still answers everything, later.
+    let lossy = LinkConfig { loss: LossModel::Bernoulli { p: 0.05 }, rto_ms: 20.0, seed: 1, ..LinkConfig::fixed(rate, 1.0) };
+    let relay = LinkRelay::start(any(), edge.addr, lossy, LinkConfig::fixed(rate, 1.0)).expect("relay");
+    let client = EdgeClient::new(&format!("http://{}", relay.local_addr()), None).expect("client");
+    let mut dev = DeviceRunner::new(plan("cam2", cut(0)), store(), Some(client), DeviceOptions::default(), None);
+    for (x, y) in data.iter() {
+        let r = dev.infer(x.clone(), Some(*y)).await.expect("infer");
+        assert_eq!(r.served_by, ServedBy::Edge);
+    }
+    let (packets, lost) = relay.uplink_losses();
+    assert!(lost > 0 && packets > 50, "{lost} of {packets} packets lost");
+    edge.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_splitting_follows_the_observed_rate() {
+    let edge = edge_at(any(), EdgeConfig::default()).await;
+    let data = samples(6);
+    let rule = OnlineSplit { cuts: vec![2, 9], min_rate_bps: vec![50e6, 5e6, 1e6] };
+    let mut want_local = vec![];
+    let mut reference = DeviceRunner::new(plan("ref", SplitChoice::DeviceOnly), store(), None, DeviceOptions::default(), None);
+    for (x, y) in data.iter() {
+        want_local.push(reference.infer(x.clone(), Some(*y)).await.expect("local").predicted);
+    }
+    for (rate, want_cut) in [(100e6, Some(-1)), (10e6, Some(2)), (2e6, Some(9)), (0.5e6, None)] {
+        let mut p = plan("roaming", SplitChoice::EdgeOnly);
+        p.online = Some(rule.clone());
+        let probe: coinfer_runtime::device::RateProbe = Arc::new(move || Some(rate));
+        let client = EdgeClient::new(&edge.url(), None).expect("client");
+        let mut dev = DeviceRunner::new(p, store(), Some(client), DeviceOptions::default(), Some(probe));
+        for ((x, y), want) in data.iter().zip(&want_local) {
+            let r = dev.infer(x.clone(), Some(*y)).await.expect("infer");
+            assert_eq!(r.cut, want_cut, "rate {rate}");
+            assert_eq!(r.predicted, *want, "same answer wherever it splits");
+            let by = if want_cut.is_some() { ServedBy::Edge } else { ServedBy::Local };
+            assert_eq!(r.served_by, by);
+        }
+    }
+    edge.stop().await.expect("stops");
+}

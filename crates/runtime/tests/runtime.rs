@@ -1,0 +1,174 @@
+//! End-to-end runtime tests on loopback: real gRPC, real models, real data.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use coinfer_compress::Codec;
+use coinfer_data::{DatasetName, Split};
+use coinfer_engine::Tensor;
+use coinfer_runtime::client::EdgeClient;
+use coinfer_runtime::device::{DeviceOptions, DeviceRunner, ServedBy, Summary};
+use coinfer_runtime::models::ModelStore;
+use coinfer_runtime::proto::InferRequest;
+use coinfer_runtime::server::{EdgeConfig, EdgeHandle, EdgeState};
+use coinfer_sim::{DevicePlan, SplitChoice};
+
+fn models_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models")
+}
+
+fn store() -> Arc<ModelStore> {
+    let engine = coinfer_engine::engine_for_name("tract").expect("tract");
+    Arc::new(ModelStore::new(models_dir(), engine))
+}
+
+async fn edge(config: EdgeConfig) -> EdgeHandle {
+    let engine = coinfer_engine::engine_for_name("tract").expect("tract");
+    let state = EdgeState::new(models_dir(), engine, config).expect("edge state");
+    let any = "127.0.0.1:0".parse().expect("addr");
+    EdgeHandle::start(state, any, Some(any)).await.expect("edge starts")
+}
+
+fn samples(n: usize) -> Vec<(Tensor, u32)> {
+    let data = coinfer_data::load(DatasetName::FashionMnist, Split::Test).expect("data").take(n);
+    (0..data.len())
+        .map(|i| {
+            let (x, y) = data.slice(i, i + 1);
+            (x, y[0] as u32)
+        })
+        .collect()
+}
+
+fn plan(device: &str, split: SplitChoice, codec: Codec) -> DevicePlan {
+    DevicePlan {
+        device_id: device.into(),
+        model: "fmnist-resnet".into(),
+        version: String::new(),
+        split,
+        pruning: None,
+        codec,
+        compute_share: 1.0,
+        bandwidth_share: 0.0,
+        deadline_ms: 0,
+        online: None,
+    }
+}
+
+fn cut(i: usize) -> SplitChoice {
+    SplitChoice::Cut { index: i, tensor: String::new() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_answers_match_the_local_model_for_every_split() {
+    let edge = edge(EdgeConfig::default()).await;
+    let data = samples(24);
+    let local = store();
+    let mut reference = DeviceRunner::new(
+        plan("ref", SplitChoice::DeviceOnly, Codec::RawF32),
+        local.clone(),
+        None,
+        DeviceOptions::default(),
+        None,
+    );
+    let mut want = vec![];
+    for (x, y) in &data {
+        let r = reference.infer(x.clone(), Some(*y)).await.expect("local");
+        assert_eq!(r.served_by, ServedBy::Local);
+        want.push(r.predicted);
+    }
+    for split in [SplitChoice::EdgeOnly, cut(0), cut(5), cut(9)] {
+        let client = EdgeClient::new(&edge.url(), None).expect("client");
+        let p = plan("cam", split.clone(), Codec::RawF32);
+        let mut dev = DeviceRunner::new(p, local.clone(), Some(client), DeviceOptions::default(), None);
+        let mut records = vec![];
+        for (x, y) in &data {
+            records.push(dev.infer(x.clone(), Some(*y)).await.expect("infer"));
+        }
+        let s = Summary::of(&records);
+        assert_eq!(s.edge, data.len(), "{split}: all served by the edge: {records:?}");
+        let got: Vec<u32> = records.iter().map(|r| r.predicted).collect();
+        assert_eq!(got, want, "{split}: same answers as the full local model");
+        assert!(records.iter().all(|r| r.edge_tail_ms > 0.0 && r.frame_bytes > 0));
+    }
+    let metrics = reqwest_free_get(edge.http_addr.expect("http"), "/metrics").await;
+    assert!(metrics.contains("coinfer_edge_requests_total{outcome=\"ok\"} 96"), "{metrics}");
+    let health = reqwest_free_get(edge.http_addr.expect("http"), "/health").await;
+    assert!(health.contains("SERVING") && health.contains("fmnist-resnet@tail9"), "{health}");
+    edge.stop().await.expect("stops");
+}
+
+/// A minimal HTTP/1.0 GET over a TCP socket, returning the body.
+async fn reqwest_free_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or(out)
+}
+
+fn request(device: &str, cut: i32, frame: Vec<u8>) -> InferRequest {
+    InferRequest {
+        device_id: device.into(),
+        model: "fmnist-resnet".into(),
+        version: String::new(),
+        cut,
+        frame,
+        deadline_ms: 0,
+        request_id: 7,
+        codec: String::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_errors_and_the_server_stays_up() {
+    let config = EdgeConfig { token: Some("s3cret".into()), max_frame_bytes: 64 * 1024, ..EdgeConfig::default() };
+    let edge = edge(config).await;
+    let (x, _) = samples(1).remove(0);
+    let frame = Codec::RawF32.encode(&coinfer_compress::Feature::new(x.shape().to_vec(), x.iter().copied().collect()).expect("feature"));
+    let mut anon = EdgeClient::new(&edge.url(), None).expect("client");
+    let mut wrong = EdgeClient::new(&edge.url(), Some("nope")).expect("client");
+    let mut ok = EdgeClient::new(&edge.url(), Some("s3cret")).expect("client");
+    let t = Some(Duration::from_secs(10));
+
+    let e = anon.infer(request("a", -1, frame.clone()), t).await.expect_err("no token");
+    assert_eq!(e.code(), tonic::Code::Unauthenticated);
+    let e = wrong.infer(request("a", -1, frame.clone()), t).await.expect_err("bad token");
+    assert_eq!(e.code(), tonic::Code::Unauthenticated);
+
+    let mut truncated = frame.clone();
+    truncated.truncate(frame.len() / 2);
+    let e = ok.infer(request("a", -1, truncated), t).await.expect_err("truncated");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("frame"), "{}", e.message());
+
+    let mut corrupt = frame.clone();
+    corrupt[40] ^= 0xff;
+    let e = ok.infer(request("a", -1, corrupt), t).await.expect_err("corrupt");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+
+    let e = ok.infer(request("a", 3, frame.clone()), t).await.expect_err("wrong shape");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("wrong shape"), "{}", e.message());
+
+    let e = ok.infer(request("a", 999, frame.clone()), t).await.expect_err("no such cut");
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    let mut r = request("a", -1, frame.clone());
+    r.model = "../etc/passwd".into();
+    assert_eq!(ok.infer(r, t).await.expect_err("traversal").code(), tonic::Code::InvalidArgument);
+    let mut r = request("a", -1, frame.clone());
+    r.model = "no-such-model".into();
+    assert_eq!(ok.infer(r, t).await.expect_err("unknown").code(), tonic::Code::NotFound);
+
+    let big = vec![0u8; 200 * 1024];
+    let e = ok.infer(request("a", -1, big), t).await.expect_err("oversized");
+    assert!(matches!(e.code(), tonic::Code::ResourceExhausted | tonic::Code::OutOfRange), "{e:?}");
+
+    // Still serving, and right.
+    let r = ok.infer(request("a", -1, frame), t).await.expect("valid request after the bad ones");
+    assert_eq!(r.output_shape, vec![1, 10]);
+    assert_eq!(r.top1.len(), 1);
+    assert!(ok.health().await.expect("health").status == "SERVING");
+    edge.stop().await.expect("stops");
+}
