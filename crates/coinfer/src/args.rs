@@ -64,6 +64,13 @@ pub enum Command {
     /// each width and fine-tuned; writes the ONNX files and a version table (accuracy; per-cut
     /// head/tail MACs and feature bytes; parameter bytes) that policies and the simulator read.
     Versions(VersionsArgs),
+    /// The edge server of the real runtime (gRPC `coinfer.v1.Edge`).
+    Edge(EdgeArgs),
+    /// A device of the real runtime: runs its plan entry against an edge server.
+    Device(DeviceArgs),
+    /// A link emulator relay: forwards TCP connections to an edge through a link with rate,
+    /// delay, jitter, loss (Bernoulli or Gilbert–Elliott) and a time-varying rate.
+    Link(LinkArgs),
     /// Benchmarks (ratios measured in the same run).
     Bench(BenchArgs),
     /// List the built-in device and edge hardware profiles.
@@ -209,6 +216,10 @@ pub struct DemoArgs {
     /// Test images to run the chosen splits on.
     #[arg(long, default_value_t = 2000)]
     pub images: usize,
+    /// Test images per link rate on the real runtime (edge server + device over gRPC through
+    /// the link emulator); 0 skips the runtime run.
+    #[arg(long, default_value_t = 100)]
+    pub runtime_images: usize,
     /// Report directory.
     #[arg(long, default_value = "report")]
     pub out: PathBuf,
@@ -353,6 +364,26 @@ pub enum BenchWhat {
     /// Feature codec speed: quantize + entropy code + decode, MB/s of fp32 features on one
     /// core, per codec, against raw fp32 framing.
     Codec,
+    /// Edge serving: overhead over the tail's own compute (p50, one device), throughput with
+    /// many devices against the raw tail throughput of the same engine and threads, idle
+    /// connections held.
+    Edge {
+        /// Concurrent devices for the throughput run.
+        #[arg(long, default_value_t = 64)]
+        devices: usize,
+        /// Requests for the overhead run.
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        /// Seconds of the throughput runs.
+        #[arg(long, default_value_t = 4.0)]
+        seconds: f64,
+        /// Idle device connections to open and hold.
+        #[arg(long, default_value_t = 1000)]
+        idle: usize,
+        /// Cut whose tail is served (default model).
+        #[arg(long, default_value_t = 0)]
+        cut: usize,
+    },
     /// Multi-device simulator throughput (device-steps per second, one core).
     Sim {
         /// Devices sharing the edge.
@@ -494,4 +525,187 @@ pub struct ComposeArgs {
     /// Output ONNX file.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// `coinfer edge`.
+#[derive(Debug, Args)]
+pub struct EdgeArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub what: EdgeWhat,
+}
+
+/// Edge subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EdgeWhat {
+    /// Serve tails of the models in a directory to devices: batching, fair compute shares,
+    /// bandwidth shares, token auth, limits, `/health` and Prometheus `/metrics`.
+    Serve(EdgeServeArgs),
+    /// Ask a running edge for its health.
+    Health {
+        /// Edge URL.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        edge: String,
+    },
+    /// Send a plan's compute and bandwidth shares to a running edge (a policy's decision).
+    Shares {
+        /// Edge URL.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        edge: String,
+        /// Plan JSON.
+        #[arg(long)]
+        plan: PathBuf,
+        /// Bearer token (also `COINFER_TOKEN`).
+        #[arg(long, env = "COINFER_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+}
+
+/// `coinfer edge serve`.
+#[derive(Debug, Args)]
+pub struct EdgeServeArgs {
+    /// gRPC address to listen on.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub listen: std::net::SocketAddr,
+    /// Model directory: `<model>.onnx`, versions as `<model>/<version>.onnx`.
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+    /// Settings file (TOML): token, workers, max_batch, max_queue_delay_ms, max_frame_bytes,
+    /// max_elements, max_in_flight_per_device, default_deadline_ms, [[shares]].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Apply this plan's compute and bandwidth shares at start.
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// HTTP address for `/health` and `/metrics` (Prometheus).
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub metrics: std::net::SocketAddr,
+    /// Bearer token devices must present (also `COINFER_TOKEN`; overrides the config's).
+    #[arg(long, env = "COINFER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Worker threads running tails (overrides the config).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Largest tail batch (overrides the config).
+    #[arg(long)]
+    pub max_batch: Option<usize>,
+    /// Max time a request waits for its batch to fill, ms (overrides the config).
+    #[arg(long)]
+    pub max_queue_delay_ms: Option<f64>,
+    #[command(flatten)]
+    pub engine: EngineArg,
+}
+
+/// `coinfer device`.
+#[derive(Debug, Args)]
+pub struct DeviceArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub what: DeviceWhat,
+}
+
+/// Device subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DeviceWhat {
+    /// Run test images through the plan: head on this device, tail on the edge, fallback to
+    /// the local model when the edge fails; per-request timings to CSV/JSON.
+    Run(DeviceRunArgs),
+}
+
+/// `coinfer device run`.
+#[derive(Debug, Args)]
+pub struct DeviceRunArgs {
+    /// Edge URL (omit to run everything locally).
+    #[arg(long)]
+    pub edge: Option<String>,
+    /// Plan JSON (see docs/runtime.md); the device's entry is chosen with --device.
+    #[arg(long)]
+    pub plan: PathBuf,
+    /// Device id in the plan (default: the first entry).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Data set: fashion-mnist, mnist-5k or digits.
+    #[arg(long, default_value = "fashion-mnist")]
+    pub data: coinfer_data::DatasetName,
+    /// Requests (test images, in order, wrapping around).
+    #[arg(long, default_value_t = 100)]
+    pub n: usize,
+    /// Start at this test image.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+    /// Pause between requests, ms.
+    #[arg(long, default_value_t = 0.0)]
+    pub interval_ms: f64,
+    /// Model directory on the device.
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+    /// Bearer token (also `COINFER_TOKEN`).
+    #[arg(long, env = "COINFER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// After an edge failure, finish locally without asking the edge for this long, ms.
+    #[arg(long, default_value_t = 500)]
+    pub retry_after_ms: u64,
+    /// Per-request records (CSV).
+    #[arg(long)]
+    pub records: Option<PathBuf>,
+    /// Emulated uplink between this device and the edge (in-process relay).
+    #[command(flatten)]
+    pub link: LinkOpts,
+    #[command(flatten)]
+    pub engine: EngineArg,
+}
+
+/// Link emulation options (shared by `coinfer link` and `coinfer device run`).
+#[derive(Debug, Args, Clone)]
+pub struct LinkOpts {
+    /// Uplink rate, Mbit/s (0 = unlimited). With none of the link options, no emulation.
+    #[arg(long)]
+    pub rate_mbps: Option<f64>,
+    /// Downlink rate, Mbit/s (default: the uplink rate).
+    #[arg(long)]
+    pub down_mbps: Option<f64>,
+    /// One-way delay, ms (RTT = 2×).
+    #[arg(long, default_value_t = 0.0)]
+    pub delay_ms: f64,
+    /// Jitter: uniform extra delay in [0, J] ms per packet (order kept).
+    #[arg(long, default_value_t = 0.0)]
+    pub jitter_ms: f64,
+    /// Bernoulli packet loss probability (lost packets are resent after --rto-ms).
+    #[arg(long)]
+    pub loss: Option<f64>,
+    /// Gilbert–Elliott loss: `p_gb,p_bg,loss_good,loss_bad`.
+    #[arg(long, value_delimiter = ',', num_args = 4, conflicts_with = "loss")]
+    pub gilbert_elliott: Option<Vec<f64>>,
+    /// Retransmission timeout per lost packet, ms.
+    #[arg(long, default_value_t = 200.0)]
+    pub rto_ms: f64,
+    /// Time-varying uplink rate from a CSV trace (last column: bit/s), one row per --step-ms.
+    #[arg(long, conflicts_with = "fading_mbps")]
+    pub trace: Option<PathBuf>,
+    /// Time-varying uplink rate from Rayleigh fading (Gauss–Markov, see --rho) with this
+    /// mean rate, Mbit/s.
+    #[arg(long)]
+    pub fading_mbps: Option<f64>,
+    /// Correlation of the fading between steps.
+    #[arg(long, default_value_t = 0.9)]
+    pub rho: f64,
+    /// Step of --trace / --fading-mbps, ms.
+    #[arg(long, default_value_t = 100.0)]
+    pub step_ms: f64,
+    /// Seed of the loss, jitter and fading draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// `coinfer link`.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// Address devices connect to.
+    #[arg(long, default_value = "127.0.0.1:50052")]
+    pub listen: std::net::SocketAddr,
+    /// Edge address to forward to.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub to: std::net::SocketAddr,
+    #[command(flatten)]
+    pub link: LinkOpts,
 }

@@ -106,6 +106,25 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
         });
     }
 
+    // The chosen intermediate cut per rate, on the real runtime over the emulated link.
+    let choices: Vec<(f64, SplitChoice)> = plans
+        .iter()
+        .filter_map(|p| p.best_cut.as_ref().map(|c| (p.mbps, c.option.choice.clone())))
+        .collect();
+    let runtime = if args.runtime_images > 0 {
+        super::demo_runtime::run(
+            &args.model,
+            &args.engine.engine,
+            &profile,
+            &choices,
+            args.rtt_ms,
+            args.runtime_images,
+            json,
+        )?
+    } else {
+        vec![]
+    };
+
     // Report.
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -153,6 +172,7 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
         "profile": profile,
         "plans": plan_json,
         "executions": executions,
+        "runtime": runtime,
     });
     write_json(&args.out.join("demo.json"), &report)?;
     if json {
@@ -228,6 +248,50 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
         "{}",
         table(&["split", "images", "accuracy", "full model", "differing", "sent/image"], rows)
     );
+    if !runtime.is_empty() {
+        println!(
+            "On the real runtime (device → gRPC → edge on loopback, link emulated at each rate, \
+             RTT {} ms; both sides on this host, so the prediction uses this host's times):",
+            args.rtt_ms
+        );
+        let rows = runtime
+            .iter()
+            .map(|c| {
+                let m = &c.measured;
+                vec![
+                    format!("{}", c.mbps),
+                    c.choice.to_string(),
+                    format!("{}/{}", m.edge, m.requests),
+                    format!("{:.0}", m.mean_frame_bytes),
+                    format!(
+                        "{:.2} + {:.2} + {:.2}",
+                        c.predicted_parts_ms[0], c.predicted_parts_ms[1], c.predicted_parts_ms[2]
+                    ),
+                    format!("{:.2}", c.predicted_ms),
+                    format!("{:.2}", m.e2e_ms.p50),
+                    format!("{:+.1} %", 100.0 * c.relative_error),
+                    format!("{:.2} %", 100.0 * m.accuracy),
+                ]
+            })
+            .collect();
+        println!(
+            "{}",
+            table(
+                &[
+                    "Mbit/s",
+                    "split",
+                    "by edge",
+                    "frame B",
+                    "predicted dev+link+edge ms",
+                    "predicted ms",
+                    "measured p50 ms",
+                    "error",
+                    "accuracy"
+                ],
+                rows
+            )
+        );
+    }
     println!("wrote {0}/demo.json, {0}/latency.svg, {0}/profile.svg", args.out.display());
     Ok(())
 }

@@ -5,9 +5,13 @@ mod bottleneck;
 mod codec;
 mod cuts;
 mod demo;
+mod demo_runtime;
+mod device;
+mod edge;
 mod eval;
 mod finetune;
 mod input_codec;
+mod link;
 mod profile;
 mod prune;
 mod run;
@@ -39,9 +43,17 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             BenchWhat::Stopping => bench::stopping(json),
             BenchWhat::Sim { devices } => bench::sim(devices, json),
+            BenchWhat::Edge { devices, requests, seconds, idle, cut } => {
+                edge::bench(devices, requests, seconds, idle, cut, json)
+            }
             BenchWhat::Codec => bench::codec(json),
         },
         Command::Profiles => profile::list(json),
+        Command::Edge(a) => edge::run(a.what, json),
+        Command::Device(a) => match a.what {
+            crate::args::DeviceWhat::Run(r) => device::run(&r, json),
+        },
+        Command::Link(a) => link::run(&a, json),
         Command::Codec(a) => codec::run(a.what, json),
         Command::Prune(a) => prune::run(&a, json),
         Command::Finetune(a) => finetune::run(&a, json),

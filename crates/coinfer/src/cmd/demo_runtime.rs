@@ -1,0 +1,115 @@
+//! The demo's last step: each bandwidth's chosen split executed on the real runtime — an
+//! edge server and a device over gRPC on loopback, through the link emulator at that rate —
+//! and the measured end-to-end latency compared with the cost model's prediction.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use coinfer_compress::Codec;
+use coinfer_engine::profile::ModelProfile;
+use coinfer_runtime::client::EdgeClient;
+use coinfer_runtime::device::{DeviceOptions, DeviceRunner, Summary};
+use coinfer_runtime::link::LinkConfig;
+use coinfer_runtime::models::ModelStore;
+use coinfer_runtime::relay::LinkRelay;
+use coinfer_runtime::server::{EdgeConfig, EdgeHandle, EdgeState};
+use coinfer_sim::{DevicePlan, Link, SplitChoice, SplitOption};
+
+/// One bandwidth's split, measured on the runtime and predicted by the cost model.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuntimeCheck {
+    /// Link rate (Mbit/s).
+    pub mbps: f64,
+    /// The split run.
+    pub choice: SplitChoice,
+    /// The cost model's end-to-end latency with this host's measured head/tail times (ms).
+    pub predicted_ms: f64,
+    /// Its parts: device compute, link, edge compute (ms).
+    pub predicted_parts_ms: [f64; 3],
+    /// Measured over the runtime.
+    pub measured: Summary,
+    /// (measured p50 − predicted) / predicted.
+    pub relative_error: f64,
+}
+
+/// Runs `choices` (one per rate) for `images` test images each on the runtime.
+pub fn run(
+    model: &std::path::Path,
+    engine_name: &str,
+    profile: &ModelProfile,
+    choices: &[(f64, SplitChoice)],
+    rtt_ms: f64,
+    images: usize,
+    json: bool,
+) -> Result<Vec<RuntimeCheck>> {
+    let dir = model.parent().context("model path has no directory")?;
+    let name = model.file_stem().and_then(|s| s.to_str()).context("model file name")?.to_string();
+    let engine = coinfer_engine::engine_for_name(engine_name)?;
+    let data = coinfer_data::load(coinfer_data::DatasetName::FashionMnist, coinfer_data::Split::Test)?;
+    let store = Arc::new(ModelStore::new(dir, engine.clone()));
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let state = EdgeState::new(dir, engine, EdgeConfig::default())?;
+        let edge = EdgeHandle::start(state, "127.0.0.1:0".parse()?, None).await?;
+        let mut checks = vec![];
+        for (mbps, choice) in choices {
+            let link = LinkConfig::fixed(mbps * 1e6, rtt_ms / 2.0);
+            let relay = LinkRelay::start("127.0.0.1:0".parse()?, edge.addr, link.clone(), link)?;
+            let client = EdgeClient::new(&format!("http://{}", relay.local_addr()), None)?;
+            let plan = DevicePlan {
+                device_id: format!("demo-{mbps}"),
+                model: name.clone(),
+                version: String::new(),
+                split: choice.clone(),
+                pruning: None,
+                codec: Codec::RawF32,
+                compute_share: 1.0,
+                bandwidth_share: 0.0,
+                deadline_ms: 0,
+                online: None,
+            };
+            let mut device =
+                DeviceRunner::new(plan, store.clone(), Some(client), DeviceOptions::default(), None);
+            device.warm_up().await?;
+            let bar = super::progress_bar(images as u64, &format!("{mbps} Mbit/s"), json);
+            // Two warm-up requests open the connection; they are not counted.
+            let mut records = vec![];
+            for i in 0..images + 2 {
+                let k = i % data.len();
+                let (x, y) = data.slice(k, k + 1);
+                let r = device.infer(x, Some(u32::from(y[0]))).await?;
+                if i >= 2 {
+                    records.push(r);
+                    bar.inc(1);
+                }
+            }
+            bar.finish_and_clear();
+            let measured = Summary::of(&records);
+            let (device_ms, edge_ms) = match choice {
+                SplitChoice::Cut { index, .. } => {
+                    let c = profile.cuts.get(*index).context("cut not profiled")?;
+                    (c.head.median_ms, c.tail.median_ms)
+                }
+                SplitChoice::EdgeOnly => (0.0, profile.full.median_ms),
+                SplitChoice::DeviceOnly => (profile.full.median_ms, 0.0),
+            };
+            let option = SplitOption {
+                choice: choice.clone(),
+                device_ms,
+                uplink_bytes: measured.mean_frame_bytes.round() as u64,
+                edge_ms,
+            };
+            let predicted = option.latency(&Link { rate_bps: mbps * 1e6, rtt_ms });
+            checks.push(RuntimeCheck {
+                mbps: *mbps,
+                choice: choice.clone(),
+                predicted_ms: predicted.total_ms,
+                predicted_parts_ms: [device_ms, predicted.transfer_ms, edge_ms],
+                relative_error: (measured.e2e_ms.p50 - predicted.total_ms) / predicted.total_ms,
+                measured,
+            });
+        }
+        edge.stop().await?;
+        Ok(checks)
+    })
+}

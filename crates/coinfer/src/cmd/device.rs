@@ -1,0 +1,132 @@
+//! `coinfer device run`: one device executing its plan entry against an edge.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use coinfer_data::Split;
+use coinfer_runtime::client::EdgeClient;
+use coinfer_runtime::device::{DeviceOptions, DeviceRunner, RateProbe, Record, Summary};
+use coinfer_runtime::models::ModelStore;
+use coinfer_runtime::relay::LinkRelay;
+use coinfer_sim::Plan;
+
+use crate::args::DeviceRunArgs;
+use crate::output::{print_json, table};
+
+/// Reads and validates a plan file.
+pub(crate) fn read_plan(path: &std::path::Path) -> Result<Plan> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Plan::from_json(&text).with_context(|| format!("plan {}", path.display()))
+}
+
+/// Writes per-request records as CSV.
+pub(crate) fn write_records(path: &std::path::Path, records: &[Record]) -> Result<()> {
+    let mut w = csv::Writer::from_path(path).with_context(|| format!("writing {}", path.display()))?;
+    for r in records {
+        w.serialize(r)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// One row per stage of a summary, for humans.
+pub(crate) fn summary_table(s: &Summary) -> String {
+    let m = &s.stage_means_ms;
+    table(
+        &["requests", "edge", "fallback", "local", "accuracy", "frame B", "e2e p50 ms", "e2e p95 ms", "head", "encode", "network", "edge queue", "edge tail"],
+        vec![vec![
+            s.requests.to_string(),
+            s.edge.to_string(),
+            s.fallback.to_string(),
+            s.local.to_string(),
+            format!("{:.2} %", 100.0 * s.accuracy),
+            format!("{:.0}", s.mean_frame_bytes),
+            format!("{:.2}", s.e2e_ms.p50),
+            format!("{:.2}", s.e2e_ms.p95),
+            format!("{:.2}", m.head),
+            format!("{:.3}", m.encode),
+            format!("{:.2}", m.transmit),
+            format!("{:.2}", m.edge_queue),
+            format!("{:.2}", m.edge_tail),
+        ]],
+    )
+}
+
+pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
+    let plan = read_plan(&args.plan)?;
+    let entry = match &args.device {
+        Some(id) => plan.device(id).with_context(|| format!("no device `{id}` in the plan"))?,
+        None => plan.devices.first().context("the plan has no devices")?,
+    }
+    .clone();
+    if args.n == 0 {
+        bail!("--n must be ≥ 1");
+    }
+    let data = coinfer_data::load(args.data, Split::Test)?;
+    let engine = coinfer_engine::engine_for_name(&args.engine.engine)?;
+    let store = Arc::new(ModelStore::new(&args.models, engine));
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        // The emulated link, if any: a relay in this process between device and edge.
+        let mut relay = None;
+        let url = match (&args.edge, args.link.configs()?) {
+            (Some(url), Some((up, down))) => {
+                let target = url.trim_start_matches("http://").trim_end_matches('/');
+                let addr: std::net::SocketAddr = tokio::net::lookup_host(target)
+                    .await
+                    .with_context(|| format!("resolving {target}"))?
+                    .next()
+                    .with_context(|| format!("{target} does not resolve"))?;
+                let r = LinkRelay::start("127.0.0.1:0".parse()?, addr, up, down)?;
+                let url = format!("http://{}", r.local_addr());
+                relay = Some(Arc::new(r));
+                Some(url)
+            }
+            (url, _) => url.clone(),
+        };
+        let probe: Option<RateProbe> = relay.clone().map(|r| {
+            let p: RateProbe = Arc::new(move || r.uplink_rate_bps());
+            p
+        });
+        let client = url.as_deref().map(|u| EdgeClient::new(u, args.token.as_deref())).transpose()?;
+        let options = DeviceOptions {
+            retry_after: Duration::from_millis(args.retry_after_ms),
+            ..DeviceOptions::default()
+        };
+        let mut device = DeviceRunner::new(entry.clone(), store, client, options, probe);
+        device.warm_up().await?;
+        let bar = super::progress_bar(args.n as u64, &entry.device_id, json);
+        let mut records = Vec::with_capacity(args.n);
+        for i in 0..args.n {
+            let k = (args.offset + i) % data.len();
+            let (x, y) = data.slice(k, k + 1);
+            records.push(device.infer(x, Some(u32::from(y[0]))).await?);
+            bar.inc(1);
+            if args.interval_ms > 0.0 {
+                tokio::time::sleep(Duration::from_secs_f64(args.interval_ms / 1e3)).await;
+            }
+        }
+        bar.finish_and_clear();
+        if let Some(path) = &args.records {
+            write_records(path, &records)?;
+        }
+        let summary = Summary::of(&records);
+        if json {
+            return print_json(&serde_json::json!({"device": entry, "summary": summary}));
+        }
+        println!(
+            "device `{}`: {} on `{}` via {}",
+            entry.device_id,
+            entry.split,
+            entry.model,
+            url.as_deref().unwrap_or("no edge (local)")
+        );
+        println!("{}", summary_table(&summary));
+        if let Some(e) = records.iter().rev().find_map(|r| r.error.as_deref()) {
+            println!("last edge error: {e}");
+        }
+        Ok(())
+    })
+}
