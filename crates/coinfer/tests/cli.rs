@@ -41,7 +41,7 @@ fn fails_with(args: &[&str], needles: &[&str]) {
 fn every_subcommand_explains_itself() {
     for sub in [
         "demo", "cuts", "split", "run", "eval", "profile", "train", "bench", "profiles", "prune",
-        "finetune", "versions", "codec",
+        "finetune", "versions", "codec", "edge", "device", "link",
     ] {
         let out = coinfer(&[sub, "--help"]);
         assert!(out.status.success(), "{sub} --help");
@@ -153,7 +153,23 @@ fn default_model_reaches_its_accuracy() {
 fn demo_executes_its_splits_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
-    let v = ok_json(&["demo", "--images", "300", "--out", out.to_str().unwrap(), "--json"]);
+    let v = ok_json(&[
+        "demo",
+        "--images",
+        "300",
+        "--runtime-images",
+        "10",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    let runs = v["runtime"].as_array().unwrap();
+    assert_eq!(runs.len(), 3, "one runtime run per link rate");
+    for r in runs {
+        assert_eq!(r["measured"]["edge"], 10, "served by the edge over gRPC: {r}");
+        let err = r["relative_error"].as_f64().unwrap();
+        assert!(err.abs() < 1.0, "measured far from the cost model: {r}");
+    }
     let plans = v["plans"].as_array().unwrap();
     assert_eq!(plans.len(), 3);
     for p in plans {
@@ -514,4 +530,111 @@ fn bottleneck_trains_exports_and_decodes_its_own_frames() {
     let pruned = coinfer_prune::prune(&full, &ratios, coinfer_prune::Criterion::L1).unwrap();
     let bytes = |g: &coinfer_graph::Graph| g.find_cut("code").unwrap().feature_bytes;
     assert_eq!(bytes(&pruned.graph) * 2, bytes(&full));
+}
+
+/// A free loopback port (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// An edge server process, killed when dropped (also when a test fails).
+struct EdgeProcess(std::process::Child);
+
+impl EdgeProcess {
+    fn kill(&mut self) {
+        let _ = self.0.kill(); // SIGKILL: no goodbye
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for EdgeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn_edge(port: u16, metrics: u16) -> EdgeProcess {
+    let child = Command::new(env!("CARGO_BIN_EXE_coinfer"))
+        .args(["edge", "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--metrics", &format!("127.0.0.1:{metrics}"), "--token", "t0k"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Ready when it accepts connections.
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    EdgeProcess(child)
+}
+
+#[test]
+fn devices_survive_the_edge_process_being_killed_and_restarted() {
+    let (port, metrics) = (free_port(), free_port());
+    let mut edge = spawn_edge(port, metrics);
+    let url = format!("http://127.0.0.1:{port}");
+    let device = Command::new(env!("CARGO_BIN_EXE_coinfer"))
+        .args(["device", "run", "--edge", &url, "--plan", "examples/plan-two-devices.json"])
+        .args(["--device", "cam-1", "--n", "150", "--interval-ms", "8", "--json"])
+        .args(["--retry-after-ms", "100", "--token", "t0k"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    edge.kill();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _edge = spawn_edge(port, metrics);
+    let out = device.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v["summary"];
+    assert_eq!(s["requests"], 150);
+    let (e, f, l) = (s["edge"].as_u64().unwrap(), s["fallback"].as_u64().unwrap(), s["local"].as_u64().unwrap());
+    assert_eq!(e + f + l, 150, "every request accounted for: {s}");
+    assert!(f > 0, "the kill was noticed: {s}");
+    assert!(e > 0, "the edge served before and after: {s}");
+    assert!(s["accuracy"].as_f64().unwrap() > 0.85, "{s}");
+}
+
+#[test]
+fn edge_refuses_devices_without_the_token_and_reports_metrics() {
+    let (port, metrics) = (free_port(), free_port());
+    let _edge = spawn_edge(port, metrics);
+    let url = format!("http://127.0.0.1:{port}");
+    // Without the token every request falls back to the device, with the reason.
+    let dir = tempfile::tempdir().unwrap();
+    let records = dir.path().join("r.csv");
+    let v = ok_json(&[
+        "device", "run", "--edge", &url, "--plan", "examples/plan-two-devices.json", "--device",
+        "cam-2", "--n", "5", "--json", "--records", records.to_str().unwrap(),
+    ]);
+    assert_eq!(v["summary"]["fallback"], 5, "{v}");
+    let csv = std::fs::read_to_string(&records).unwrap();
+    assert!(csv.contains("Unauthenticated"), "{csv}");
+    // With it, through an emulated 5 Mbit/s link, the edge answers.
+    let v = ok_json(&[
+        "device", "run", "--edge", &url, "--plan", "examples/plan-two-devices.json", "--device",
+        "cam-2", "--n", "5", "--json", "--token", "t0k", "--rate-mbps", "5", "--delay-ms", "2",
+    ]);
+    assert_eq!(v["summary"]["edge"], 5, "{v}");
+    let network = v["summary"]["stage_means_ms"]["transmit"].as_f64().unwrap();
+    assert!(network > 4.0, "3.2 kB at 5 Mbit/s + 4 ms RTT takes > 4 ms, measured {network}");
+    let health = ok_json(&["edge", "health", "--edge", &url, "--json"]);
+    assert_eq!(health["status"], "SERVING");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", metrics)).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    // One refusal; the device then leaves the edge alone for --retry-after-ms.
+    assert!(text.contains("coinfer_edge_requests_total{outcome=\"unauthenticated\"} 1"), "{text}");
+    assert!(text.contains("coinfer_edge_requests_total{outcome=\"ok\"} 5"), "{text}");
+    // A bad plan is refused with the reason.
+    fails_with(&["device", "run", "--plan", "Cargo.toml"], &["plan"]);
 }

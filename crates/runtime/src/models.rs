@@ -170,6 +170,14 @@ impl ModelStore {
         get_or_load(&self.parts, &(id.clone(), part), || self.prepare(id, &entry, part))
     }
 
+    /// The part if it is already prepared (never blocks on a load).
+    pub fn prepared(&self, id: &ModelId, part: Part) -> Option<Arc<Loaded>> {
+        let parts = self.parts.lock().ok()?;
+        let slot = parts.get(&(id.clone(), part))?;
+        let guard = slot.try_lock().ok()?;
+        guard.clone()
+    }
+
     /// Part names already prepared, as `model[/version]@part`.
     pub fn loaded(&self) -> Vec<String> {
         let Ok(parts) = self.parts.lock() else { return vec![] };

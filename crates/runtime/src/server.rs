@@ -224,11 +224,16 @@ impl EdgeState {
             c => return Err(Status::invalid_argument(format!("cut {c}: use -1 or a cut index"))),
         };
         let id = ModelId { model: req.model.clone(), version: req.version.clone() };
-        let me = self.clone();
-        let tail = tokio::task::spawn_blocking(move || me.store.part(&id, part))
-            .await
-            .map_err(|e| Status::internal(format!("loading the tail: {e}")))?
-            .map_err(to_status)?;
+        let tail = match self.store.prepared(&id, part) {
+            Some(t) => t,
+            None => {
+                let me = self.clone();
+                tokio::task::spawn_blocking(move || me.store.part(&id, part))
+                    .await
+                    .map_err(|e| Status::internal(format!("loading the tail: {e}")))?
+                    .map_err(to_status)?
+            }
+        };
 
         // Decode the frame.
         let t = Instant::now();

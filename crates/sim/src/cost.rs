@@ -56,6 +56,15 @@ impl Link {
     }
 }
 
+impl Link {
+    /// Time (ms) of one request/response exchange on a link of this rate both ways: `up`
+    /// bytes sent and `down` bytes received as they cross the wire (payload plus protocol
+    /// framing), plus the RTT.
+    pub fn exchange_ms(&self, up: u64, down: u64) -> f64 {
+        (up + down) as f64 * 8.0 / self.rate_bps * 1e3 + self.rtt_ms
+    }
+}
+
 /// The latency breakdown of a split on a link.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SplitLatency {
@@ -97,5 +106,6 @@ mod tests {
             edge_ms: 0.0,
         };
         assert_eq!(local.latency(&link).total_ms, 5.0);
+        assert!((link.exchange_ms(100_000, 25_000) - 1002.0).abs() < 1e-9);
     }
 }

@@ -262,7 +262,10 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
                     format!("{}", c.mbps),
                     c.choice.to_string(),
                     format!("{}/{}", m.edge, m.requests),
-                    format!("{:.0}", m.mean_frame_bytes),
+                    format!(
+                        "{:.0} ({:.0}↑ {:.0}↓)",
+                        m.mean_frame_bytes, c.wire_bytes[0], c.wire_bytes[1]
+                    ),
                     format!(
                         "{:.2} + {:.2} + {:.2}",
                         c.predicted_parts_ms[0], c.predicted_parts_ms[1], c.predicted_parts_ms[2]
@@ -270,6 +273,7 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
                     format!("{:.2}", c.predicted_ms),
                     format!("{:.2}", m.e2e_ms.p50),
                     format!("{:+.1} %", 100.0 * c.relative_error),
+                    format!("{:.2}", c.predicted_payload_only_ms),
                     format!("{:.2} %", 100.0 * m.accuracy),
                 ]
             })
@@ -281,11 +285,12 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
                     "Mbit/s",
                     "split",
                     "by edge",
-                    "frame B",
+                    "frame B (wire ↑↓)",
                     "predicted dev+link+edge ms",
                     "predicted ms",
                     "measured p50 ms",
                     "error",
+                    "frame-only model ms",
                     "accuracy"
                 ],
                 rows

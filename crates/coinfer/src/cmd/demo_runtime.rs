@@ -22,10 +22,16 @@ pub struct RuntimeCheck {
     pub mbps: f64,
     /// The split run.
     pub choice: SplitChoice,
-    /// The cost model's end-to-end latency with this host's measured head/tail times (ms).
+    /// The cost model's end-to-end latency with this host's measured head/tail times and the
+    /// bytes that crossed the emulated link per request, both ways, framing included (ms).
     pub predicted_ms: f64,
     /// Its parts: device compute, link, edge compute (ms).
     pub predicted_parts_ms: [f64; 3],
+    /// The same model fed only the feature frame's bytes (no gRPC/HTTP/2 framing, no
+    /// response) — what a planner that ignores the protocol predicts (ms).
+    pub predicted_payload_only_ms: f64,
+    /// Bytes on the wire per request: uplink, downlink.
+    pub wire_bytes: [f64; 2],
     /// Measured over the runtime.
     pub measured: Summary,
     /// (measured p50 − predicted) / predicted.
@@ -74,7 +80,15 @@ pub fn run(
             let bar = super::progress_bar(images as u64, &format!("{mbps} Mbit/s"), json);
             // Two warm-up requests open the connection; they are not counted.
             let mut records = vec![];
+            let counted = |r: &LinkRelay| {
+                use std::sync::atomic::Ordering::Relaxed;
+                (r.stats.up_bytes.load(Relaxed), r.stats.down_bytes.load(Relaxed))
+            };
+            let mut start = (0, 0);
             for i in 0..images + 2 {
+                if i == 2 {
+                    start = counted(&relay);
+                }
                 let k = i % data.len();
                 let (x, y) = data.slice(k, k + 1);
                 let r = device.infer(x, Some(u32::from(y[0]))).await?;
@@ -83,6 +97,9 @@ pub fn run(
                     bar.inc(1);
                 }
             }
+            let end = counted(&relay);
+            let n = images.max(1) as f64;
+            let wire = [(end.0 - start.0) as f64 / n, (end.1 - start.1) as f64 / n];
             bar.finish_and_clear();
             let measured = Summary::of(&records);
             let (device_ms, edge_ms) = match choice {
@@ -99,13 +116,18 @@ pub fn run(
                 uplink_bytes: measured.mean_frame_bytes.round() as u64,
                 edge_ms,
             };
-            let predicted = option.latency(&Link { rate_bps: mbps * 1e6, rtt_ms });
+            let link = Link { rate_bps: mbps * 1e6, rtt_ms };
+            let payload_only = option.latency(&link).total_ms;
+            let transfer = link.exchange_ms(wire[0].round() as u64, wire[1].round() as u64);
+            let predicted = device_ms + transfer + edge_ms;
             checks.push(RuntimeCheck {
                 mbps: *mbps,
                 choice: choice.clone(),
-                predicted_ms: predicted.total_ms,
-                predicted_parts_ms: [device_ms, predicted.transfer_ms, edge_ms],
-                relative_error: (measured.e2e_ms.p50 - predicted.total_ms) / predicted.total_ms,
+                predicted_ms: predicted,
+                predicted_parts_ms: [device_ms, transfer, edge_ms],
+                predicted_payload_only_ms: payload_only,
+                wire_bytes: wire,
+                relative_error: (measured.e2e_ms.p50 - predicted) / predicted,
                 measured,
             });
         }
