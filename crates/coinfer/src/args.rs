@@ -250,6 +250,10 @@ pub struct StoppingArgs {
     /// Write stopping.json and stopping.svg here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// With --model: write the optimal rule as a plan's `online` block (candidate cuts and the
+    /// minimum uplink rate per stage), for `coinfer device run`.
+    #[arg(long, requires = "model")]
+    pub online_rule: Option<PathBuf>,
 }
 
 /// `coinfer codec`.
@@ -383,6 +387,9 @@ pub enum BenchWhat {
         /// Cut whose tail is served (default model).
         #[arg(long, default_value_t = 0)]
         cut: usize,
+        /// Edge worker threads running tails; the raw baseline uses as many threads.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
     },
     /// Multi-device simulator throughput (device-steps per second, one core).
     Sim {

@@ -595,7 +595,11 @@ fn devices_survive_the_edge_process_being_killed_and_restarted() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let s = &v["summary"];
     assert_eq!(s["requests"], 150);
-    let (e, f, l) = (s["edge"].as_u64().unwrap(), s["fallback"].as_u64().unwrap(), s["local"].as_u64().unwrap());
+    let (e, f, l) = (
+        s["edge"].as_u64().unwrap(),
+        s["fallback"].as_u64().unwrap(),
+        s["local"].as_u64().unwrap(),
+    );
     assert_eq!(e + f + l, 150, "every request accounted for: {s}");
     assert!(f > 0, "the kill was noticed: {s}");
     assert!(e > 0, "the edge served before and after: {s}");
@@ -611,16 +615,42 @@ fn edge_refuses_devices_without_the_token_and_reports_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let records = dir.path().join("r.csv");
     let v = ok_json(&[
-        "device", "run", "--edge", &url, "--plan", "examples/plan-two-devices.json", "--device",
-        "cam-2", "--n", "5", "--json", "--records", records.to_str().unwrap(),
+        "device",
+        "run",
+        "--edge",
+        &url,
+        "--plan",
+        "examples/plan-two-devices.json",
+        "--device",
+        "cam-2",
+        "--n",
+        "5",
+        "--json",
+        "--records",
+        records.to_str().unwrap(),
     ]);
     assert_eq!(v["summary"]["fallback"], 5, "{v}");
     let csv = std::fs::read_to_string(&records).unwrap();
     assert!(csv.contains("Unauthenticated"), "{csv}");
     // With it, through an emulated 5 Mbit/s link, the edge answers.
     let v = ok_json(&[
-        "device", "run", "--edge", &url, "--plan", "examples/plan-two-devices.json", "--device",
-        "cam-2", "--n", "5", "--json", "--token", "t0k", "--rate-mbps", "5", "--delay-ms", "2",
+        "device",
+        "run",
+        "--edge",
+        &url,
+        "--plan",
+        "examples/plan-two-devices.json",
+        "--device",
+        "cam-2",
+        "--n",
+        "5",
+        "--json",
+        "--token",
+        "t0k",
+        "--rate-mbps",
+        "5",
+        "--delay-ms",
+        "2",
     ]);
     assert_eq!(v["summary"]["edge"], 5, "{v}");
     let network = v["summary"]["stage_means_ms"]["transmit"].as_f64().unwrap();
@@ -637,4 +667,65 @@ fn edge_refuses_devices_without_the_token_and_reports_metrics() {
     assert!(text.contains("coinfer_edge_requests_total{outcome=\"ok\"} 5"), "{text}");
     // A bad plan is refused with the reason.
     fails_with(&["device", "run", "--plan", "Cargo.toml"], &["plan"]);
+}
+
+#[test]
+fn the_optimal_stopping_rule_drives_online_splitting_on_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule_path = dir.path().join("rule.json");
+    ok_json(&[
+        "stopping",
+        "--config",
+        "examples/stopping-cnn.toml",
+        "--model",
+        "models/fmnist-resnet.onnx",
+        "--online-rule",
+        rule_path.to_str().unwrap(),
+        "--json",
+    ]);
+    let rule: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rule_path).unwrap()).unwrap();
+    let plan = serde_json::json!({"devices": [{
+        "device_id": "roamer", "model": "fmnist-resnet", "split": {"kind": "edge-only"}, "online": rule,
+    }]});
+    let plan_path = dir.path().join("plan.json");
+    std::fs::write(&plan_path, plan.to_string()).unwrap();
+    let (port, metrics) = (free_port(), free_port());
+    let _edge = spawn_edge(port, metrics);
+    let records = dir.path().join("r.csv");
+    let v = ok_json(&[
+        "device",
+        "run",
+        "--edge",
+        &format!("http://127.0.0.1:{port}"),
+        "--plan",
+        plan_path.to_str().unwrap(),
+        "--token",
+        "t0k",
+        "--n",
+        "40",
+        "--fading-mbps",
+        "2",
+        "--rho",
+        "0.3",
+        "--step-ms",
+        "3",
+        "--seed",
+        "4",
+        "--records",
+        records.to_str().unwrap(),
+        "--json",
+    ]);
+    let s = &v["summary"];
+    assert_eq!(s["requests"], 40);
+    assert_eq!(s["fallback"], 0, "{s}");
+    assert!(s["accuracy"].as_f64().unwrap() > 0.8, "{s}");
+    // The fading rate moved the decision: more than one split point (or local) was used.
+    let csv = std::fs::read_to_string(&records).unwrap();
+    let mut rdr = csv.lines();
+    let header: Vec<&str> = rdr.next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "cut").unwrap();
+    let cuts: std::collections::BTreeSet<String> =
+        rdr.map(|l| l.split(',').nth(col).unwrap_or("").to_string()).collect();
+    assert!(cuts.len() > 1, "one split point only: {cuts:?}");
 }

@@ -81,7 +81,10 @@ pub struct DeviceOptions {
 
 impl Default for DeviceOptions {
     fn default() -> Self {
-        DeviceOptions { retry_after: Duration::from_millis(500), default_timeout: Duration::from_secs(5) }
+        DeviceOptions {
+            retry_after: Duration::from_millis(500),
+            default_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -374,7 +377,12 @@ impl Percentiles {
         }
         v.sort_by(f64::total_cmp);
         let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-        Percentiles { mean: v.iter().sum::<f64>() / v.len() as f64, p50: q(0.5), p95: q(0.95), p99: q(0.99) }
+        Percentiles {
+            mean: v.iter().sum::<f64>() / v.len() as f64,
+            p50: q(0.5),
+            p95: q(0.95),
+            p99: q(0.99),
+        }
     }
 }
 

@@ -297,10 +297,12 @@ impl LinkClock {
     /// packet, in order.
     pub fn send_chunk(&mut self, now: Duration, len: usize) -> Vec<(Duration, usize)> {
         let mss = self.config.mss;
-        (0..len.div_ceil(mss)).map(|i| {
-            let n = mss.min(len - i * mss);
-            (self.send(now, n), n)
-        }).collect()
+        (0..len.div_ceil(mss))
+            .map(|i| {
+                let n = mss.min(len - i * mss);
+                (self.send(now, n), n)
+            })
+            .collect()
     }
 }
 
@@ -348,11 +350,13 @@ mod tests {
 
     #[test]
     fn gilbert_elliott_loss_is_bursty_with_the_stationary_mean() {
-        let loss = LossModel::GilbertElliott { p_gb: 0.01, p_bg: 0.2, loss_good: 0.0, loss_bad: 0.5 };
+        let loss =
+            LossModel::GilbertElliott { p_gb: 0.01, p_bg: 0.2, loss_good: 0.0, loss_bad: 0.5 };
         let expected = loss.mean_loss();
         assert!((expected - 0.01 / 0.21 * 0.5).abs() < 1e-12);
-        let mut c = LinkClock::new(LinkConfig { loss, rto_ms: 0.0, seed: 3, ..LinkConfig::default() })
-            .expect("valid");
+        let mut c =
+            LinkClock::new(LinkConfig { loss, rto_ms: 0.0, seed: 3, ..LinkConfig::default() })
+                .expect("valid");
         let mut first_tries_lost = 0;
         for _ in 0..50_000 {
             let before = c.lost;

@@ -123,12 +123,7 @@ fn input_shape(g: &Graph) -> Vec<usize> {
 impl ModelStore {
     /// A store over `dir`, preparing parts on `engine`.
     pub fn new(dir: impl Into<PathBuf>, engine: Arc<dyn Engine>) -> ModelStore {
-        ModelStore {
-            dir: dir.into(),
-            engine,
-            models: Mutex::default(),
-            parts: Mutex::default(),
-        }
+        ModelStore { dir: dir.into(), engine, models: Mutex::default(), parts: Mutex::default() }
     }
 
     /// The directory served.

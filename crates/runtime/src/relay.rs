@@ -58,8 +58,8 @@ impl LinkRelay {
     ) -> Result<LinkRelay> {
         let up = Arc::new(Mutex::new(LinkClock::new(up)?));
         let down = Arc::new(Mutex::new(LinkClock::new(down)?));
-        let listener =
-            TcpListener::bind(listen).map_err(|e| RuntimeError::io(format!("binding {listen}"), e))?;
+        let listener = TcpListener::bind(listen)
+            .map_err(|e| RuntimeError::io(format!("binding {listen}"), e))?;
         let local_addr = listener.local_addr().map_err(|e| RuntimeError::io("local address", e))?;
         let started = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
@@ -78,8 +78,18 @@ impl LinkRelay {
                         let Ok(client) = client else { continue };
                         stats.connections.fetch_add(1, Ordering::Relaxed);
                         let dirs = (
-                            Direction { clock: up.clone(), started, counter: stats.clone(), up: true },
-                            Direction { clock: down.clone(), started, counter: stats.clone(), up: false },
+                            Direction {
+                                clock: up.clone(),
+                                started,
+                                counter: stats.clone(),
+                                up: true,
+                            },
+                            Direction {
+                                clock: down.clone(),
+                                started,
+                                counter: stats.clone(),
+                                up: false,
+                            },
                         );
                         if let Err(e) = relay_connection(client, upstream, dirs, &open) {
                             tracing::warn!(%upstream, error = %e, "link: connection not relayed");

@@ -251,9 +251,9 @@ fn take_batch(shared: &Shared) -> Option<Vec<Queued>> {
 fn worker(shared: &Shared) {
     while let Some(batch) = take_batch(shared) {
         let start = Instant::now();
-        let (live, expired): (Vec<Queued>, Vec<Queued>) = batch.into_iter().partition(|q| {
-            !q.job.reply.is_closed() && q.job.deadline.is_none_or(|d| d > start)
-        });
+        let (live, expired): (Vec<Queued>, Vec<Queued>) = batch
+            .into_iter()
+            .partition(|q| !q.job.reply.is_closed() && q.job.deadline.is_none_or(|d| d > start));
         let n_expired = expired.len();
         for q in expired {
             let waited_ms = (start - q.enqueued).as_secs_f64() * 1e3;

@@ -91,7 +91,10 @@ impl EdgeConfig {
         }
         for s in &self.shares {
             if !(s.compute_share.is_finite() && s.compute_share > 0.0) || s.bandwidth_bps < 0.0 {
-                return bad(format!("shares of `{}`: compute_share > 0, bandwidth ≥ 0", s.device_id));
+                return bad(format!(
+                    "shares of `{}`: compute_share > 0, bandwidth ≥ 0",
+                    s.device_id
+                ));
             }
         }
         Ok(())
@@ -180,8 +183,9 @@ impl EdgeState {
         if let Some(c) = codecs.get(name) {
             return Ok(c.clone());
         }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|_| RuntimeError::NotFound(format!("codec `{name}`: no file {}", path.display())))?;
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            RuntimeError::NotFound(format!("codec `{name}`: no file {}", path.display()))
+        })?;
         let codec: Codec = serde_json::from_str(&text)
             .map_err(|e| RuntimeError::Invalid(format!("codec `{name}`: {e}")))?;
         let codec = Arc::new(codec);
@@ -211,7 +215,8 @@ impl EdgeState {
             tokio::time::sleep(hold).await;
         }
         let shaping = arrived.elapsed();
-        let budget_ms = if req.deadline_ms > 0 { req.deadline_ms } else { self.config.default_deadline_ms };
+        let budget_ms =
+            if req.deadline_ms > 0 { req.deadline_ms } else { self.config.default_deadline_ms };
         let deadline = (budget_ms > 0).then(|| arrived + Duration::from_millis(budget_ms.into()));
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Status::deadline_exceeded("deadline passed while shaping"));
@@ -244,7 +249,8 @@ impl EdgeState {
         let feature = if req.codec.is_empty() {
             decode_frame(&req.frame, &limits).map_err(|e| RuntimeError::Frame(e))
         } else {
-            self.codec(&req.codec).and_then(|c| c.decode(&req.frame, &limits).map_err(RuntimeError::Frame))
+            self.codec(&req.codec)
+                .and_then(|c| c.decode(&req.frame, &limits).map_err(RuntimeError::Frame))
         }
         .map_err(to_status)?;
         let (batch, sample) = feature.shape.split_first().map_or((0, &[][..]), |(b, s)| (*b, s));
@@ -279,9 +285,13 @@ impl EdgeState {
         };
         let total = arrived.elapsed();
         let m = &self.metrics;
-        for (stage, d) in
-            [("shaping", shaping), ("decode", decode), ("queue", out.queue), ("tail", out.tail), ("total", total)]
-        {
+        for (stage, d) in [
+            ("shaping", shaping),
+            ("decode", decode),
+            ("queue", out.queue),
+            ("tail", out.tail),
+            ("total", total),
+        ] {
             m.stage(stage, d.as_secs_f64());
         }
         let output = out.output;
@@ -353,7 +363,8 @@ struct InFlight<'a> {
 
 impl<'a> InFlight<'a> {
     fn take(state: &'a EdgeState, device: &str) -> Result<InFlight<'a>, Status> {
-        let mut m = state.in_flight.lock().map_err(|_| Status::internal("in-flight map poisoned"))?;
+        let mut m =
+            state.in_flight.lock().map_err(|_| Status::internal("in-flight map poisoned"))?;
         let n = m.entry(device.to_string()).or_insert(0);
         if *n >= state.config.max_in_flight_per_device {
             return Err(Status::resource_exhausted(format!(
@@ -389,7 +400,10 @@ pub struct EdgeService {
 
 #[tonic::async_trait]
 impl Edge for EdgeService {
-    async fn infer(&self, request: Request<InferRequest>) -> Result<Response<InferResponse>, Status> {
+    async fn infer(
+        &self,
+        request: Request<InferRequest>,
+    ) -> Result<Response<InferResponse>, Status> {
         let result = match self.state.authorize(&request) {
             Ok(()) => self.state.infer(request.into_inner()).await,
             Err(s) => Err(s),
@@ -455,28 +469,29 @@ pub async fn serve_http(
 ) -> Result<()> {
     use axum::routing::get;
     let health_state = state.clone();
-    let app = axum::Router::new()
-        .route(
-            "/health",
-            get(move || {
-                let h = health_state.health();
-                async move {
-                    axum::Json(serde_json::json!({
-                        "status": h.status, "protocol": h.protocol, "loaded": h.loaded,
-                        "queue_length": h.queue_length, "uptime_s": h.uptime_s,
-                    }))
-                }
-            }),
-        )
-        .route(
-            "/metrics",
-            get(move || {
-                let body = state.metrics.render();
-                async move {
-                    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
-                }
-            }),
-        );
+    let app =
+        axum::Router::new()
+            .route(
+                "/health",
+                get(move || {
+                    let h = health_state.health();
+                    async move {
+                        axum::Json(serde_json::json!({
+                            "status": h.status, "protocol": h.protocol, "loaded": h.loaded,
+                            "queue_length": h.queue_length, "uptime_s": h.uptime_s,
+                        }))
+                    }
+                }),
+            )
+            .route(
+                "/metrics",
+                get(move || {
+                    let body = state.metrics.render();
+                    async move {
+                        ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+                    }
+                }),
+            );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -132,21 +132,38 @@ async fn sixty_four_devices_thousands_of_requests_all_accounted_for() {
     });
     let started = Instant::now();
     let per_device = 40;
-    let all = run_devices(&edge.url(), 64, per_device, &data, DeviceOptions::default(), Duration::ZERO).await;
+    let all =
+        run_devices(&edge.url(), 64, per_device, &data, DeviceOptions::default(), Duration::ZERO)
+            .await;
     let wall = started.elapsed();
     assert_eq!(bad.await.expect("bad client"), 200, "every malformed request refused");
     let records: Vec<Record> = all.into_iter().flatten().collect();
     let s = Summary::of(&records);
     assert_eq!(s.requests, 64 * per_device, "every request answered");
     assert_eq!(s.edge + s.fallback, s.requests);
-    assert_eq!(s.fallback, 0, "a healthy edge serves everything: {:?}", records.iter().find(|r| r.error.is_some()));
+    assert_eq!(
+        s.fallback,
+        0,
+        "a healthy edge serves everything: {:?}",
+        records.iter().find(|r| r.error.is_some())
+    );
     assert!(s.accuracy > 0.85, "accuracy {}", s.accuracy);
     let max_batch = records.iter().map(|r| r.batch_size).max().unwrap_or(0);
     assert!(max_batch > 1, "requests were batched (max batch {max_batch})");
     let text = edge.state.metrics.render();
-    assert!(text.contains(&format!("coinfer_edge_requests_total{{outcome=\"ok\"}} {}", 64 * per_device)), "{text}");
+    assert!(
+        text.contains(&format!(
+            "coinfer_edge_requests_total{{outcome=\"ok\"}} {}",
+            64 * per_device
+        )),
+        "{text}"
+    );
     assert!(text.contains("coinfer_edge_requests_total{outcome=\"invalid\"} 200"), "{text}");
-    eprintln!("64 devices × {per_device}: {:.0} req/s, p50 {:.2} ms, max batch {max_batch}", s.requests as f64 / wall.as_secs_f64(), s.e2e_ms.p50);
+    eprintln!(
+        "64 devices × {per_device}: {:.0} req/s, p50 {:.2} ms, max batch {max_batch}",
+        s.requests as f64 / wall.as_secs_f64(),
+        s.e2e_ms.p50
+    );
     edge.stop().await.expect("stops");
 }
 
@@ -156,10 +173,15 @@ async fn edge_stopped_mid_run_and_restarted_nothing_is_lost() {
     let addr = edge.addr;
     let url = edge.url();
     let data = samples(50);
-    let options = DeviceOptions { retry_after: Duration::from_millis(100), default_timeout: Duration::from_secs(2) };
+    let options = DeviceOptions {
+        retry_after: Duration::from_millis(100),
+        default_timeout: Duration::from_secs(2),
+    };
     let run = {
         let data = data.clone();
-        tokio::spawn(async move { run_devices(&url, 8, 60, &data, options, Duration::from_millis(10)).await })
+        tokio::spawn(async move {
+            run_devices(&url, 8, 60, &data, options, Duration::from_millis(10)).await
+        })
     };
     tokio::time::sleep(Duration::from_millis(250)).await;
     edge.stop().await.expect("edge stops");
@@ -185,7 +207,15 @@ async fn unreachable_edge_means_local_answers() {
     // Nothing listens there.
     let free = std::net::TcpListener::bind(any()).expect("bind").local_addr().expect("addr");
     let data = samples(10);
-    let all = run_devices(&format!("http://{free}"), 2, 10, &data, DeviceOptions::default(), Duration::ZERO).await;
+    let all = run_devices(
+        &format!("http://{free}"),
+        2,
+        10,
+        &data,
+        DeviceOptions::default(),
+        Duration::ZERO,
+    )
+    .await;
     let records: Vec<Record> = all.into_iter().flatten().collect();
     assert!(records.iter().all(|r| r.served_by == ServedBy::Fallback && r.error.is_some()));
     assert!(Summary::of(&records).accuracy > 0.8);
@@ -203,7 +233,10 @@ async fn compute_shares_divide_a_busy_edge() {
     assert_eq!(admin.set_shares(shares).await.expect("shares"), 2);
     let data = samples(1);
     let (x, _) = &data[0];
-    let frame = Codec::RawF32.encode(&coinfer_compress::Feature::new(x.shape().to_vec(), x.iter().copied().collect()).expect("f"));
+    let frame = Codec::RawF32.encode(
+        &coinfer_compress::Feature::new(x.shape().to_vec(), x.iter().copied().collect())
+            .expect("f"),
+    );
     // Each device keeps 16 full-model requests in flight for 1.5 s.
     let stop = Instant::now() + Duration::from_millis(1500);
     let mut tasks = vec![];
@@ -214,7 +247,13 @@ async fn compute_shares_divide_a_busy_edge() {
             tasks.push(tokio::spawn(async move {
                 let mut done = 0u32;
                 while Instant::now() < stop {
-                    let r = InferRequest { device_id: device.into(), model: "fmnist-resnet".into(), cut: -1, frame: frame.clone(), ..InferRequest::default() };
+                    let r = InferRequest {
+                        device_id: device.into(),
+                        model: "fmnist-resnet".into(),
+                        cut: -1,
+                        frame: frame.clone(),
+                        ..InferRequest::default()
+                    };
                     c.infer(r, Some(Duration::from_secs(10))).await.expect("served");
                     done += 1;
                 }
@@ -237,7 +276,11 @@ async fn compute_shares_divide_a_busy_edge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bandwidth_shares_hold_requests_at_the_granted_rate() {
     let config = EdgeConfig {
-        shares: vec![coinfer_runtime::server::ShareConfig { device_id: "slow".into(), compute_share: 1.0, bandwidth_bps: 1e6 }],
+        shares: vec![coinfer_runtime::server::ShareConfig {
+            device_id: "slow".into(),
+            compute_share: 1.0,
+            bandwidth_bps: 1e6,
+        }],
         ..EdgeConfig::default()
     };
     let edge = edge_at(any(), config).await;
@@ -246,7 +289,13 @@ async fn bandwidth_shares_hold_requests_at_the_granted_rate() {
     let mut times = vec![];
     for device in ["slow", "fast"] {
         let client = EdgeClient::new(&edge.url(), None).expect("client");
-        let mut dev = DeviceRunner::new(plan(device, SplitChoice::EdgeOnly), store.clone(), Some(client), DeviceOptions::default(), None);
+        let mut dev = DeviceRunner::new(
+            plan(device, SplitChoice::EdgeOnly),
+            store.clone(),
+            Some(client),
+            DeviceOptions::default(),
+            None,
+        );
         let mut recs = vec![];
         for (x, y) in data.iter() {
             recs.push(dev.infer(x.clone(), Some(*y)).await.expect("infer"));
@@ -255,7 +304,11 @@ async fn bandwidth_shares_hold_requests_at_the_granted_rate() {
         if device == "slow" {
             // 3,136-byte input + header at 1 Mbit/s ≈ 25 ms each.
             let want = recs[0].frame_bytes as f64 * 8.0 / 1e6 * 1e3;
-            assert!((times[0] - want).abs() < 0.3 * want + 2.0, "shaping {:.1} ms vs {want:.1} ms", times[0]);
+            assert!(
+                (times[0] - want).abs() < 0.3 * want + 2.0,
+                "shaping {:.1} ms vs {want:.1} ms",
+                times[0]
+            );
         }
     }
     assert!(times[1] < 0.5, "unlimited device not held: {:.2} ms", times[1]);
@@ -267,9 +320,21 @@ async fn through_the_emulated_link_transfer_time_follows_rate_and_delay() {
     let edge = edge_at(any(), EdgeConfig::default()).await;
     let rate = 10e6;
     let delay_ms = 5.0;
-    let relay = LinkRelay::start(any(), edge.addr, LinkConfig::fixed(rate, delay_ms), LinkConfig::fixed(rate, delay_ms)).expect("relay");
+    let relay = LinkRelay::start(
+        any(),
+        edge.addr,
+        LinkConfig::fixed(rate, delay_ms),
+        LinkConfig::fixed(rate, delay_ms),
+    )
+    .expect("relay");
     let client = EdgeClient::new(&format!("http://{}", relay.local_addr()), None).expect("client");
-    let mut dev = DeviceRunner::new(plan("cam", cut(2)), store(), Some(client), DeviceOptions::default(), None);
+    let mut dev = DeviceRunner::new(
+        plan("cam", cut(2)),
+        store(),
+        Some(client),
+        DeviceOptions::default(),
+        None,
+    );
     let data = samples(12);
     let mut recs = vec![];
     for (x, y) in data.iter() {
@@ -279,14 +344,32 @@ async fn through_the_emulated_link_transfer_time_follows_rate_and_delay() {
     assert!(recs.iter().all(|r| r.served_by == ServedBy::Edge));
     let transmit = recs.iter().map(|r| r.transmit_ms).sum::<f64>() / recs.len() as f64;
     let predicted = recs[0].frame_bytes as f64 * 8.0 / rate * 1e3 + 2.0 * delay_ms;
-    assert!((transmit - predicted).abs() < 0.15 * predicted + 0.5, "measured {transmit:.2} ms, model {predicted:.2} ms");
-    assert!(relay.stats.up_bytes.load(std::sync::atomic::Ordering::Relaxed) > (10 * recs[0].frame_bytes) as u64);
+    assert!(
+        (transmit - predicted).abs() < 0.15 * predicted + 0.5,
+        "measured {transmit:.2} ms, model {predicted:.2} ms"
+    );
+    assert!(
+        relay.stats.up_bytes.load(std::sync::atomic::Ordering::Relaxed)
+            > (10 * recs[0].frame_bytes) as u64
+    );
 
     // A lossy link still answers everything, later.
-    let lossy = LinkConfig { loss: LossModel::Bernoulli { p: 0.05 }, rto_ms: 20.0, seed: 1, ..LinkConfig::fixed(rate, 1.0) };
-    let relay = LinkRelay::start(any(), edge.addr, lossy, LinkConfig::fixed(rate, 1.0)).expect("relay");
+    let lossy = LinkConfig {
+        loss: LossModel::Bernoulli { p: 0.05 },
+        rto_ms: 20.0,
+        seed: 1,
+        ..LinkConfig::fixed(rate, 1.0)
+    };
+    let relay =
+        LinkRelay::start(any(), edge.addr, lossy, LinkConfig::fixed(rate, 1.0)).expect("relay");
     let client = EdgeClient::new(&format!("http://{}", relay.local_addr()), None).expect("client");
-    let mut dev = DeviceRunner::new(plan("cam2", cut(0)), store(), Some(client), DeviceOptions::default(), None);
+    let mut dev = DeviceRunner::new(
+        plan("cam2", cut(0)),
+        store(),
+        Some(client),
+        DeviceOptions::default(),
+        None,
+    );
     for (x, y) in data.iter() {
         let r = dev.infer(x.clone(), Some(*y)).await.expect("infer");
         assert_eq!(r.served_by, ServedBy::Edge);
@@ -302,7 +385,13 @@ async fn online_splitting_follows_the_observed_rate() {
     let data = samples(6);
     let rule = OnlineSplit { cuts: vec![2, 9], min_rate_bps: vec![50e6, 5e6, 1e6] };
     let mut want_local = vec![];
-    let mut reference = DeviceRunner::new(plan("ref", SplitChoice::DeviceOnly), store(), None, DeviceOptions::default(), None);
+    let mut reference = DeviceRunner::new(
+        plan("ref", SplitChoice::DeviceOnly),
+        store(),
+        None,
+        DeviceOptions::default(),
+        None,
+    );
     for (x, y) in data.iter() {
         want_local.push(reference.infer(x.clone(), Some(*y)).await.expect("local").predicted);
     }
@@ -311,7 +400,8 @@ async fn online_splitting_follows_the_observed_rate() {
         p.online = Some(rule.clone());
         let probe: coinfer_runtime::device::RateProbe = Arc::new(move || Some(rate));
         let client = EdgeClient::new(&edge.url(), None).expect("client");
-        let mut dev = DeviceRunner::new(p, store(), Some(client), DeviceOptions::default(), Some(probe));
+        let mut dev =
+            DeviceRunner::new(p, store(), Some(client), DeviceOptions::default(), Some(probe));
         for ((x, y), want) in data.iter().zip(&want_local) {
             let r = dev.infer(x.clone(), Some(*y)).await.expect("infer");
             assert_eq!(r.cut, want_cut, "rate {rate}");

@@ -80,7 +80,8 @@ async fn edge_answers_match_the_local_model_for_every_split() {
     for split in [SplitChoice::EdgeOnly, cut(0), cut(5), cut(9)] {
         let client = EdgeClient::new(&edge.url(), None).expect("client");
         let p = plan("cam", split.clone(), Codec::RawF32);
-        let mut dev = DeviceRunner::new(p, local.clone(), Some(client), DeviceOptions::default(), None);
+        let mut dev =
+            DeviceRunner::new(p, local.clone(), Some(client), DeviceOptions::default(), None);
         let mut records = vec![];
         for (x, y) in &data {
             records.push(dev.infer(x.clone(), Some(*y)).await.expect("infer"));
@@ -123,10 +124,17 @@ fn request(device: &str, cut: i32, frame: Vec<u8>) -> InferRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_clear_errors_and_the_server_stays_up() {
-    let config = EdgeConfig { token: Some("s3cret".into()), max_frame_bytes: 64 * 1024, ..EdgeConfig::default() };
+    let config = EdgeConfig {
+        token: Some("s3cret".into()),
+        max_frame_bytes: 64 * 1024,
+        ..EdgeConfig::default()
+    };
     let edge = edge(config).await;
     let (x, _) = samples(1).remove(0);
-    let frame = Codec::RawF32.encode(&coinfer_compress::Feature::new(x.shape().to_vec(), x.iter().copied().collect()).expect("feature"));
+    let frame = Codec::RawF32.encode(
+        &coinfer_compress::Feature::new(x.shape().to_vec(), x.iter().copied().collect())
+            .expect("feature"),
+    );
     let mut anon = EdgeClient::new(&edge.url(), None).expect("client");
     let mut wrong = EdgeClient::new(&edge.url(), Some("nope")).expect("client");
     let mut ok = EdgeClient::new(&edge.url(), Some("s3cret")).expect("client");

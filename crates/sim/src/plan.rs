@@ -182,7 +182,8 @@ mod tests {
         assert_eq!(plan.devices[1].compute_share, 1.0);
         assert_eq!(plan.granted_bps(&plan.devices[0]), 5e6);
         assert_eq!(plan.granted_bps(&plan.devices[1]), 0.0);
-        let back = Plan::from_json(&serde_json::to_string(&plan).expect("serialise")).expect("again");
+        let back =
+            Plan::from_json(&serde_json::to_string(&plan).expect("serialise")).expect("again");
         assert_eq!(back, plan);
     }
 

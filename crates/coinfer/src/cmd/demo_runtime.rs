@@ -51,7 +51,8 @@ pub fn run(
     let dir = model.parent().context("model path has no directory")?;
     let name = model.file_stem().and_then(|s| s.to_str()).context("model file name")?.to_string();
     let engine = coinfer_engine::engine_for_name(engine_name)?;
-    let data = coinfer_data::load(coinfer_data::DatasetName::FashionMnist, coinfer_data::Split::Test)?;
+    let data =
+        coinfer_data::load(coinfer_data::DatasetName::FashionMnist, coinfer_data::Split::Test)?;
     let store = Arc::new(ModelStore::new(dir, engine.clone()));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
@@ -74,8 +75,13 @@ pub fn run(
                 deadline_ms: 0,
                 online: None,
             };
-            let mut device =
-                DeviceRunner::new(plan, store.clone(), Some(client), DeviceOptions::default(), None);
+            let mut device = DeviceRunner::new(
+                plan,
+                store.clone(),
+                Some(client),
+                DeviceOptions::default(),
+                None,
+            );
             device.warm_up().await?;
             let bar = super::progress_bar(images as u64, &format!("{mbps} Mbit/s"), json);
             // Two warm-up requests open the connection; they are not counted.

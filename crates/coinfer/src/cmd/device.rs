@@ -23,7 +23,8 @@ pub(crate) fn read_plan(path: &std::path::Path) -> Result<Plan> {
 
 /// Writes per-request records as CSV.
 pub(crate) fn write_records(path: &std::path::Path, records: &[Record]) -> Result<()> {
-    let mut w = csv::Writer::from_path(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut w =
+        csv::Writer::from_path(path).with_context(|| format!("writing {}", path.display()))?;
     for r in records {
         w.serialize(r)?;
     }
@@ -35,7 +36,21 @@ pub(crate) fn write_records(path: &std::path::Path, records: &[Record]) -> Resul
 pub(crate) fn summary_table(s: &Summary) -> String {
     let m = &s.stage_means_ms;
     table(
-        &["requests", "edge", "fallback", "local", "accuracy", "frame B", "e2e p50 ms", "e2e p95 ms", "head", "encode", "network", "edge queue", "edge tail"],
+        &[
+            "requests",
+            "edge",
+            "fallback",
+            "local",
+            "accuracy",
+            "frame B",
+            "e2e p50 ms",
+            "e2e p95 ms",
+            "head",
+            "encode",
+            "network",
+            "edge queue",
+            "edge tail",
+        ],
         vec![vec![
             s.requests.to_string(),
             s.edge.to_string(),
@@ -90,7 +105,8 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
             let p: RateProbe = Arc::new(move || r.uplink_rate_bps());
             p
         });
-        let client = url.as_deref().map(|u| EdgeClient::new(u, args.token.as_deref())).transpose()?;
+        let client =
+            url.as_deref().map(|u| EdgeClient::new(u, args.token.as_deref())).transpose()?;
         let options = DeviceOptions {
             retry_after: Duration::from_millis(args.retry_after_ms),
             ..DeviceOptions::default()

@@ -42,8 +42,7 @@ impl LinkOpts {
             }
             // Rayleigh fading around 10 dB SNR at the mean gain, where the rate is `mbps`.
             let bandwidth_hz = mbps * 1e6 / 11f64.log2();
-            let radio =
-                Radio { bandwidth_hz, tx_power_w: 1.0, noise_w_per_hz: 0.1 / bandwidth_hz };
+            let radio = Radio { bandwidth_hz, tx_power_w: 1.0, noise_w_per_hz: 0.1 / bandwidth_hz };
             let mut process = GaussMarkov::new(self.rho, 1.0, 1e-3)?;
             Some(RateSchedule::from_channel(&mut process, &radio, 10_000, self.step_ms, self.seed)?)
         } else {

@@ -43,8 +43,8 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             BenchWhat::Stopping => bench::stopping(json),
             BenchWhat::Sim { devices } => bench::sim(devices, json),
-            BenchWhat::Edge { devices, requests, seconds, idle, cut } => {
-                edge::bench(devices, requests, seconds, idle, cut, json)
+            BenchWhat::Edge { devices, requests, seconds, idle, cut, workers } => {
+                edge::bench(devices, requests, seconds, idle, cut, workers, json)
             }
             BenchWhat::Codec => bench::codec(json),
         },

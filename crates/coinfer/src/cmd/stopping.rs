@@ -63,6 +63,25 @@ fn evaluate_rules(
         .collect()
 }
 
+/// The stopping rule in the runtime's form: stage `n` (after cut `n − 1` of the model) offloads
+/// iff the observed rate is at least the Shannon rate at the gain threshold `η_n`. Stages run to
+/// the horizon; with every layer placed (`K = N`) the last stage is completion on the device,
+/// which the runtime does when no threshold is met. "Never" is written as `f64::MAX` (JSON has
+/// no infinity).
+fn online_rule(
+    thresholds: &[f64],
+    layers: usize,
+    radio: &coinfer_sim::Radio,
+) -> coinfer_sim::OnlineSplit {
+    let k = thresholds.len().saturating_sub(1);
+    let stages = if k == layers { k } else { k + 1 };
+    let rate = |eta: f64| if eta.is_finite() { radio.rate_bps(eta) } else { f64::MAX };
+    coinfer_sim::OnlineSplit {
+        cuts: (0..stages.saturating_sub(1)).collect(),
+        min_rate_bps: thresholds.iter().take(stages).map(|&e| rate(e)).collect(),
+    }
+}
+
 pub fn run(args: &StoppingArgs, json: bool) -> Result<()> {
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("reading {}", args.config.display()))?;
@@ -106,6 +125,10 @@ pub fn run(args: &StoppingArgs, json: bool) -> Result<()> {
     let opt = backward_induction(&p, ch.as_ref(), k);
     let osla = one_stage_look_ahead(&p, ch.as_ref(), k);
     let optimal_cost = results[0].exact;
+    if let Some(path) = &args.online_rule {
+        let rule = online_rule(&opt.rule.thresholds, n, &cfg.radio);
+        write_json(path, &rule)?;
+    }
 
     // Cost vs mean SNR (channel gains scaled by 0.1× … 10×).
     let factors: Vec<f64> = (0..=8).map(|i| 10f64.powf(-1.0 + 0.25 * i as f64)).collect();
