@@ -168,11 +168,11 @@ impl Scheduler {
         Scheduler { shared, workers }
     }
 
-    /// Queues a job. Returns it back if the scheduler is shutting down.
-    pub fn submit(&self, job: Job) -> Result<(), Job> {
-        let Ok(mut st) = self.shared.state.lock() else { return Err(job) };
+    /// Queues a job; refuses (and drops) it if the scheduler is shutting down.
+    pub fn submit(&self, job: Job) -> Result<(), JobError> {
+        let Ok(mut st) = self.shared.state.lock() else { return Err(JobError::Shutdown) };
         if st.shutdown {
-            return Err(job);
+            return Err(JobError::Shutdown);
         }
         let cost = (job.tail.macs_per_sample.max(1) as f64) * job.input.shape()[0].max(1) as f64;
         let w = st.weight(&job.device);

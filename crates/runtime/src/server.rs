@@ -247,7 +247,7 @@ impl EdgeState {
             max_frame_bytes: self.config.max_frame_bytes,
         };
         let feature = if req.codec.is_empty() {
-            decode_frame(&req.frame, &limits).map_err(|e| RuntimeError::Frame(e))
+            decode_frame(&req.frame, &limits).map_err(RuntimeError::Frame)
         } else {
             self.codec(&req.codec)
                 .and_then(|c| c.decode(&req.frame, &limits).map_err(RuntimeError::Frame))
