@@ -1,71 +1,21 @@
 //! Load and fault tests on loopback: many devices, an edge that dies and comes back,
 //! bad clients next to good ones, fair shares, and the emulated link.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use coinfer_compress::Codec;
-use coinfer_data::{DatasetName, Split};
 use coinfer_engine::Tensor;
 use coinfer_runtime::client::EdgeClient;
 use coinfer_runtime::device::{DeviceOptions, DeviceRunner, Record, ServedBy, Summary};
 use coinfer_runtime::link::{LinkConfig, LossModel};
-use coinfer_runtime::models::ModelStore;
 use coinfer_runtime::proto::{InferRequest, Share};
 use coinfer_runtime::relay::LinkRelay;
-use coinfer_runtime::server::{EdgeConfig, EdgeHandle, EdgeState};
-use coinfer_sim::{DevicePlan, OnlineSplit, SplitChoice};
-
-fn models_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models")
-}
-
-fn store() -> Arc<ModelStore> {
-    let engine = coinfer_engine::engine_for_name("tract").expect("tract");
-    Arc::new(ModelStore::new(models_dir(), engine))
-}
-
-async fn edge_at(addr: std::net::SocketAddr, config: EdgeConfig) -> EdgeHandle {
-    let engine = coinfer_engine::engine_for_name("tract").expect("tract");
-    let state = EdgeState::new(models_dir(), engine, config).expect("edge state");
-    EdgeHandle::start(state, addr, None).await.expect("edge starts")
-}
-
-fn any() -> std::net::SocketAddr {
-    "127.0.0.1:0".parse().expect("addr")
-}
-
-fn samples(n: usize) -> Arc<Vec<(Tensor, u32)>> {
-    let data = coinfer_data::load(DatasetName::FashionMnist, Split::Test).expect("data").take(n);
-    Arc::new(
-        (0..data.len())
-            .map(|i| {
-                let (x, y) = data.slice(i, i + 1);
-                (x, y[0] as u32)
-            })
-            .collect(),
-    )
-}
-
-fn plan(device: &str, split: SplitChoice) -> DevicePlan {
-    DevicePlan {
-        device_id: device.into(),
-        model: "fmnist-resnet".into(),
-        version: String::new(),
-        split,
-        pruning: None,
-        codec: Codec::RawF32,
-        compute_share: 1.0,
-        bandwidth_share: 0.0,
-        deadline_ms: 0,
-        online: None,
-    }
-}
-
-fn cut(i: usize) -> SplitChoice {
-    SplitChoice::Cut { index: i, tensor: String::new() }
-}
+use coinfer_runtime::server::EdgeConfig;
+use coinfer_sim::{OnlineSplit, SplitChoice};
+use common::{any, cut, edge_at, plan, samples, store};
 
 /// Runs `n` requests on each of `devices` concurrent devices; returns every record.
 async fn run_devices(
@@ -111,7 +61,7 @@ async fn run_devices(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_devices_thousands_of_requests_all_accounted_for() {
     let config = EdgeConfig { max_queue_delay_ms: 2.0, max_batch: 32, ..EdgeConfig::default() };
-    let edge = edge_at(any(), config).await;
+    let edge = edge_at(any(), config, false).await;
     let data = samples(200);
     // A bad client hammering the same edge meanwhile.
     let url = edge.url();
@@ -169,7 +119,7 @@ async fn sixty_four_devices_thousands_of_requests_all_accounted_for() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edge_stopped_mid_run_and_restarted_nothing_is_lost() {
-    let edge = edge_at(any(), EdgeConfig::default()).await;
+    let edge = edge_at(any(), EdgeConfig::default(), false).await;
     let addr = edge.addr;
     let url = edge.url();
     let data = samples(50);
@@ -186,7 +136,7 @@ async fn edge_stopped_mid_run_and_restarted_nothing_is_lost() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     edge.stop().await.expect("edge stops");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let edge = edge_at(addr, EdgeConfig::default()).await;
+    let edge = edge_at(addr, EdgeConfig::default(), false).await;
     let records: Vec<Record> = run.await.expect("devices").into_iter().flatten().collect();
     let s = Summary::of(&records);
     assert_eq!(s.requests, 8 * 60, "every request answered");
@@ -224,7 +174,7 @@ async fn unreachable_edge_means_local_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compute_shares_divide_a_busy_edge() {
     let config = EdgeConfig { workers: 1, max_batch: 1, ..EdgeConfig::default() };
-    let edge = edge_at(any(), config).await;
+    let edge = edge_at(any(), config, false).await;
     let mut admin = EdgeClient::new(&edge.url(), None).expect("client");
     let shares = vec![
         Share { device_id: "gold".into(), compute_share: 3.0, bandwidth_bps: 0.0 },
@@ -283,7 +233,7 @@ async fn bandwidth_shares_hold_requests_at_the_granted_rate() {
         }],
         ..EdgeConfig::default()
     };
-    let edge = edge_at(any(), config).await;
+    let edge = edge_at(any(), config, false).await;
     let data = samples(4);
     let store = store();
     let mut times = vec![];
@@ -317,7 +267,7 @@ async fn bandwidth_shares_hold_requests_at_the_granted_rate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_the_emulated_link_transfer_time_follows_rate_and_delay() {
-    let edge = edge_at(any(), EdgeConfig::default()).await;
+    let edge = edge_at(any(), EdgeConfig::default(), false).await;
     let rate = 10e6;
     let delay_ms = 5.0;
     let relay = LinkRelay::start(
@@ -381,7 +331,7 @@ async fn through_the_emulated_link_transfer_time_follows_rate_and_delay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_splitting_follows_the_observed_rate() {
-    let edge = edge_at(any(), EdgeConfig::default()).await;
+    let edge = edge_at(any(), EdgeConfig::default(), false).await;
     let data = samples(6);
     let rule = OnlineSplit { cuts: vec![2, 9], min_rate_bps: vec![50e6, 5e6, 1e6] };
     let mut want_local = vec![];

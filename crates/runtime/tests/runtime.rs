@@ -1,89 +1,42 @@
 //! End-to-end runtime tests on loopback: real gRPC, real models, real data.
 
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
 use coinfer_compress::Codec;
-use coinfer_data::{DatasetName, Split};
-use coinfer_engine::Tensor;
 use coinfer_runtime::client::EdgeClient;
 use coinfer_runtime::device::{DeviceOptions, DeviceRunner, ServedBy, Summary};
-use coinfer_runtime::models::ModelStore;
 use coinfer_runtime::proto::InferRequest;
-use coinfer_runtime::server::{EdgeConfig, EdgeHandle, EdgeState};
-use coinfer_sim::{DevicePlan, SplitChoice};
-
-fn models_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models")
-}
-
-fn store() -> Arc<ModelStore> {
-    let engine = coinfer_engine::engine_for_name("tract").expect("tract");
-    Arc::new(ModelStore::new(models_dir(), engine))
-}
-
-async fn edge(config: EdgeConfig) -> EdgeHandle {
-    let engine = coinfer_engine::engine_for_name("tract").expect("tract");
-    let state = EdgeState::new(models_dir(), engine, config).expect("edge state");
-    let any = "127.0.0.1:0".parse().expect("addr");
-    EdgeHandle::start(state, any, Some(any)).await.expect("edge starts")
-}
-
-fn samples(n: usize) -> Vec<(Tensor, u32)> {
-    let data = coinfer_data::load(DatasetName::FashionMnist, Split::Test).expect("data").take(n);
-    (0..data.len())
-        .map(|i| {
-            let (x, y) = data.slice(i, i + 1);
-            (x, y[0] as u32)
-        })
-        .collect()
-}
-
-fn plan(device: &str, split: SplitChoice, codec: Codec) -> DevicePlan {
-    DevicePlan {
-        device_id: device.into(),
-        model: "fmnist-resnet".into(),
-        version: String::new(),
-        split,
-        pruning: None,
-        codec,
-        compute_share: 1.0,
-        bandwidth_share: 0.0,
-        deadline_ms: 0,
-        online: None,
-    }
-}
-
-fn cut(i: usize) -> SplitChoice {
-    SplitChoice::Cut { index: i, tensor: String::new() }
-}
+use coinfer_runtime::server::EdgeConfig;
+use coinfer_sim::SplitChoice;
+use common::{any, cut, edge_at, plan, samples, store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edge_answers_match_the_local_model_for_every_split() {
-    let edge = edge(EdgeConfig::default()).await;
+    let edge = edge_at(any(), EdgeConfig::default(), true).await;
     let data = samples(24);
     let local = store();
     let mut reference = DeviceRunner::new(
-        plan("ref", SplitChoice::DeviceOnly, Codec::RawF32),
+        plan("ref", SplitChoice::DeviceOnly),
         local.clone(),
         None,
         DeviceOptions::default(),
         None,
     );
     let mut want = vec![];
-    for (x, y) in &data {
+    for (x, y) in data.iter() {
         let r = reference.infer(x.clone(), Some(*y)).await.expect("local");
         assert_eq!(r.served_by, ServedBy::Local);
         want.push(r.predicted);
     }
     for split in [SplitChoice::EdgeOnly, cut(0), cut(5), cut(9)] {
         let client = EdgeClient::new(&edge.url(), None).expect("client");
-        let p = plan("cam", split.clone(), Codec::RawF32);
+        let p = plan("cam", split.clone());
         let mut dev =
             DeviceRunner::new(p, local.clone(), Some(client), DeviceOptions::default(), None);
         let mut records = vec![];
-        for (x, y) in &data {
+        for (x, y) in data.iter() {
             records.push(dev.infer(x.clone(), Some(*y)).await.expect("infer"));
         }
         let s = Summary::of(&records);
@@ -129,8 +82,8 @@ async fn bad_requests_get_clear_errors_and_the_server_stays_up() {
         max_frame_bytes: 64 * 1024,
         ..EdgeConfig::default()
     };
-    let edge = edge(config).await;
-    let (x, _) = samples(1).remove(0);
+    let edge = edge_at(any(), config, true).await;
+    let (x, _) = samples(1)[0].clone();
     let frame = Codec::RawF32.encode(
         &coinfer_compress::Feature::new(x.shape().to_vec(), x.iter().copied().collect())
             .expect("feature"),

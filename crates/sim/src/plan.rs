@@ -69,6 +69,25 @@ pub struct OnlineSplit {
     pub min_rate_bps: Vec<f64>,
 }
 
+impl DevicePlan {
+    /// A device running `model` split at `split`, with the defaults: raw float32 features,
+    /// compute share 1, no bandwidth share, no deadline, no online rule.
+    pub fn new(device_id: impl Into<String>, model: impl Into<String>, split: SplitChoice) -> Self {
+        DevicePlan {
+            device_id: device_id.into(),
+            model: model.into(),
+            version: String::new(),
+            split,
+            pruning: None,
+            codec: raw_f32(),
+            compute_share: 1.0,
+            bandwidth_share: 0.0,
+            deadline_ms: 0,
+            online: None,
+        }
+    }
+}
+
 fn raw_f32() -> Codec {
     Codec::RawF32
 }

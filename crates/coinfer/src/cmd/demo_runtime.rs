@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use coinfer_compress::Codec;
 use coinfer_engine::profile::ModelProfile;
 use coinfer_runtime::client::EdgeClient;
 use coinfer_runtime::device::{DeviceOptions, DeviceRunner, Summary};
@@ -63,18 +62,7 @@ pub fn run(
             let link = LinkConfig::fixed(mbps * 1e6, rtt_ms / 2.0);
             let relay = LinkRelay::start("127.0.0.1:0".parse()?, edge.addr, link.clone(), link)?;
             let client = EdgeClient::new(&format!("http://{}", relay.local_addr()), None)?;
-            let plan = DevicePlan {
-                device_id: format!("demo-{mbps}"),
-                model: name.clone(),
-                version: String::new(),
-                split: choice.clone(),
-                pruning: None,
-                codec: Codec::RawF32,
-                compute_share: 1.0,
-                bandwidth_share: 0.0,
-                deadline_ms: 0,
-                online: None,
-            };
+            let plan = DevicePlan::new(format!("demo-{mbps}"), name.clone(), choice.clone());
             let mut device = DeviceRunner::new(
                 plan,
                 store.clone(),
