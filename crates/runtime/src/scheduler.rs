@@ -95,12 +95,23 @@ struct State {
     virtual_time: f64,
     finish: HashMap<String, f64>,
     weights: HashMap<String, f64>,
+    /// Batches running now (worker threads and inline runs); never more than `workers`.
+    running: usize,
     shutdown: bool,
 }
 
 impl State {
     fn weight(&self, device: &str) -> f64 {
         self.weights.get(device).copied().unwrap_or(1.0)
+    }
+
+    /// Charges `cost` MACs to `device`: its start tag (SFQ).
+    fn tag(&mut self, device: &str, cost: f64) -> f64 {
+        let w = self.weight(device);
+        let prev = self.finish.get(device).copied().unwrap_or(0.0);
+        let start_tag = self.virtual_time.max(prev);
+        self.finish.insert(device.to_string(), start_tag + cost / w);
+        start_tag
     }
 
     /// Index of the queued job with the smallest start tag.
@@ -174,15 +185,62 @@ impl Scheduler {
         if st.shutdown {
             return Err(JobError::Shutdown);
         }
-        let cost = (job.tail.macs_per_sample.max(1) as f64) * job.input.shape()[0].max(1) as f64;
-        let w = st.weight(&job.device);
-        let prev = st.finish.get(&job.device).copied().unwrap_or(0.0);
-        let start_tag = st.virtual_time.max(prev);
-        st.finish.insert(job.device.clone(), start_tag + cost / w);
+        let start_tag = st.tag(&job.device, cost(&job.tail, &job.input));
         st.queue.push(Queued { job, start_tag, enqueued: Instant::now() });
         drop(st);
         self.shared.wake.notify_all();
         Ok(())
+    }
+
+    /// Runs a job on the calling thread when nothing is queued, a worker's share of the CPU is
+    /// free and batching does not wait (`max_queue_delay` = 0): the idle fast path, which saves
+    /// the two thread hand-offs of the queue. Fairness is charged as for a queued job.
+    /// `None` = not possible now; queue it with [`Scheduler::submit`].
+    pub fn try_run_inline(
+        &self,
+        tail: &Arc<Loaded>,
+        device: &str,
+        input: &Tensor,
+    ) -> Option<Result<JobOutput, JobError>> {
+        let cfg = self.shared.config;
+        if !cfg.max_queue_delay.is_zero() {
+            return None;
+        }
+        {
+            let mut st = self.shared.state.lock().ok()?;
+            if st.shutdown || !st.queue.is_empty() || st.running >= cfg.workers {
+                return None;
+            }
+            st.running += 1;
+            let start_tag = st.tag(device, cost(tail, input));
+            st.virtual_time = start_tag;
+        }
+        let start = Instant::now();
+        let batch_size = input.shape()[0];
+        let result = run_tail(tail, &[input.view()], batch_size);
+        let tail_time = start.elapsed();
+        if let Ok(mut st) = self.shared.state.lock() {
+            st.running -= 1;
+            if !st.queue.is_empty() {
+                self.shared.wake.notify_one();
+            }
+        }
+        (self.shared.observer)(&BatchEvent {
+            batch_size,
+            queue_length: 0,
+            tail: tail_time,
+            expired: 0,
+        });
+        Some(
+            result
+                .map(|output| JobOutput {
+                    output,
+                    queue: Duration::ZERO,
+                    tail: tail_time,
+                    batch_size,
+                })
+                .map_err(JobError::Engine),
+        )
     }
 
     /// Sets a device's compute share (weight > 0; unknown devices weigh 1).
@@ -215,14 +273,39 @@ impl Drop for Scheduler {
     }
 }
 
+/// Scheduling cost of a job: tail MACs × samples.
+fn cost(tail: &Loaded, input: &Tensor) -> f64 {
+    (tail.macs_per_sample.max(1) as f64) * input.shape().first().copied().unwrap_or(1).max(1) as f64
+}
+
+/// Runs `tail` on the inputs stacked along the batch axis; its first output, checked to hold
+/// `batch_size` rows.
+fn run_tail(
+    tail: &Loaded,
+    inputs: &[ndarray::ArrayViewD<'_, f32>],
+    batch_size: usize,
+) -> Result<Tensor, String> {
+    let x = ndarray::concatenate(Axis(0), inputs).map_err(|e| e.to_string())?;
+    let mut outs = tail.runnable.run(&[x]).map_err(|e| e.to_string())?;
+    if outs.is_empty() {
+        return Err("the tail has no outputs".to_string());
+    }
+    let out = outs.swap_remove(0);
+    if out.shape().first() != Some(&batch_size) {
+        return Err(format!("output batch {:?} ≠ input batch {batch_size}", out.shape()));
+    }
+    Ok(out)
+}
+
 /// Takes the next batch, waiting for work and (up to the max queue delay) for the batch to
 /// fill. `None` = shut down and drained.
 fn take_batch(shared: &Shared) -> Option<Vec<Queued>> {
     let cfg = shared.config;
     let mut st = shared.state.lock().ok()?;
     loop {
-        let Some(i) = st.next() else {
-            if st.shutdown {
+        let next = if st.running < cfg.workers { st.next() } else { None };
+        let Some(i) = next else {
+            if st.shutdown && st.queue.is_empty() {
                 return None;
             }
             st = shared.wake.wait(st).ok()?;
@@ -244,8 +327,17 @@ fn take_batch(shared: &Shared) -> Option<Vec<Queued>> {
         idx.sort_unstable_by(|a, b| b.cmp(a));
         let mut batch: Vec<Queued> = idx.into_iter().map(|j| st.queue.swap_remove(j)).collect();
         batch.reverse();
+        st.running += 1;
         return Some(batch);
     }
+}
+
+/// A batch is done: frees its slot for the next one.
+fn finished(shared: &Shared) {
+    if let Ok(mut st) = shared.state.lock() {
+        st.running = st.running.saturating_sub(1);
+    }
+    shared.wake.notify_one();
 }
 
 fn worker(shared: &Shared) {
@@ -260,23 +352,16 @@ fn worker(shared: &Shared) {
             let _ = q.job.reply.send(Err(JobError::Deadline { waited_ms }));
         }
         if live.is_empty() {
+            finished(shared);
             continue;
         }
         let tail = live[0].job.tail.clone();
         let views: Vec<_> = live.iter().map(|q| q.job.input.view()).collect();
-        let result = ndarray::concatenate(Axis(0), &views)
-            .map_err(|e| e.to_string())
-            .and_then(|x| tail.runnable.run(&[x]).map_err(|e| e.to_string()));
-        let tail_time = start.elapsed();
         let batch_size: usize = live.iter().map(|q| q.job.input.shape()[0]).sum();
-        match result.and_then(|mut outs| {
-            if outs.is_empty() {
-                Err("the tail has no outputs".to_string())
-            } else {
-                Ok(outs.swap_remove(0))
-            }
-        }) {
-            Ok(out) if out.shape().first() == Some(&batch_size) => {
+        let result = run_tail(&tail, &views, batch_size);
+        let tail_time = start.elapsed();
+        match result {
+            Ok(out) => {
                 let mut row = 0;
                 for q in live {
                     let n = q.job.input.shape()[0];
@@ -290,18 +375,13 @@ fn worker(shared: &Shared) {
                     }));
                 }
             }
-            Ok(out) => {
-                let msg = format!("output batch {:?} ≠ input batch {batch_size}", out.shape());
-                for q in live {
-                    let _ = q.job.reply.send(Err(JobError::Engine(msg.clone())));
-                }
-            }
             Err(msg) => {
                 for q in live {
                     let _ = q.job.reply.send(Err(JobError::Engine(msg.clone())));
                 }
             }
         }
+        finished(shared);
         let queue_length = shared.state.lock().map(|s| s.queue.len()).unwrap_or(0);
         (shared.observer)(&BatchEvent {
             batch_size,

@@ -19,7 +19,7 @@ use crate::proto::{
     HealthRequest, HealthResponse, InferRequest, InferResponse, ServerTiming, SharesRequest,
     SharesResponse,
 };
-use crate::scheduler::{Job, JobError, Scheduler, SchedulerConfig};
+use crate::scheduler::{Job, JobError, JobOutput, Scheduler, SchedulerConfig};
 use crate::shaping::Shaper;
 
 /// Edge server settings (`coinfer edge serve --config FILE`, TOML; every field optional).
@@ -264,24 +264,29 @@ impl EdgeState {
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let decode = t.elapsed();
 
-        // Queue for a worker.
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let job = Job { tail, device: req.device_id.clone(), input, deadline, reply: tx };
-        if self.scheduler.submit(job).is_err() {
-            return Err(Status::unavailable("edge is shutting down"));
-        }
-        self.metrics.queue_length.set(self.scheduler.queue_length() as i64);
-        let out = match rx.await {
-            Ok(Ok(out)) => out,
-            Ok(Err(JobError::Deadline { waited_ms })) => {
+        // Idle edge: run it right here (multi-thread runtimes only: `block_in_place`).
+        let multi = tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread;
+        let inline = if multi && self.scheduler.queue_length() == 0 {
+            tokio::task::block_in_place(|| {
+                self.scheduler.try_run_inline(&tail, &req.device_id, &input)
+            })
+        } else {
+            None
+        };
+        let out = match inline {
+            Some(r) => r,
+            None => self.queued(tail, &req.device_id, input, deadline).await?,
+        };
+        let out = match out {
+            Ok(out) => out,
+            Err(JobError::Deadline { waited_ms }) => {
                 return Err(Status::deadline_exceeded(format!(
                     "deadline of {budget_ms} ms passed after {waited_ms:.1} ms in the queue"
                 )))
             }
-            Ok(Err(e @ JobError::Engine(_))) => return Err(Status::internal(e.to_string())),
-            Ok(Err(JobError::Shutdown)) | Err(_) => {
-                return Err(Status::unavailable("edge is shutting down"))
-            }
+            Err(e @ JobError::Engine(_)) => return Err(Status::internal(e.to_string())),
+            Err(JobError::Shutdown) => return Err(Status::unavailable("edge is shutting down")),
         };
         let total = arrived.elapsed();
         let m = &self.metrics;
@@ -320,6 +325,25 @@ impl EdgeState {
                 total_us: micros(total),
             }),
         })
+    }
+}
+
+impl EdgeState {
+    /// Queues a job for the workers and waits for it.
+    async fn queued(
+        &self,
+        tail: Arc<crate::models::Loaded>,
+        device: &str,
+        input: Tensor,
+        deadline: Option<Instant>,
+    ) -> Result<Result<JobOutput, JobError>, Status> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job = Job { tail, device: device.to_string(), input, deadline, reply: tx };
+        if self.scheduler.submit(job).is_err() {
+            return Err(Status::unavailable("edge is shutting down"));
+        }
+        self.metrics.queue_length.set(self.scheduler.queue_length() as i64);
+        Ok(rx.await.unwrap_or(Err(JobError::Shutdown)))
     }
 }
 
