@@ -133,3 +133,48 @@ async fn bad_requests_get_clear_errors_and_the_server_stays_up() {
     assert!(ok.health().await.expect("health").status == "SERVING");
     edge.stop().await.expect("stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_limits_and_deadlines_refuse_work_the_edge_cannot_take() {
+    let config = EdgeConfig {
+        workers: 1,
+        max_batch: 1,
+        max_in_flight_per_device: 2,
+        ..EdgeConfig::default()
+    };
+    let edge = edge_at(any(), config, false).await;
+    let (x, _) = samples(1)[0].clone();
+    let frame = Codec::RawF32.encode(
+        &coinfer_compress::Feature::new(x.shape().to_vec(), x.iter().copied().collect())
+            .expect("feature"),
+    );
+    let fire = |device: String, deadline_ms: u32| {
+        let url = edge.url();
+        let frame = frame.clone();
+        tokio::spawn(async move {
+            let mut c = EdgeClient::new(&url, None).expect("client");
+            let mut r = request(&device, -1, frame);
+            r.deadline_ms = deadline_ms;
+            c.infer(r, Some(Duration::from_secs(10))).await.map_err(|s| s.code())
+        })
+    };
+    // One device, 24 at once, at most 2 in flight: the rest are refused, not queued.
+    let tasks: Vec<_> = (0..24).map(|_| fire("greedy".into(), 0)).collect();
+    let mut codes = vec![];
+    for t in tasks {
+        codes.push(t.await.expect("task"));
+    }
+    let refused = codes.iter().filter(|c| **c == Err(tonic::Code::ResourceExhausted)).count();
+    let served = codes.iter().filter(|c| c.is_ok()).count();
+    assert!(refused > 0 && served > 0 && refused + served == 24, "{codes:?}");
+    // 48 devices at once with a 1 ms budget on one worker: the queue outlasts it for some.
+    let tasks: Vec<_> = (0..48).map(|d| fire(format!("d{d}"), 1)).collect();
+    let mut codes = vec![];
+    for t in tasks {
+        codes.push(t.await.expect("task"));
+    }
+    let late = codes.iter().filter(|c| **c == Err(tonic::Code::DeadlineExceeded)).count();
+    assert!(late > 0, "{codes:?}");
+    assert!(codes.iter().all(|c| c.is_ok() || *c == Err(tonic::Code::DeadlineExceeded)));
+    edge.stop().await.expect("stops");
+}
