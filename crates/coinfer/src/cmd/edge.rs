@@ -221,19 +221,21 @@ pub fn bench(
             c.infer(req("solo".into()), None).await?;
         }
         let mut served = Vec::with_capacity(requests);
-        let (mut queue, mut server_extra) = (vec![], vec![]);
+        let (mut queue, mut server_extra, mut server_tail) = (vec![], vec![], vec![]);
         for _ in 0..requests {
             let t = Instant::now();
             let r = c.infer(req("solo".into()), None).await?;
             served.push(t.elapsed().as_secs_f64() * 1e3);
             if let Some(tm) = r.timing {
                 queue.push(tm.queue_us as f64 / 1e3);
+                server_tail.push(tm.tail_us as f64 / 1e3);
                 server_extra.push(tm.total_us.saturating_sub(tm.tail_us) as f64 / 1e3);
             }
         }
         let served = Percentiles::of(served);
         let queue = Percentiles::of(queue);
         let server_extra = Percentiles::of(server_extra);
+        let server_tail = Percentiles::of(server_tail);
         // The gRPC floor: a Health round trip (no decode, no tail, no scheduler).
         let mut floor = Vec::with_capacity(requests);
         for _ in 0..requests {
@@ -287,7 +289,7 @@ pub fn bench(
             "model": "models/fmnist-resnet.onnx", "cut": cut, "engine": "tract",
             "frame_bytes": frame.len(), "workers": workers, "max_batch": config.max_batch,
             "tail_own_ms": own, "served_ms": served, "grpc_health_rtt_ms": floor,
-            "server_queue_ms": queue, "server_total_minus_tail_ms": server_extra,
+            "server_queue_ms": queue, "server_total_minus_tail_ms": server_extra, "server_tail_ms": server_tail,
             "overhead_p50_ms": served.p50 - own.p50,
             "raw_tail_per_s_batch1": raw1, "raw_tail_per_s_max_batch": raw_b,
             "devices": devices, "served_per_s": served_tput, "failed_devices": failed,
