@@ -390,6 +390,9 @@ pub enum BenchWhat {
         /// Edge worker threads running tails; the raw baseline uses as many threads.
         #[arg(long, default_value_t = 1)]
         workers: usize,
+        /// Largest tail batch at the edge (the raw baseline is timed at batch 1 and at this).
+        #[arg(long, default_value_t = 32)]
+        max_batch: usize,
     },
     /// Multi-device simulator throughput (device-steps per second, one core).
     Sim {

@@ -27,6 +27,8 @@ impl EdgeClient {
             .map_err(|e| RuntimeError::Invalid(format!("edge URL `{url}`: {e}")))?
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
+            .initial_connection_window_size(4 << 20)
+            .initial_stream_window_size(2 << 20)
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_while_idle(true);
         let token = token

@@ -479,6 +479,8 @@ pub async fn serve_grpc(
         .max_encoding_message_size(max);
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
+        .initial_connection_window_size(4 << 20)
+        .initial_stream_window_size(2 << 20)
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

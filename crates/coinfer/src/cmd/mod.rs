@@ -43,8 +43,10 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             BenchWhat::Stopping => bench::stopping(json),
             BenchWhat::Sim { devices } => bench::sim(devices, json),
-            BenchWhat::Edge { devices, requests, seconds, idle, cut, workers } => {
-                edge::bench(devices, requests, seconds, idle, cut, workers, json)
+            BenchWhat::Edge { devices, requests, seconds, idle, cut, workers, max_batch } => {
+                let setup =
+                    edge::BenchSetup { devices, requests, seconds, idle, cut, workers, max_batch };
+                edge::bench(&setup, json)
             }
             BenchWhat::Codec => bench::codec(json),
         },
