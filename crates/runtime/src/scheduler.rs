@@ -9,7 +9,9 @@
 //! compute in proportion to its share.
 //!
 //! Workers are OS threads running the engine synchronously (one model run per thread, which
-//! is how tract is fastest on small CPUs); async handlers wait on a oneshot channel.
+//! is how tract is fastest on small CPUs); async handlers wait on a oneshot channel. At most
+//! `workers` batches run at once; when nothing is queued and a slot is free, a request may run
+//! on its own thread ([`Scheduler::try_run_inline`]) and skip the two hand-offs.
 //! Written by hand because no crate offers weighted fair batching over blocking work.
 
 use std::collections::HashMap;
