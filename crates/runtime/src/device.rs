@@ -321,7 +321,7 @@ impl DeviceRunner {
             frame,
             deadline_ms: self.plan.deadline_ms,
             request_id,
-            codec: String::new(),
+            codec: self.plan.codec_name.clone().unwrap_or_default(),
         };
         let sent = Instant::now();
         let result = client.infer(req, Some(timeout)).await;

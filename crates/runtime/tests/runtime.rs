@@ -178,3 +178,63 @@ async fn in_flight_limits_and_deadlines_refuse_work_the_edge_cannot_take() {
     assert!(codes.iter().all(|c| c.is_ok() || *c == Err(tonic::Code::DeadlineExceeded)));
     edge.stop().await.expect("stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_band_codecs_are_named_in_requests() {
+    // A model directory with the default model and a static-entropy codec for cut 9.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        common::models_dir().join("fmnist-resnet.onnx"),
+        dir.path().join("fmnist-resnet.onnx"),
+    )
+    .expect("copy model");
+    let data = samples(16);
+    let head = store()
+        .part(
+            &coinfer_runtime::models::ModelId {
+                model: "fmnist-resnet".into(),
+                version: String::new(),
+            },
+            coinfer_runtime::models::Part::Head(9),
+        )
+        .expect("head");
+    let features: Vec<coinfer_compress::Feature> = data
+        .iter()
+        .map(|(x, _)| {
+            let y = head.runnable.run(std::slice::from_ref(x)).expect("head runs").remove(0);
+            coinfer_compress::Feature::new(y.shape().to_vec(), y.iter().copied().collect())
+                .expect("feature")
+        })
+        .collect();
+    let Some(Codec::Uniform { range, .. }) = Codec::calibrate_uniform(4, false, &features) else {
+        panic!("calibration")
+    };
+    let codec = Codec::calibrate_entropy(4, range, &features).expect("entropy model");
+    std::fs::write(dir.path().join("cut9-ans4.json"), serde_json::to_string(&codec).expect("json"))
+        .expect("write codec");
+
+    let engine = coinfer_engine::engine_for_name("tract").expect("tract");
+    let state = coinfer_runtime::server::EdgeState::new(dir.path(), engine, EdgeConfig::default())
+        .expect("edge");
+    let edge = coinfer_runtime::server::EdgeHandle::start(state, any(), None).await.expect("edge");
+    let mut p = plan("cam", cut(9));
+    p.codec = codec;
+    let client = EdgeClient::new(&edge.url(), None).expect("client");
+    let mut named = p.clone();
+    named.codec_name = Some("cut9-ans4".into());
+    let mut dev =
+        DeviceRunner::new(named, store(), Some(client.clone()), DeviceOptions::default(), None);
+    let mut bytes = 0;
+    for (x, y) in data.iter() {
+        let r = dev.infer(x.clone(), Some(*y)).await.expect("infer");
+        assert_eq!(r.served_by, ServedBy::Edge, "{r:?}");
+        bytes += r.frame_bytes;
+    }
+    assert!(bytes / data.len() < 6272 / 4, "4-bit ANS frames are small: {} B", bytes / data.len());
+    // Without the name the edge cannot decode such frames, says so, and the device falls back.
+    let mut dev = DeviceRunner::new(p, store(), Some(client), DeviceOptions::default(), None);
+    let r = dev.infer(data[0].0.clone(), Some(data[0].1)).await.expect("infer");
+    assert_eq!(r.served_by, ServedBy::Fallback);
+    assert!(r.error.as_deref().unwrap_or("").contains("InvalidArgument"), "{r:?}");
+    edge.stop().await.expect("stops");
+}

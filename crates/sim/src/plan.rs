@@ -40,6 +40,10 @@ pub struct DevicePlan {
     /// How the feature is encoded on the wire.
     #[serde(default = "raw_f32")]
     pub codec: Codec,
+    /// For codecs agreed out of band (`UniformAnsStatic`): the codec's name in the edge's
+    /// model directory (`<name>.json`), sent with every request.
+    #[serde(default)]
+    pub codec_name: Option<String>,
     /// Weight of this device in the edge's fair scheduling of tail compute (> 0).
     #[serde(default = "one")]
     pub compute_share: f64,
@@ -80,6 +84,7 @@ impl DevicePlan {
             split,
             pruning: None,
             codec: raw_f32(),
+            codec_name: None,
             compute_share: 1.0,
             bandwidth_share: 0.0,
             deadline_ms: 0,
