@@ -185,7 +185,7 @@ fn demo_executes_its_splits_exactly() {
         assert_eq!(e["accuracy"], e["full_model_accuracy"]);
         assert_eq!(e["images"], 300);
     }
-    for f in ["demo.json", "latency.svg", "profile.svg"] {
+    for f in ["demo.json", "latency.svg", "profile.svg", "runtime.svg"] {
         let text = std::fs::read_to_string(out.join(f)).unwrap();
         assert!(text.len() > 500, "{f}");
     }

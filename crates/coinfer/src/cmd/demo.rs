@@ -149,6 +149,32 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
             true,
         )],
     )?;
+    if !runtime.is_empty() {
+        // x = log10(Mbit/s), so 1, 10, 100 are evenly spaced.
+        let pts = |f: &dyn Fn(&super::demo_runtime::RuntimeCheck) -> f64| {
+            runtime.iter().map(|c| (c.mbps.log10(), f(c))).collect::<Vec<_>>()
+        };
+        write_svg(
+            &args.out.join("runtime.svg"),
+            &[(
+                "End-to-end latency on the real runtime: measured vs the cost model",
+                "log10(link rate, Mbit/s)",
+                "ms",
+                vec![
+                    Series { label: "predicted".into(), points: pts(&|c| c.predicted_ms) },
+                    Series {
+                        label: "measured p50".into(),
+                        points: pts(&|c| c.measured.e2e_ms.p50),
+                    },
+                    Series {
+                        label: "measured p95".into(),
+                        points: pts(&|c| c.measured.e2e_ms.p95),
+                    },
+                ],
+                true,
+            )],
+        )?;
+    }
     let plan_json: Vec<serde_json::Value> = plans
         .iter()
         .map(|p| {
@@ -297,7 +323,15 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
             )
         );
     }
-    println!("wrote {0}/demo.json, {0}/latency.svg, {0}/profile.svg", args.out.display());
+    println!(
+        "wrote {0}/demo.json, {0}/latency.svg, {0}/profile.svg{1}",
+        args.out.display(),
+        if runtime.is_empty() {
+            String::new()
+        } else {
+            format!(", {}/runtime.svg", args.out.display())
+        }
+    );
     Ok(())
 }
 
