@@ -127,10 +127,6 @@ async fn part(store: &Arc<ModelStore>, id: &ModelId, p: Part) -> Result<Arc<Load
         .map_err(|e| RuntimeError::Invalid(format!("loading a model part: {e}")))?
 }
 
-fn argmax(x: &Tensor) -> u32 {
-    x.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i as u32)
-}
-
 impl DeviceRunner {
     /// A device running `plan` with models from `store`, talking to `client` (none = no
     /// edge: everything runs locally). `probe` observes the uplink rate for online splitting.
@@ -206,8 +202,8 @@ impl DeviceRunner {
         }
     }
 
-    /// Finishes locally from `cut` (`None`: the feature is already the online rule's last
-    /// stage; `-1`: the input).
+    /// Finishes locally from `cut` (`None`: kept on the device — the input for a device-only
+    /// plan, the online rule's last stage otherwise; `-1`: the input).
     async fn finish_locally(&self, cut: Option<i32>, x: Tensor) -> Result<Tensor> {
         let p = match cut {
             Some(c) if c >= 0 => Part::Tail(c as usize),
@@ -278,13 +274,9 @@ impl DeviceRunner {
             Some(r) => r.top1.first().copied().unwrap_or(0),
             None => {
                 let t = Instant::now();
-                let out = if cut.is_none() && self.plan.online.is_none() {
-                    run_part(part(&self.store, &self.id, Part::Full).await?, feature).await?
-                } else {
-                    self.finish_locally(cut, feature).await?
-                };
+                let out = self.finish_locally(cut, feature).await?;
                 rec.local_ms = ms(t.elapsed());
-                argmax(&out)
+                coinfer_data::argmax(&out).first().map_or(0, |&i| i as u32)
             }
         };
         rec.predicted = predicted;

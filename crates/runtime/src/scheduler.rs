@@ -288,11 +288,6 @@ fn run_tail(
     batch_size: usize,
 ) -> Result<Tensor, String> {
     let x = ndarray::concatenate(Axis(0), inputs).map_err(|e| e.to_string())?;
-    run_one(tail, x, batch_size)
-}
-
-/// Runs `tail` on one stacked input.
-fn run_one(tail: &Loaded, x: Tensor, batch_size: usize) -> Result<Tensor, String> {
     let mut outs = tail.runnable.run(&[x]).map_err(|e| e.to_string())?;
     if outs.is_empty() {
         return Err("the tail has no outputs".to_string());

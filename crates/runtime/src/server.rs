@@ -90,12 +90,7 @@ impl EdgeConfig {
             return bad(format!("max_queue_delay_ms = {} must be ≥ 0", self.max_queue_delay_ms));
         }
         for s in &self.shares {
-            if !(s.compute_share.is_finite() && s.compute_share > 0.0) || s.bandwidth_bps < 0.0 {
-                return bad(format!(
-                    "shares of `{}`: compute_share > 0, bandwidth ≥ 0",
-                    s.device_id
-                ));
-            }
+            check_share(&s.device_id, s.compute_share, s.bandwidth_bps)?;
         }
         Ok(())
     }
@@ -300,17 +295,8 @@ impl EdgeState {
             m.stage(stage, d.as_secs_f64());
         }
         let output = out.output;
-        let per = output.len() / batch.max(1);
+        let top1 = coinfer_data::argmax(&output).into_iter().map(|i| i as u32).collect();
         let values: Vec<f32> = output.iter().copied().collect();
-        let top1 = values
-            .chunks(per.max(1))
-            .map(|row| {
-                row.iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map_or(0, |(i, _)| i as u32)
-            })
-            .collect();
         Ok(InferResponse {
             request_id: req.request_id,
             output_shape: output.shape().iter().map(|&d| d as u32).collect(),
@@ -344,6 +330,17 @@ impl EdgeState {
         }
         self.metrics.queue_length.set(self.scheduler.queue_length() as i64);
         Ok(rx.await.unwrap_or(Err(JobError::Shutdown)))
+    }
+}
+
+/// A device's shares are usable: compute share finite and > 0, bandwidth ≥ 0 (0 = unlimited).
+fn check_share(device: &str, compute_share: f64, bandwidth_bps: f64) -> Result<()> {
+    if compute_share.is_finite() && compute_share > 0.0 && bandwidth_bps >= 0.0 {
+        Ok(())
+    } else {
+        Err(RuntimeError::Invalid(format!(
+            "shares of `{device}`: compute_share must be > 0 and bandwidth_bps ≥ 0"
+        )))
     }
 }
 
@@ -451,12 +448,7 @@ impl Edge for EdgeService {
         self.state.authorize(&request)?;
         let shares = request.into_inner().shares;
         for s in &shares {
-            if !(s.compute_share.is_finite() && s.compute_share > 0.0) || s.bandwidth_bps < 0.0 {
-                return Err(Status::invalid_argument(format!(
-                    "shares of `{}`: compute_share must be > 0 and bandwidth_bps ≥ 0",
-                    s.device_id
-                )));
-            }
+            check_share(&s.device_id, s.compute_share, s.bandwidth_bps).map_err(to_status)?;
         }
         for s in &shares {
             self.state.scheduler.set_share(&s.device_id, s.compute_share);
@@ -501,12 +493,7 @@ pub async fn serve_http(
                 "/health",
                 get(move || {
                     let h = health_state.health();
-                    async move {
-                        axum::Json(serde_json::json!({
-                            "status": h.status, "protocol": h.protocol, "loaded": h.loaded,
-                            "queue_length": h.queue_length, "uptime_s": h.uptime_s,
-                        }))
-                    }
+                    async move { axum::Json(h) }
                 }),
             )
             .route(
@@ -576,10 +563,7 @@ impl EdgeHandle {
     /// Stops accepting, lets in-flight requests finish, and waits for the servers to end.
     pub async fn stop(self) -> Result<()> {
         let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            t.await.map_err(|e| RuntimeError::Edge(format!("server task: {e}")))??;
-        }
-        Ok(())
+        self.wait().await
     }
 
     /// Waits until the servers end (on their own, or after [`EdgeHandle::stop`] elsewhere).

@@ -65,8 +65,7 @@ pub fn run(what: EdgeWhat, json: bool) -> Result<()> {
         EdgeWhat::Health { edge } => runtime()?.block_on(async {
             let mut c = EdgeClient::new(&edge, None)?;
             let h = c.health().await.with_context(|| format!("edge {edge}"))?;
-            let v = serde_json::json!({"status": h.status, "protocol": h.protocol,
-                "loaded": h.loaded, "queue_length": h.queue_length, "uptime_s": h.uptime_s});
+            let v = serde_json::to_value(&h)?;
             if json {
                 print_json(&v)
             } else {
