@@ -17,6 +17,10 @@ use coinfer_runtime::server::EdgeConfig;
 use coinfer_sim::{OnlineSplit, SplitChoice};
 use common::{any, cut, edge_at, plan, samples, store};
 
+/// Held by every test here: they load the CPU or time the network, so running them side by
+/// side on a 2-core machine would let one's load skew another's timing.
+static CPU: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Runs `n` requests on each of `devices` concurrent devices; returns every record.
 async fn run_devices(
     url: &str,
@@ -60,6 +64,7 @@ async fn run_devices(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_devices_thousands_of_requests_all_accounted_for() {
+    let _cpu = CPU.lock().await;
     let config = EdgeConfig { max_queue_delay_ms: 2.0, max_batch: 32, ..EdgeConfig::default() };
     let edge = edge_at(any(), config, false).await;
     let data = samples(200);
@@ -119,6 +124,7 @@ async fn sixty_four_devices_thousands_of_requests_all_accounted_for() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edge_stopped_mid_run_and_restarted_nothing_is_lost() {
+    let _cpu = CPU.lock().await;
     let edge = edge_at(any(), EdgeConfig::default(), false).await;
     let addr = edge.addr;
     let url = edge.url();
@@ -154,6 +160,7 @@ async fn edge_stopped_mid_run_and_restarted_nothing_is_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_edge_means_local_answers() {
+    let _cpu = CPU.lock().await;
     // Nothing listens there.
     let free = std::net::TcpListener::bind(any()).expect("bind").local_addr().expect("addr");
     let data = samples(10);
@@ -173,6 +180,7 @@ async fn unreachable_edge_means_local_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compute_shares_divide_a_busy_edge() {
+    let _cpu = CPU.lock().await;
     let config = EdgeConfig { workers: 1, max_batch: 1, ..EdgeConfig::default() };
     let edge = edge_at(any(), config, false).await;
     let mut admin = EdgeClient::new(&edge.url(), None).expect("client");
@@ -225,6 +233,7 @@ async fn compute_shares_divide_a_busy_edge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bandwidth_shares_hold_requests_at_the_granted_rate() {
+    let _cpu = CPU.lock().await;
     let config = EdgeConfig {
         shares: vec![coinfer_runtime::server::ShareConfig {
             device_id: "slow".into(),
@@ -267,6 +276,7 @@ async fn bandwidth_shares_hold_requests_at_the_granted_rate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_the_emulated_link_transfer_time_follows_rate_and_delay() {
+    let _cpu = CPU.lock().await;
     let edge = edge_at(any(), EdgeConfig::default(), false).await;
     let rate = 10e6;
     let delay_ms = 5.0;
@@ -331,6 +341,7 @@ async fn through_the_emulated_link_transfer_time_follows_rate_and_delay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_splitting_follows_the_observed_rate() {
+    let _cpu = CPU.lock().await;
     let edge = edge_at(any(), EdgeConfig::default(), false).await;
     let data = samples(6);
     let rule = OnlineSplit { cuts: vec![2, 9], min_rate_bps: vec![50e6, 5e6, 1e6] };
