@@ -393,6 +393,8 @@ pub enum BenchWhat {
         /// Largest tail batch at the edge (the raw baseline is timed at batch 1 and at this).
         #[arg(long, default_value_t = 32)]
         max_batch: usize,
+        #[command(flatten)]
+        serving: ServingArgs,
     },
     /// Multi-device simulator throughput (device-steps per second, one core).
     Sim {
@@ -581,7 +583,8 @@ pub struct EdgeServeArgs {
     #[arg(long, default_value = "models")]
     pub models: PathBuf,
     /// Settings file (TOML): token, workers, max_batch, max_queue_delay_ms, max_frame_bytes,
-    /// max_elements, max_in_flight_per_device, default_deadline_ms, [[shares]].
+    /// max_elements, max_in_flight_per_device, default_deadline_ms, io_threads, pin_workers,
+    /// busy_poll_us, [[shares]].
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Apply this plan's compute and bandwidth shares at start.
@@ -603,7 +606,37 @@ pub struct EdgeServeArgs {
     #[arg(long)]
     pub max_queue_delay_ms: Option<f64>,
     #[command(flatten)]
+    pub serving: ServingArgs,
+    #[command(flatten)]
     pub engine: EngineArg,
+}
+
+/// Edge threading and latency settings (each overrides the config file's).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ServingArgs {
+    /// Threads serving gRPC/HTTP (1 = single-threaded runtime, lowest overhead per request).
+    #[arg(long)]
+    pub io_threads: Option<usize>,
+    /// Pin each tail worker to a core of its own; I/O threads keep to the other cores.
+    #[arg(long)]
+    pub pin_workers: bool,
+    /// Keep idle cores polling for this many µs after each request (0 = off): saves the
+    /// wake-up of halted cores (tens of µs on VMs) at the cost of idle CPU cycles.
+    #[arg(long, value_name = "US")]
+    pub busy_poll_us: Option<u64>,
+}
+
+impl ServingArgs {
+    /// Applies the flags given to `config`.
+    pub fn apply(&self, config: &mut coinfer_runtime::server::EdgeConfig) {
+        if let Some(n) = self.io_threads {
+            config.io_threads = n;
+        }
+        config.pin_workers |= self.pin_workers;
+        if let Some(us) = self.busy_poll_us {
+            config.busy_poll_us = us;
+        }
+    }
 }
 
 /// `coinfer device`.

@@ -16,8 +16,10 @@
 //! The runtime executes plans ([`coinfer_sim::Plan`]); it never decides.
 
 pub mod client;
+pub mod cpus;
 pub mod device;
 pub mod error;
+pub mod keep_awake;
 pub mod link;
 pub mod metrics;
 pub mod models;

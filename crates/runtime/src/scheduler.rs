@@ -33,11 +33,18 @@ pub struct SchedulerConfig {
     pub max_batch: usize,
     /// How long the oldest request may wait for its batch to fill (0 = run what is there).
     pub max_queue_delay: Duration,
+    /// Pin worker `i` to a core of its own, counted down from the last (see [`crate::cpus`]).
+    pub pin_workers: bool,
 }
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
-        SchedulerConfig { workers: 2, max_batch: 32, max_queue_delay: Duration::ZERO }
+        SchedulerConfig {
+            workers: 2,
+            max_batch: 32,
+            max_queue_delay: Duration::ZERO,
+            pin_workers: false,
+        }
     }
 }
 
@@ -169,12 +176,21 @@ impl Scheduler {
             config,
             observer: Box::new(observer),
         });
+        let cores = if config.pin_workers { crate::cpus::available() } else { vec![] };
         let workers = (0..config.workers)
             .map(|i| {
                 let s = shared.clone();
+                let core = crate::cpus::worker_core(&cores, i);
                 std::thread::Builder::new()
                     .name(format!("coinfer-tail-{i}"))
-                    .spawn(move || worker(&s))
+                    .spawn(move || {
+                        if let Some(c) = core {
+                            if !crate::cpus::restrict_current(&[c]) {
+                                tracing::warn!(core = c, "could not pin a tail worker");
+                            }
+                        }
+                        worker(&s)
+                    })
                     .expect("spawning a worker thread")
             })
             .collect();

@@ -52,6 +52,7 @@ fn serve_config(args: &EdgeServeArgs) -> Result<EdgeConfig> {
     if let Some(d) = args.max_queue_delay_ms {
         config.max_queue_delay_ms = d;
     }
+    args.serving.apply(&mut config);
     if let Some(p) = &args.plan {
         config.shares.extend(plan_shares(&super::device::read_plan(p)?));
     }
@@ -97,13 +98,17 @@ fn serve(args: &EdgeServeArgs, json: bool) -> Result<()> {
     }
     let config = serve_config(args)?;
     let engine = coinfer_engine::engine_for_name(&args.engine.engine)?;
-    runtime()?.block_on(async {
+    let rt = config.runtime()?;
+    config.place_io_thread();
+    rt.block_on(async {
         let state = EdgeState::new(&args.models, engine, config.clone())?;
         let edge = EdgeHandle::start(state, args.listen, Some(args.metrics)).await?;
         let info = serde_json::json!({
             "grpc": edge.url(), "http": edge.http_addr.map(|a| format!("http://{a}")),
             "models": args.models, "workers": config.workers, "max_batch": config.max_batch,
             "max_queue_delay_ms": config.max_queue_delay_ms, "auth": config.token.is_some(),
+            "io_threads": config.io_threads, "pin_workers": config.pin_workers,
+            "busy_poll_us": config.busy_poll_us,
         });
         if json {
             println!("{info}");
@@ -171,6 +176,46 @@ fn raw_throughput(
     Ok(done.into_inner() as f64 / seconds)
 }
 
+/// An edge serving the default models on a thread and runtime of its own.
+struct BenchEdge {
+    url: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    thread: std::thread::JoinHandle<Result<()>>,
+}
+
+impl BenchEdge {
+    fn start(engine: Arc<dyn coinfer_engine::Engine>, config: EdgeConfig) -> Result<BenchEdge> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new().name("bench-edge".into()).spawn(move || {
+            let rt = config.runtime()?;
+            config.place_io_thread();
+            rt.block_on(async move {
+                let state = EdgeState::new("models", engine, config)?;
+                let edge = EdgeHandle::start(state, "127.0.0.1:0".parse()?, None).await?;
+                let _ = tx.send((edge.url(), edge.stopper()));
+                edge.wait().await?;
+                Ok(())
+            })
+        })?;
+        match rx.recv() {
+            Ok((url, stop)) => Ok(BenchEdge { url, stop, thread }),
+            Err(_) => match thread.join() {
+                Ok(Err(e)) => Err(e),
+                _ => bail!("the bench edge did not start"),
+            },
+        }
+    }
+
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    fn stop(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        self.thread.join().map_err(|_| anyhow::anyhow!("the bench edge panicked"))?
+    }
+}
+
 /// What `coinfer bench edge` runs.
 #[derive(Debug, Clone, Copy)]
 pub struct BenchSetup {
@@ -188,10 +233,12 @@ pub struct BenchSetup {
     pub workers: usize,
     /// Largest edge batch.
     pub max_batch: usize,
+    /// Edge threading and busy polling.
+    pub serving: crate::args::ServingArgs,
 }
 
 pub fn bench(setup: &BenchSetup, json: bool) -> Result<()> {
-    let BenchSetup { devices, requests, seconds, idle, cut, workers, max_batch } = *setup;
+    let BenchSetup { devices, requests, seconds, idle, cut, workers, max_batch, serving } = *setup;
     let engine = coinfer_engine::engine_for_name("tract")?;
     let store = ModelStore::new("models", engine.clone());
     let id = ModelId { model: "fmnist-resnet".into(), version: String::new() };
@@ -199,8 +246,10 @@ pub fn bench(setup: &BenchSetup, json: bool) -> Result<()> {
         .part(&id, Part::Tail(cut))
         .context("the default model (run from the project root)")?;
     let (frame, feature) = sample_frame(&store, &id, cut)?;
-    let config =
+    let mut config =
         EdgeConfig { workers, max_batch, max_queue_delay_ms: 0.0, ..EdgeConfig::default() };
+    serving.apply(&mut config);
+    config.validate()?;
     let workers = config.workers;
 
     // 1. The tail's own compute time, batch 1, one thread.
@@ -215,10 +264,13 @@ pub fn bench(setup: &BenchSetup, json: bool) -> Result<()> {
     let raw1 = raw_throughput(&tail, &feature, 1, workers, seconds)?;
     let raw_b = raw_throughput(&tail, &feature, config.max_batch, workers, seconds)?;
 
-    let rt = runtime()?;
+    // The edge on its own runtime and threads, as `coinfer edge serve` runs it; the devices
+    // on one single-threaded runtime here (kept off the worker cores when they are pinned,
+    // as devices on other machines would be).
+    let edge = BenchEdge::start(engine, config.clone())?;
+    config.place_io_thread();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = rt.block_on(async {
-        let state = EdgeState::new("models", engine, config.clone())?;
-        let edge = EdgeHandle::start(state, "127.0.0.1:0".parse()?, None).await?;
         let req = |device: String| InferRequest {
             device_id: device,
             model: id.model.clone(),
@@ -295,10 +347,11 @@ pub fn bench(setup: &BenchSetup, json: bool) -> Result<()> {
         for c in clients.iter_mut() {
             idle_errors += usize::from(c.health().await.is_err());
         }
-        edge.stop().await?;
         anyhow::Ok(serde_json::json!({
             "model": "models/fmnist-resnet.onnx", "cut": cut, "engine": "tract",
             "frame_bytes": frame.len(), "workers": workers, "max_batch": config.max_batch,
+            "io_threads": config.io_threads, "pin_workers": config.pin_workers,
+            "busy_poll_us": config.busy_poll_us,
             "tail_own_ms": own, "served_ms": served, "grpc_health_rtt_ms": floor,
             "server_queue_ms": queue, "server_total_minus_tail_ms": server_extra, "server_tail_ms": server_tail,
             "overhead_p50_ms": served.p50 - own.p50,
@@ -310,6 +363,8 @@ pub fn bench(setup: &BenchSetup, json: bool) -> Result<()> {
             "idle_connections": idle, "idle_errors": idle_errors, "request_during_idle_ok": live,
         }))
     })?;
+    drop(rt); // closes the devices' connections, which a graceful stop waits for
+    edge.stop()?;
     if json {
         return print_json(&report);
     }

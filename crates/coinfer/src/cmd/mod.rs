@@ -43,9 +43,26 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             BenchWhat::Stopping => bench::stopping(json),
             BenchWhat::Sim { devices } => bench::sim(devices, json),
-            BenchWhat::Edge { devices, requests, seconds, idle, cut, workers, max_batch } => {
-                let setup =
-                    edge::BenchSetup { devices, requests, seconds, idle, cut, workers, max_batch };
+            BenchWhat::Edge {
+                devices,
+                requests,
+                seconds,
+                idle,
+                cut,
+                workers,
+                max_batch,
+                serving,
+            } => {
+                let setup = edge::BenchSetup {
+                    devices,
+                    requests,
+                    seconds,
+                    idle,
+                    cut,
+                    workers,
+                    max_batch,
+                    serving,
+                };
                 edge::bench(&setup, json)
             }
             BenchWhat::Codec => bench::codec(json),
