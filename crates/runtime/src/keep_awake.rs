@@ -7,16 +7,18 @@
 //! threads preempt it, so it takes little from real work, but it burns idle cycles (power)
 //! while the window is open. Written by hand: no crate offers adaptive polling of idle cores.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 struct Shared {
     epoch: Instant,
-    /// Nanoseconds from `epoch` to the last touch.
+    /// Nanoseconds from `epoch` to the last touch ([`NEVER`] before the first).
     last: AtomicU64,
     stop: AtomicBool,
+    /// Spinners parked (idle past the window), waiting for a touch.
+    parked: AtomicUsize,
 }
 
 /// Spinner threads, one per core; stopped and joined on drop.
@@ -31,16 +33,20 @@ impl std::fmt::Debug for KeepAwake {
     }
 }
 
-/// How long an idle spinner sleeps between looks at the last touch.
-const NAP: Duration = Duration::from_micros(200);
+/// `last` before any touch.
+const NEVER: u64 = u64::MAX;
+
+/// Longest an idle spinner stays parked without a touch (it then looks again).
+const NAP: Duration = Duration::from_millis(100);
 
 impl KeepAwake {
     /// Starts one spinner per available core, each polling for `window` after a touch.
     pub fn start(window: Duration) -> KeepAwake {
         let shared = Arc::new(Shared {
             epoch: Instant::now(),
-            last: AtomicU64::new(0),
+            last: AtomicU64::new(NEVER),
             stop: AtomicBool::new(false),
+            parked: AtomicUsize::new(0),
         });
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
         let window = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX);
@@ -56,9 +62,19 @@ impl KeepAwake {
         KeepAwake { shared, threads }
     }
 
-    /// Marks activity: the cores poll for another window from now.
+    /// Marks activity: the cores poll for another window from now. Costs an atomic store
+    /// while the spinners spin; wakes them if they were parked.
     pub fn touch(&self) {
-        self.shared.last.store(self.now(), Ordering::Relaxed);
+        self.shared.last.store(self.now(), Ordering::SeqCst);
+        if self.shared.parked.load(Ordering::SeqCst) > 0 {
+            self.unpark_all();
+        }
+    }
+
+    fn unpark_all(&self) {
+        for t in &self.threads {
+            t.thread().unpark();
+        }
     }
 
     /// Spinner threads running (one per core).
@@ -75,8 +91,17 @@ fn spin(s: &Shared, window: u64) {
     lowest_priority();
     while !s.stop.load(Ordering::Relaxed) {
         let now = u64::try_from(s.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        if now.saturating_sub(s.last.load(Ordering::Relaxed)) >= window {
-            std::thread::sleep(NAP);
+        let since = now.checked_sub(s.last.load(Ordering::SeqCst));
+        if since.is_none_or(|d| d >= window) {
+            // Idle: park until a touch. Counted first, then `last` re-read, so a touch
+            // either sees the count and unparks or is seen here (park tokens are not lost).
+            s.parked.fetch_add(1, Ordering::SeqCst);
+            let touched = s.last.load(Ordering::SeqCst);
+            let now = u64::try_from(s.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            if now.checked_sub(touched).is_none_or(|d| d >= window) {
+                std::thread::park_timeout(NAP);
+            }
+            s.parked.fetch_sub(1, Ordering::SeqCst);
         }
         // No `spin_loop` hint: PAUSE loops make the hypervisor deschedule the vCPU, which is
         // what this avoids.
@@ -96,43 +121,54 @@ fn lowest_priority() {
 impl Drop for KeepAwake {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
+        self.unpark_all();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
-    /// CPU time of this process so far (s).
-    fn process_cpu() -> f64 {
-        // SAFETY: `u` is owned by this frame; getrusage only writes it.
-        let u = unsafe {
-            let mut u: libc::rusage = std::mem::zeroed();
-            libc::getrusage(libc::RUSAGE_SELF, &mut u);
-            u
-        };
-        let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 * 1e-6;
-        t(u.ru_utime) + t(u.ru_stime)
+    /// CPU time (clock ticks) of this process's spinner threads so far.
+    fn spinner_ticks() -> u64 {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0 };
+        tasks
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.starts_with("coinfer-poll"))
+            })
+            .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+            .map(|stat| {
+                // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+                let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let field =
+                    |i: usize| f.get(i - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                field(14) + field(15)
+            })
+            .sum()
     }
 
     #[test]
     fn spins_only_within_the_window_after_a_touch() {
         let k = KeepAwake::start(Duration::from_millis(100));
         assert!(k.spinners() >= 1);
-        // Never touched: asleep, next to no CPU.
-        let c0 = process_cpu();
-        std::thread::sleep(Duration::from_millis(150));
-        let idle = process_cpu() - c0;
-        // Touched: the spinners burn CPU for about the window.
-        let c1 = process_cpu();
+        // Never touched: asleep.
+        std::thread::sleep(Duration::from_millis(250));
+        let idle = spinner_ticks();
+        // Touched: the spinners burn CPU for about the window, then sleep again.
         k.touch();
-        std::thread::sleep(Duration::from_millis(150));
-        let busy = process_cpu() - c1;
+        std::thread::sleep(Duration::from_millis(300));
+        let busy = spinner_ticks() - idle;
+        std::thread::sleep(Duration::from_millis(300));
+        let after = spinner_ticks() - idle - busy;
         drop(k);
-        assert!(idle < 0.05, "idle spinners used {idle} s");
-        assert!(busy > 0.05, "touched spinners used only {busy} s");
+        assert!(idle <= 3, "untouched spinners used {idle} ticks");
+        assert!(busy >= 5, "touched spinners used only {busy} ticks");
+        assert!(after <= 2, "spinners kept spinning after the window: {after} ticks");
     }
 }

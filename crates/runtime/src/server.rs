@@ -653,3 +653,25 @@ impl EdgeHandle {
         self.shutdown.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_files_name_every_setting_and_bad_values_are_refused() {
+        let c: EdgeConfig = toml::from_str(
+            "workers = 1\nmax_batch = 8\nio_threads = 2\npin_workers = true\nbusy_poll_us = 300",
+        )
+        .expect("parses");
+        assert_eq!((c.workers, c.max_batch, c.io_threads), (1, 8, 2));
+        assert!(c.pin_workers);
+        assert_eq!(c.busy_poll_us, 300);
+        c.validate().expect("valid");
+        assert!(toml::from_str::<EdgeConfig>("io_thread = 2").is_err(), "unknown keys refused");
+        let zero = EdgeConfig { io_threads: 0, ..EdgeConfig::default() };
+        assert!(zero.validate().is_err());
+        assert!(EdgeConfig { io_threads: 3, ..c.clone() }.runtime().is_ok());
+        assert!(EdgeConfig { io_threads: 1, ..c }.runtime().is_ok());
+    }
+}
