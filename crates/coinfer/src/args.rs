@@ -371,31 +371,7 @@ pub enum BenchWhat {
     /// Edge serving: overhead over the tail's own compute (p50, one device), throughput with
     /// many devices against the raw tail throughput of the same engine and threads, idle
     /// connections held.
-    Edge {
-        /// Concurrent devices for the throughput run.
-        #[arg(long, default_value_t = 64)]
-        devices: usize,
-        /// Requests for the overhead run.
-        #[arg(long, default_value_t = 2000)]
-        requests: usize,
-        /// Seconds of the throughput runs.
-        #[arg(long, default_value_t = 4.0)]
-        seconds: f64,
-        /// Idle device connections to open and hold.
-        #[arg(long, default_value_t = 1000)]
-        idle: usize,
-        /// Cut whose tail is served (default model).
-        #[arg(long, default_value_t = 0)]
-        cut: usize,
-        /// Edge worker threads running tails; the raw baseline uses as many threads.
-        #[arg(long, default_value_t = 1)]
-        workers: usize,
-        /// Largest tail batch at the edge (the raw baseline is timed at batch 1 and at this).
-        #[arg(long, default_value_t = 32)]
-        max_batch: usize,
-        #[command(flatten)]
-        serving: ServingArgs,
-    },
+    Edge(BenchEdgeArgs),
     /// Multi-device simulator throughput (device-steps per second, one core).
     Sim {
         /// Devices sharing the edge.
@@ -609,6 +585,34 @@ pub struct EdgeServeArgs {
     pub serving: ServingArgs,
     #[command(flatten)]
     pub engine: EngineArg,
+}
+
+/// `coinfer bench edge`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct BenchEdgeArgs {
+    /// Concurrent devices for the throughput run.
+    #[arg(long, default_value_t = 64)]
+    pub devices: usize,
+    /// Requests for the overhead run.
+    #[arg(long, default_value_t = 2000)]
+    pub requests: usize,
+    /// Seconds of the throughput runs.
+    #[arg(long, default_value_t = 4.0)]
+    pub seconds: f64,
+    /// Idle device connections to open and hold.
+    #[arg(long, default_value_t = 1000)]
+    pub idle: usize,
+    /// Cut whose tail is served (default model).
+    #[arg(long, default_value_t = 0)]
+    pub cut: usize,
+    /// Edge worker threads running tails; the raw baseline uses as many threads.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Largest tail batch at the edge (the raw baseline is timed at batch 1 and at this).
+    #[arg(long, default_value_t = 32)]
+    pub max_batch: usize,
+    #[command(flatten)]
+    pub serving: ServingArgs,
 }
 
 /// Edge threading and latency settings (each overrides the config file's).

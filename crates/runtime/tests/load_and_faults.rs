@@ -412,13 +412,7 @@ async fn single_threaded_edge_runs_a_lone_request_inline_and_batches_under_load(
     // One device, one request at a time: the tail runs on the I/O thread (no queue, batch 1)
     // and the answers equal the full local model's.
     let local = store();
-    let mut reference = DeviceRunner::new(
-        plan("ref", SplitChoice::DeviceOnly),
-        local.clone(),
-        None,
-        DeviceOptions::default(),
-        None,
-    );
+    let mut reference = common::reference_runner(local.clone());
     let client = EdgeClient::new(&edge.url, None).expect("client");
     let mut dev = DeviceRunner::new(
         plan("solo", cut(5)),

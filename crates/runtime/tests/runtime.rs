@@ -17,13 +17,7 @@ async fn edge_answers_match_the_local_model_for_every_split() {
     let edge = edge_at(any(), EdgeConfig::default(), true).await;
     let data = samples(24);
     let local = store();
-    let mut reference = DeviceRunner::new(
-        plan("ref", SplitChoice::DeviceOnly),
-        local.clone(),
-        None,
-        DeviceOptions::default(),
-        None,
-    );
+    let mut reference = common::reference_runner(local.clone());
     let mut want = vec![];
     for (x, y) in data.iter() {
         let r = reference.infer(x.clone(), Some(*y)).await.expect("local");

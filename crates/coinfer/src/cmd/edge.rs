@@ -12,7 +12,7 @@ use coinfer_runtime::proto::{InferRequest, Share};
 use coinfer_runtime::server::{EdgeConfig, EdgeHandle, EdgeState, ShareConfig};
 use coinfer_sim::Plan;
 
-use crate::args::{EdgeServeArgs, EdgeWhat};
+use crate::args::{BenchEdgeArgs, EdgeServeArgs, EdgeWhat};
 use crate::output::{print_json, table};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -216,29 +216,9 @@ impl BenchEdge {
     }
 }
 
-/// What `coinfer bench edge` runs.
-#[derive(Debug, Clone, Copy)]
-pub struct BenchSetup {
-    /// Concurrent devices of the throughput run.
-    pub devices: usize,
-    /// Sequential requests of the overhead run.
-    pub requests: usize,
-    /// Seconds per throughput measurement.
-    pub seconds: f64,
-    /// Idle connections to hold.
-    pub idle: usize,
-    /// Cut of the default model whose tail is served.
-    pub cut: usize,
-    /// Edge worker threads (and raw baseline threads).
-    pub workers: usize,
-    /// Largest edge batch.
-    pub max_batch: usize,
-    /// Edge threading and busy polling.
-    pub serving: crate::args::ServingArgs,
-}
-
-pub fn bench(setup: &BenchSetup, json: bool) -> Result<()> {
-    let BenchSetup { devices, requests, seconds, idle, cut, workers, max_batch, serving } = *setup;
+pub fn bench(setup: &BenchEdgeArgs, json: bool) -> Result<()> {
+    let BenchEdgeArgs { devices, requests, seconds, idle, cut, workers, max_batch, serving } =
+        *setup;
     let engine = coinfer_engine::engine_for_name("tract")?;
     let store = ModelStore::new("models", engine.clone());
     let id = ModelId { model: "fmnist-resnet".into(), version: String::new() };

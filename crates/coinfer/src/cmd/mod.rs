@@ -43,28 +43,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             BenchWhat::Stopping => bench::stopping(json),
             BenchWhat::Sim { devices } => bench::sim(devices, json),
-            BenchWhat::Edge {
-                devices,
-                requests,
-                seconds,
-                idle,
-                cut,
-                workers,
-                max_batch,
-                serving,
-            } => {
-                let setup = edge::BenchSetup {
-                    devices,
-                    requests,
-                    seconds,
-                    idle,
-                    cut,
-                    workers,
-                    max_batch,
-                    serving,
-                };
-                edge::bench(&setup, json)
-            }
+            BenchWhat::Edge(setup) => edge::bench(&setup, json),
             BenchWhat::Codec => bench::codec(json),
         },
         Command::Profiles => profile::list(json),

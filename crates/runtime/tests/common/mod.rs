@@ -43,6 +43,18 @@ pub fn samples(n: usize) -> Arc<Vec<(Tensor, u32)>> {
     )
 }
 
+/// A device running the full model locally: the answers every split must reproduce.
+pub fn reference_runner(store: Arc<ModelStore>) -> coinfer_runtime::device::DeviceRunner {
+    use coinfer_runtime::device::{DeviceOptions, DeviceRunner};
+    DeviceRunner::new(
+        plan("ref", SplitChoice::DeviceOnly),
+        store,
+        None,
+        DeviceOptions::default(),
+        None,
+    )
+}
+
 pub fn plan(device: &str, split: SplitChoice) -> DevicePlan {
     DevicePlan::new(device, "fmnist-resnet", split)
 }
