@@ -553,10 +553,12 @@ impl Drop for EdgeProcess {
     }
 }
 
-fn spawn_edge(port: u16, metrics: u16) -> EdgeProcess {
+/// `coinfer edge serve` on `port` (token `t0k`) with `extra` flags.
+fn spawn_edge(port: u16, metrics: u16, extra: &[&str]) -> EdgeProcess {
     let child = Command::new(env!("CARGO_BIN_EXE_coinfer"))
         .args(["edge", "serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--metrics", &format!("127.0.0.1:{metrics}"), "--token", "t0k"])
+        .args(extra)
         .current_dir(root())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -575,7 +577,7 @@ fn spawn_edge(port: u16, metrics: u16) -> EdgeProcess {
 #[test]
 fn devices_survive_the_edge_process_being_killed_and_restarted() {
     let (port, metrics) = (free_port(), free_port());
-    let mut edge = spawn_edge(port, metrics);
+    let mut edge = spawn_edge(port, metrics, &[]);
     let url = format!("http://127.0.0.1:{port}");
     let device = Command::new(env!("CARGO_BIN_EXE_coinfer"))
         .args(["device", "run", "--edge", &url, "--plan", "examples/plan-two-devices.json"])
@@ -589,7 +591,8 @@ fn devices_survive_the_edge_process_being_killed_and_restarted() {
     std::thread::sleep(std::time::Duration::from_millis(700));
     edge.kill();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let _edge = spawn_edge(port, metrics);
+    // Restarted with a multi-threaded I/O runtime: the same protocol, the same answers.
+    let _edge = spawn_edge(port, metrics, &["--io-threads", "2"]);
     let out = device.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -609,7 +612,7 @@ fn devices_survive_the_edge_process_being_killed_and_restarted() {
 #[test]
 fn edge_refuses_devices_without_the_token_and_reports_metrics() {
     let (port, metrics) = (free_port(), free_port());
-    let _edge = spawn_edge(port, metrics);
+    let _edge = spawn_edge(port, metrics, &["--pin-workers", "--busy-poll-us", "300"]);
     let url = format!("http://127.0.0.1:{port}");
     // Without the token every request falls back to the device, with the reason.
     let dir = tempfile::tempdir().unwrap();
@@ -691,7 +694,7 @@ fn the_optimal_stopping_rule_drives_online_splitting_on_the_runtime() {
     let plan_path = dir.path().join("plan.json");
     std::fs::write(&plan_path, plan.to_string()).unwrap();
     let (port, metrics) = (free_port(), free_port());
-    let _edge = spawn_edge(port, metrics);
+    let _edge = spawn_edge(port, metrics, &[]);
     let records = dir.path().join("r.csv");
     let v = ok_json(&[
         "device",
