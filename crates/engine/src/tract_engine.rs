@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use coinfer_graph::pb::ModelProto;
 use tract_onnx::prelude::*;
@@ -156,27 +157,26 @@ impl Runnable for TractRunnable {
                 None => self.run_plan(inputs),
             },
             None => {
-                // First call with this shape: build and warm the batched plan, then time
-                // batched calls against split calls (best of 3) and remember the faster.
-                self.run_plan(inputs)?;
-                let (mut native, mut native_time) = (None, std::time::Duration::MAX);
-                let (mut split, mut split_time) = (None, std::time::Duration::MAX);
+                // First batched call: build and warm the batched plan, then time batched
+                // calls against split calls (best of 3) and remember the faster.
+                let mut native = self.run_plan(inputs)?;
+                let (mut native_time, mut split_time) = (Duration::MAX, Duration::MAX);
+                let mut split = None;
                 for _ in 0..3 {
-                    let t = std::time::Instant::now();
-                    native = Some(self.run_plan(inputs)?);
+                    let t = Instant::now();
+                    native = self.run_plan(inputs)?;
                     native_time = native_time.min(t.elapsed());
-                    let t = std::time::Instant::now();
+                    let t = Instant::now();
                     split = self.run_split(inputs, batch)?;
                     split_time = split_time.min(t.elapsed());
                 }
                 let use_split = split.is_some() && split_time < native_time;
                 *self.split.lock().unwrap_or_else(|p| p.into_inner()) = Some(use_split);
                 tracing::debug!(batch, ?native_time, ?split_time, use_split, "tract batch mode");
-                match (split, native) {
-                    (Some(out), _) if use_split => Ok(out),
-                    (_, Some(out)) => Ok(out),
-                    (_, None) => self.run_plan(inputs),
-                }
+                Ok(match split {
+                    Some(out) if use_split => out,
+                    _ => native,
+                })
             }
         }
     }

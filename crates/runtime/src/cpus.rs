@@ -53,9 +53,9 @@ pub fn restrict_current(cores: &[usize]) -> bool {
         if cores.is_empty() {
             return false;
         }
-        available(); // the process's set is taken before any thread narrows its own
-                     // SAFETY: as in `available`; `CPU_SET` ignores nothing we pass (cores < CPU_SETSIZE
-                     // came from `available`).
+        // The process's set is taken before any thread narrows its own.
+        available();
+        // SAFETY: as in `current`; cores ≥ CPU_SETSIZE are skipped before `CPU_SET`.
         unsafe {
             let mut set: libc::cpu_set_t = std::mem::zeroed();
             for &c in cores.iter().filter(|&&c| c < libc::CPU_SETSIZE as usize) {

@@ -3,7 +3,7 @@
 //! Waking a halted core costs tens of microseconds on virtual machines whose guest halt
 //! polling is off (this project's 2-vCPU VM boots with `haltpoll.guest_halt_poll_ns=0`), and
 //! every request wakes a thread or two. One lowest-priority (nice 19) spinner per core keeps
-//! the cores awake for `window` after the last [`KeepAwake::touch`], then sleeps; ordinary
+//! the cores awake for `window` after the last [`KeepAwake::touch`], then parks; ordinary
 //! threads preempt it, so it takes little from real work, but it burns idle cycles (power)
 //! while the window is open. Written by hand: no crate offers adaptive polling of idle cores.
 
@@ -19,6 +19,18 @@ struct Shared {
     stop: AtomicBool,
     /// Spinners parked (idle past the window), waiting for a touch.
     parked: AtomicUsize,
+}
+
+impl Shared {
+    /// Nanoseconds since `epoch`.
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether the window after the last touch has passed (or nothing touched yet).
+    fn idle(&self, window: u64) -> bool {
+        self.now().checked_sub(self.last.load(Ordering::SeqCst)).is_none_or(|d| d >= window)
+    }
 }
 
 /// Spinner threads, one per core; stopped and joined on drop.
@@ -65,7 +77,7 @@ impl KeepAwake {
     /// Marks activity: the cores poll for another window from now. Costs an atomic store
     /// while the spinners spin; wakes them if they were parked.
     pub fn touch(&self) {
-        self.shared.last.store(self.now(), Ordering::SeqCst);
+        self.shared.last.store(self.shared.now(), Ordering::SeqCst);
         if self.shared.parked.load(Ordering::SeqCst) > 0 {
             self.unpark_all();
         }
@@ -81,24 +93,16 @@ impl KeepAwake {
     pub fn spinners(&self) -> usize {
         self.threads.len()
     }
-
-    fn now(&self) -> u64 {
-        u64::try_from(self.shared.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
 }
 
 fn spin(s: &Shared, window: u64) {
     lowest_priority();
     while !s.stop.load(Ordering::Relaxed) {
-        let now = u64::try_from(s.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let since = now.checked_sub(s.last.load(Ordering::SeqCst));
-        if since.is_none_or(|d| d >= window) {
+        if s.idle(window) {
             // Idle: park until a touch. Counted first, then `last` re-read, so a touch
             // either sees the count and unparks or is seen here (park tokens are not lost).
             s.parked.fetch_add(1, Ordering::SeqCst);
-            let touched = s.last.load(Ordering::SeqCst);
-            let now = u64::try_from(s.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            if now.checked_sub(touched).is_none_or(|d| d >= window) {
+            if s.idle(window) {
                 std::thread::park_timeout(NAP);
             }
             s.parked.fetch_sub(1, Ordering::SeqCst);

@@ -332,16 +332,13 @@ impl EdgeState {
         // requests already waiting in sockets first, so they count. (`block_in_place` would
         // hand the runtime to another thread per request, which cost more than it saved.)
         let idle = || self.metrics.in_flight.get() <= 1 && self.scheduler.queue_length() == 0;
-        let inline = if idle() {
+        let mut inline = None;
+        if idle() {
             tokio::task::yield_now().await;
             if idle() {
-                self.scheduler.try_run_inline(&tail, &req.device_id, &input)
-            } else {
-                None
+                inline = self.scheduler.try_run_inline(&tail, &req.device_id, &input);
             }
-        } else {
-            None
-        };
+        }
         let out = match inline {
             Some(r) => r,
             None => self.queued(tail, &req.device_id, input, deadline).await?,
@@ -651,6 +648,60 @@ impl EdgeHandle {
     /// A sender that stops the servers when `true` is sent.
     pub fn stopper(&self) -> tokio::sync::watch::Sender<bool> {
         self.shutdown.clone()
+    }
+}
+
+/// An edge on a thread and runtime of its own ([`EdgeConfig::runtime`], I/O thread placed
+/// by [`EdgeConfig::place_io_thread`]), as `coinfer edge serve` runs it: for benches and tests
+/// whose devices run on another runtime in the same process.
+pub struct EdgeThread {
+    url: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    thread: std::thread::JoinHandle<Result<()>>,
+}
+
+impl EdgeThread {
+    /// Starts an edge serving `models_dir` on `addr` (gRPC only) and returns once it listens.
+    pub fn spawn(
+        models_dir: impl Into<PathBuf>,
+        engine: Arc<dyn Engine>,
+        config: EdgeConfig,
+        addr: std::net::SocketAddr,
+    ) -> Result<EdgeThread> {
+        let models_dir = models_dir.into();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("coinfer-edge".into())
+            .spawn(move || {
+                let rt = config.runtime().map_err(|e| RuntimeError::io("edge runtime", e))?;
+                config.place_io_thread();
+                rt.block_on(async move {
+                    let state = EdgeState::new(models_dir, engine, config)?;
+                    let edge = EdgeHandle::start(state, addr, None).await?;
+                    let _ = tx.send((edge.url(), edge.stopper()));
+                    edge.wait().await
+                })
+            })
+            .map_err(|e| RuntimeError::io("spawning the edge thread", e))?;
+        match rx.recv() {
+            Ok((url, stop)) => Ok(EdgeThread { url, stop, thread }),
+            Err(_) => Err(match thread.join() {
+                Ok(Err(e)) => e,
+                _ => RuntimeError::Edge("the edge thread ended before serving".into()),
+            }),
+        }
+    }
+
+    /// The gRPC URL devices connect to.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// Stops the edge and waits for its thread. A graceful stop waits for open connections
+    /// to close, so drop clients first (or keep their runtime running while this blocks).
+    pub fn stop(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        self.thread.join().map_err(|_| RuntimeError::Edge("the edge thread panicked".into()))?
     }
 }
 

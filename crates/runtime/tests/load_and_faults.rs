@@ -13,7 +13,7 @@ use coinfer_runtime::device::{DeviceOptions, DeviceRunner, Record, ServedBy, Sum
 use coinfer_runtime::link::{LinkConfig, LossModel};
 use coinfer_runtime::proto::{InferRequest, Share};
 use coinfer_runtime::relay::LinkRelay;
-use coinfer_runtime::server::EdgeConfig;
+use coinfer_runtime::server::{EdgeConfig, EdgeThread};
 use coinfer_sim::{OnlineSplit, SplitChoice};
 use common::{any, cut, edge_at, plan, samples, store};
 
@@ -374,28 +374,6 @@ async fn online_splitting_follows_the_observed_rate() {
     edge.stop().await.expect("stops");
 }
 
-/// An edge on a runtime and thread of its own, as `coinfer edge serve` runs it.
-struct OwnRuntimeEdge {
-    url: String,
-    stop: tokio::sync::watch::Sender<bool>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-fn edge_on_own_runtime(config: EdgeConfig) -> OwnRuntimeEdge {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        let rt = config.runtime().expect("edge runtime");
-        config.place_io_thread();
-        rt.block_on(async move {
-            let edge = edge_at(any(), config, false).await;
-            tx.send((edge.url(), edge.stopper())).expect("send url");
-            edge.wait().await.expect("edge ends cleanly");
-        });
-    });
-    let (url, stop) = rx.recv().expect("edge started");
-    OwnRuntimeEdge { url, stop, thread }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn single_threaded_edge_runs_a_lone_request_inline_and_batches_under_load() {
     let _cpu = CPU.lock().await;
@@ -407,13 +385,15 @@ async fn single_threaded_edge_runs_a_lone_request_inline_and_batches_under_load(
         busy_poll_us: 500,
         ..EdgeConfig::default()
     };
-    let edge = edge_on_own_runtime(config);
+    let engine = coinfer_engine::engine_for_name("tract").expect("tract");
+    let edge = EdgeThread::spawn(common::models_dir(), engine, config, any()).expect("edge");
+    let url = edge.url();
     let data = samples(16);
     // One device, one request at a time: the tail runs on the I/O thread (no queue, batch 1)
     // and the answers equal the full local model's.
     let local = store();
     let mut reference = common::reference_runner(local.clone());
-    let client = EdgeClient::new(&edge.url, None).expect("client");
+    let client = EdgeClient::new(&url, None).expect("client");
     let mut dev = DeviceRunner::new(
         plan("solo", cut(5)),
         local,
@@ -432,8 +412,7 @@ async fn single_threaded_edge_runs_a_lone_request_inline_and_batches_under_load(
     }
     assert!(inline >= data.len() - 2, "only {inline}/{} lone requests ran inline", data.len());
     // Many devices at once: requests queue for the worker and are batched.
-    let runs =
-        run_devices(&edge.url, 16, 12, &data, DeviceOptions::default(), Duration::ZERO).await;
+    let runs = run_devices(&url, 16, 12, &data, DeviceOptions::default(), Duration::ZERO).await;
     let records: Vec<&Record> = runs.iter().flatten().collect();
     assert_eq!(records.len(), 16 * 12);
     assert!(records.iter().all(|r| r.served_by == ServedBy::Edge), "all answered by the edge");
@@ -441,8 +420,7 @@ async fn single_threaded_edge_runs_a_lone_request_inline_and_batches_under_load(
     assert!(biggest > 1, "under load the worker batches (largest batch {biggest})");
     // Stop: the edge waits for open connections to close, so keep this runtime running.
     drop((dev, reference, runs));
-    let _ = edge.stop.send(true);
-    tokio::task::spawn_blocking(move || edge.thread.join().expect("edge thread"))
+    tokio::task::spawn_blocking(move || edge.stop().expect("edge stops cleanly"))
         .await
         .expect("joined");
 }

@@ -9,7 +9,7 @@ use coinfer_runtime::client::EdgeClient;
 use coinfer_runtime::device::Percentiles;
 use coinfer_runtime::models::{ModelId, ModelStore, Part};
 use coinfer_runtime::proto::{InferRequest, Share};
-use coinfer_runtime::server::{EdgeConfig, EdgeHandle, EdgeState, ShareConfig};
+use coinfer_runtime::server::{EdgeConfig, EdgeHandle, EdgeState, EdgeThread, ShareConfig};
 use coinfer_sim::Plan;
 
 use crate::args::{BenchEdgeArgs, EdgeServeArgs, EdgeWhat};
@@ -176,46 +176,6 @@ fn raw_throughput(
     Ok(done.into_inner() as f64 / seconds)
 }
 
-/// An edge serving the default models on a thread and runtime of its own.
-struct BenchEdge {
-    url: String,
-    stop: tokio::sync::watch::Sender<bool>,
-    thread: std::thread::JoinHandle<Result<()>>,
-}
-
-impl BenchEdge {
-    fn start(engine: Arc<dyn coinfer_engine::Engine>, config: EdgeConfig) -> Result<BenchEdge> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::Builder::new().name("bench-edge".into()).spawn(move || {
-            let rt = config.runtime()?;
-            config.place_io_thread();
-            rt.block_on(async move {
-                let state = EdgeState::new("models", engine, config)?;
-                let edge = EdgeHandle::start(state, "127.0.0.1:0".parse()?, None).await?;
-                let _ = tx.send((edge.url(), edge.stopper()));
-                edge.wait().await?;
-                Ok(())
-            })
-        })?;
-        match rx.recv() {
-            Ok((url, stop)) => Ok(BenchEdge { url, stop, thread }),
-            Err(_) => match thread.join() {
-                Ok(Err(e)) => Err(e),
-                _ => bail!("the bench edge did not start"),
-            },
-        }
-    }
-
-    fn url(&self) -> String {
-        self.url.clone()
-    }
-
-    fn stop(self) -> Result<()> {
-        let _ = self.stop.send(true);
-        self.thread.join().map_err(|_| anyhow::anyhow!("the bench edge panicked"))?
-    }
-}
-
 pub fn bench(setup: &BenchEdgeArgs, json: bool) -> Result<()> {
     let BenchEdgeArgs { devices, requests, seconds, idle, cut, workers, max_batch, serving } =
         *setup;
@@ -247,7 +207,7 @@ pub fn bench(setup: &BenchEdgeArgs, json: bool) -> Result<()> {
     // The edge on its own runtime and threads, as `coinfer edge serve` runs it; the devices
     // on one single-threaded runtime here (kept off the worker cores when they are pinned,
     // as devices on other machines would be).
-    let edge = BenchEdge::start(engine, config.clone())?;
+    let edge = EdgeThread::spawn("models", engine, config.clone(), "127.0.0.1:0".parse()?)?;
     config.place_io_thread();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = rt.block_on(async {
