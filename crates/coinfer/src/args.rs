@@ -85,11 +85,32 @@ pub struct EngineArg {
     pub engine: String,
 }
 
+/// Concrete input shapes for models whose inputs have symbolic dims, shared by every command
+/// that analyses or runs a model.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ShapeArg {
+    /// Concrete shape of a model input with symbolic dims, `NAME:D0,D1,…` (repeatable; e.g.
+    /// `--input-shape x:1,3,48,192`). Needed for every symbolic dim but the batch (dim 0):
+    /// costs, feature sizes, cuts and channel groups are computed at this shape. Written heads
+    /// and tails keep only the batch dim symbolic.
+    #[arg(long = "input-shape", value_name = "NAME:D0,D1,…")]
+    pub input_shape: Vec<coinfer_graph::InputShape>,
+}
+
+impl ShapeArg {
+    /// The shapes by input name (an input named twice is an error).
+    pub fn shapes(&self) -> Result<coinfer_graph::InputShapes, coinfer_graph::GraphError> {
+        coinfer_graph::InputShapes::from_specs(&self.input_shape)
+    }
+}
+
 /// `coinfer cuts`.
 #[derive(Debug, Args)]
 pub struct CutsArgs {
     /// ONNX model file.
     pub model: PathBuf,
+    #[command(flatten)]
+    pub shape: ShapeArg,
 }
 
 /// `coinfer split`.
@@ -103,6 +124,8 @@ pub struct SplitArgs {
     /// Output directory for head.onnx, tail.onnx and split.json.
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub shape: ShapeArg,
     #[command(flatten)]
     pub engine: EngineArg,
 }
@@ -141,6 +164,8 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
     #[command(flatten)]
+    pub shape: ShapeArg,
+    #[command(flatten)]
     pub engine: EngineArg,
 }
 
@@ -165,6 +190,8 @@ pub struct ProfileArgs {
     /// Write profile.json and profile.svg here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub shape: ShapeArg,
     #[command(flatten)]
     pub engine: EngineArg,
 }
@@ -224,6 +251,8 @@ pub struct DemoArgs {
     #[arg(long, default_value = "report")]
     pub out: PathBuf,
     #[command(flatten)]
+    pub shape: ShapeArg,
+    #[command(flatten)]
     pub engine: EngineArg,
 }
 
@@ -238,6 +267,8 @@ pub struct StoppingArgs {
     /// config's network.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub shape: ShapeArg,
     /// Device profile name, overriding the config's device (see `coinfer profiles`).
     #[arg(long)]
     pub device: Option<String>,
@@ -293,6 +324,8 @@ pub enum CodecWhat {
         #[arg(long)]
         no_input_baseline: bool,
         #[command(flatten)]
+        shape: ShapeArg,
+        #[command(flatten)]
         engine: EngineArg,
     },
     /// Train a learned bottleneck (BottleNet++) at a cut with the backbone frozen: encoder
@@ -333,6 +366,8 @@ pub struct BottleneckArgs {
     /// Output directory.
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub shape: ShapeArg,
     #[command(flatten)]
     pub fit: FitArgs,
 }
@@ -432,6 +467,8 @@ pub struct PruneArgs {
     #[arg(long, default_value_t = 1)]
     pub latency_batch: usize,
     #[command(flatten)]
+    pub shape: ShapeArg,
+    #[command(flatten)]
     pub engine: EngineArg,
 }
 
@@ -481,6 +518,8 @@ pub struct FinetuneArgs {
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
+    pub shape: ShapeArg,
+    #[command(flatten)]
     pub fit: FitArgs,
 }
 
@@ -499,6 +538,8 @@ pub struct VersionsArgs {
     /// Channel ranking for pruning: l1 or bn-scale.
     #[arg(long, default_value = "l1")]
     pub criterion: coinfer_prune::Criterion,
+    #[command(flatten)]
+    pub shape: ShapeArg,
     #[command(flatten)]
     pub fit: FitArgs,
 }

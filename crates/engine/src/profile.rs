@@ -72,7 +72,8 @@ pub fn measure(
     Ok(LatencyStats::from_samples(&mut samples))
 }
 
-/// A uniform random input in [0, 1) for every model input, with batch size `batch`.
+/// A uniform random input in [0, 1) for every model input, with batch size `batch` (or the
+/// input's fixed batch dim, if it declares one).
 pub fn random_inputs(graph: &Graph, batch: usize, seed: u64) -> Result<Vec<Tensor>> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     graph
@@ -84,7 +85,8 @@ pub fn random_inputs(graph: &Graph, batch: usize, seed: u64) -> Result<Vec<Tenso
                     engine: "profile",
                     reason: format!("the shape of input `{name}` is unknown"),
                 })?;
-            if let Some(b) = shape.first_mut() {
+            // A fixed batch dim (e.g. `[1, 1, 28, 28]`) is kept: the model runs at no other.
+            if let (Some(b), None) = (shape.first_mut(), graph.fixed_batch(name)) {
                 *b = batch;
             }
             let n = shape.iter().product();
@@ -95,25 +97,39 @@ pub fn random_inputs(graph: &Graph, batch: usize, seed: u64) -> Result<Vec<Tenso
         .collect()
 }
 
-/// Largest absolute difference between two tensor lists (∞ if shapes differ).
+/// Largest absolute difference between two tensor lists: ∞ if the lists or any shapes differ,
+/// or if either side holds a NaN anywhere (NaN never compares equal within a tolerance).
 pub fn max_abs_diff(a: &[Tensor], b: &[Tensor]) -> f32 {
     if a.len() != b.len() {
         return f32::INFINITY;
     }
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| {
-            if x.shape() != y.shape() {
+    let mut worst = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        if x.shape() != y.shape() {
+            return f32::INFINITY;
+        }
+        for (p, q) in x.iter().zip(y.iter()) {
+            let d = (p - q).abs();
+            if d.is_nan() {
                 return f32::INFINITY;
             }
-            x.iter().zip(y.iter()).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max)
-        })
-        .fold(0.0, f32::max)
+            worst = worst.max(d);
+        }
+    }
+    worst
 }
 
-/// Largest absolute value in a tensor list (the scale for relative comparisons).
+/// Largest absolute value in a tensor list (the scale for relative comparisons); NaN if any
+/// value is NaN.
 pub fn max_abs(a: &[Tensor]) -> f32 {
-    a.iter().flat_map(|x| x.iter()).map(|v| v.abs()).fold(0.0, f32::max)
+    let mut worst = 0.0f32;
+    for v in a.iter().flat_map(|x| x.iter()) {
+        if v.is_nan() {
+            return f32::NAN;
+        }
+        worst = worst.max(v.abs());
+    }
+    worst
 }
 
 /// A prepared split: head and tail ready to run.

@@ -52,13 +52,19 @@ impl Engine for TractEngine {
             plans: Mutex::new(HashMap::new()),
             split: Mutex::new(None),
         };
-        // Optimise once for batch size 1 so load errors (unsupported ops) surface here.
-        let shapes: Vec<Vec<usize>> = runnable
-            .declared
-            .iter()
-            .map(|(_, d)| d.iter().map(|d| d.unwrap_or(1)).collect())
-            .collect();
-        runnable.plan(&shapes)?;
+        // Optimise once for batch size 1 so load errors (unsupported ops) surface here. A model
+        // with other symbolic dims (height, width, sequence length) is planned at its first run,
+        // for the shape it is given: no dim is guessed.
+        let fully_declared =
+            runnable.declared.iter().all(|(_, d)| d.iter().skip(1).all(Option::is_some));
+        if fully_declared {
+            let shapes: Vec<Vec<usize>> = runnable
+                .declared
+                .iter()
+                .map(|(_, d)| d.iter().map(|d| d.unwrap_or(1)).collect())
+                .collect();
+            runnable.plan(&shapes)?;
+        }
         Ok(Arc::new(runnable))
     }
 }

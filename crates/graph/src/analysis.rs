@@ -8,6 +8,7 @@ use tract_onnx::tract_hir::infer::{Factoid, InferenceModelExt};
 use crate::cost::node_macs;
 use crate::error::{GraphError, Result};
 use crate::pb::{self, ModelProto};
+use crate::shapes::{self, InputShapes, ResolvedInput};
 
 /// Element type of a tensor, as far as cost accounting needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -111,6 +112,8 @@ pub struct Graph {
     pub inputs: Vec<String>,
     /// Names of the graph outputs.
     pub outputs: Vec<String>,
+    /// The concrete shape every run-time input was analysed at (a symbolic batch dim as 1).
+    pub input_shapes: InputShapes,
 }
 
 /// ONNX ops tract cannot run, checked before anything else so the error names the node.
@@ -163,18 +166,36 @@ pub(crate) fn declared_type(vi: &pb::ValueInfoProto) -> (i32, Vec<Option<i64>>) 
 }
 
 impl Graph {
-    /// Loads and analyses an ONNX file. See [`Graph::analyse`].
+    /// Loads and analyses an ONNX file whose inputs need no shape but their declared one.
+    /// See [`Graph::analyse`].
     pub fn load(path: &std::path::Path) -> Result<Graph> {
-        Graph::analyse(crate::io::load_model(path)?)
+        Graph::load_with(path, &InputShapes::default())
     }
 
-    /// Analyses a model: checks structure and operator support, sorts nodes topologically,
-    /// infers every tensor's shape at batch size 1, and computes per-node costs.
+    /// Loads and analyses an ONNX file at the given input shapes. See [`Graph::analyse_with`].
+    pub fn load_with(path: &std::path::Path, shapes: &InputShapes) -> Result<Graph> {
+        Graph::analyse_with(crate::io::load_model(path)?, shapes)
+    }
+
+    /// Analyses a model whose inputs are fully declared except, at most, the batch dim.
+    /// See [`Graph::analyse_with`].
     pub fn analyse(proto: ModelProto) -> Result<Graph> {
+        Graph::analyse_with(proto, &InputShapes::default())
+    }
+
+    /// Analyses a model: turns `Constant` nodes into initializers, checks structure and
+    /// operator support, sorts nodes topologically, infers every tensor's shape at batch size 1
+    /// with the inputs at `shapes` (needed for every symbolic dim but the batch), and computes
+    /// per-node costs.
+    ///
+    /// The analysed [`Graph::proto`] declares the inputs at the analysed shape, keeping a
+    /// symbolic batch dim symbolic; heads, tails and pruned models made from it inherit that.
+    pub fn analyse_with(mut proto: ModelProto, shapes: &InputShapes) -> Result<Graph> {
+        crate::constants::constants_to_initializers(&mut proto)?;
         let g = proto.graph.as_ref().ok_or_else(|| GraphError::Invalid("no graph".into()))?;
         check_supported_ops(g)?;
 
-        let initializers: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+        let initializers: HashSet<String> = g.initializer.iter().map(|t| t.name.clone()).collect();
         let inputs: Vec<String> = g
             .input
             .iter()
@@ -222,7 +243,16 @@ impl Graph {
 
         let order = topological_order(g, &producer)?;
 
-        let shapes = infer_shapes(&proto, &inputs)?;
+        let resolved = shapes::resolve(g, &inputs, shapes)?;
+        drop(producer);
+        if let Some(g) = proto.graph.as_mut() {
+            shapes::specialise(g, &resolved);
+        }
+        let input_shapes =
+            InputShapes(resolved.iter().map(|(name, r)| (name.clone(), r.dims.clone())).collect());
+        let shapes = infer_shapes(&proto, &resolved, !shapes.is_empty())?;
+        crate::resize_fix::exact_align_corners_scales(&mut proto, &shapes);
+        let g = proto.graph.as_ref().ok_or_else(|| GraphError::Invalid("no graph".into()))?;
 
         // Tensors.
         let mut tensors: HashMap<String, TensorInfo> = HashMap::new();
@@ -320,12 +350,20 @@ impl Graph {
             };
         }
 
-        Ok(Graph { proto, nodes, tensors, inputs, outputs })
+        Ok(Graph { proto, nodes, tensors, inputs, outputs, input_shapes })
     }
 
     /// The tensor with this name.
     pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
         self.tensors.get(name)
+    }
+
+    /// The batch dim (dim 0) of input `input` when the model fixes it (e.g. `[1, 1, 28, 28]`);
+    /// `None` when it is symbolic (any batch runs) or the input does not exist.
+    pub fn fixed_batch(&self, input: &str) -> Option<usize> {
+        let g = self.proto.graph.as_ref()?;
+        let vi = g.input.iter().find(|v| v.name == input)?;
+        declared_type(vi).1.first().copied().flatten().map(|d| d as usize)
     }
 
     /// Total multiply–accumulates per sample.
@@ -386,27 +424,43 @@ fn topological_order(g: &pb::GraphProto, producer: &HashMap<&str, usize>) -> Res
 /// Shape and element type of every tensor at batch size 1, by tract's inference.
 type ShapeMap = HashMap<String, (Option<Vec<usize>>, i32)>;
 
-fn infer_shapes(proto: &ModelProto, inputs: &[String]) -> Result<ShapeMap> {
+/// Infers shapes with every input at its resolved shape. Partial inference is accepted for
+/// fully declared models (analyse what can be analysed); when the user gave shapes, or an input
+/// had symbolic dims, a failure is an error that names the shapes.
+fn infer_shapes(
+    proto: &ModelProto,
+    inputs: &[(String, ResolvedInput)],
+    shapes_given: bool,
+) -> Result<ShapeMap> {
     let err = |e: TractError| GraphError::ShapeInference(format!("{e:#}"));
     let onnx = tract_onnx::onnx();
     let parsed = onnx.parse(proto, None).map_err(err)?;
     let mut model = parsed.model;
-    let g = proto.graph.as_ref().ok_or_else(|| GraphError::Invalid("no graph".into()))?;
-    // Fix every symbolic input dimension to 1 (batch 1 per-sample accounting).
-    for (ix, name) in inputs.iter().enumerate() {
-        let vi = g.input.iter().find(|v| &v.name == name);
-        let (code, dims) = vi.map(declared_type).unwrap_or((1, vec![]));
-        if dims.is_empty() {
-            return Err(GraphError::Invalid(format!("input `{name}` has no declared shape")));
-        }
-        let dims: Vec<usize> = dims.iter().map(|d| d.unwrap_or(1) as usize).collect();
-        let dt = onnx_code_to_datum(code).ok_or_else(|| {
-            GraphError::Invalid(format!("input `{name}` has unsupported element type {code}"))
+    for (ix, (name, input)) in inputs.iter().enumerate() {
+        let dt = onnx_code_to_datum(input.elem).ok_or_else(|| {
+            GraphError::Invalid(format!(
+                "input `{name}` has unsupported element type {}",
+                input.elem
+            ))
         })?;
-        model.set_input_fact(ix, InferenceFact::dt_shape(dt, dims)).map_err(err)?;
+        model.set_input_fact(ix, InferenceFact::dt_shape(dt, input.dims.clone())).map_err(err)?;
     }
-    // Partial inference is fine: analyse what can be analysed.
-    let _ = model.analyse(false);
+    let analysed = model.analyse(false);
+    if let Err(e) = analysed {
+        if shapes_given || inputs.iter().any(|(_, r)| r.had_symbolic) {
+            let at: Vec<String> = inputs
+                .iter()
+                .map(|(n, r)| {
+                    let dims: Vec<String> = r.dims.iter().map(usize::to_string).collect();
+                    format!("{n}:{}", dims.join(","))
+                })
+                .collect();
+            return Err(GraphError::InputShape(format!(
+                "the model's shapes cannot be resolved with the inputs at {}: {e:#}",
+                at.join(" ")
+            )));
+        }
+    }
     let mut out = ShapeMap::new();
     for (name, outlet) in &parsed.outlets_by_name {
         if let Ok(fact) = model.outlet_fact(*outlet) {

@@ -36,6 +36,33 @@ pub enum GraphError {
         /// Name of the first node that uses it.
         node: String,
     },
+    /// An input has symbolic dims besides the batch and no concrete shape was given.
+    #[error(
+        "input `{input}` is declared {declared}: its dims {symbolic} are symbolic, and costs, \
+         feature sizes and cuts depend on them; give the shape to analyse it at with \
+         --input-shape {example} (or `input_shape` in the config)"
+    )]
+    SymbolicInput {
+        /// Input name.
+        input: String,
+        /// Its declared shape, symbolic dims by name.
+        declared: String,
+        /// The symbolic dims other than the batch, with their positions.
+        symbolic: String,
+        /// A `--input-shape` value with placeholders for the symbolic dims.
+        example: String,
+    },
+    /// A user-given input shape is malformed or does not fit the model.
+    #[error("input shape: {0}")]
+    InputShape(String),
+    /// A `Constant` node holds something coinfer cannot use as a tensor.
+    #[error("Constant node `{node}`: {reason}")]
+    BadConstant {
+        /// Node name (`Constant_<index>` when the file leaves it empty).
+        node: String,
+        /// What is wrong with its value.
+        reason: String,
+    },
     /// Shape inference failed.
     #[error("shape inference failed: {0}")]
     ShapeInference(String),

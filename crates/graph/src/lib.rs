@@ -1,8 +1,9 @@
 //! # coinfer-graph
 //!
 //! ONNX models as graphs a split-computing system can reason about:
-//! load ([`load_model`]), analyse ([`Graph::analyse`]: topological order, per-tensor shapes at
-//! batch size 1, per-node MACs and bytes), find the valid cut points ([`Graph::cut_points`]:
+//! load ([`load_model`]), analyse ([`Graph::analyse`]: `Constant` weights made initializers,
+//! topological order, per-tensor shapes at batch size 1 and the user's [`InputShapes`] for
+//! symbolic dims, per-node MACs and bytes), find the valid cut points ([`Graph::cut_points`]:
 //! single-tensor separators of the DAG) and cut the model into a device head and an edge tail
 //! ([`Graph::split`]), each a standalone ONNX model.
 //!
@@ -22,7 +23,8 @@ pub use cost::node_macs;
 pub use cuts::CutPoint;
 pub use error::{GraphError, Result};
 pub use io::{decode_model, load_model, save_model};
-pub use surgery::Partition;
+pub use shapes::{InputShape, InputShapes};
+pub use surgery::{Partition, INPUT_SHAPE_KEY};
 /// The ONNX protobuf types (prost-generated; shared with tract).
 pub use tract_onnx::pb;
 
@@ -31,8 +33,11 @@ pub mod initializer;
 
 mod analysis;
 mod compose;
+mod constants;
 mod cost;
 mod cuts;
 mod error;
 mod io;
+mod resize_fix;
+mod shapes;
 mod surgery;

@@ -7,6 +7,10 @@ use crate::cuts::CutPoint;
 use crate::error::{GraphError, Result};
 use crate::pb::{self, ModelProto};
 
+/// Metadata key of head and tail files: the full model's input shapes the split was analysed
+/// at (`NAME:D0,D1,…`, space separated; a symbolic batch dim shown as 1).
+pub const INPUT_SHAPE_KEY: &str = "coinfer.input_shape";
+
 /// A model split at one cut: `tail(head(x)) == full(x)` up to floating-point reassociation.
 #[derive(Debug, Clone)]
 pub struct Partition {
@@ -145,6 +149,10 @@ impl Graph {
         };
         Ok(ModelProto {
             graph: Some(graph),
+            metadata_props: vec![pb::StringStringEntryProto {
+                key: INPUT_SHAPE_KEY.into(),
+                value: self.input_shapes.to_string(),
+            }],
             producer_name: "coinfer".into(),
             producer_version: env!("CARGO_PKG_VERSION").into(),
             ..self.proto_without_graph()

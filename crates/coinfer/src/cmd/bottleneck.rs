@@ -57,7 +57,7 @@ pub(crate) fn evaluate_deployed(dir: &Path, data: &Dataset) -> Result<(f64, f64)
 }
 
 pub fn run(args: &BottleneckArgs, json: bool) -> Result<()> {
-    let graph = super::load_graph(&args.model)?;
+    let graph = super::load_graph_at(&args.model, &args.shape)?;
     let cut = graph.find_cut(&args.cut)?;
     let part = graph.split(&cut)?;
     let engine = coinfer_engine::engine_for_name("tract")?;

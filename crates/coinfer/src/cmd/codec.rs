@@ -49,20 +49,32 @@ fn settings(calibration: &[Feature]) -> Vec<(String, Codec)> {
 }
 
 pub fn run(what: CodecWhat, json: bool) -> Result<()> {
-    let (model, cut, images, calibration, out, engine, bottlenecks, input_baseline) = match what {
-        CodecWhat::Bottleneck(args) => return super::bottleneck::run(&args, json),
-        CodecWhat::Sweep {
-            model,
-            cut,
-            images,
-            calibration,
-            out,
-            bottleneck,
-            no_input_baseline,
-            engine,
-        } => (model, cut, images, calibration, out, engine, bottleneck, !no_input_baseline),
-    };
-    let graph = super::load_graph(&model)?;
+    let (model, cut, images, calibration, out, engine, bottlenecks, input_baseline, shape) =
+        match what {
+            CodecWhat::Bottleneck(args) => return super::bottleneck::run(&args, json),
+            CodecWhat::Sweep {
+                model,
+                cut,
+                images,
+                calibration,
+                out,
+                bottleneck,
+                no_input_baseline,
+                shape,
+                engine,
+            } => (
+                model,
+                cut,
+                images,
+                calibration,
+                out,
+                engine,
+                bottleneck,
+                !no_input_baseline,
+                shape,
+            ),
+        };
+    let graph = super::load_graph_at(&model, &shape)?;
     let cut = graph.find_cut(&cut)?;
     let engine = coinfer_engine::engine_for_name(&engine.engine)?;
     let split = PreparedSplit::new(&graph, &cut, engine.as_ref())?;

@@ -6,7 +6,7 @@ use crate::args::CutsArgs;
 use crate::output::{bytes, print_json, si, table};
 
 pub fn run(args: &CutsArgs, json: bool) -> Result<()> {
-    let graph = super::load_graph(&args.model)?;
+    let graph = super::load_graph_at(&args.model, &args.shape)?;
     let cuts = graph.cut_points();
     if json {
         return print_json(&serde_json::json!({

@@ -61,7 +61,7 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
     if args.mbps.iter().any(|&r| !(r > 0.0 && r.is_finite())) {
         bail!("--mbps rates must be positive numbers, got {:?}", args.mbps);
     }
-    let graph = super::load_graph(&args.model)?;
+    let graph = super::load_graph_at(&args.model, &args.shape)?;
     let profile = measure_model(&graph, &args.engine.engine, 1, 20, json)?;
     let m = measured(&profile);
     let options = m.split_options(&device, &edge);

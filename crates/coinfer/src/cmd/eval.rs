@@ -13,9 +13,10 @@ pub fn run(args: &EvalArgs, json: bool) -> Result<()> {
     if let Some(n) = args.limit {
         data = data.take(n);
     }
-    let model = coinfer_graph::load_model(&args.model)?;
+    let graph = super::load_graph_at(&args.model, &args.shape)?;
+    super::check_data_fits(&graph, &data)?;
     let engine = coinfer_engine::engine_for_name(&args.engine.engine)?;
-    let runnable = engine.prepare(&model)?;
+    let runnable = engine.prepare(&graph.proto)?;
     let bar = super::progress_bar(data.len() as u64, "eval", json);
     let start = std::time::Instant::now();
     let preds = predict(

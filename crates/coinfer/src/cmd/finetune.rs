@@ -49,8 +49,9 @@ pub(crate) fn finetune(
 }
 
 pub fn run(args: &FinetuneArgs, json: bool) -> Result<()> {
-    let graph = super::load_graph(&args.model)?;
+    let graph = super::load_graph_at(&args.model, &args.shape)?;
     let test = coinfer_data::load(args.data, Split::Test)?;
+    super::check_data_fits(&graph, &test)?;
     let before =
         accuracy(&graph.proto, &test).context("evaluating the model before fine-tuning")?;
     let (model, history) = finetune(&graph, args.data, &args.fit.config(), "finetune", json)?;

@@ -59,10 +59,40 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Loads and analyses a model, with the path in the error.
+/// Loads and analyses a model whose inputs are declared in full (bar the batch dim), with the
+/// path in the error.
 pub(crate) fn load_graph(path: &std::path::Path) -> Result<coinfer_graph::Graph> {
+    load_graph_at(path, &crate::args::ShapeArg::default())
+}
+
+/// Loads and analyses a model at the user's `--input-shape`s, with the path in the error.
+pub(crate) fn load_graph_at(
+    path: &std::path::Path,
+    shape: &crate::args::ShapeArg,
+) -> Result<coinfer_graph::Graph> {
     use anyhow::Context;
-    coinfer_graph::Graph::load(path).with_context(|| format!("loading {}", path.display()))
+    let shapes = shape.shapes()?;
+    coinfer_graph::Graph::load_with(path, &shapes)
+        .with_context(|| format!("loading {}", path.display()))
+}
+
+/// Checks that a data set's images fit the model's first input at the shape it was analysed at.
+pub(crate) fn check_data_fits(
+    graph: &coinfer_graph::Graph,
+    data: &coinfer_data::Dataset,
+) -> Result<()> {
+    let Some(input) = graph.inputs.first() else { return Ok(()) };
+    let shape = graph.input_shapes.get(input).unwrap_or_default();
+    if shape.get(1..) != Some(&data.image_shape[..]) {
+        anyhow::bail!(
+            "the {} images are {:?} per sample, but the model's input `{input}` is analysed at \
+             {shape:?}; give --input-shape {input}:1,{} if its dims are symbolic",
+            data.name,
+            data.image_shape,
+            data.image_shape.map(|d| d.to_string()).join(",")
+        );
+    }
+    Ok(())
 }
 
 /// A progress bar on stderr (hidden with --json or when stderr is not a terminal).

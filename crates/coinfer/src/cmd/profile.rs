@@ -58,7 +58,7 @@ pub fn measure_model(
 pub fn run(args: &ProfileArgs, json: bool) -> Result<()> {
     let device = hardware(&args.device)?;
     let edge = hardware(&args.edge)?;
-    let graph = super::load_graph(&args.model)?;
+    let graph = super::load_graph_at(&args.model, &args.shape)?;
     let p = measure_model(&graph, &args.engine.engine, args.batch, args.runs, json)?;
     let m = measured(&p);
     let host = m.host_gmacs();

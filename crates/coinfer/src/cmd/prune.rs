@@ -50,7 +50,7 @@ pub(crate) fn head_macs(graph: &Graph, cut: Option<&str>) -> Result<u64> {
 }
 
 pub fn run(args: &PruneArgs, json: bool) -> Result<()> {
-    let graph = super::load_graph(&args.model)?;
+    let graph = super::load_graph_at(&args.model, &args.shape)?;
     if args.list {
         let unshared = Graph::analyse(coinfer_prune::unshare_weights(&graph.proto))?;
         let groups = ChannelGroups::analyse(&unshared)?;

@@ -16,8 +16,8 @@ use crate::output::{print_json, table, write_json};
 use crate::plot::{write_svg, Series};
 
 /// The layer table of a real model file.
-fn model_table(path: &std::path::Path) -> Result<LayerTable> {
-    Ok(super::layer_table(&super::load_graph(path)?))
+fn model_table(path: &std::path::Path, shape: &crate::args::ShapeArg) -> Result<LayerTable> {
+    Ok(super::layer_table(&super::load_graph_at(path, shape)?))
 }
 
 struct RuleResult {
@@ -88,7 +88,7 @@ pub fn run(args: &StoppingArgs, json: bool) -> Result<()> {
     let mut cfg: StoppingConfig =
         toml::from_str(&text).with_context(|| format!("parsing {}", args.config.display()))?;
     if let Some(path) = &args.model {
-        cfg.network = NetworkConfig::Table(model_table(path)?);
+        cfg.network = NetworkConfig::Table(model_table(path, &args.shape)?);
     }
     let device = match &args.device {
         Some(name) => Compute::from(&hardware(name)?),

@@ -55,7 +55,7 @@ pub fn run(args: &VersionsArgs, json: bool) -> Result<()> {
     if args.widths.iter().any(|w| !(*w > 0.0 && *w <= 1.0)) {
         bail!("widths must lie in (0, 1], got {:?}", args.widths);
     }
-    let graph = super::load_graph(&args.model)?;
+    let graph = super::load_graph_at(&args.model, &args.shape)?;
     let test = coinfer_data::load(DatasetName::FashionMnist, Split::Test)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
