@@ -2,7 +2,7 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args().nth(1).ok_or("usage: groups MODEL.onnx")?;
     let g = coinfer_graph::Graph::load(path.as_ref())?;
-    let g = coinfer_graph::Graph::analyse(coinfer_prune::unshare_weights(&g.proto))?;
+    let g = coinfer_prune::prepare_for_pruning(&g)?;
     let groups = coinfer_prune::ChannelGroups::analyse(&g)?;
     for gr in &groups.groups {
         println!(

@@ -364,6 +364,21 @@ impl<'g> Analysis<'g> {
                     _ => self.opaque(pos, node, "reduces over the channel axis"),
                 }
             }
+            "Resize" | "Upsample" => {
+                // Spatial resampling: channels pass through when their count is unchanged and
+                // no `sizes` input spells it out (it would go stale).
+                let graph = self.graph;
+                let channels = |x: &str| graph.tensor(x)?.shape.as_ref()?.get(1).copied();
+                let by_sizes = node.op_type == "Resize" && input(3).is_some();
+                let same = input(0).and_then(channels).is_some_and(|c| channels(out) == Some(c));
+                match input(0).and_then(|x| self.layout(x)) {
+                    Some(l) if same && !by_sizes => {
+                        self.layouts.insert(out.to_string(), l);
+                        Ok(())
+                    }
+                    _ => self.opaque(pos, node, "resizes the channel axis"),
+                }
+            }
             op if CHANNEL_PRESERVING.contains(&op) => self.elementwise(pos, node),
             _ => self.opaque(pos, node, "is not an op channel pruning can see through"),
         }

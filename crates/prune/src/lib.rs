@@ -23,11 +23,13 @@ pub use apply::unshare_weights;
 pub use criterion::Criterion;
 pub use error::{PruneError, Result};
 pub use groups::{ChannelGroup, ChannelGroups, ParamSlice, Role};
+pub use normalise::prepare_for_pruning;
 
 mod apply;
 mod criterion;
 mod error;
 mod groups;
+mod normalise;
 
 /// Which fraction of channels to remove, per group.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,8 +100,8 @@ pub fn prune_rounded(
     criterion: Criterion,
     multiple_of: usize,
 ) -> Result<Pruned> {
-    let unshared = Graph::analyse(apply::unshare_weights(&graph.proto))?;
-    let graph = &unshared;
+    let prepared = prepare_for_pruning(graph)?;
+    let graph = &prepared;
     let groups = ChannelGroups::analyse(graph)?;
     let mut wanted: BTreeMap<usize, f64> = BTreeMap::new();
     match ratios {

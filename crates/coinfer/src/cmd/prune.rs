@@ -52,8 +52,8 @@ pub(crate) fn head_macs(graph: &Graph, cut: Option<&str>) -> Result<u64> {
 pub fn run(args: &PruneArgs, json: bool) -> Result<()> {
     let graph = super::load_graph_at(&args.model, &args.shape)?;
     if args.list {
-        let unshared = Graph::analyse(coinfer_prune::unshare_weights(&graph.proto))?;
-        let groups = ChannelGroups::analyse(&unshared)?;
+        let prepared = coinfer_prune::prepare_for_pruning(&graph)?;
+        let groups = ChannelGroups::analyse(&prepared)?;
         if json {
             return print_json(&groups.groups);
         }
