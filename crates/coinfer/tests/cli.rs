@@ -119,6 +119,24 @@ fn several_outputs_are_numbered() {
 
 /// Minimal .npy reader for the test (independent of the code under test).
 mod coinfer_engine_free {
+    /// Writes a float32 .npy file (format 1.0, C order).
+    pub fn write_f32_npy(path: &std::path::Path, shape: &[usize], values: &[f32]) {
+        let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+        let mut header = format!(
+            "{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}",
+            dims.join(", ")
+        );
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend((header.len() as u16).to_le_bytes());
+        bytes.extend(header.as_bytes());
+        bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        std::fs::write(path, bytes).unwrap();
+    }
+
     pub fn read_f32_npy(path: &std::path::Path) -> Vec<f32> {
         let bytes = std::fs::read(path).unwrap();
         assert_eq!(&bytes[..6], b"\x93NUMPY");
@@ -130,6 +148,56 @@ mod coinfer_engine_free {
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect()
     }
+}
+
+#[test]
+fn a_model_with_symbolic_dims_and_constant_weights_splits_runs_and_prunes() {
+    // paddle2onnx-style text classifier: input [-1, 3, 48, -1], every weight a Constant node.
+    let model = "models/corpus/ppocr-cls-const.onnx";
+    fails_with(
+        &["cuts", model],
+        &["`x`", "[?, 3, 48, ?]", "D3 (dim 3)", "--input-shape x:1,3,48,<D3>"],
+    );
+    fails_with(&["cuts", model, "--input-shape", "x:1,3,48"], &["rank 4"]);
+    fails_with(&["cuts", model, "--input-shape", "image:1,3,48,192"], &["no input `image`"]);
+    fails_with(&["cuts", model, "--input-shape", "x:1,3,0,192"], &["positive"]);
+    let shape = ["--input-shape", "x:1,3,48,192"];
+    let v = ok_json(&[&["cuts", model, "--json"][..], &shape].concat());
+    assert_eq!(v["input_bytes"], 3 * 48 * 192 * 4);
+    assert!(v["param_bytes"].as_u64().unwrap() > 100_000, "Constant weights are parameters");
+    assert_eq!(v["cuts"][0]["shape"], serde_json::json!([1, 16, 24, 96]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = |f: &str| dir.path().join(f).display().to_string();
+    let split = ok_json(
+        &[&["split", model, "--at", "20", "--out", &d("s"), "--json"][..], &shape].concat(),
+    );
+    assert_eq!(split["input_shape"], serde_json::json!({"x": [1, 3, 48, 192]}));
+    let x: Vec<f32> = (0..3 * 48 * 192).map(|i| (i % 97) as f32 / 97.0).collect();
+    coinfer_engine_free::write_f32_npy(&dir.path().join("x.npy"), &[1, 3, 48, 192], &x);
+    let run = |m: &str, i: &str, o: &str| {
+        ok_json(&["run", m, "--input", &d(i), "--output", &d(o), "--json"])
+    };
+    run(model, "x.npy", "full.npy");
+    run(&d("s/head.onnx"), "x.npy", "f.npy");
+    run(&d("s/tail.onnx"), "f.npy", "y.npy");
+    let full = coinfer_engine_free::read_f32_npy(Path::new(&d("full.npy")));
+    let split = coinfer_engine_free::read_f32_npy(Path::new(&d("y.npy")));
+    assert_eq!((full.len(), split.len()), (2, 2));
+    assert!(full.iter().zip(&split).all(|(a, b)| (a - b).abs() <= 1e-5), "{full:?} vs {split:?}");
+
+    let pruned = ok_json(
+        &[&["prune", model, "--uniform", "0.3", "--out", &d("p.onnx"), "--json"][..], &shape]
+            .concat(),
+    );
+    let (before, after) = (&pruned["param_bytes"]["before"], &pruned["param_bytes"]["after"]);
+    assert!(after.as_u64().unwrap() < before.as_u64().unwrap() * 3 / 4, "{before} -> {after}");
+    assert!(
+        std::fs::metadata(d("p.onnx")).unwrap().len()
+            < std::fs::metadata(root().join(model)).unwrap().len()
+    );
+    run(&d("p.onnx"), "x.npy", "py.npy");
+    assert_eq!(coinfer_engine_free::read_f32_npy(Path::new(&d("py.npy"))).len(), 2);
 }
 
 #[test]

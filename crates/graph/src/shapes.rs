@@ -131,9 +131,8 @@ fn declared_dims(vi: &pb::ValueInfoProto) -> Vec<(Option<usize>, String)> {
                 .iter()
                 .map(|d| match &d.value {
                     Some(Value::DimValue(v)) if *v > 0 => (Some(*v as usize), String::new()),
-                    Some(Value::DimParam(p)) => (None, p.clone()),
-                    Some(Value::DimValue(v)) => (None, v.to_string()),
-                    None => (None, "?".into()),
+                    Some(Value::DimParam(p)) if !p.is_empty() => (None, p.clone()),
+                    _ => (None, String::new()),
                 })
                 .collect()
         })
@@ -141,9 +140,24 @@ fn declared_dims(vi: &pb::ValueInfoProto) -> Vec<(Option<usize>, String)> {
 }
 
 fn show_declared(dims: &[(Option<usize>, String)]) -> String {
-    let shown: Vec<String> =
-        dims.iter().map(|(v, p)| v.map_or_else(|| p.clone(), |v| v.to_string())).collect();
+    let shown: Vec<String> = dims
+        .iter()
+        .map(|(v, p)| match v {
+            Some(v) => v.to_string(),
+            None if p.is_empty() => "?".into(),
+            None => p.clone(),
+        })
+        .collect();
     format!("[{}]", shown.join(", "))
+}
+
+/// How a symbolic dim is called in messages: its `dim_param` name, or `D<i>` if it has none.
+fn dim_label(i: usize, param: &str) -> String {
+    if param.is_empty() {
+        format!("D{i}")
+    } else {
+        param.to_string()
+    }
 }
 
 /// Resolves every run-time input's concrete shape from its declaration and the user's shapes.
@@ -194,7 +208,7 @@ pub(crate) fn resolve(
                             fixed.unwrap_or_default()
                         )));
                     }
-                    if fixed.is_none() && !param.is_empty() && param != "?" && i > 0 {
+                    if fixed.is_none() && !param.is_empty() && i > 0 {
                         if let Some((prev, who)) = params.insert(param.clone(), (d, name.clone())) {
                             if prev != d {
                                 return Err(GraphError::InputShape(format!(
@@ -217,7 +231,7 @@ pub(crate) fn resolve(
                     .enumerate()
                     .skip(1)
                     .filter(|(_, (v, _))| v.is_none())
-                    .map(|(i, (_, p))| format!("{p} (dim {i})"))
+                    .map(|(i, (_, p))| format!("{} (dim {i})", dim_label(i, p)))
                     .collect();
                 if !symbolic.is_empty() {
                     let example: Vec<String> = declared
@@ -226,7 +240,7 @@ pub(crate) fn resolve(
                         .map(|(i, (v, p))| match v {
                             Some(v) => v.to_string(),
                             None if i == 0 => "1".into(),
-                            None => format!("<{p}>"),
+                            None => format!("<{}>", dim_label(i, p)),
                         })
                         .collect();
                     return Err(GraphError::SymbolicInput {

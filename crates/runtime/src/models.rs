@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use coinfer_engine::{Engine, Runnable};
-use coinfer_graph::{CutPoint, Graph};
+use coinfer_graph::{CutPoint, Graph, InputShapes};
 
 use crate::error::{Result, RuntimeError};
 
@@ -75,6 +75,8 @@ type Slot<T> = Arc<Mutex<Option<Arc<T>>>>;
 pub struct ModelStore {
     dir: PathBuf,
     engine: Arc<dyn Engine>,
+    /// Concrete input shapes by model name, for models with symbolic dims.
+    input_shapes: HashMap<String, InputShapes>,
     models: Mutex<HashMap<ModelId, Slot<ModelEntry>>>,
     parts: Mutex<HashMap<(ModelId, Part), Slot<Loaded>>>,
 }
@@ -123,7 +125,24 @@ fn input_shape(g: &Graph) -> Vec<usize> {
 impl ModelStore {
     /// A store over `dir`, preparing parts on `engine`.
     pub fn new(dir: impl Into<PathBuf>, engine: Arc<dyn Engine>) -> ModelStore {
-        ModelStore { dir: dir.into(), engine, models: Mutex::default(), parts: Mutex::default() }
+        ModelStore {
+            dir: dir.into(),
+            engine,
+            input_shapes: HashMap::new(),
+            models: Mutex::default(),
+            parts: Mutex::default(),
+        }
+    }
+
+    /// Analyses model `name` (every version of it) at `shapes`: needed for models whose inputs
+    /// have symbolic dims besides the batch; a model loaded without them is refused with an
+    /// error that names the input.
+    pub fn with_input_shapes(
+        mut self,
+        shapes: impl IntoIterator<Item = (String, InputShapes)>,
+    ) -> ModelStore {
+        self.input_shapes.extend(shapes);
+        self
     }
 
     /// The directory served.
@@ -152,7 +171,8 @@ impl ModelStore {
                     path.display()
                 )));
             }
-            let graph = Graph::load(&path)?;
+            let shapes = self.input_shapes.get(&id.model).cloned().unwrap_or_default();
+            let graph = Graph::load_with(&path, &shapes)?;
             let cuts = graph.cut_points();
             tracing::info!(model = %id, cuts = cuts.len(), "model loaded");
             Ok(ModelEntry { graph, cuts })

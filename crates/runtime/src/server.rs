@@ -53,6 +53,9 @@ pub struct EdgeConfig {
     /// wake-up cost of halted cores on VMs without guest halt polling, at the price of idle
     /// CPU cycles; see [`crate::keep_awake`].
     pub busy_poll_us: u64,
+    /// Concrete input shapes of models with symbolic dims, by model name (TOML:
+    /// `[input_shapes.my-model]` then `image = [1, 3, 224, 224]`).
+    pub input_shapes: std::collections::BTreeMap<String, coinfer_graph::InputShapes>,
 }
 
 /// One device's shares.
@@ -87,6 +90,7 @@ impl Default for EdgeConfig {
             io_threads: 1,
             pin_workers: false,
             busy_poll_us: 0,
+            input_shapes: Default::default(),
         }
     }
 }
@@ -193,7 +197,8 @@ impl EdgeState {
             shaper.set_rate(&s.device_id, s.bandwidth_bps);
         }
         Ok(Arc::new(EdgeState {
-            store: ModelStore::new(models_dir, engine),
+            store: ModelStore::new(models_dir, engine)
+                .with_input_shapes(config.input_shapes.clone()),
             scheduler,
             shaper,
             metrics,

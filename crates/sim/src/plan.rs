@@ -10,6 +10,7 @@ use crate::cost::SplitChoice;
 
 /// A plan for one edge server and the devices it serves.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Plan {
     /// Who made it and why (free text).
     #[serde(default)]
@@ -23,6 +24,7 @@ pub struct Plan {
 
 /// What one device runs.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DevicePlan {
     /// Device identity, unique in the plan.
     pub device_id: String,
@@ -32,6 +34,10 @@ pub struct DevicePlan {
     /// Model version (`<model>/<version>.onnx`); empty for the model itself.
     #[serde(default)]
     pub version: String,
+    /// Concrete input shapes (input name → dims, batch first) for a model whose inputs have
+    /// symbolic dims besides the batch; device and edge analyse and split it at this shape.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub input_shape: std::collections::BTreeMap<String, Vec<usize>>,
     /// Where the model is split.
     pub split: SplitChoice,
     /// How the head was pruned, for the record (the model file is already pruned).
@@ -66,6 +72,7 @@ pub struct DevicePlan {
 /// Thresholds on the rate rather than the channel gain: the rate is what a device observes,
 /// and the two are one monotone map apart (`Radio::rate_bps`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OnlineSplit {
     /// Candidate cut indices, increasing (stage `n ≥ 1` is `cuts[n − 1]`).
     pub cuts: Vec<usize>,
@@ -81,6 +88,7 @@ impl DevicePlan {
             device_id: device_id.into(),
             model: model.into(),
             version: String::new(),
+            input_shape: Default::default(),
             split,
             pruning: None,
             codec: raw_f32(),

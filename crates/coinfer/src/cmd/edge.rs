@@ -54,7 +54,9 @@ fn serve_config(args: &EdgeServeArgs) -> Result<EdgeConfig> {
     }
     args.serving.apply(&mut config);
     if let Some(p) = &args.plan {
-        config.shares.extend(plan_shares(&super::device::read_plan(p)?));
+        let plan = super::device::read_plan(p)?;
+        config.shares.extend(plan_shares(&plan));
+        config.input_shapes.extend(super::device::plan_input_shapes(&plan));
     }
     config.validate()?;
     Ok(config)

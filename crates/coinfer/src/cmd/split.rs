@@ -13,6 +13,7 @@ pub fn run(args: &SplitArgs, json: bool) -> Result<()> {
     let split = PreparedSplit::new(&graph, &cut, engine.as_ref())?;
     let full = engine.prepare(&graph.proto)?;
     let inputs = random_inputs(&graph, 2, 7)?;
+    let batch = inputs.first().and_then(|x| x.shape().first().copied()).unwrap_or(1);
     let expected = full.run(&inputs)?;
     let got = split.run(&inputs)?;
     let diff = max_abs_diff(&expected, &got);
@@ -29,9 +30,22 @@ pub fn run(args: &SplitArgs, json: bool) -> Result<()> {
         "head": head_path,
         "tail": tail_path,
         "engine": engine.name(),
-        "verification": { "batch": 2, "max_abs_diff": diff, "output_scale": scale },
+        // The shape the model was analysed, cut and verified at (a symbolic batch dim as 1);
+        // head.onnx and tail.onnx declare it too, with the batch dim left symbolic.
+        "input_shape": graph.input_shapes,
+        "verification": { "batch": batch, "max_abs_diff": diff, "output_scale": scale },
     });
     write_json(&args.out.join("split.json"), &report)?;
+    // NaN or a mismatch fails here (∞ difference, NaN scale), after the files are written for
+    // inspection.
+    if !(diff <= 1e-4 * scale.max(f32::MIN_POSITIVE)) {
+        anyhow::bail!(
+            "verification failed: max |tail(head(x)) - model(x)| = {diff:.3e} at output scale \
+             {scale:.3e} on {} (files kept in {} for inspection)",
+            engine.name(),
+            args.out.display()
+        );
+    }
     if json {
         return print_json(&report);
     }
@@ -47,8 +61,10 @@ pub fn run(args: &SplitArgs, json: bool) -> Result<()> {
         cut.tail_macs
     );
     println!(
-        "verified with {}: max |tail(head(x)) - model(x)| = {diff:.3e} (output scale {scale:.3e})",
-        engine.name()
+        "verified with {} at input {} (batch {batch}): max |tail(head(x)) - model(x)| = \
+         {diff:.3e} (output scale {scale:.3e})",
+        engine.name(),
+        graph.input_shapes
     );
     Ok(())
 }
