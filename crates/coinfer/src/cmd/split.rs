@@ -38,7 +38,8 @@ pub fn run(args: &SplitArgs, json: bool) -> Result<()> {
     write_json(&args.out.join("split.json"), &report)?;
     // NaN or a mismatch fails here (∞ difference, NaN scale), after the files are written for
     // inspection.
-    if !(diff <= 1e-4 * scale.max(f32::MIN_POSITIVE)) {
+    let verified = scale.is_finite() && diff <= 1e-4 * scale.max(f32::MIN_POSITIVE);
+    if !verified {
         anyhow::bail!(
             "verification failed: max |tail(head(x)) - model(x)| = {diff:.3e} at output scale \
              {scale:.3e} on {} (files kept in {} for inspection)",
