@@ -27,8 +27,9 @@ do not. Every file here differs from them in at least one way a user's model wil
 Weights are random (seeded); BN statistics are non-trivial. corpus.json lists, per model, the
 input shape to analyse it at (`--input-shape`) and what it exercises; the tests read it.
 
-Usage: .venv/bin/python scripts/make_corpus.py [OUT_DIR]   (needs onnx, numpy; checks with
-onnxruntime when installed)
+Usage: .venv/bin/pip install -r scripts/requirements-corpus.txt   (onnx; numpy and onnxruntime
+       .venv/bin/python scripts/make_corpus.py [OUT_DIR]           come with scripts/setup.sh)
+The files are deterministic: rerunning rewrites them byte for byte.
 """
 import json
 import sys
@@ -38,8 +39,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-# The newest opset tract 0.23 parses for every op used here (Resize 18+ and the opset-18
-# Reduce* changes are supported too, but 17 keeps LayerNormalization-era files common).
+# The newest opset this corpus tests tract 0.23.9 at (its op set parses opset-18 Resize and
+# Reduce* forms; onnx 1.23 writes up to 24).
 NEWEST_OPSET = 18
 
 
