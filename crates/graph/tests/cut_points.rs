@@ -6,8 +6,12 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
+#[path = "support/brute_force.rs"]
+mod brute_force;
+
+use brute_force::separators;
 use coinfer_graph::builder::{attr_int, ModelBuilder};
-use coinfer_graph::{Graph, GraphError, TensorKind};
+use coinfer_graph::{Graph, GraphError};
 
 fn input4(b: &mut ModelBuilder) -> String {
     b.input("x", &[None, Some(2), Some(3), Some(3)])
@@ -15,33 +19,6 @@ fn input4(b: &mut ModelBuilder) -> String {
 
 fn cut_names(g: &Graph) -> Vec<String> {
     g.cut_points().into_iter().map(|c| c.tensor).collect()
-}
-
-/// Brute force: `t` separates iff, with `t` removed, no graph output depends on a graph input.
-fn separators(g: &Graph) -> HashSet<String> {
-    let mut out = HashSet::new();
-    for (name, info) in &g.tensors {
-        if info.kind != TensorKind::Activation || g.outputs.contains(name) {
-            continue;
-        }
-        if info.consumers.is_empty() {
-            continue;
-        }
-        let mut reached: HashSet<&str> = g.inputs.iter().map(String::as_str).collect();
-        for node in &g.nodes {
-            if node.inputs.iter().any(|x| reached.contains(x.as_str())) {
-                for o in &node.outputs {
-                    if o != name {
-                        reached.insert(o);
-                    }
-                }
-            }
-        }
-        if !g.outputs.iter().any(|o| reached.contains(o.as_str())) {
-            out.insert(name.clone());
-        }
-    }
-    out
 }
 
 #[test]

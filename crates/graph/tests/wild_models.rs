@@ -4,40 +4,18 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+#[path = "support/brute_force.rs"]
+mod brute_force;
 #[path = "support/corpus.rs"]
 mod corpus;
 
 use std::collections::HashSet;
 
+use brute_force::separators;
 use coinfer_graph::builder::ModelBuilder;
 use coinfer_graph::pb::{self, tensor_shape_proto::dimension::Value};
-use coinfer_graph::{Graph, GraphError, InputShape, InputShapes, TensorKind, INPUT_SHAPE_KEY};
+use coinfer_graph::{Graph, GraphError, InputShape, InputShapes, INPUT_SHAPE_KEY};
 use corpus::corpus;
-
-/// Brute force: `t` separates iff, with `t` removed, no graph output depends on a graph input.
-fn separators(g: &Graph) -> HashSet<String> {
-    let mut out = HashSet::new();
-    for (name, info) in &g.tensors {
-        if info.kind != TensorKind::Activation || g.outputs.contains(name) {
-            continue;
-        }
-        if info.consumers.is_empty() {
-            continue;
-        }
-        let mut reached: HashSet<&str> = g.inputs.iter().map(String::as_str).collect();
-        for node in &g.nodes {
-            if node.inputs.iter().any(|x| reached.contains(x.as_str())) {
-                for o in node.outputs.iter().filter(|o| *o != name) {
-                    reached.insert(o);
-                }
-            }
-        }
-        if !g.outputs.iter().any(|o| reached.contains(o.as_str())) {
-            out.insert(name.clone());
-        }
-    }
-    out
-}
 
 fn shapes(spec: &str) -> InputShapes {
     InputShapes::from_specs(&[spec.parse::<InputShape>().unwrap()]).unwrap()
