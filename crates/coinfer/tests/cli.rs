@@ -75,8 +75,7 @@ fn split_then_run_halves_equals_running_the_model() {
     let full = coinfer_engine_free::read_f32_npy(Path::new(&d("full.npy")));
     let split = coinfer_engine_free::read_f32_npy(Path::new(&d("y.npy")));
     assert_eq!(full.len(), 20);
-    let max = full.iter().zip(&split).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    assert!(max < 1e-4, "{max}");
+    coinfer_approx::compare_slices(&full, &split, coinfer_approx::Approximation::Close).unwrap();
 }
 
 #[test]
@@ -184,7 +183,7 @@ fn a_model_with_symbolic_dims_and_constant_weights_splits_runs_and_prunes() {
     let full = coinfer_engine_free::read_f32_npy(Path::new(&d("full.npy")));
     let split = coinfer_engine_free::read_f32_npy(Path::new(&d("y.npy")));
     assert_eq!((full.len(), split.len()), (2, 2));
-    assert!(full.iter().zip(&split).all(|(a, b)| (a - b).abs() <= 1e-5), "{full:?} vs {split:?}");
+    coinfer_approx::compare_slices(&full, &split, coinfer_approx::Approximation::Close).unwrap();
 
     let pruned = ok_json(
         &[&["prune", model, "--uniform", "0.3", "--out", &d("p.onnx"), "--json"][..], &shape]
@@ -198,6 +197,29 @@ fn a_model_with_symbolic_dims_and_constant_weights_splits_runs_and_prunes() {
     );
     run(&d("p.onnx"), "x.npy", "py.npy");
     assert_eq!(coinfer_engine_free::read_f32_npy(Path::new(&d("py.npy"))).len(), 2);
+}
+
+#[test]
+fn split_verification_fails_on_nan_outputs() {
+    // y = sqrt(-(relu(x) + 1)): NaN everywhere, on both sides of any cut. A tolerance must not
+    // let that pass as "equal".
+    use coinfer_graph::builder::ModelBuilder;
+    let mut b = ModelBuilder::new("nan");
+    let x = b.input("x", &[None, Some(4)]);
+    let one = b.weight("one", &[1], &[1.0]);
+    let a = b.named_node("a", "Relu", &[&x], vec![]);
+    let p = b.named_node("p", "Add", &[&a, &one], vec![]);
+    let n = b.named_node("n", "Neg", &[&p], vec![]);
+    let y = b.named_node("y", "Sqrt", &[&n], vec![]);
+    b.output(&y, &[None, Some(4)]);
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("nan.onnx");
+    coinfer_graph::save_model(&b.build(), &model).unwrap();
+    let out = dir.path().join("s").display().to_string();
+    fails_with(
+        &["split", &model.display().to_string(), "--at", "a", "--out", &out],
+        &["verification failed", "NaN"],
+    );
 }
 
 #[test]

@@ -97,41 +97,6 @@ pub fn random_inputs(graph: &Graph, batch: usize, seed: u64) -> Result<Vec<Tenso
         .collect()
 }
 
-/// Largest absolute difference between two tensor lists: ∞ if the lists or any shapes differ,
-/// or if either side holds a NaN anywhere (NaN never compares equal within a tolerance).
-pub fn max_abs_diff(a: &[Tensor], b: &[Tensor]) -> f32 {
-    if a.len() != b.len() {
-        return f32::INFINITY;
-    }
-    let mut worst = 0.0f32;
-    for (x, y) in a.iter().zip(b) {
-        if x.shape() != y.shape() {
-            return f32::INFINITY;
-        }
-        for (p, q) in x.iter().zip(y.iter()) {
-            let d = (p - q).abs();
-            if d.is_nan() {
-                return f32::INFINITY;
-            }
-            worst = worst.max(d);
-        }
-    }
-    worst
-}
-
-/// Largest absolute value in a tensor list (the scale for relative comparisons); NaN if any
-/// value is NaN.
-pub fn max_abs(a: &[Tensor]) -> f32 {
-    let mut worst = 0.0f32;
-    for v in a.iter().flat_map(|x| x.iter()) {
-        if v.is_nan() {
-            return f32::NAN;
-        }
-        worst = worst.max(v.abs());
-    }
-    worst
-}
-
 /// A prepared split: head and tail ready to run.
 pub struct PreparedSplit {
     /// The partition it was made from.

@@ -5,7 +5,8 @@
 
 use std::path::PathBuf;
 
-use coinfer_engine::profile::{max_abs, max_abs_diff, random_inputs, PreparedSplit};
+use coinfer_approx::{compare_arrays, Approximation};
+use coinfer_engine::profile::{random_inputs, PreparedSplit};
 use coinfer_engine::{engine_for_name, read_npy, EngineError, Tensor};
 use coinfer_graph::Graph;
 
@@ -32,17 +33,12 @@ fn every_cut_splits_exactly_on_every_engine() {
         for name in engines() {
             let engine = engine_for_name(name).unwrap();
             let full = engine.prepare(&graph.proto).unwrap().run(&inputs).unwrap();
-            let scale = max_abs(&full).max(1e-6);
             for cut in graph.cut_points() {
                 let split = PreparedSplit::new(&graph, &cut, engine.as_ref()).unwrap();
                 let got = split.run(&inputs).unwrap();
-                let diff = max_abs_diff(&full, &got);
-                assert!(
-                    diff <= 1e-5 * scale,
-                    "{model} [{name}] cut {} `{}`: max diff {diff} (scale {scale})",
-                    cut.index,
-                    cut.tensor
-                );
+                if let Err(m) = compare_arrays(&full, &got, Approximation::Close) {
+                    panic!("{model} [{name}] cut {} `{}`: {m}", cut.index, cut.tensor);
+                }
             }
         }
     }
@@ -62,9 +58,11 @@ fn engines_match_pytorch() {
                 .unwrap()
                 .run(std::slice::from_ref(&x))
                 .unwrap();
-            let diff = max_abs_diff(std::slice::from_ref(&expected), &y);
-            let scale = max_abs(std::slice::from_ref(&expected));
-            assert!(diff <= 1e-4 * scale.max(1.0), "{model} [{name}]: {diff} vs scale {scale}");
+            if let Err(m) =
+                compare_arrays(std::slice::from_ref(&expected), &y, Approximation::Approximate)
+            {
+                panic!("{model} [{name}] against PyTorch: {m}");
+            }
         }
     }
 }
@@ -86,7 +84,7 @@ fn any_batch_size_runs() {
     let y1 = model.run(&[x1]).unwrap();
     let row0 =
         y5[0].index_axis(ndarray::Axis(0), 0).to_owned().into_dyn().insert_axis(ndarray::Axis(0));
-    assert!(max_abs_diff(&y1, &[row0]) < 1e-4);
+    compare_arrays(&[row0], &y1, Approximation::Close).unwrap();
 }
 
 /// tract runs batches either batched or as batch-1 calls (timed at the first batched call);
@@ -103,7 +101,9 @@ fn every_batch_row_equals_its_sample_alone_whichever_way_batches_run() {
             let xi = x[0].slice_axis(ndarray::Axis(0), (i..i + 1).into()).to_owned();
             let yi = model.run(&[xi]).unwrap();
             let row = y[0].slice_axis(ndarray::Axis(0), (i..i + 1).into()).to_owned();
-            assert!(max_abs_diff(&yi, &[row]) < 1e-4, "batch {batch} row {i}");
+            if let Err(m) = compare_arrays(&[row], &yi, Approximation::Close) {
+                panic!("batch {batch} row {i}: {m}");
+            }
         }
     }
 }
@@ -162,8 +162,8 @@ fn tract_and_ort_agree() {
         let inputs = random_inputs(&graph, 3, 5).unwrap();
         let a = tract.prepare(&graph.proto).unwrap().run(&inputs).unwrap();
         let b = ort.prepare(&graph.proto).unwrap().run(&inputs).unwrap();
-        let scale = max_abs(&a).max(1e-6);
-        let diff = max_abs_diff(&a, &b);
-        assert!(diff <= 1e-5 * scale, "{model}: tract vs ort differ by {diff} (scale {scale})");
+        if let Err(m) = compare_arrays(&b, &a, Approximation::Close) {
+            panic!("{model}: tract vs ort: {m}");
+        }
     }
 }

@@ -7,15 +7,17 @@
 #[path = "../../graph/tests/support/corpus.rs"]
 mod corpus;
 
-use coinfer_engine::profile::{max_abs, max_abs_diff, random_inputs, PreparedSplit};
+use coinfer_approx::{compare_arrays, Approximation};
+use coinfer_engine::profile::{random_inputs, PreparedSplit};
 use coinfer_engine::{engine_for_name, Tensor};
 
-/// Relative error of `got` against `expected`: max |difference| over the output scale
-/// (∞ on NaN, length or shape mismatch).
+/// Relative error of `got` against `expected`: max |difference| over the output scale;
+/// NaN, count and shape mismatches fail the test.
 fn relative_error(expected: &[Tensor], got: &[Tensor]) -> f32 {
-    let scale = max_abs(expected);
-    assert!(scale.is_finite() && scale > 0.0, "degenerate reference output (scale {scale})");
-    max_abs_diff(expected, got) / scale
+    let loose = Approximation::OfScale(f32::MAX);
+    let a = compare_arrays(expected, got, loose).unwrap_or_else(|m| panic!("{m}"));
+    assert!(a.scale > 0.0, "degenerate reference output (all zeros)");
+    a.relative()
 }
 
 #[test]

@@ -100,6 +100,7 @@ pub fn prune_rounded(
     criterion: Criterion,
     multiple_of: usize,
 ) -> Result<Pruned> {
+    let original = graph;
     let prepared = prepare_for_pruning(graph)?;
     let graph = &prepared;
     let groups = ChannelGroups::analyse(graph)?;
@@ -143,6 +144,10 @@ pub fn prune_rounded(
         let scores = criterion.scores(g, &params)?;
         keep.insert(i, criterion::top_channels(&scores, k));
         outcome.push(GroupOutcome { name: g.name.clone(), channels: g.channels, kept: k });
+    }
+    if keep.is_empty() {
+        // Nothing to remove: the model as given, not its normalised copy.
+        return Ok(Pruned { graph: original.clone(), outcome });
     }
     let model = apply::apply(&graph.proto, &groups, &keep)?;
     let graph = Graph::analyse(model)?;

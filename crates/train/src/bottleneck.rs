@@ -326,8 +326,10 @@ mod tests {
             let c = run(&enc, x, vec![1, 3, 5, 5]);
             let q: Vec<f32> = c.iter().map(|v| (v * 7.0).round() / 7.0).collect();
             let got = run(&dec, q, vec![1, 2, 5, 5]);
-            let diff = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-            assert!(diff < 1e-4, "decoder_layers {decoder_layers}: max diff {diff}");
+            let close = coinfer_approx::Approximation::Close;
+            if let Err(m) = coinfer_approx::compare_slices(&want, &got, close) {
+                panic!("decoder_layers {decoder_layers}: {m}");
+            }
         }
     }
 }
