@@ -84,6 +84,10 @@ pub(crate) fn decode_symbols(
     n: usize,
 ) -> Result<Vec<u32>, FrameError> {
     let malformed = |what: &str| FrameError::Malformed(format!("ANS payload {what}"));
+    if n > 0 && counts.iter().all(|&c| c == 0) {
+        // The encoder gives every used symbol a count ≥ 1: a histogram of zeros codes nothing.
+        return Err(FrameError::Malformed("entropy model has no used symbol".into()));
+    }
     if uses_small_coder(counts) {
         if !payload.len().is_multiple_of(2) {
             return Err(malformed("is not a whole number of 16-bit words"));
