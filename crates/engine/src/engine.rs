@@ -37,7 +37,7 @@ pub fn available_engines() -> Vec<&'static str> {
 /// The engine called `name` (`tract`, or `ort` when built with the `ort` feature).
 pub fn engine_for_name(name: &str) -> Result<Arc<dyn Engine>> {
     match name {
-        "tract" => Ok(Arc::new(crate::tract_engine::TractEngine)),
+        "tract" => Ok(Arc::new(crate::tract_engine::TractEngine::default())),
         "ort" => crate::ort_engine::ort_engine(),
         other => Err(EngineError::Unavailable {
             name: other.into(),

@@ -11,7 +11,7 @@ pub use error::{EngineError, Result};
 pub use learned_codec::LearnedCodec;
 pub use npy::{read_npy, write_npy};
 pub use ort_engine::find_ort_library;
-pub use tract_engine::TractEngine;
+pub use tract_engine::{BatchMode, TractEngine};
 
 pub mod eval;
 pub mod profile;

@@ -20,8 +20,25 @@ use crate::error::{EngineError, Result};
 /// `coinfer bench engine --batches 1,2,32`). So the first batched call times the batched plan
 /// against one batch-1 call per sample and runs every later batch the faster way; both give
 /// the same answers.
+///
+/// [`BatchMode`] forces one of the two ways (tests cover both on every machine).
 #[derive(Debug, Default, Clone)]
-pub struct TractEngine;
+pub struct TractEngine {
+    /// How batches run.
+    pub batch_mode: BatchMode,
+}
+
+/// How the tract engine runs a batch of several samples.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum BatchMode {
+    /// Timed at the first batched call; the faster way is kept (the default).
+    #[default]
+    Timed,
+    /// Always one batched call.
+    Batched,
+    /// Always one batch-1 call per sample, outputs stacked.
+    PerSample,
+}
 
 type Plan = Arc<TypedRunnableModel>;
 
@@ -50,7 +67,11 @@ impl Engine for TractEngine {
             model: inference,
             declared,
             plans: Mutex::new(HashMap::new()),
-            split: Mutex::new(None),
+            split: Mutex::new(match self.batch_mode {
+                BatchMode::Timed => None,
+                BatchMode::Batched => Some(false),
+                BatchMode::PerSample => Some(true),
+            }),
         };
         // Optimise once for batch size 1 so load errors (unsupported ops) surface here. A model
         // with other symbolic dims (height, width, sequence length) is planned at its first run,

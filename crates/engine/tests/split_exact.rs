@@ -88,21 +88,25 @@ fn any_batch_size_runs() {
 }
 
 /// tract runs batches either batched or as batch-1 calls (timed at the first batched call);
-/// either way every row equals its sample run alone, at the first and at later batch sizes.
+/// each way, forced, and the timed choice: every row equals its sample run alone, at the first
+/// and at later batch sizes.
 #[test]
 fn every_batch_row_equals_its_sample_alone_whichever_way_batches_run() {
+    use coinfer_engine::{BatchMode, Engine, TractEngine};
     let graph = Graph::load(&repo(TEST_MODELS[0])).unwrap();
-    let model = engine_for_name("tract").unwrap().prepare(&graph.proto).unwrap();
-    for (batch, seed) in [(4, 1), (3, 2), (7, 3)] {
-        let x = random_inputs(&graph, batch, seed).unwrap();
-        let y = model.run(&x).unwrap();
-        assert_eq!(y[0].shape(), &[batch, 10]);
-        for i in 0..batch {
-            let xi = x[0].slice_axis(ndarray::Axis(0), (i..i + 1).into()).to_owned();
-            let yi = model.run(&[xi]).unwrap();
-            let row = y[0].slice_axis(ndarray::Axis(0), (i..i + 1).into()).to_owned();
-            if let Err(m) = compare_arrays(&[row], &yi, Approximation::Close) {
-                panic!("batch {batch} row {i}: {m}");
+    for batch_mode in [BatchMode::Batched, BatchMode::PerSample, BatchMode::Timed] {
+        let model = TractEngine { batch_mode }.prepare(&graph.proto).unwrap();
+        for (batch, seed) in [(4, 1), (3, 2), (7, 3)] {
+            let x = random_inputs(&graph, batch, seed).unwrap();
+            let y = model.run(&x).unwrap();
+            assert_eq!(y[0].shape(), &[batch, 10]);
+            for i in 0..batch {
+                let xi = x[0].slice_axis(ndarray::Axis(0), (i..i + 1).into()).to_owned();
+                let yi = model.run(&[xi]).unwrap();
+                let row = y[0].slice_axis(ndarray::Axis(0), (i..i + 1).into()).to_owned();
+                if let Err(m) = compare_arrays(&[row], &yi, Approximation::Close) {
+                    panic!("{batch_mode:?} batch {batch} row {i}: {m}");
+                }
             }
         }
     }
