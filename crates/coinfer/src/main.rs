@@ -1,4 +1,8 @@
 //! The `coinfer` command-line tool: glue over the coinfer library crates.
+//!
+//! Exit codes: 0 success, 1 the command was refused or failed (bad model, frame, data, an
+//! unreachable edge…; the message says why), 2 the command line itself is wrong (clap's usage
+//! errors: an unknown flag, a value that does not parse).
 
 mod args;
 mod cmd;
@@ -30,7 +34,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {err:#}");
-            ExitCode::from(2)
+            ExitCode::FAILURE
         }
     }
 }

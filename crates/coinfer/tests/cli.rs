@@ -5,6 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The engines this test binary's `coinfer` was built with.
+fn coinfer_engines() -> Vec<&'static str> {
+    if cfg!(feature = "ort") {
+        vec!["tract", "ort"]
+    } else {
+        vec!["tract"]
+    }
+}
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -27,9 +36,19 @@ fn ok_json(args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("stdout is JSON")
 }
 
+/// The command is refused (exit 1) with every needle in its message.
 fn fails_with(args: &[&str], needles: &[&str]) {
+    fails_with_code(args, 1, needles);
+}
+
+/// The command line does not parse (exit 2, clap's usage error) and says why.
+fn usage_fails_with(args: &[&str], needles: &[&str]) {
+    fails_with_code(args, 2, needles);
+}
+
+fn fails_with_code(args: &[&str], code: i32, needles: &[&str]) {
     let out = coinfer(args);
-    assert_eq!(out.status.code(), Some(2), "coinfer {args:?} should fail");
+    assert_eq!(out.status.code(), Some(code), "coinfer {args:?} should exit {code}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
     for n in needles {
@@ -159,7 +178,7 @@ fn a_model_with_symbolic_dims_and_constant_weights_splits_runs_and_prunes() {
     );
     fails_with(&["cuts", model, "--input-shape", "x:1,3,48"], &["rank 4"]);
     fails_with(&["cuts", model, "--input-shape", "image:1,3,48,192"], &["no input `image`"]);
-    fails_with(&["cuts", model, "--input-shape", "x:1,3,0,192"], &["positive"]);
+    usage_fails_with(&["cuts", model, "--input-shape", "x:1,3,0,192"], &["positive"]);
     let shape = ["--input-shape", "x:1,3,48,192"];
     let v = ok_json(&[&["cuts", model, "--json"][..], &shape].concat());
     assert_eq!(v["input_bytes"], 3 * 48 * 192 * 4);
@@ -224,19 +243,24 @@ fn split_verification_fails_on_nan_outputs() {
 
 #[test]
 fn default_model_reaches_its_accuracy() {
-    let v = ok_json(&[
-        "eval",
-        "--data",
-        "fashion-mnist",
-        "--split",
-        "test",
-        "--limit",
-        "2000",
-        "--json",
-    ]);
-    assert_eq!(v["samples"], 2000);
-    let acc = v["accuracy"].as_f64().unwrap();
-    assert!(acc >= 0.89, "accuracy {acc} on the first 2,000 test images");
+    // The model is fixed and inference deterministic: an exact count on a fixed image set
+    // (92.95 %; 92.41 % on all 10,000, see the model card), on every engine.
+    for engine in coinfer_engines() {
+        let v = ok_json(&[
+            "eval",
+            "--data",
+            "fashion-mnist",
+            "--split",
+            "test",
+            "--limit",
+            "2000",
+            "--engine",
+            engine,
+            "--json",
+        ]);
+        assert_eq!(v["samples"], 2000);
+        assert_eq!(v["correct"], 1859, "{engine}: correct answers on the first 2,000 test images");
+    }
 }
 
 #[test]
@@ -285,7 +309,7 @@ fn demo_executes_its_splits_exactly() {
 fn profile_scales_host_latency_by_one_ratio() {
     let v = ok_json(&["profile", "--runs", "3", "--json"]);
     let cuts = v["cuts"].as_array().unwrap();
-    assert!(cuts.len() >= 8, "the default model has ≥ 8 cut points");
+    assert_eq!(cuts.len(), 19, "the default model's cut points (its model card)");
     let ratio = |c: &serde_json::Value| {
         c["device_head_ms"].as_f64().unwrap() / c["host_head_ms"].as_f64().unwrap()
     };
@@ -355,8 +379,11 @@ fn bad_inputs_get_clear_errors() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(err.contains("install it with") && err.contains("setup.sh"), "{err}");
+    // A command line that does not parse is a usage error (2), not a refused input (1).
+    usage_fails_with(&["cuts", "models/fmnist-resnet.onnx", "--no-such-flag"], &["--no-such-flag"]);
+    usage_fails_with(&["split", "models/fmnist-resnet.onnx", "--out", "/tmp/x"], &["--at"]);
 }
 
 #[test]
