@@ -171,3 +171,23 @@ fn tract_and_ort_agree() {
         }
     }
 }
+
+/// `compose(head, tail)` is one model that computes what the unsplit model computes.
+#[test]
+fn composing_head_and_tail_gives_back_the_model() {
+    for model in TEST_MODELS {
+        let graph = Graph::load(&repo(model)).unwrap();
+        let inputs = random_inputs(&graph, 2, 13).unwrap();
+        let engine = engine_for_name("tract").unwrap();
+        let full = engine.prepare(&graph.proto).unwrap().run(&inputs).unwrap();
+        let cuts = graph.cut_points();
+        for cut in [&cuts[0], &cuts[cuts.len() / 2], &cuts[cuts.len() - 1]] {
+            let p = graph.split(cut).unwrap();
+            let composed = coinfer_graph::compose(&p.head, &p.tail, "tail.").unwrap();
+            let got = engine.prepare(&composed).unwrap().run(&inputs).unwrap();
+            if let Err(m) = compare_arrays(&full, &got, Approximation::Close) {
+                panic!("{model} composed at cut {}: {m}", cut.index);
+            }
+        }
+    }
+}
