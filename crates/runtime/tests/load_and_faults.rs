@@ -424,3 +424,36 @@ async fn single_threaded_edge_runs_a_lone_request_inline_and_batches_under_load(
         .await
         .expect("joined");
 }
+
+/// An edge that accepts connections and never answers (a hung process, a black-holing
+/// middlebox): every request is given up at the plan's deadline and answered locally, right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_edge_is_given_up_at_the_deadline_and_nothing_is_lost() {
+    let listener = tokio::net::TcpListener::bind(any()).await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let hold = tokio::spawn(async move {
+        let mut open = vec![];
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket); // held open, never read from or written to
+        }
+    });
+    let data = samples(4);
+    let mut reference = common::reference_runner(store());
+    let client = EdgeClient::new(&format!("http://{addr}"), None).expect("client");
+    let mut p = plan("cam", cut(5));
+    p.deadline_ms = 200;
+    let options = DeviceOptions { retry_after: Duration::ZERO, ..DeviceOptions::default() };
+    let mut dev = DeviceRunner::new(p, store(), Some(client), options, None);
+    // Bounded: a hang here fails the test instead of stalling the suite.
+    let run = async {
+        for (x, y) in data.iter() {
+            let r = dev.infer(x.clone(), Some(*y)).await.expect("answered");
+            let want = reference.infer(x.clone(), Some(*y)).await.expect("local");
+            assert_eq!(r.served_by, ServedBy::Fallback, "{r:?}");
+            assert!(r.error.is_some());
+            assert_eq!(r.predicted, want.predicted);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), run).await.expect("no request hangs");
+    hold.abort();
+}

@@ -81,6 +81,7 @@ async fn bad_requests_get_clear_errors_and_the_server_stays_up() {
     let config = EdgeConfig {
         token: Some("s3cret".into()),
         max_frame_bytes: 64 * 1024,
+        max_elements: 2048,
         ..EdgeConfig::default()
     };
     let edge = edge_at(any(), config, true).await;
@@ -130,6 +131,31 @@ async fn bad_requests_get_clear_errors_and_the_server_stays_up() {
     // ... and past the transport's decoding limit (frame limit + 64 kB), by gRPC itself.
     let e = ok.infer(request("a", -1, vec![0u8; 200 * 1024]), t).await.expect_err("too big");
     assert_eq!(e.code(), tonic::Code::OutOfRange, "{e:?}");
+
+    // A frame declaring more elements than the edge's limit (2,048): refused before decoding.
+    let wide = Codec::RawF32
+        .encode(&coinfer_compress::Feature::new(vec![1, 4096], vec![0.5; 4096]).expect("feature"));
+    let e = ok.infer(request("a", 0, wide), t).await.expect_err("too many elements");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("elements = 4096, above the limit 2048"), "{}", e.message());
+
+    // Shares are set by token holders only, and checked.
+    use coinfer_runtime::proto::Share;
+    let share =
+        |c: f64| vec![Share { device_id: "a".into(), compute_share: c, bandwidth_bps: 0.0 }];
+    assert_eq!(
+        anon.set_shares(share(2.0)).await.expect_err("no token").code(),
+        tonic::Code::Unauthenticated
+    );
+    assert_eq!(
+        wrong.set_shares(share(2.0)).await.expect_err("bad token").code(),
+        tonic::Code::Unauthenticated
+    );
+    assert_eq!(
+        ok.set_shares(share(-1.0)).await.expect_err("negative").code(),
+        tonic::Code::InvalidArgument
+    );
+    assert_eq!(ok.set_shares(share(2.0)).await.expect("shares"), 1);
 
     // Still serving, and right.
     let r = ok.infer(request("a", -1, frame), t).await.expect("valid request after the bad ones");
