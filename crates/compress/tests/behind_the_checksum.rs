@@ -81,6 +81,16 @@ fn malformed(result: Result<Feature, FrameError>, needle: &str, what: &str) {
     }
 }
 
+/// Drops the payload's last byte.
+fn shorter_payload(p: &mut Parts) {
+    p.payload.pop();
+}
+
+/// Decodes `frame` with `edit` applied behind a fresh CRC; expects `Malformed` naming `needle`.
+fn refuses(frame: &[u8], edit: impl FnOnce(&mut Parts), needle: &str, what: &str) {
+    malformed(decode_frame(&corrupt(frame, edit), &DecodeLimits::default()), needle, what);
+}
+
 #[test]
 fn rebuilt_frames_decode_as_before() {
     // The harness itself: an unchanged rebuild is the same frame.
@@ -101,26 +111,9 @@ fn raw_frames_check_payload_against_shape_and_codec() {
     for codec in [Codec::RawF32, Codec::RawF16] {
         let frame = codec.encode(&x);
         let what = format!("{codec:?}");
-        malformed(
-            decode_frame(&corrupt(&frame, |p| p.shape[3] = 7), &limits),
-            "payload has",
-            &what,
-        );
-        malformed(
-            decode_frame(
-                &corrupt(&frame, |p| {
-                    p.payload.pop();
-                }),
-                &limits,
-            ),
-            "payload has",
-            &what,
-        );
-        malformed(
-            decode_frame(&corrupt(&frame, |p| p.shape.push(2)), &limits),
-            "payload has",
-            &what,
-        );
+        refuses(&frame, |p| p.shape[3] = 7, "payload has", &what);
+        refuses(&frame, shorter_payload, "payload has", &what);
+        refuses(&frame, |p| p.shape.push(2), "payload has", &what);
         assert_eq!(
             decode_frame(&corrupt(&frame, |p| p.codec_id = 9), &limits),
             Err(FrameError::UnknownCodec(9))
@@ -145,22 +138,12 @@ fn uniform_frames_check_every_quantization_parameter() {
         let what = format!("{codec:?}");
         // params: bits u8, per-channel u8, range count u32, (lo f32, hi f32) per range.
         for bits in [0u8, 17] {
-            malformed(
-                decode_frame(&corrupt(&frame, |p| p.params[0] = bits), &limits),
-                "bits per value",
-                &what,
-            );
+            refuses(&frame, |p| p.params[0] = bits, "bits per value", &what);
         }
-        malformed(
-            decode_frame(&corrupt(&frame, |p| p.params[1] ^= 1), &limits),
-            "quantization ranges",
-            &what,
-        );
-        malformed(
-            decode_frame(
-                &corrupt(&frame, |p| p.params[2..6].copy_from_slice(&0u32.to_le_bytes())),
-                &limits,
-            ),
+        refuses(&frame, |p| p.params[1] ^= 1, "quantization ranges", &what);
+        refuses(
+            &frame,
+            |p| p.params[2..6].copy_from_slice(&0u32.to_le_bytes()),
             "quantization ranges",
             &what,
         );
@@ -169,16 +152,12 @@ fn uniform_frames_check_every_quantization_parameter() {
             p.params[6..10].copy_from_slice(&hi);
             p.params[10..14].copy_from_slice(&lo);
         };
-        malformed(decode_frame(&corrupt(&frame, swap), &limits), "range [", &what);
+        refuses(&frame, swap, "range [", &what);
         let nan = |p: &mut Parts| p.params[6..10].copy_from_slice(&f32::NAN.to_le_bytes());
-        malformed(decode_frame(&corrupt(&frame, nan), &limits), "range [NaN", &what);
+        refuses(&frame, nan, "range [NaN", &what);
         let inf = |p: &mut Parts| p.params[10..14].copy_from_slice(&f32::INFINITY.to_le_bytes());
-        malformed(decode_frame(&corrupt(&frame, inf), &limits), "range [", &what);
-        malformed(
-            decode_frame(&corrupt(&frame, |p| p.params.push(0)), &limits),
-            "parameters length",
-            &what,
-        );
+        refuses(&frame, inf, "range [", &what);
+        refuses(&frame, |p| p.params.push(0), "parameters length", &what);
         let short = corrupt(&frame, |p| {
             p.params.pop();
         });
@@ -186,21 +165,8 @@ fn uniform_frames_check_every_quantization_parameter() {
             matches!(decode_frame(&short, &limits), Err(FrameError::Truncated { .. })),
             "{what}"
         );
-        malformed(
-            decode_frame(
-                &corrupt(&frame, |p| {
-                    p.payload.pop();
-                }),
-                &limits,
-            ),
-            "payload has",
-            &what,
-        );
-        malformed(
-            decode_frame(&corrupt(&frame, |p| p.payload.push(0)), &limits),
-            "payload has",
-            &what,
-        );
+        refuses(&frame, shorter_payload, "payload has", &what);
+        refuses(&frame, |p| p.payload.push(0), "payload has", &what);
     }
 }
 
@@ -215,53 +181,32 @@ fn ans_frames_check_their_entropy_model_and_stream() {
         assert!(decode_frame(&frame, &limits).is_ok());
         let what = format!("{bits}-bit ANS");
         // params: the uniform parameters (14 bytes), then a u16 count per symbol.
-        malformed(
-            decode_frame(
-                &corrupt(&frame, |p| {
-                    p.params.truncate(p.params.len() - 2);
-                }),
-                &limits,
-            ),
+        refuses(
+            &frame,
+            |p| {
+                p.params.truncate(p.params.len() - 2);
+            },
             "entropy model length",
             &what,
         );
-        malformed(
-            decode_frame(&corrupt(&frame, |p| p.params.extend([0, 0])), &limits),
-            "entropy model length",
-            &what,
-        );
+        refuses(&frame, |p| p.params.extend([0, 0]), "entropy model length", &what);
         let zero_counts = |p: &mut Parts| p.params[14..].iter_mut().for_each(|b| *b = 0);
-        malformed(decode_frame(&corrupt(&frame, zero_counts), &limits), "entropy model", &what);
-        malformed(
-            decode_frame(
-                &corrupt(&frame, |p| {
-                    p.payload.pop();
-                }),
-                &limits,
-            ),
-            "ANS payload is not a whole number",
-            &what,
-        );
+        refuses(&frame, zero_counts, "entropy model", &what);
+        refuses(&frame, shorter_payload, "ANS payload is not a whole number", &what);
         // An empty stream is a valid ANS state (a constant feature may code to no words): it
         // decodes to the declared shape or is refused, never a panic.
         if let Ok(y) = decode_frame(&corrupt(&frame, |p| p.payload.clear()), &limits) {
             assert_eq!(y.values.len(), x.values.len(), "{what}");
         }
         let word = if bits <= 8 { 2 } else { 4 };
-        malformed(
-            decode_frame(
-                &corrupt(&frame, |p| p.payload.extend(std::iter::repeat_n(0x55, word * 3))),
-                &limits,
-            ),
+        refuses(
+            &frame,
+            |p| p.payload.extend(std::iter::repeat_n(0x55, word * 3)),
             "ANS payload",
             &what,
         );
         // Fewer symbols declared than coded: the stream has data left over.
-        malformed(
-            decode_frame(&corrupt(&frame, |p| p.shape[3] = 5), &limits),
-            "ANS payload",
-            &what,
-        );
+        refuses(&frame, |p| p.shape[3] = 5, "ANS payload", &what);
         // Every 4-byte word of the stream replaced: whatever it decodes to, never a panic, and
         // a decoded feature keeps the declared shape.
         let p = parts(&frame);
@@ -300,16 +245,7 @@ fn static_model_frames_are_refused_without_their_exact_model() {
         codec.decode(&corrupt(&frame, |p| p.params.truncate(3)), &limits),
         Err(FrameError::Truncated { .. })
     ));
-    malformed(
-        codec.decode(
-            &corrupt(&frame, |p| {
-                p.payload.pop();
-            }),
-            &limits,
-        ),
-        "ANS payload",
-        "static",
-    );
+    malformed(codec.decode(&corrupt(&frame, shorter_payload), &limits), "ANS payload", "static");
     malformed(codec.decode(&corrupt(&frame, |p| p.shape[1] = 3), &limits), "ANS payload", "static");
     // Without the codec, a self-describing decoder says which model it needs.
     assert_eq!(decode_frame(&frame, &limits), Err(FrameError::NeedsCodec { fingerprint }));
