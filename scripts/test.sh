@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+# The build the README's first command runs (default features: tract only).
+cargo build --workspace
 cargo test --workspace --all-features --no-fail-fast

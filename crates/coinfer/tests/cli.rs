@@ -241,6 +241,52 @@ fn split_verification_fails_on_nan_outputs() {
     );
 }
 
+/// Every benchmark runs once in a short mode and reports what it measured (speed is not
+/// asserted here: benchmarks measure it, tests do not).
+#[test]
+fn every_bench_runs_in_a_short_mode() {
+    let positive = |v: &serde_json::Value, key: &str| {
+        let x = v[key].as_f64().unwrap_or(f64::NAN);
+        assert!(x.is_finite() && x > 0.0, "{key} = {x} in {v}");
+    };
+    let v = ok_json(&["bench", "stopping", "--json"]);
+    for key in ["backward_induction_50x1000_ms", "monte_carlo_inferences_per_s", "osla_decision_ns"]
+    {
+        positive(&v, key);
+    }
+    let v = ok_json(&["bench", "sim", "--devices", "4", "--json"]);
+    positive(&v, "device_steps_per_s");
+    let v = ok_json(&["bench", "codec", "--json"]);
+    assert!(v["rows"].as_array().is_some_and(|r| r.len() >= 4), "{v}");
+    let v = ok_json(&["bench", "engine", "--seconds", "0.05", "--batches", "1,4", "--json"]);
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 4 * coinfer_engines().len(), "2 models × 2 batch sizes per engine");
+    for r in rows {
+        positive(r, "full_img_s");
+        positive(r, "split_img_s");
+    }
+    let v = ok_json(&[
+        "bench",
+        "edge",
+        "--devices",
+        "4",
+        "--requests",
+        "40",
+        "--seconds",
+        "0.5",
+        "--idle",
+        "10",
+        "--json",
+    ]);
+    assert_eq!(
+        (v["failed_devices"].as_u64(), v["idle_errors"].as_u64()),
+        (Some(0), Some(0)),
+        "{v}"
+    );
+    assert_eq!(v["request_during_idle_ok"], true);
+    positive(&v, "served_per_s");
+}
+
 #[test]
 fn default_model_reaches_its_accuracy() {
     // The model is fixed and inference deterministic: an exact count on a fixed image set
