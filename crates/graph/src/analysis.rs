@@ -250,7 +250,7 @@ impl Graph {
         }
         let input_shapes =
             InputShapes(resolved.iter().map(|(name, r)| (name.clone(), r.dims.clone())).collect());
-        let shapes = infer_shapes(&proto, &resolved, !shapes.is_empty())?;
+        let shapes = infer_shapes(&proto, &resolved, &input_shapes, !shapes.is_empty())?;
         crate::resize_fix::exact_align_corners_scales(&mut proto, &shapes);
         let g = proto.graph.as_ref().ok_or_else(|| GraphError::Invalid("no graph".into()))?;
 
@@ -430,6 +430,7 @@ type ShapeMap = HashMap<String, (Option<Vec<usize>>, i32)>;
 fn infer_shapes(
     proto: &ModelProto,
     inputs: &[(String, ResolvedInput)],
+    analysed_at: &InputShapes,
     shapes_given: bool,
 ) -> Result<ShapeMap> {
     let err = |e: TractError| GraphError::ShapeInference(format!("{e:#}"));
@@ -448,16 +449,8 @@ fn infer_shapes(
     let analysed = model.analyse(false);
     if let Err(e) = analysed {
         if shapes_given || inputs.iter().any(|(_, r)| r.had_symbolic) {
-            let at: Vec<String> = inputs
-                .iter()
-                .map(|(n, r)| {
-                    let dims: Vec<String> = r.dims.iter().map(usize::to_string).collect();
-                    format!("{n}:{}", dims.join(","))
-                })
-                .collect();
             return Err(GraphError::InputShape(format!(
-                "the model's shapes cannot be resolved with the inputs at {}: {e:#}",
-                at.join(" ")
+                "the model's shapes cannot be resolved with the inputs at {analysed_at}: {e:#}"
             )));
         }
     }

@@ -271,9 +271,10 @@ pub(crate) fn specialise(g: &mut pb::GraphProto, resolved: &[(String, ResolvedIn
             continue;
         };
         let Some(shape) = t.shape.as_mut() else { continue };
-        for (i, (dim, &d)) in shape.dim.iter_mut().zip(&r.dims).enumerate().skip(1) {
+        // Dim 0, the batch, stays as declared.
+        for (dim, &d) in shape.dim.iter_mut().zip(&r.dims).skip(1) {
             let fixed = matches!(dim.value, Some(Value::DimValue(v)) if v > 0);
-            if !fixed && i > 0 {
+            if !fixed {
                 dim.value = Some(Value::DimValue(d as i64));
             }
         }
