@@ -7,4 +7,9 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 # The build the README's first command runs (default features: tract only).
 cargo build --workspace
-cargo test --workspace --all-features --no-fail-fast
+# Every test in its own process with a timeout, timed tests alone (.config/nextest.toml);
+# includes the fuzz smoke run (crates/fuzz-targets). nextest is on this machine kind; the
+# install is the fallback.
+command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+cargo nextest run --workspace --all-features --no-fail-fast
+cargo test --workspace --all-features --doc

@@ -327,8 +327,10 @@ fn demo_executes_its_splits_exactly() {
     assert_eq!(runs.len(), 3, "one runtime run per link rate");
     for r in runs {
         assert_eq!(r["measured"]["edge"], 10, "served by the edge over gRPC: {r}");
+        // Seen here: +10 % to +27 % (the model leaves out encoding and gRPC handling); the
+        // bound is twice the worst seen, for a loaded machine. The test runs alone (nextest).
         let err = r["relative_error"].as_f64().unwrap();
-        assert!(err.abs() < 1.0, "measured far from the cost model: {r}");
+        assert!(err.abs() < 0.5, "measured {err:+.2} off the cost model: {r}");
     }
     let plans = v["plans"].as_array().unwrap();
     assert_eq!(plans.len(), 3);
@@ -737,6 +739,36 @@ fn spawn_edge(port: u16, metrics: u16, extra: &[&str]) -> EdgeProcess {
     EdgeProcess(child)
 }
 
+/// The edge's Prometheus text (empty if it does not answer).
+fn metrics_text(metrics: u16) -> String {
+    use std::io::{Read, Write};
+    let mut text = String::new();
+    if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", metrics)) {
+        let _ = s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n");
+        let _ = s.read_to_string(&mut text);
+    }
+    text
+}
+
+/// Requests the edge on `metrics` has answered.
+fn edge_answered(metrics: u16) -> u64 {
+    let text = metrics_text(metrics);
+    let line = text.lines().find(|l| l.starts_with("coinfer_edge_requests_total{outcome=\"ok\"}"));
+    line.and_then(|l| l.split_whitespace().last()?.parse().ok()).unwrap_or(0)
+}
+
+/// Polls until the edge on `metrics` has answered `n` requests (or fails after 60 s).
+fn wait_for_answers(metrics: u16, n: u64, what: &str) {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while edge_answered(metrics) < n {
+        assert!(std::time::Instant::now() < give_up, "{what}: the edge never answered {n}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Sequenced by what the processes report, not by sleeps: the first edge is killed once it
+/// has answered 10 requests; it is restarted once the device has logged that it fell back;
+/// the device must come back to the restarted edge.
 #[test]
 fn devices_survive_the_edge_process_being_killed_and_restarted() {
     let (port, metrics) = (free_port(), free_port());
@@ -744,31 +776,57 @@ fn devices_survive_the_edge_process_being_killed_and_restarted() {
     let url = format!("http://127.0.0.1:{port}");
     let device = Command::new(env!("CARGO_BIN_EXE_coinfer"))
         .args(["device", "run", "--edge", &url, "--plan", "examples/plan-two-devices.json"])
-        .args(["--device", "cam-1", "--n", "150", "--interval-ms", "8", "--json"])
+        .args(["--device", "cam-1", "--n", "300", "--interval-ms", "8", "--json"])
         .args(["--retry-after-ms", "100", "--token", "t0k"])
         .current_dir(root())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    let mut device = device;
+    let stderr = device.stderr.take().unwrap();
+    let (tx, fell_back) = std::sync::mpsc::channel();
+    let log = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut lines = vec![];
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("edge unavailable") {
+                let _ = tx.send(());
+            }
+            lines.push(line);
+        }
+        lines.join("\n")
+    });
+    wait_for_answers(metrics, 10, "before the kill");
     edge.kill();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let noticed = fell_back.recv_timeout(std::time::Duration::from_secs(60));
+    assert!(noticed.is_ok(), "the device never reported falling back");
     // Restarted with a multi-threaded I/O runtime: the same protocol, the same answers.
-    let _edge = spawn_edge(port, metrics, &["--io-threads", "2"]);
+    let (metrics2, _edge) = {
+        let m = free_port();
+        (m, spawn_edge(port, m, &["--io-threads", "2"]))
+    };
+    wait_for_answers(metrics2, 5, "after the restart (did the device finish first?)");
     let out = device.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let log = log.join().unwrap();
+    assert!(out.status.success(), "{log}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let s = &v["summary"];
-    assert_eq!(s["requests"], 150);
+    assert_eq!(s["requests"], 300);
     let (e, f, l) = (
         s["edge"].as_u64().unwrap(),
         s["fallback"].as_u64().unwrap(),
         s["local"].as_u64().unwrap(),
     );
-    assert_eq!(e + f + l, 150, "every request accounted for: {s}");
+    assert_eq!(e + f + l, 300, "every request accounted for: {s}");
     assert!(f > 0, "the kill was noticed: {s}");
-    assert!(e > 0, "the edge served before and after: {s}");
+    // Every answer of the restarted edge reached the device, and some of the first edge's.
+    let after = edge_answered(metrics2);
+    assert!(
+        after >= 5 && e > after,
+        "served before ({}) and after ({after}) the kill: {s}",
+        e - after
+    );
     assert!(s["accuracy"].as_f64().unwrap() > 0.85, "{s}");
 }
 
@@ -823,11 +881,7 @@ fn edge_refuses_devices_without_the_token_and_reports_metrics() {
     assert!(network > 4.0, "3.2 kB at 5 Mbit/s + 4 ms RTT takes > 4 ms, measured {network}");
     let health = ok_json(&["edge", "health", "--edge", &url, "--json"]);
     assert_eq!(health["status"], "SERVING");
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", metrics)).unwrap();
-    use std::io::{Read, Write};
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
+    let text = metrics_text(metrics);
     // One refusal; the device then leaves the edge alone for --retry-after-ms.
     assert!(text.contains("coinfer_edge_requests_total{outcome=\"unauthenticated\"} 1"), "{text}");
     assert!(text.contains("coinfer_edge_requests_total{outcome=\"ok\"} 5"), "{text}");

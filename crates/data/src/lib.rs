@@ -15,7 +15,7 @@
 
 pub use dataset::{argmax, top1_correct, Batches, Dataset};
 pub use error::{DataError, Result};
-pub use load::{load, locate, site_packages_dirs, DatasetName, Split, SPLIT_SEED};
+pub use load::{load, load_unsplit, locate, site_packages_dirs, DatasetName, Split, SPLIT_SEED};
 
 mod dataset;
 mod error;

@@ -162,16 +162,11 @@ pub fn locate(name: DatasetName) -> Result<PathBuf> {
 /// set by a permutation seeded with [`SPLIT_SEED`]; the other 55,000 for training.
 /// MNIST-5k and digits (no official split): seeded permutation, 70 % train / 15 % val / 15 % test.
 pub fn load(name: DatasetName, split: Split) -> Result<Dataset> {
-    let path = locate(name)?;
-    let full = match name {
-        DatasetName::FashionMnist if split == Split::Test => {
-            let test = load_idx_pair(&path, "t10k", name)?;
-            return Ok(Dataset { split: split.as_str().into(), ..test });
-        }
-        DatasetName::FashionMnist => load_idx_pair(&path, "train", name)?,
-        DatasetName::Mnist5k => load_csv(&path, name, [1, 28, 28], 255.0)?,
-        DatasetName::Digits => load_csv(&path, name, [1, 8, 8], 16.0)?,
-    };
+    if name == DatasetName::FashionMnist && split == Split::Test {
+        let test = load_idx_pair(&locate(name)?, "t10k", name)?;
+        return Ok(Dataset { split: split.as_str().into(), ..test });
+    }
+    let full = load_unsplit(name)?;
     let n = full.len();
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(SPLIT_SEED));
@@ -187,6 +182,17 @@ pub fn load(name: DatasetName, split: Split) -> Result<Dataset> {
     let mut picked = picked.to_vec();
     picked.sort_unstable(); // keep file order inside a split
     Ok(subset(&full, &picked, split))
+}
+
+/// The file [`load`] carves its splits from, in file order: Fashion-MNIST's 60k training set
+/// (train and val come from it; test is its own file), or the whole of MNIST-5k or digits.
+pub fn load_unsplit(name: DatasetName) -> Result<Dataset> {
+    let path = locate(name)?;
+    match name {
+        DatasetName::FashionMnist => load_idx_pair(&path, "train", name),
+        DatasetName::Mnist5k => load_csv(&path, name, [1, 28, 28], 255.0),
+        DatasetName::Digits => load_csv(&path, name, [1, 8, 8], 16.0),
+    }
 }
 
 fn subset(full: &Dataset, idx: &[usize], split: Split) -> Dataset {

@@ -50,3 +50,51 @@ fn small_sets_split_70_15_15_disjoint_and_deterministic() {
         assert_eq!(again.labels, parts[1].labels, "{name}: split is not deterministic");
     }
 }
+
+/// Every sample of a split, as (pixels, label), counted: a multiset.
+fn multiset(parts: &[&coinfer_data::Dataset]) -> std::collections::HashMap<Vec<u32>, usize> {
+    let mut m = std::collections::HashMap::new();
+    for p in parts {
+        for i in 0..p.len() {
+            let mut key = fingerprint(p, i);
+            key.push(p.labels[i] as u32);
+            *m.entry(key).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+/// The splits partition their source file: together they hold each of its samples exactly as
+/// often as the file does (so no sample is in two splits and none is lost), for all three
+/// data sets. Fashion-MNIST's train and val come from its 60k file, its test set is another.
+#[test]
+fn train_val_and_test_partition_their_source_exactly() {
+    for name in DatasetName::ALL {
+        let [train, val, test] =
+            [Split::Train, Split::Val, Split::Test].map(|s| load(name, s).unwrap());
+        let source = coinfer_data::load_unsplit(name).unwrap();
+        let carved: Vec<&coinfer_data::Dataset> = if name == DatasetName::FashionMnist {
+            vec![&train, &val]
+        } else {
+            vec![&train, &val, &test]
+        };
+        assert_eq!(carved.iter().map(|d| d.len()).sum::<usize>(), source.len(), "{name}");
+        assert!(
+            multiset(&carved) == multiset(&[&source]),
+            "{name}: the splits are not a partition"
+        );
+        assert!(!val.is_empty() && !test.is_empty(), "{name}");
+    }
+    // The official Fashion-MNIST test file shares no (image, label) with the training file.
+    let train = coinfer_data::load_unsplit(DatasetName::FashionMnist).unwrap();
+    let test = load(DatasetName::FashionMnist, Split::Test).unwrap();
+    let seen = multiset(&[&train]);
+    let shared = (0..test.len())
+        .filter(|&i| {
+            let mut key = fingerprint(&test, i);
+            key.push(test.labels[i] as u32);
+            seen.contains_key(&key)
+        })
+        .count();
+    assert_eq!(shared, 0, "{shared} test samples are also in the training file");
+}

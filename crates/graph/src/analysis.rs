@@ -64,15 +64,20 @@ pub struct TensorInfo {
 }
 
 impl TensorInfo {
-    /// Number of elements per sample (batch 1), if the shape is known.
+    /// Number of elements per sample (batch 1), if the shape is known. Analysis refuses a
+    /// tensor above [`MAX_TENSOR_BYTES`], so on an analysed graph this never overflows.
     pub fn elements(&self) -> Option<u64> {
-        self.shape.as_ref().map(|s| s.iter().map(|&d| d as u64).product())
+        self.shape.as_ref()?.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
     }
     /// Size in bytes per sample (batch 1), if the shape is known.
     pub fn bytes(&self) -> Option<u64> {
-        self.elements().map(|e| e * self.elem.bytes as u64)
+        self.elements()?.checked_mul(self.elem.bytes as u64)
     }
 }
+
+/// Largest tensor analysis accepts, in bytes per sample (1 TiB): far above any real layer,
+/// low enough that every size and cost sum fits in u64.
+pub const MAX_TENSOR_BYTES: u64 = 1 << 40;
 
 /// One node, with its cost at batch size 1.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -194,6 +199,7 @@ impl Graph {
         crate::constants::constants_to_initializers(&mut proto)?;
         let g = proto.graph.as_ref().ok_or_else(|| GraphError::Invalid("no graph".into()))?;
         check_supported_ops(g)?;
+        crate::rank_check::check_layout_ranks(g)?;
 
         let initializers: HashSet<String> = g.initializer.iter().map(|t| t.name.clone()).collect();
         let inputs: Vec<String> = g
@@ -331,11 +337,36 @@ impl Graph {
             });
         }
 
+        // Sizes: a malformed shape must not overflow the sums below.
+        for (name, t) in &tensors {
+            if t.shape.is_some() && t.bytes().is_none_or(|b| b > MAX_TENSOR_BYTES) {
+                return Err(GraphError::Invalid(format!(
+                    "tensor `{name}` of shape {:?} would hold more than {MAX_TENSOR_BYTES} \
+                     bytes per sample: a malformed shape",
+                    t.shape.as_deref().unwrap_or_default()
+                )));
+            }
+        }
+
         // Costs.
         let mut counted: HashSet<String> = HashSet::new();
+        let mut total_macs = 0u64;
         for node in nodes.iter_mut() {
             let proto_node = &g.node[node.proto_index];
-            node.macs = if node.is_constant { 0 } else { node_macs(proto_node, &tensors) };
+            let macs = if node.is_constant { Some(0) } else { node_macs(proto_node, &tensors) };
+            node.macs = macs.and_then(|m| total_macs.checked_add(m).map(|t| (t, m))).map_or_else(
+                || {
+                    Err(GraphError::Invalid(format!(
+                        "node `{}`: its multiply–accumulate count overflows u64 (a malformed \
+                         shape)",
+                        node.name
+                    )))
+                },
+                |(t, m)| {
+                    total_macs = t;
+                    Ok(m)
+                },
+            )?;
             node.param_bytes = node
                 .inputs
                 .iter()
@@ -427,7 +458,29 @@ type ShapeMap = HashMap<String, (Option<Vec<usize>>, i32)>;
 /// Infers shapes with every input at its resolved shape. Partial inference is accepted for
 /// fully declared models (analyse what can be analysed); when the user gave shapes, or an input
 /// had symbolic dims, a failure is an error that names the shapes.
+/// Infers every tensor's shape with tract. tract panics on some malformed models (an axis
+/// out of range, a dim that underflows); such a panic is caught and becomes an error naming
+/// it, so a bad model file never takes the caller down.
 fn infer_shapes(
+    proto: &ModelProto,
+    inputs: &[(String, ResolvedInput)],
+    analysed_at: &InputShapes,
+    shapes_given: bool,
+) -> Result<ShapeMap> {
+    let run = || infer_shapes_unguarded(proto, inputs, analysed_at, shapes_given);
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(GraphError::ShapeInference(format!(
+            "tract failed on this model (a malformed attribute or shape?): {what}"
+        )))
+    })
+}
+
+fn infer_shapes_unguarded(
     proto: &ModelProto,
     inputs: &[(String, ResolvedInput)],
     analysed_at: &InputShapes,

@@ -76,6 +76,12 @@ impl Graph {
         if t.consumers.is_empty() {
             return Err("nothing reads it".into());
         }
+        // Its size is what a cut costs on the link: a cut of unknown size cannot be planned.
+        if t.shape.is_none() {
+            return Err(
+                "its shape could not be inferred, so its size on the link is unknown".into()
+            );
+        }
         let head = self.head_set(p);
         for input in &self.inputs {
             let tin = &self.tensors[input];

@@ -17,7 +17,7 @@
 //! # Ok::<(), coinfer_graph::GraphError>(())
 //! ```
 
-pub use analysis::{ElemType, Graph, NodeInfo, TensorInfo, TensorKind};
+pub use analysis::{ElemType, Graph, NodeInfo, TensorInfo, TensorKind, MAX_TENSOR_BYTES};
 pub use compose::compose;
 pub use cost::node_macs;
 pub use cuts::CutPoint;
@@ -38,6 +38,7 @@ mod cost;
 mod cuts;
 mod error;
 mod io;
+mod rank_check;
 mod resize_fix;
 mod shapes;
 mod surgery;

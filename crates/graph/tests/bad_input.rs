@@ -89,3 +89,50 @@ fn bad_cut_designations() {
     let err = g.find_cut("logits").unwrap_err().to_string();
     assert!(err.contains("graph output"), "{err}");
 }
+
+/// Found by the `onnx_import` fuzz target: a BatchNormalization fed a rank-1 tensor was
+/// undefined behaviour inside tract (an unchecked index); it is refused before tract runs.
+#[test]
+fn a_layout_op_on_a_too_low_rank_tensor_is_refused_by_name() {
+    let mut b = ModelBuilder::new("bn_rank1");
+    let x = b.input("x", &[None, Some(2), Some(4), Some(4)]);
+    let v = b.weight("v", &[2], &[1.0, 2.0]);
+    let (s, m, var) = (
+        b.weight("s", &[2], &[1.0; 2]),
+        b.weight("m", &[2], &[0.0; 2]),
+        b.weight("var", &[2], &[1.0; 2]),
+    );
+    let y = b.named_node("bn_on_a_vector", "BatchNormalization", &[&v, &s, &v, &m, &var], vec![]);
+    let z = b.node("Add", &[&x, &y], vec![]);
+    b.output(&z, &[None, Some(2), Some(4), Some(4)]);
+    let err = Graph::analyse(b.build()).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, GraphError::Invalid(_)), "{err:?}");
+    assert!(msg.contains("bn_on_a_vector") && msg.contains("rank 1"), "{msg}");
+}
+
+/// Found by the fuzz target: dims near i64::MAX overflowed the MAC and byte counts (a panic
+/// in debug builds, silently wrong numbers in release). Refused with the tensor's name.
+#[test]
+fn a_tensor_too_large_for_any_device_is_refused() {
+    let mut b = ModelBuilder::new("huge");
+    let x = b.input("x", &[Some(1), Some(1 << 31), Some(1 << 31)]);
+    let y = b.node("Relu", &[&x], vec![]);
+    b.output(&y, &[Some(1), Some(1 << 31), Some(1 << 31)]);
+    let err = Graph::analyse(b.build()).unwrap_err();
+    assert!(err.to_string().contains("bytes per sample"), "{err}");
+}
+
+/// A panic inside tract's shape inference (here: Flatten's axis past the rank) is caught and
+/// reported as a shape-inference error, not passed on to the caller.
+#[test]
+fn a_panic_inside_tract_becomes_an_error() {
+    let mut b = ModelBuilder::new("flatten_axis");
+    let x = b.input("x", &[Some(1), Some(2), Some(3), Some(4)]);
+    let y = b.node("Flatten", &[&x], vec![coinfer_graph::builder::attr_int("axis", 7)]);
+    b.output(&y, &[Some(1), Some(24)]);
+    match Graph::analyse(b.build()) {
+        Err(GraphError::ShapeInference(m)) => assert!(m.contains("tract"), "{m}"),
+        other => panic!("expected a shape-inference error, got {other:?}"),
+    }
+}

@@ -328,8 +328,17 @@ impl DeviceRunner {
                 Err(format!("edge answered request {} with no result", r.request_id))
             }
             Err(status) => {
+                let was_up = self.edge_down_until.is_none();
                 self.edge_down_until = Some(Instant::now() + self.options.retry_after);
-                Err(format!("{:?}: {}", status.code(), status.message()))
+                let why = format!("{:?}: {}", status.code(), status.message());
+                if was_up {
+                    tracing::warn!(
+                        device = %self.plan.device_id,
+                        "edge unavailable ({why}); answering on the device, retrying in {} ms",
+                        self.options.retry_after.as_millis()
+                    );
+                }
+                Err(why)
             }
         }
     }

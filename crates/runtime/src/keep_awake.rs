@@ -12,8 +12,15 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// Where the spinners read the time: the monotonic clock, or (in tests) a hand-set one.
+enum Clock {
+    Real(Instant),
+    #[cfg(test)]
+    Manual(Arc<AtomicU64>),
+}
+
 struct Shared {
-    epoch: Instant,
+    clock: Clock,
     /// Nanoseconds from `epoch` to the last touch ([`NEVER`] before the first).
     last: AtomicU64,
     stop: AtomicBool,
@@ -24,7 +31,11 @@ struct Shared {
 impl Shared {
     /// Nanoseconds since `epoch`.
     fn now(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        match &self.clock {
+            Clock::Real(epoch) => u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            #[cfg(test)]
+            Clock::Manual(t) => t.load(Ordering::SeqCst),
+        }
     }
 
     /// Whether the window after the last touch has passed (or nothing touched yet).
@@ -54,8 +65,12 @@ const NAP: Duration = Duration::from_millis(100);
 impl KeepAwake {
     /// Starts one spinner per available core, each polling for `window` after a touch.
     pub fn start(window: Duration) -> KeepAwake {
+        KeepAwake::start_with(window, Clock::Real(Instant::now()))
+    }
+
+    fn start_with(window: Duration, clock: Clock) -> KeepAwake {
         let shared = Arc::new(Shared {
-            epoch: Instant::now(),
+            clock,
             last: AtomicU64::new(NEVER),
             stop: AtomicBool::new(false),
             parked: AtomicUsize::new(0),
@@ -132,47 +147,37 @@ impl Drop for KeepAwake {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
 mod tests {
     use super::*;
 
-    /// CPU time (clock ticks) of this process's spinner threads so far.
-    fn spinner_ticks() -> u64 {
-        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0 };
-        tasks
-            .flatten()
-            .filter(|t| {
-                std::fs::read_to_string(t.path().join("comm"))
-                    .is_ok_and(|c| c.starts_with("coinfer-poll"))
-            })
-            .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
-            .map(|stat| {
-                // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
-                let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-                let f: Vec<&str> = rest.split_whitespace().collect();
-                let field =
-                    |i: usize| f.get(i - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-                field(14) + field(15)
-            })
-            .sum()
+    /// Waits (up to 30 s, polling) until `cond` holds; the test is about states, not speed.
+    fn eventually(what: &str, cond: impl Fn() -> bool) {
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while !cond() {
+            assert!(Instant::now() < give_up, "never happened: {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
+    /// On a hand-set clock: spinners park when never touched, spin (none parked) while the
+    /// clock stays inside the window after a touch, and park again once it is past.
     #[test]
     fn spins_only_within_the_window_after_a_touch() {
-        let k = KeepAwake::start(Duration::from_millis(100));
-        assert!(k.spinners() >= 1);
-        // Never touched: asleep.
-        std::thread::sleep(Duration::from_millis(250));
-        let idle = spinner_ticks();
-        // Touched: the spinners burn CPU for about the window, then sleep again.
-        k.touch();
-        std::thread::sleep(Duration::from_millis(300));
-        let busy = spinner_ticks() - idle;
-        std::thread::sleep(Duration::from_millis(300));
-        let after = spinner_ticks() - idle - busy;
-        drop(k);
-        assert!(idle <= 3, "untouched spinners used {idle} ticks");
-        assert!(busy >= 5, "touched spinners used only {busy} ticks");
-        assert!(after <= 2, "spinners kept spinning after the window: {after} ticks");
+        let t = Arc::new(AtomicU64::new(1_000));
+        let window = Duration::from_nanos(100);
+        let k = KeepAwake::start_with(window, Clock::Manual(t.clone()));
+        let n = k.spinners();
+        assert!(n >= 1);
+        let parked = || k.shared.parked.load(Ordering::SeqCst);
+        eventually("untouched spinners park", || parked() == n);
+        k.touch(); // at t = 1000: the window runs to 1100
+        eventually("a touch wakes every spinner", || parked() == 0);
+        t.store(1_099, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(150)); // longer than a nap: none parks
+        assert_eq!(parked(), 0, "a spinner parked inside the window");
+        t.store(1_100, Ordering::SeqCst);
+        eventually("spinners park once the window has passed", || parked() == n);
+        drop(k); // joins: a spinner that never stops would hang here
     }
 }

@@ -37,9 +37,13 @@ impl Shaper {
     /// Reserves the link for `bytes` and returns how long the request must be held: until
     /// the device's earlier requests and this one have crossed at its rate.
     pub fn reserve(&self, device: &str, bytes: usize) -> Duration {
+        self.reserve_at(device, bytes, Instant::now())
+    }
+
+    /// [`Shaper::reserve`] at the instant `now` (never before an earlier call's `now`).
+    fn reserve_at(&self, device: &str, bytes: usize, now: Instant) -> Duration {
         let Ok(mut b) = self.buckets.lock() else { return Duration::ZERO };
         let Some(bucket) = b.get_mut(device) else { return Duration::ZERO };
-        let now = Instant::now();
         let start = bucket.free_at.max(now);
         let tx = Duration::from_secs_f64(bytes as f64 * 8.0 / bucket.rate_bps);
         bucket.free_at = start + tx;
@@ -51,17 +55,20 @@ impl Shaper {
 mod tests {
     use super::*;
 
+    /// Exact, on explicit instants: no wall clock.
     #[test]
     fn holds_back_in_proportion_to_bytes_and_queues_behind_earlier_requests() {
         let s = Shaper::default();
+        let ms = Duration::from_millis;
         assert_eq!(s.reserve("a", 1_000_000), Duration::ZERO, "unlimited device");
-        s.set_rate("a", 8e6); // 1 MB/s
-        let first = s.reserve("a", 10_000); // 10 ms
-        let second = s.reserve("a", 10_000); // behind the first: 20 ms
-        assert!((first.as_secs_f64() - 0.010).abs() < 0.002, "{first:?}");
-        assert!((second.as_secs_f64() - 0.020).abs() < 0.002, "{second:?}");
-        assert_eq!(s.reserve("b", 10_000), Duration::ZERO, "other devices unaffected");
+        s.set_rate("a", 8e6); // 1 MB/s: 10,000 bytes take 10 ms
+        let t0 = Instant::now(); // the link is free from the moment the rate was set
+        assert_eq!(s.reserve_at("a", 10_000, t0 + ms(1)), ms(10), "the link was idle");
+        assert_eq!(s.reserve_at("a", 10_000, t0 + ms(1)), ms(20), "behind the first");
+        assert_eq!(s.reserve_at("a", 10_000, t0 + ms(6)), ms(25), "5 ms later, 5 ms less");
+        assert_eq!(s.reserve_at("a", 10_000, t0 + ms(100)), ms(10), "idle again: no backlog");
+        assert_eq!(s.reserve_at("b", 10_000, t0 + ms(100)), Duration::ZERO, "others unaffected");
         s.set_rate("a", 0.0);
-        assert_eq!(s.reserve("a", 10_000), Duration::ZERO, "limit removed");
+        assert_eq!(s.reserve_at("a", 10_000, t0 + ms(100)), Duration::ZERO, "limit removed");
     }
 }

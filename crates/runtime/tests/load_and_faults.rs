@@ -122,39 +122,82 @@ async fn sixty_four_devices_thousands_of_requests_all_accounted_for() {
     edge.stop().await.expect("stops");
 }
 
+/// The edge is stopped while 8 devices are mid-run and started again on the same address.
+/// Sequenced by what happened, not by sleeps: it stops once 40 answers came back, and each
+/// device runs until it has seen the restarted edge answer 5 times (bounded: 400 requests).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edge_stopped_mid_run_and_restarted_nothing_is_lost() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
     let _cpu = CPU.lock().await;
     let edge = edge_at(any(), EdgeConfig::default(), false).await;
     let addr = edge.addr;
-    let url = edge.url();
     let data = samples(50);
     let options = DeviceOptions {
         retry_after: Duration::from_millis(100),
         default_timeout: Duration::from_secs(2),
     };
-    let run = {
-        let data = data.clone();
-        tokio::spawn(async move {
-            run_devices(&url, 8, 60, &data, options, Duration::from_millis(10)).await
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    let answered = Arc::new(AtomicUsize::new(0));
+    let restarted = Arc::new(AtomicBool::new(false));
+    let store = store();
+    let mut tasks = vec![];
+    for d in 0..8 {
+        let split = if d % 2 == 0 { cut(9) } else { SplitChoice::EdgeOnly };
+        let client = EdgeClient::new(&edge.url(), None).expect("client");
+        let mut dev = DeviceRunner::new(
+            plan(&format!("dev-{d}"), split),
+            store.clone(),
+            Some(client),
+            options.clone(),
+            None,
+        );
+        let (data, answered, restarted) = (data.clone(), answered.clone(), restarted.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut out, mut after_restart) = (vec![], 0);
+            for i in 0..400 {
+                let (x, y) = &data[(d * 7 + i) % data.len()];
+                let r = dev.infer(x.clone(), Some(*y)).await.expect("device answers");
+                answered.fetch_add(1, SeqCst);
+                let back = restarted.load(SeqCst) && r.served_by == ServedBy::Edge;
+                out.push(r);
+                after_restart += usize::from(back);
+                if after_restart == 5 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            out
+        }));
+    }
+    while answered.load(SeqCst) < 40 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     edge.stop().await.expect("edge stops");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopped_at = answered.load(SeqCst);
+    // Restart only after the devices have run into the outage.
+    while answered.load(SeqCst) < stopped_at + 16 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let edge = edge_at(addr, EdgeConfig::default(), false).await;
-    let records: Vec<Record> = run.await.expect("devices").into_iter().flatten().collect();
-    let s = Summary::of(&records);
-    assert_eq!(s.requests, 8 * 60, "every request answered");
-    assert!(s.fallback > 0, "the outage was noticed");
-    assert!(s.accuracy > 0.85, "fallback answers are right too: {}", s.accuracy);
-    // After the restart the devices came back to the edge.
-    for dev in records.chunks(60) {
+    restarted.store(true, SeqCst);
+    let mut records = vec![];
+    for t in tasks {
+        records.push(t.await.expect("device task"));
+    }
+    for dev in &records {
         let last = dev.last().expect("records");
         assert_eq!(last.served_by, ServedBy::Edge, "{} back on the edge: {last:?}", last.device_id);
+        assert!(dev.len() < 400, "{} never came back to the edge", last.device_id);
     }
-    let fallback_errors: Vec<&str> = records.iter().filter_map(|r| r.error.as_deref()).collect();
-    assert!(fallback_errors.iter().all(|e| !e.is_empty()));
+    let records: Vec<Record> = records.into_iter().flatten().collect();
+    let s = Summary::of(&records);
+    assert_eq!(s.requests, records.len(), "every request answered");
+    assert_eq!(s.edge + s.fallback, s.requests, "answered by the edge or the device");
+    assert!(s.fallback >= 8, "the outage was noticed: {} fallbacks", s.fallback);
+    assert!(s.accuracy > 0.85, "fallback answers are right too: {}", s.accuracy);
+    assert!(records
+        .iter()
+        .filter(|r| r.served_by == ServedBy::Fallback)
+        .all(|r| r.error.as_deref().is_some_and(|e| !e.is_empty())));
     edge.stop().await.expect("stops");
 }
 
@@ -226,7 +269,11 @@ async fn compute_shares_divide_a_busy_edge() {
             (_, n) => bronze += n,
         }
     }
+    // Both stay backlogged, so the fair queue serves 3:1 whatever the machine's speed (the
+    // exact order is `scheduler.rs`'s unit test); the bounds allow for the requests in
+    // flight when time ran out.
     let ratio = gold as f64 / bronze.max(1) as f64;
+    assert!(bronze >= 10, "too few requests to judge: {gold}:{bronze}");
     assert!((2.0..4.5).contains(&ratio), "3:1 shares gave {gold}:{bronze} = {ratio:.2}");
     edge.stop().await.expect("stops");
 }
@@ -263,8 +310,10 @@ async fn bandwidth_shares_hold_requests_at_the_granted_rate() {
         if device == "slow" {
             // 3,136-byte input + header at 1 Mbit/s ≈ 25 ms each.
             let want = recs[0].frame_bytes as f64 * 8.0 / 1e6 * 1e3;
+            // Held at least the granted time (the floor the shaper promises), at most twice
+            // that plus scheduling slack (the exact hold is `shaping.rs`'s unit test).
             assert!(
-                (times[0] - want).abs() < 0.3 * want + 2.0,
+                times[0] >= 0.95 * want && times[0] <= 2.0 * want + 5.0,
                 "shaping {:.1} ms vs {want:.1} ms",
                 times[0]
             );
@@ -304,8 +353,11 @@ async fn through_the_emulated_link_transfer_time_follows_rate_and_delay() {
     assert!(recs.iter().all(|r| r.served_by == ServedBy::Edge));
     let transmit = recs.iter().map(|r| r.transmit_ms).sum::<f64>() / recs.len() as f64;
     let predicted = recs[0].frame_bytes as f64 * 8.0 / rate * 1e3 + 2.0 * delay_ms;
+    // The emulator can only make a transfer slower than the model, never faster: a tight
+    // floor. Above it the machine's load adds (already 20 % seen here): a generous ceiling.
+    // The emulator's own schedule is checked exactly in `link.rs`.
     assert!(
-        (transmit - predicted).abs() < 0.15 * predicted + 0.5,
+        transmit >= 0.95 * predicted && transmit <= 2.0 * predicted + 5.0,
         "measured {transmit:.2} ms, model {predicted:.2} ms"
     );
     assert!(
