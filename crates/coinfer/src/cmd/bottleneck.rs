@@ -4,11 +4,12 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use coinfer_compress::{Codec, DecodeLimits, QuantRange};
+use coinfer_compress::{Codec, QuantRange};
 use coinfer_data::{Dataset, DatasetName, Split};
 use coinfer_engine::eval::first_output;
-use coinfer_engine::{Runnable, Tensor};
+use coinfer_engine::Runnable;
 use coinfer_graph::{compose, save_model, Graph};
+use coinfer_pipeline::{evaluate, NoProgress, Stages};
 use coinfer_train::{train_bottleneck, BottleneckConfig, CutFeatures};
 
 use crate::args::BottleneckArgs;
@@ -39,21 +40,9 @@ pub(crate) fn evaluate_deployed(dir: &Path, data: &Dataset) -> Result<(f64, f64)
         &std::fs::read_to_string(dir.join("codec.json"))
             .with_context(|| format!("reading {}/codec.json", dir.display()))?,
     )?;
-    let limits = DecodeLimits::default();
-    let (mut correct, mut sent) = (0usize, 0usize);
-    for (x, labels) in data.batches(250) {
-        let code = first_output(device.run(&[x])?)?;
-        let mut decoded = Vec::with_capacity(code.len());
-        for one in super::sample_features(&code) {
-            let frame = codec.encode(&one);
-            sent += frame.len();
-            decoded.extend(codec.decode(&frame, &limits)?.values);
-        }
-        let code = Tensor::from_shape_vec(code.shape().to_vec(), decoded)?;
-        correct += coinfer_data::top1_correct(&first_output(edge.run(&[code])?)?, labels);
-    }
-    let n = data.len().max(1) as f64;
-    Ok((correct as f64 / n, sent as f64 / n))
+    let stages = Stages::Split { head: device.as_ref(), tail: edge.as_ref() };
+    let e = evaluate(stages, &codec, data, 250, None, &mut NoProgress)?;
+    Ok((e.accuracy, e.bytes_per_sample))
 }
 
 pub fn run(args: &BottleneckArgs, json: bool) -> Result<()> {

@@ -1,12 +1,14 @@
 //! `coinfer codec sweep`: accuracy vs bytes per sample of every codec at a cut.
 
 use anyhow::{Context, Result};
-use coinfer_compress::{decode_frame, Codec, DecodeLimits, Feature};
+use coinfer_compress::{Codec, Feature};
 
+use coinfer_compress::FeatureCodec;
 use coinfer_data::{DatasetName, Split};
 use coinfer_engine::eval::first_output;
 use coinfer_engine::profile::PreparedSplit;
 use coinfer_engine::Tensor;
+use coinfer_pipeline::{evaluate, ImageCodec, NoProgress, Stages};
 
 use crate::args::CodecWhat;
 use crate::output::{bytes, print_json, table, write_json};
@@ -86,35 +88,21 @@ pub fn run(what: CodecWhat, json: bool) -> Result<()> {
     for (x, _) in val.batches(100) {
         calib.extend(super::sample_features(&first_output(split.head.run(&[x])?)?));
     }
-    // Head features of the test images, computed once.
-    let mut features: Vec<(Tensor, &[u8])> = Vec::new();
-    for (x, labels) in test.batches(100) {
-        features.push((first_output(split.head.run(&[x])?)?, labels));
+    // Head features of the test images, computed once for every codec.
+    let mut features: Vec<Tensor> = Vec::new();
+    for (x, _) in test.batches(100) {
+        features.push(first_output(split.head.run(&[x])?)?);
     }
-    let limits = DecodeLimits::default();
     let fp32 = cut.feature_bytes as f64;
     let settings = settings(&calib);
     let bar = super::progress_bar(settings.len() as u64, "codecs", json);
     let mut rows: Vec<Row> = Vec::new();
     let mut baseline = None;
+    let stages = Stages::HeadOutputs { features: &features, tail: split.tail.as_ref() };
     for (name, codec) in &settings {
-        let (mut correct, mut total, mut sent) = (0usize, 0usize, 0usize);
-        for (f, labels) in &features {
-            let n = f.shape()[0];
-            let mut decoded = Vec::with_capacity(f.len());
-            for one in super::sample_features(f) {
-                let frame = codec.encode(&one);
-                sent += frame.len();
-                decoded.extend(decode_frame(&frame, &limits)?.values);
-            }
-            let x = Tensor::from_shape_vec(f.shape().to_vec(), decoded)?;
-            let logits = first_output(split.tail.run(&[x])?)?;
-            correct += coinfer_data::top1_correct(&logits, labels);
-            total += n;
-        }
-        let accuracy = correct as f64 / total.max(1) as f64;
+        let e = evaluate(stages, codec, &test, 100, None, &mut NoProgress)?;
+        let (accuracy, per_sample) = (e.accuracy, e.bytes_per_sample);
         let base = *baseline.get_or_insert(accuracy);
-        let per_sample = sent as f64 / total.max(1) as f64;
         let (bits, per_channel, entropy_coded) = match codec {
             Codec::Uniform { bits, range } => (
                 Some(*bits),
@@ -160,9 +148,10 @@ pub fn run(what: CodecWhat, json: bool) -> Result<()> {
     };
     if input_baseline {
         let full = engine.prepare(&graph.proto)?;
-        for c in super::input_codec::InputCodec::sweep() {
-            let (acc, per_sample) = super::input_codec::evaluate(c, &test, full.as_ref())?;
-            rows.push(other(c.name(), "input-image", acc, per_sample, fp32));
+        for c in ImageCodec::sweep() {
+            let e =
+                evaluate(Stages::EdgeOnly(full.as_ref()), &c, &test, 500, None, &mut NoProgress)?;
+            rows.push(other(c.name(), "input-image", e.accuracy, e.bytes_per_sample, fp32));
         }
     }
     for dir in &bottlenecks {
@@ -183,7 +172,7 @@ pub fn run(what: CodecWhat, json: bool) -> Result<()> {
     }
     w.flush()?;
     let report = serde_json::json!({
-        "model": model, "cut": cut, "images": total_images(&features), "calibration_images": calib.len(),
+        "model": model, "cut": cut, "images": test.len(), "calibration_images": calib.len(),
         "fp32_feature_bytes": cut.feature_bytes, "rows": rows,
     });
     write_json(&out.join("sweep.json"), &report)?;
@@ -233,7 +222,7 @@ pub fn run(what: CodecWhat, json: bool) -> Result<()> {
         cut.tensor,
         cut.shape,
         bytes(cut.feature_bytes),
-        total_images(&features),
+        test.len(),
         calib.len()
     );
     let table_rows = rows
@@ -251,8 +240,4 @@ pub fn run(what: CodecWhat, json: bool) -> Result<()> {
     println!("{}", table(&["codec", "bytes/sample", "vs fp32", "accuracy", "Δ pts"], table_rows));
     println!("wrote {0}/sweep.csv, {0}/sweep.json, {0}/sweep.svg", out.display());
     Ok(())
-}
-
-fn total_images(features: &[(Tensor, &[u8])]) -> usize {
-    features.iter().map(|(_, l)| l.len()).sum()
 }

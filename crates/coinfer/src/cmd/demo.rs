@@ -2,29 +2,17 @@
 //! (exhaustive, Neurosurgeon-style), execute it on real test images, write report/.
 
 use anyhow::{bail, Context, Result};
-use coinfer_compress::{decode_frame, Codec, DecodeLimits};
+use coinfer_compress::Codec;
 use coinfer_data::{DatasetName, Split};
-use coinfer_engine::eval::{first_output, predict, Predictions};
+use coinfer_engine::eval::{first_output, predict};
 use coinfer_engine::profile::PreparedSplit;
-use coinfer_engine::Tensor;
+use coinfer_pipeline::{evaluate, Evaluation, Stages};
 use coinfer_sim::{Link, SplitChoice, SplitLatency};
 
 use super::profile::{hardware, measure_model, measured, plot_profile};
 use crate::args::DemoArgs;
 use crate::output::{bytes, print_json, table, write_json};
 use crate::plot::{write_svg, Series};
-
-/// The feature as it crosses the link: a raw float32 frame (self-describing, checksummed).
-fn to_wire(x: &Tensor) -> Vec<u8> {
-    Codec::RawF32.encode(&super::to_feature(x))
-}
-
-/// The edge side: decode and check the frame, rebuild the tensor.
-fn from_wire(frame: &[u8]) -> coinfer_engine::Result<Tensor> {
-    let err = |reason: String| coinfer_engine::EngineError::Run { engine: "demo", reason };
-    let f = decode_frame(frame, &DecodeLimits::default()).map_err(|e| err(e.to_string()))?;
-    Tensor::from_shape_vec(f.shape, f.values).map_err(|e| err(e.to_string()))
-}
 
 /// The decision for one link rate.
 struct Plan {
@@ -93,16 +81,14 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
         if executions.iter().any(|e| &e.choice == choice) {
             continue;
         }
-        let (preds, sent) = execute(&graph, choice, engine.as_ref(), &data, json)?;
-        let differing =
-            preds.predicted.iter().zip(&reference.predicted).filter(|(a, b)| a != b).count();
+        let e = execute(&graph, choice, engine.as_ref(), &data, &reference.predicted, json)?;
         executions.push(Execution {
             choice: choice.clone(),
-            accuracy: preds.accuracy(),
+            accuracy: e.accuracy,
             full_model_accuracy: reference.accuracy(),
-            predictions_differing_from_full_model: differing,
-            bytes_sent_per_image: sent as f64 / data.len().max(1) as f64,
-            images: data.len(),
+            predictions_differing_from_full_model: e.differing_from_reference.unwrap_or(0),
+            bytes_sent_per_image: e.bytes_per_sample,
+            images: e.images,
         });
     }
 
@@ -335,53 +321,31 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Runs `data` through the chosen split; returns predictions and the bytes that crossed the link.
+/// Runs `data` through the chosen split, the feature (or the input) crossing the link as a
+/// raw float32 frame; compared with the full model's classes.
 fn execute(
     graph: &coinfer_graph::Graph,
     choice: &SplitChoice,
     engine: &dyn coinfer_engine::Engine,
     data: &coinfer_data::Dataset,
+    reference: &[usize],
     json: bool,
-) -> Result<(Predictions, usize)> {
-    let mut sent = 0usize;
-    let bar = super::progress_bar(data.len() as u64, "split run", json);
-    let preds = match choice {
+) -> Result<Evaluation> {
+    let mut bar = super::Bar::new(json);
+    Ok(match choice {
         SplitChoice::Cut { index, .. } => {
             let cut = graph.find_cut(&index.to_string())?;
             let split = PreparedSplit::new(graph, &cut, engine)?;
-            predict(
-                data,
-                100,
-                |x| {
-                    let feature = first_output(split.head.run(&[x])?)?;
-                    let wire = to_wire(&feature);
-                    sent += wire.len();
-                    let received = from_wire(&wire)?;
-                    first_output(split.tail.run(&[received])?)
-                },
-                |d| bar.set_position(d as u64),
-            )?
+            let stages = Stages::Split { head: split.head.as_ref(), tail: split.tail.as_ref() };
+            evaluate(stages, &Codec::RawF32, data, 100, Some(reference), &mut bar)?
         }
         SplitChoice::EdgeOnly | SplitChoice::DeviceOnly => {
             let full = engine.prepare(&graph.proto)?;
-            let offload = matches!(choice, SplitChoice::EdgeOnly);
-            predict(
-                data,
-                100,
-                |x| {
-                    let x = if offload {
-                        let wire = to_wire(&x);
-                        sent += wire.len();
-                        from_wire(&wire)?
-                    } else {
-                        x
-                    };
-                    first_output(full.run(&[x])?)
-                },
-                |d| bar.set_position(d as u64),
-            )?
+            let stages = match choice {
+                SplitChoice::EdgeOnly => Stages::EdgeOnly(full.as_ref()),
+                _ => Stages::DeviceOnly(full.as_ref()),
+            };
+            evaluate(stages, &Codec::RawF32, data, 100, Some(reference), &mut bar)?
         }
-    };
-    bar.finish_and_clear();
-    Ok((preds, sent))
+    })
 }

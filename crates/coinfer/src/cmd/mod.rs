@@ -10,7 +10,6 @@ mod device;
 mod edge;
 mod eval;
 mod finetune;
-mod input_codec;
 mod link;
 mod profile;
 mod prune;
@@ -108,40 +107,39 @@ pub(crate) fn progress_bar(len: u64, msg: &str, json: bool) -> indicatif::Progre
     bar
 }
 
-/// Each sample of a batch `(N, ...)` as its own feature `(1, ...)` (one frame per sample).
-pub(crate) fn sample_features(
-    x: &coinfer_engine::Tensor,
-) -> impl Iterator<Item = coinfer_compress::Feature> + '_ {
-    (0..x.shape().first().copied().unwrap_or(0)).map(|i| {
-        to_feature(&x.index_axis(ndarray::Axis(0), i).insert_axis(ndarray::Axis(0)).to_owned())
-    })
+pub(crate) use coinfer_pipeline::features::{sample_features, to_feature};
+pub(crate) use coinfer_pipeline::layers::layer_table;
+
+/// The pipeline's progress reports as a progress bar on stderr (hidden with --json), notes
+/// logged and printed above it.
+pub(crate) struct Bar {
+    bar: indicatif::ProgressBar,
+    json: bool,
 }
 
-/// A tensor as a codec feature (same shape and values).
-pub(crate) fn to_feature(x: &coinfer_engine::Tensor) -> coinfer_compress::Feature {
-    coinfer_compress::Feature { shape: x.shape().to_vec(), values: x.iter().copied().collect() }
-}
-
-/// The layer table of a real model: one "layer" per segment between consecutive valid cuts.
-pub(crate) fn layer_table(g: &coinfer_graph::Graph) -> coinfer_sim::LayerTable {
-    use coinfer_sim::{Layer, LayerTable};
-    let cuts = g.cut_points();
-    let mut layers = Vec::with_capacity(cuts.len() + 1);
-    let (mut macs, mut params) = (0u64, 0u64);
-    for c in &cuts {
-        layers.push(Layer {
-            macs: (c.head_macs - macs) as f64,
-            output_values: (c.feature_bytes / 4) as f64,
-            params: ((c.head_param_bytes - params) / 4) as f64,
-        });
-        (macs, params) = (c.head_macs, c.head_param_bytes);
+impl Bar {
+    /// Reports to the terminal unless `json`.
+    pub(crate) fn new(json: bool) -> Bar {
+        Bar { bar: indicatif::ProgressBar::hidden(), json }
     }
-    layers.push(Layer {
-        macs: (g.total_macs() - macs) as f64,
-        output_values: (g.output_bytes() / 4) as f64,
-        params: ((g.total_param_bytes() - params) / 4) as f64,
-    });
-    LayerTable { input_values: (g.input_bytes() / 4) as f64, bits_per_value: 32.0, layers }
+}
+
+impl coinfer_pipeline::Progress for Bar {
+    fn start(&mut self, label: &str, total: u64) {
+        self.bar = progress_bar(total, label, self.json);
+    }
+    fn set(&mut self, done: u64) {
+        self.bar.set_position(done);
+    }
+    fn finish(&mut self) {
+        self.bar.finish_and_clear();
+    }
+    fn note(&mut self, line: &str) {
+        tracing::info!("{line}");
+        if !self.json {
+            self.bar.println(line);
+        }
+    }
 }
 
 /// Optimisation steps of a fit on `n` training samples (for progress bars).

@@ -1,0 +1,25 @@
+//! Errors of the workflows: the libraries' own, passed through with their messages.
+
+/// Why a workflow failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// Loading, analysing or cutting the model.
+    #[error(transparent)]
+    Graph(#[from] coinfer_graph::GraphError),
+    /// Preparing or running a model.
+    #[error(transparent)]
+    Engine(#[from] coinfer_engine::EngineError),
+    /// Loading a data set.
+    #[error(transparent)]
+    Data(#[from] coinfer_data::DataError),
+    /// Encoding or decoding a feature.
+    #[error(transparent)]
+    Codec(#[from] coinfer_compress::CodecError),
+    /// The inputs of a workflow do not fit together (a data set for another input shape...).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Result of the workflows.
+pub type Result<T> = std::result::Result<T, PipelineError>;

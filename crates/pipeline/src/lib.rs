@@ -1,0 +1,22 @@
+//! The workflows of coinfer, callable by any front-end (the CLI, the Python package, the
+//! agents' training loops): each is a function with a typed config in, a typed, serde-able
+//! result out, and progress reported through [`Progress`]. Front-ends parse, call and print;
+//! they hold no domain logic.
+//!
+//! - [`features`]: engine tensors ⇄ codec features, one frame per sample.
+//! - [`evaluate`]: the one codec seam: data → head → codec → tail (or the whole model, with
+//!   or without the input crossing the link), scored against the labels and the unsplit model.
+//! - [`image_codec`]: PNG/JPEG of the input image, the baseline's codec.
+//! - [`layers`]: a real model as the simulator's layer table.
+
+mod error;
+pub mod evaluate;
+pub mod features;
+pub mod image_codec;
+pub mod layers;
+mod progress;
+
+pub use error::{PipelineError, Result};
+pub use evaluate::{evaluate, Evaluation, Stages};
+pub use image_codec::ImageCodec;
+pub use progress::{NoProgress, Progress};
