@@ -5,6 +5,11 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+# Every dependency used (cargo-machete reads the sources; installs in about a minute).
+command -v cargo-machete >/dev/null || cargo install cargo-machete --locked
+cargo machete
+# The API docs build without broken links.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --all-features
 # The build the README's first command runs (default features: tract only).
 cargo build --workspace
 # Every test in its own process with a timeout, timed tests alone (.config/nextest.toml);

@@ -601,7 +601,7 @@ pub struct EdgeServeArgs {
     pub models: PathBuf,
     /// Settings file (TOML): token, workers, max_batch, max_queue_delay_ms, max_frame_bytes,
     /// max_elements, max_in_flight_per_device, default_deadline_ms, io_threads, pin_workers,
-    /// busy_poll_us, [[shares]].
+    /// busy_poll_us, `[[shares]]`.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Apply this plan's compute and bandwidth shares at start.

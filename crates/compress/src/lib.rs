@@ -1,7 +1,7 @@
 //! # coinfer-compress
 //!
 //! Intermediate-feature codecs for the device→edge link. Every codec writes the same
-//! self-describing, versioned [frame](frame) (shape, element type, codec and its parameters,
+//! self-describing, versioned [frame] (shape, element type, codec and its parameters,
 //! CRC-32), so the edge decodes any frame with [`decode_frame`] without knowing the codec in
 //! advance, and never allocates more than [`DecodeLimits`] allow.
 //!

@@ -4,7 +4,7 @@
 //! they hold no domain logic.
 //!
 //! - [`features`]: engine tensors ⇄ codec features, one frame per sample.
-//! - [`evaluate`]: the one codec seam: data → head → codec → tail (or the whole model, with
+//! - [`evaluate()`]: the one codec seam: data → head → codec → tail (or the whole model, with
 //!   or without the input crossing the link), scored against the labels and the unsplit model.
 //! - [`image_codec`]: PNG/JPEG of the input image, the baseline's codec.
 //! - [`layers`]: a real model as the simulator's layer table.

@@ -29,7 +29,7 @@ fn split_env_costs_equal_the_stopping_problem() {
             let h = env.gain();
             let stop = rule.stop(stage, h);
             let expected = if stop { p.offload_cost(stage, h) } else { p.local_cost[stage] };
-            let step = env.step(stop);
+            let step = env.step(stop).unwrap();
             assert!(
                 (step.reward + expected).abs() <= 1e-12 * expected.max(1e-12),
                 "episode {episode}"

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use coinfer_compress::Feature;
 use coinfer_engine::Tensor;
-use coinfer_sim::{DevicePlan, SplitChoice};
+use coinfer_sim::{DevicePlan, SplitChoice, SplitPoint};
 
 use crate::client::EdgeClient;
 use crate::error::{Result, RuntimeError};
@@ -180,8 +180,8 @@ impl DeviceRunner {
                 let rate = self.observe();
                 // Without a probe the rule sees an unlimited link.
                 if rate.unwrap_or(f64::INFINITY) >= min_rate {
-                    let cut = from.map_or(-1, |c: usize| c as i32);
-                    return Ok((Some(cut), x, rate));
+                    let at = from.map_or(SplitPoint::EdgeOnly, SplitPoint::AfterCut);
+                    return Ok((at.to_wire(), x, rate));
                 }
                 let Some(&to) = o.cuts.get(stage) else {
                     return Ok((None, x, rate));
@@ -194,10 +194,10 @@ impl DeviceRunner {
         }
         match &self.plan.split {
             SplitChoice::DeviceOnly => Ok((None, input, None)),
-            SplitChoice::EdgeOnly => Ok((Some(-1), input, None)),
+            SplitChoice::EdgeOnly => Ok((SplitPoint::EdgeOnly.to_wire(), input, None)),
             SplitChoice::Cut { index, .. } => {
                 let head = part(&self.store, &self.id, Part::Head(*index)).await?;
-                Ok((Some(*index as i32), run_part(head, input).await?, None))
+                Ok((SplitPoint::AfterCut(*index).to_wire(), run_part(head, input).await?, None))
             }
         }
     }

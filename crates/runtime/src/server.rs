@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use coinfer_compress::{decode_frame, Codec, DecodeLimits};
 use coinfer_engine::{Engine, Tensor};
+use coinfer_sim::SplitPoint;
 use tonic::{Request, Response, Status};
 
 use crate::error::{Result, RuntimeError};
@@ -290,10 +291,13 @@ impl EdgeState {
         }
 
         // The tail (prepared on first use, off the async threads).
-        let part = match req.cut {
-            -1 => Part::Full,
-            c if c >= 0 => Part::Tail(c as usize),
-            c => return Err(Status::invalid_argument(format!("cut {c}: use -1 or a cut index"))),
+        let part = match SplitPoint::parse_wire(req.cut) {
+            Ok(SplitPoint::AfterCut(k)) => Part::Tail(k),
+            Ok(_) => Part::Full,
+            Err(_) => {
+                let c = req.cut;
+                return Err(Status::invalid_argument(format!("cut {c}: use -1 or a cut index")));
+            }
         };
         let id = ModelId { model: req.model.clone(), version: req.version.clone() };
         let tail = match self.store.prepared(&id, part) {

@@ -11,6 +11,7 @@ use rand::SeedableRng;
 
 use crate::channel::Radio;
 use crate::channel_more::ChannelProcess;
+use crate::environment::{Env, EnvError, Space};
 use crate::layers::{Compute, CostWeights, LayerTable};
 
 /// The result of one step.
@@ -54,6 +55,8 @@ pub struct SplitEnv {
     stage: usize,
     gain: f64,
     psi_mean: f64,
+    /// `None` before the first reset; `Some(true)` once the episode ended.
+    finished: Option<bool>,
 }
 
 impl SplitEnv {
@@ -80,6 +83,7 @@ impl SplitEnv {
             stage: 0,
             gain: mean_gain,
             psi_mean: psi_mean.max(1e-30),
+            finished: None,
         }
     }
 
@@ -126,23 +130,61 @@ impl SplitEnv {
             self.rng = rand_chacha::ChaCha8Rng::seed_from_u64(s);
         }
         self.stage = 0;
+        self.finished = Some(false);
         self.gain = self.channel.next_gain(&mut self.rng);
         self.observe()
     }
 
     /// `offload = true`: send now (episode ends, reward −Φ_n(h)); `false`: compute the next
     /// layer (reward −ψ_{n+1}; the episode ends when the last layer completes locally).
-    pub fn step(&mut self, offload: bool) -> Step {
+    /// Errors before a reset and after the episode ended.
+    pub fn step(&mut self, offload: bool) -> Result<Step, EnvError> {
+        match self.finished {
+            None => return Err(EnvError::NotReset),
+            Some(true) => return Err(EnvError::Finished),
+            Some(false) => {}
+        }
         let n_layers = self.table.layers.len();
         if offload {
             let cost = self.offload_cost(self.stage, self.gain);
-            return Step { observation: self.observe(), reward: -cost, done: true };
+            self.finished = Some(true);
+            return Ok(Step { observation: self.observe(), reward: -cost, done: true });
         }
         let (t, e) = self.table.device_cost(self.stage + 1, &self.device);
         let cost = self.weights.cost(t, e);
         self.stage += 1;
         self.gain = self.channel.next_gain(&mut self.rng);
-        Step { observation: self.observe(), reward: -cost, done: self.stage == n_layers }
+        let done = self.stage == n_layers;
+        self.finished = Some(done);
+        Ok(Step { observation: self.observe(), reward: -cost, done })
+    }
+}
+
+/// Action 1 = offload now, 0 = compute one more layer.
+impl Env for SplitEnv {
+    type Action = usize;
+
+    fn observation_space(&self) -> Space {
+        let mut low = vec![0.0];
+        let mut high = vec![1.0];
+        low.extend([f64::NEG_INFINITY; 2]);
+        high.extend([f64::INFINITY; 2]);
+        Space::Box { low, high }
+    }
+
+    fn action_space(&self) -> Space {
+        Space::Discrete(2)
+    }
+
+    fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
+        SplitEnv::reset(self, seed)
+    }
+
+    fn step(&mut self, action: &usize) -> Result<Step, EnvError> {
+        match action {
+            0 | 1 => SplitEnv::step(self, *action == 1),
+            a => Err(EnvError::InvalidAction(format!("action {a}: 0 = compute, 1 = offload"))),
+        }
     }
 }
 
@@ -209,6 +251,7 @@ pub struct MultiDeviceEnv {
     slot: usize,
     /// Slots per episode.
     pub horizon: usize,
+    started: bool,
 }
 
 impl MultiDeviceEnv {
@@ -232,6 +275,7 @@ impl MultiDeviceEnv {
             outcomes: Vec::with_capacity(n),
             slot: 0,
             horizon: horizon.max(1),
+            started: false,
         }
     }
 
@@ -262,8 +306,41 @@ impl MultiDeviceEnv {
             self.rng = rand_chacha::ChaCha8Rng::seed_from_u64(s);
         }
         self.slot = 0;
+        self.started = true;
         self.draw_gains();
         self.observe()
+    }
+
+    /// Checks one action per device: a version that exists, a partition within its layers
+    /// (`0..=N`), finite shares in `[0, 1]`.
+    fn check(&self, actions: &[DeviceAction]) -> Result<(), EnvError> {
+        let bad = |m: String| Err(EnvError::InvalidAction(m));
+        if actions.len() != self.devices.len() {
+            return bad(format!("{} actions for {} devices", actions.len(), self.devices.len()));
+        }
+        for (i, a) in actions.iter().enumerate() {
+            let Some(v) = self.versions.get(a.version) else {
+                return bad(format!(
+                    "device {i}: version {} of {}",
+                    a.version,
+                    self.versions.len()
+                ));
+            };
+            if a.partition > v.table.layers.len() {
+                return bad(format!(
+                    "device {i}: partition {} beyond the {} layers of `{}`",
+                    a.partition,
+                    v.table.layers.len(),
+                    v.name
+                ));
+            }
+            for (what, x) in [("compute", a.compute_share), ("bandwidth", a.bandwidth_share)] {
+                if !(0.0..=1.0).contains(&x) {
+                    return bad(format!("device {i}: {what} share {x} outside [0, 1]"));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Latency of one device's action at gain `h` with normalised shares (the shared model).
@@ -295,8 +372,16 @@ impl MultiDeviceEnv {
         local + v.table.offload_bits(p) / radio.rate_bps(h) + edge
     }
 
-    /// Applies one action per device; the reward is the sum of utilities.
-    pub fn step(&mut self, actions: &[DeviceAction]) -> Step {
+    /// Applies one action per device; the reward is the sum of utilities. Errors before a
+    /// reset, after the horizon, and for an action outside the space (see [`Env`]).
+    pub fn step(&mut self, actions: &[DeviceAction]) -> Result<Step, EnvError> {
+        if !self.started {
+            return Err(EnvError::NotReset);
+        }
+        if self.slot >= self.horizon {
+            return Err(EnvError::Finished);
+        }
+        self.check(actions)?;
         let clamp = |x: f64| if x.is_finite() { x.clamp(0.0, 1.0) } else { 0.0 };
         let csum: f64 = actions.iter().map(|a| clamp(a.compute_share)).sum::<f64>().max(1.0);
         let bsum: f64 = actions.iter().map(|a| clamp(a.bandwidth_share)).sum::<f64>().max(1.0);
@@ -327,7 +412,36 @@ impl MultiDeviceEnv {
         }
         self.slot += 1;
         self.draw_gains();
-        Step { observation: self.observe(), reward, done: self.slot >= self.horizon }
+        Ok(Step { observation: self.observe(), reward, done: self.slot >= self.horizon })
+    }
+}
+
+/// One [`DeviceAction`] per device.
+impl Env for MultiDeviceEnv {
+    type Action = [DeviceAction];
+
+    fn observation_space(&self) -> Space {
+        Space::reals(self.observation_len())
+    }
+
+    /// Per device: version, partition (up to the largest version's layer count) and the two
+    /// shares.
+    fn action_space(&self) -> Space {
+        let layers = self.versions.iter().map(|v| v.table.layers.len()).max().unwrap_or(0);
+        let one = Space::Tuple(vec![
+            Space::Discrete(self.versions.len()),
+            Space::Discrete(layers + 1),
+            Space::Box { low: vec![0.0; 2], high: vec![1.0; 2] },
+        ]);
+        Space::Tuple(vec![one; self.devices.len()])
+    }
+
+    fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
+        MultiDeviceEnv::reset(self, seed)
+    }
+
+    fn step(&mut self, actions: &[DeviceAction]) -> Result<Step, EnvError> {
+        MultiDeviceEnv::step(self, actions)
     }
 }
 
@@ -359,16 +473,16 @@ mod tests {
         let obs = env.reset(Some(1));
         assert_eq!(obs.len(), SplitEnv::OBSERVATION_LEN);
         // Compute two layers, then offload.
-        let s1 = env.step(false);
-        let s2 = env.step(false);
-        let s3 = env.step(true);
+        let s1 = env.step(false).expect("steps");
+        let s2 = env.step(false).expect("steps");
+        let s3 = env.step(true).expect("steps");
         let (t, e) = table.device_cost(1, &dev);
         assert!((s1.reward + (t + 0.5 * e)).abs() < 1e-15);
         assert!(!s1.done && !s2.done && s3.done);
         assert!((s3.reward + env.offload_cost(2, 0.01)).abs() < 1e-15);
         // Computing everything ends the episode at the last layer.
         env.reset(None);
-        let dones: Vec<bool> = (0..4).map(|_| env.step(false).done).collect();
+        let dones: Vec<bool> = (0..4).map(|_| env.step(false).expect("steps").done).collect();
         assert_eq!(dones, vec![false, false, false, true]);
     }
 
@@ -417,7 +531,7 @@ mod tests {
         assert_eq!(a.reset(None), b.reset(None));
         let mut steps = 0;
         loop {
-            let (sa, sb) = (a.step(&actions), b.step(&actions));
+            let (sa, sb) = (a.step(&actions).expect("a"), b.step(&actions).expect("b"));
             assert_eq!(sa, sb);
             steps += 1;
             if sa.done {
@@ -432,7 +546,7 @@ mod tests {
         assert!(a.latency_s(0, &act, h, 0.5, 0.5) < a.latency_s(0, &act, h, 0.5, 0.1));
         let mut greedy = actions.clone();
         greedy.iter_mut().for_each(|x| x.bandwidth_share = 1.0);
-        a.step(&greedy);
+        a.step(&greedy).expect("steps");
         let even = a.outcomes.clone();
         assert!(even.iter().all(|o| o.latency_s.is_finite() && o.latency_s > 0.0));
         // Fully local needs no share at all.

@@ -236,7 +236,7 @@ pub fn sim(devices: usize, json: bool) -> Result<()> {
     let mut steps = 0u64;
     let start = Instant::now();
     while start.elapsed().as_secs_f64() < 1.0 {
-        if std::hint::black_box(env.step(&actions)).done {
+        if std::hint::black_box(env.step(&actions)?).done {
             env.reset(None);
         }
         steps += 1;
