@@ -16,6 +16,18 @@ pub enum PipelineError {
     /// Encoding or decoding a feature.
     #[error(transparent)]
     Codec(#[from] coinfer_compress::CodecError),
+    /// The runtime (edge server, device, link emulator) failed.
+    #[error(transparent)]
+    Runtime(#[from] coinfer_runtime::error::RuntimeError),
+    /// An I/O error outside the libraries (starting an async runtime, writing a result).
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The inputs of a workflow do not fit together (a data set for another input shape...).
     #[error("{0}")]
     Invalid(String),

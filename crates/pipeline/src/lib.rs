@@ -8,13 +8,18 @@
 //!   or without the input crossing the link), scored against the labels and the unsplit model.
 //! - [`image_codec`]: PNG/JPEG of the input image, the baseline's codec.
 //! - [`layers`]: a real model as the simulator's layer table.
+//! - [`profile`]: this host's timings of the model, its heads and tails, for the cost model.
+//! - [`runtime_check`]: chosen splits deployed on the real runtime (edge server, device,
+//!   emulated link) and measured against the cost model's prediction.
 
 mod error;
 pub mod evaluate;
 pub mod features;
 pub mod image_codec;
 pub mod layers;
+pub mod profile;
 mod progress;
+pub mod runtime_check;
 
 pub use error::{PipelineError, Result};
 pub use evaluate::{evaluate, Evaluation, Stages};

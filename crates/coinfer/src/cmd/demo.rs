@@ -6,6 +6,7 @@ use coinfer_compress::Codec;
 use coinfer_data::{DatasetName, Split};
 use coinfer_engine::eval::{first_output, predict};
 use coinfer_engine::profile::PreparedSplit;
+use coinfer_pipeline::runtime_check::{check_on_runtime, RuntimeCheckConfig};
 use coinfer_pipeline::{evaluate, Evaluation, Stages};
 use coinfer_sim::{Link, SplitChoice, SplitLatency};
 
@@ -98,15 +99,15 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
         .filter_map(|p| p.best_cut.as_ref().map(|c| (p.mbps, c.option.choice.clone())))
         .collect();
     let runtime = if args.runtime_images > 0 {
-        super::demo_runtime::run(
-            &args.model,
-            &args.engine.engine,
-            &profile,
-            &choices,
-            args.rtt_ms,
-            args.runtime_images,
-            json,
-        )?
+        let config = RuntimeCheckConfig {
+            model: &args.model,
+            engine: &args.engine.engine,
+            choices: &choices,
+            rtt_ms: args.rtt_ms,
+            images: args.runtime_images,
+            data: DatasetName::FashionMnist,
+        };
+        check_on_runtime(&config, &profile, &mut super::Bar::new(json))?
     } else {
         vec![]
     };
@@ -137,7 +138,7 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
     )?;
     if !runtime.is_empty() {
         // x = log10(Mbit/s), so 1, 10, 100 are evenly spaced.
-        let pts = |f: &dyn Fn(&super::demo_runtime::RuntimeCheck) -> f64| {
+        let pts = |f: &dyn Fn(&coinfer_pipeline::runtime_check::RuntimeCheck) -> f64| {
             runtime.iter().map(|c| (c.mbps.log10(), f(c))).collect::<Vec<_>>()
         };
         write_svg(

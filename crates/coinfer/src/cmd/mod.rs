@@ -5,7 +5,6 @@ mod bottleneck;
 mod codec;
 mod cuts;
 mod demo;
-mod demo_runtime;
 mod device;
 mod edge;
 mod eval;

@@ -1,8 +1,8 @@
 //! `coinfer profile MODEL` and `coinfer profiles`.
 
 use anyhow::{anyhow, Context, Result};
-use coinfer_engine::profile::{profile_model, MeasureOptions, ModelProfile};
-use coinfer_sim::{builtin_profiles, profile_by_name, HardwareProfile, MeasuredCut, MeasuredModel};
+use coinfer_engine::profile::ModelProfile;
+use coinfer_sim::{builtin_profiles, profile_by_name, HardwareProfile};
 
 use crate::args::ProfileArgs;
 use crate::output::{bytes, print_json, si, table, write_json};
@@ -16,25 +16,7 @@ pub fn hardware(name: &str) -> Result<HardwareProfile> {
     })
 }
 
-/// The host measurements in the form the cost model takes.
-pub fn measured(p: &ModelProfile) -> MeasuredModel {
-    MeasuredModel {
-        total_macs: p.total_macs,
-        full_ms: p.full.median_ms / p.batch as f64,
-        input_bytes: p.input_bytes,
-        cuts: p
-            .cuts
-            .iter()
-            .map(|c| MeasuredCut {
-                index: c.cut.index,
-                tensor: c.cut.tensor.clone(),
-                head_ms: c.head.median_ms / p.batch as f64,
-                tail_ms: c.tail.median_ms / p.batch as f64,
-                feature_bytes: c.cut.feature_bytes,
-            })
-            .collect(),
-    }
-}
+pub use coinfer_pipeline::profile::measured;
 
 /// Profiles a model with a progress bar.
 pub fn measure_model(
@@ -44,15 +26,13 @@ pub fn measure_model(
     runs: usize,
     json: bool,
 ) -> Result<ModelProfile> {
-    let engine = coinfer_engine::engine_for_name(engine)?;
-    let n = graph.cut_points().len() as u64;
-    let bar = super::progress_bar(n, "profile", json);
-    let opts = MeasureOptions { runs, ..Default::default() };
-    let p = profile_model(graph, engine.as_ref(), batch.max(1), &opts, |done, _| {
-        bar.set_position(done as u64)
-    })?;
-    bar.finish_and_clear();
-    Ok(p)
+    Ok(coinfer_pipeline::profile::measure_model(
+        graph,
+        engine,
+        batch,
+        runs,
+        &mut super::Bar::new(json),
+    )?)
 }
 
 pub fn run(args: &ProfileArgs, json: bool) -> Result<()> {

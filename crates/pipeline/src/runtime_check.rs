@@ -1,10 +1,10 @@
-//! The demo's last step: each bandwidth's chosen split executed on the real runtime — an
-//! edge server and a device over gRPC on loopback, through the link emulator at that rate —
-//! and the measured end-to-end latency compared with the cost model's prediction.
+//! Deploy and measure: each bandwidth's chosen split executed on the real runtime — an edge
+//! server and a device over gRPC on loopback, through the link emulator at that rate — and
+//! the measured end-to-end latency compared with the cost model's prediction.
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use coinfer_data::DatasetName;
 use coinfer_engine::profile::ModelProfile;
 use coinfer_runtime::client::EdgeClient;
 use coinfer_runtime::device::{DeviceOptions, DeviceRunner, Summary};
@@ -13,6 +13,9 @@ use coinfer_runtime::models::ModelStore;
 use coinfer_runtime::relay::LinkRelay;
 use coinfer_runtime::server::{EdgeConfig, EdgeHandle, EdgeState};
 use coinfer_sim::{DevicePlan, Link, SplitChoice, SplitOption};
+
+use crate::error::{PipelineError, Result};
+use crate::progress::Progress;
 
 /// One bandwidth's split, measured on the runtime and predicted by the cost model.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -37,30 +40,58 @@ pub struct RuntimeCheck {
     pub relative_error: f64,
 }
 
-/// Runs `choices` (one per rate) for `images` test images each on the runtime.
-pub fn run(
-    model: &std::path::Path,
-    engine_name: &str,
+/// What to run on the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeCheckConfig<'a> {
+    /// The model file; the edge serves the folder it is in, under the file's stem.
+    pub model: &'a std::path::Path,
+    /// Engine name (`tract`, `ort`).
+    pub engine: &'a str,
+    /// The split to run at each link rate (Mbit/s).
+    pub choices: &'a [(f64, SplitChoice)],
+    /// Round-trip time of the emulated link (ms), half each way.
+    pub rtt_ms: f64,
+    /// Requests counted per rate (after two warm-up requests).
+    pub images: usize,
+    /// Whose test split the requests are drawn from.
+    pub data: DatasetName,
+}
+
+/// Runs each choice for `config.images` test images on the runtime; `profile` holds this
+/// host's head/tail times the prediction uses. Progress: one stage per rate, in requests.
+pub fn check_on_runtime(
+    config: &RuntimeCheckConfig<'_>,
     profile: &ModelProfile,
-    choices: &[(f64, SplitChoice)],
-    rtt_ms: f64,
-    images: usize,
-    json: bool,
+    progress: &mut dyn Progress,
 ) -> Result<Vec<RuntimeCheck>> {
-    let dir = model.parent().context("model path has no directory")?;
-    let name = model.file_stem().and_then(|s| s.to_str()).context("model file name")?.to_string();
+    let RuntimeCheckConfig { model, engine: engine_name, choices, rtt_ms, images, data } = *config;
+    let invalid = |m: &str| PipelineError::Invalid(format!("{}: {m}", model.display()));
+    let dir = model.parent().ok_or_else(|| invalid("the model path has no directory"))?;
+    let name = model
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or_else(|| invalid("no usable file name"))?
+        .to_string();
     let engine = coinfer_engine::engine_for_name(engine_name)?;
-    let data =
-        coinfer_data::load(coinfer_data::DatasetName::FashionMnist, coinfer_data::Split::Test)?;
+    let data = coinfer_data::load(data, coinfer_data::Split::Test)?;
     let store = Arc::new(ModelStore::new(dir, engine.clone()));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|source| {
+            PipelineError::Io { what: "starting the async runtime".into(), source }
+        })?;
     rt.block_on(async {
         let state = EdgeState::new(dir, engine, EdgeConfig::default())?;
-        let edge = EdgeHandle::start(state, "127.0.0.1:0".parse()?, None).await?;
+        let edge =
+            EdgeHandle::start(state, std::net::SocketAddr::from(([127, 0, 0, 1], 0)), None).await?;
         let mut checks = vec![];
         for (mbps, choice) in choices {
             let link = LinkConfig::fixed(mbps * 1e6, rtt_ms / 2.0);
-            let relay = LinkRelay::start("127.0.0.1:0".parse()?, edge.addr, link.clone(), link)?;
+            let relay = LinkRelay::start(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                edge.addr,
+                link.clone(),
+                link,
+            )?;
             let client = EdgeClient::new(&format!("http://{}", relay.local_addr()), None)?;
             let plan = DevicePlan::new(format!("demo-{mbps}"), name.clone(), choice.clone());
             let mut device = DeviceRunner::new(
@@ -71,7 +102,7 @@ pub fn run(
                 None,
             );
             device.warm_up().await?;
-            let bar = super::progress_bar(images as u64, &format!("{mbps} Mbit/s"), json);
+            progress.start(&format!("{mbps} Mbit/s"), images as u64);
             // Two warm-up requests open the connection; they are not counted.
             let mut records = vec![];
             let counted = |r: &LinkRelay| {
@@ -88,17 +119,19 @@ pub fn run(
                 let r = device.infer(x, Some(u32::from(y[0]))).await?;
                 if i >= 2 {
                     records.push(r);
-                    bar.inc(1);
+                    progress.set(records.len() as u64);
                 }
             }
             let end = counted(&relay);
             let n = images.max(1) as f64;
             let wire = [(end.0 - start.0) as f64 / n, (end.1 - start.1) as f64 / n];
-            bar.finish_and_clear();
+            progress.finish();
             let measured = Summary::of(&records);
             let (device_ms, edge_ms) = match choice {
                 SplitChoice::Cut { index, .. } => {
-                    let c = profile.cuts.get(*index).context("cut not profiled")?;
+                    let c = profile.cuts.get(*index).ok_or_else(|| {
+                        PipelineError::Invalid(format!("cut {index} not profiled"))
+                    })?;
                     (c.head.median_ms, c.tail.median_ms)
                 }
                 SplitChoice::EdgeOnly => (0.0, profile.full.median_ms),
