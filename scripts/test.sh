@@ -8,6 +8,10 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 # Every dependency used (cargo-machete reads the sources; installs in about a minute).
 command -v cargo-machete >/dev/null || cargo install cargo-machete --locked
 cargo machete
+# Licences, sources and duplicate versions of every dependency (deny.toml; the advisory
+# database is on GitHub, out of reach here). cargo-deny installs in about 3.5 minutes.
+command -v cargo-deny >/dev/null || cargo install cargo-deny --locked
+cargo deny check licenses bans sources
 # The API docs build without broken links.
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --all-features
 # The build the README's first command runs (default features: tract only).
