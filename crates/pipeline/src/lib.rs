@@ -3,6 +3,7 @@
 //! result out, and progress reported through [`Progress`]. Front-ends parse, call and print;
 //! they hold no domain logic.
 //!
+//! - [`demo`]: the demo's plan per link rate, its executions and its runtime check.
 //! - [`features`]: engine tensors ⇄ codec features, one frame per sample.
 //! - [`evaluate()`]: the one codec seam: data → head → codec → tail (or the whole model, with
 //!   or without the input crossing the link), scored against the labels and the unsplit model.
@@ -12,6 +13,7 @@
 //! - [`runtime_check`]: chosen splits deployed on the real runtime (edge server, device,
 //!   emulated link) and measured against the cost model's prediction.
 
+pub mod demo;
 mod error;
 pub mod evaluate;
 pub mod features;

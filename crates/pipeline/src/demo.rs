@@ -1,0 +1,213 @@
+//! The demo's workflow: profile a model, choose the best split per link rate (exhaustive,
+//! Neurosurgeon-style), execute each chosen split on real test images through the codec
+//! seam, and run the chosen intermediate cuts on the real runtime against the prediction.
+
+use coinfer_compress::Codec;
+use coinfer_data::{DatasetName, Split};
+use coinfer_engine::profile::{ModelProfile, PreparedSplit};
+use coinfer_graph::Graph;
+use coinfer_sim::{HardwareProfile, Link, SplitChoice, SplitLatency};
+
+use crate::error::{PipelineError, Result};
+use crate::evaluate::{evaluate, Evaluation, Stages};
+use crate::profile::{measure_model, measured};
+use crate::progress::Progress;
+use crate::runtime_check::{check_on_runtime, RuntimeCheck, RuntimeCheckConfig};
+
+/// What the demo runs.
+#[derive(Debug, Clone)]
+pub struct DemoConfig<'a> {
+    /// The model file (the runtime serves the folder it is in).
+    pub model: &'a std::path::Path,
+    /// The model, analysed.
+    pub graph: &'a Graph,
+    /// Engine name.
+    pub engine: &'a str,
+    /// Device and edge hardware.
+    pub device: HardwareProfile,
+    /// Edge hardware.
+    pub edge: HardwareProfile,
+    /// Uplink rates to plan for (Mbit/s, > 0).
+    pub mbps: Vec<f64>,
+    /// Round-trip time of the link (ms).
+    pub rtt_ms: f64,
+    /// Test images each chosen split runs on.
+    pub images: usize,
+    /// Requests per rate on the real runtime (0: no runtime run).
+    pub runtime_images: usize,
+    /// The data set whose test split is used.
+    pub data: DatasetName,
+}
+
+/// The decision for one link rate.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RatePlan {
+    /// Uplink rate (Mbit/s).
+    pub mbps: f64,
+    /// The link it was planned for.
+    pub link: Link,
+    /// The fastest option.
+    pub best: SplitLatency,
+    /// The fastest intermediate cut (executed too, so a real split always runs).
+    pub best_cut: Option<SplitLatency>,
+    /// Device-only latency (ms).
+    pub device_only_ms: Option<f64>,
+    /// Edge-only latency (ms).
+    pub edge_only_ms: Option<f64>,
+    /// Every option on this link, edge-only first, device-only last.
+    pub options: Vec<SplitLatency>,
+}
+
+/// One chosen split executed on real images.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Execution {
+    /// The split.
+    pub choice: SplitChoice,
+    /// Its top-1 accuracy.
+    pub accuracy: f64,
+    /// The unsplit model's on the same images.
+    pub full_model_accuracy: f64,
+    /// Images whose class differs from the unsplit model's.
+    pub predictions_differing_from_full_model: usize,
+    /// Mean frame bytes per image that crossed the link.
+    pub bytes_sent_per_image: f64,
+    /// Images run.
+    pub images: usize,
+}
+
+/// Everything the demo measured and decided.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DemoReport {
+    /// The model file.
+    pub model: std::path::PathBuf,
+    /// Engine used.
+    pub engine: String,
+    /// Device hardware.
+    pub device: HardwareProfile,
+    /// Edge hardware.
+    pub edge: HardwareProfile,
+    /// This host's effective speed (GMAC/s) in the profile.
+    pub host_gmacs: f64,
+    /// The host profile.
+    pub profile: ModelProfile,
+    /// One plan per rate.
+    pub plans: Vec<RatePlan>,
+    /// Each distinct chosen split, executed.
+    pub executions: Vec<Execution>,
+    /// The chosen intermediate cuts on the real runtime.
+    pub runtime: Vec<RuntimeCheck>,
+}
+
+/// Runs the demo.
+pub fn run_demo(config: &DemoConfig<'_>, progress: &mut dyn Progress) -> Result<DemoReport> {
+    if let Some(r) = config.mbps.iter().find(|r| !(r.is_finite() && **r > 0.0)) {
+        return Err(PipelineError::Invalid(format!("link rates must be positive, got {r}")));
+    }
+    let graph = config.graph;
+    let profile = measure_model(graph, config.engine, 1, 20, progress)?;
+    let m = measured(&profile);
+    let options = m.split_options(&config.device, &config.edge);
+    let cut_options: Vec<_> =
+        options.iter().filter(|o| matches!(o.choice, SplitChoice::Cut { .. })).cloned().collect();
+
+    // Plan per rate: the best option overall and the best intermediate cut.
+    let mut plans = Vec::new();
+    for &mbps in &config.mbps {
+        let link = Link { rate_bps: mbps * 1e6, rtt_ms: config.rtt_ms };
+        let all: Vec<SplitLatency> = options.iter().map(|o| o.latency(&link)).collect();
+        let best = coinfer_policy::best_split(&options, &link)
+            .ok_or_else(|| PipelineError::Invalid("the model has no split options".into()))?;
+        let best_cut = coinfer_policy::best_split(&cut_options, &link);
+        plans.push(RatePlan {
+            mbps,
+            link,
+            best,
+            best_cut,
+            device_only_ms: all.last().map(|l| l.total_ms),
+            edge_only_ms: all.first().map(|l| l.total_ms),
+            options: all,
+        });
+    }
+
+    // Each distinct chosen split on real test images, against the unsplit model.
+    let engine = coinfer_engine::engine_for_name(config.engine)?;
+    let data = coinfer_data::load(config.data, Split::Test)?.take(config.images);
+    let full = engine.prepare(&graph.proto)?;
+    let reference =
+        evaluate(Stages::DeviceOnly(full.as_ref()), &Codec::RawF32, &data, 100, None, progress)?;
+    let mut executions: Vec<Execution> = Vec::new();
+    let chosen = plans.iter().flat_map(|p| std::iter::once(&p.best).chain(p.best_cut.as_ref()));
+    for best in chosen {
+        let choice = &best.option.choice;
+        if executions.iter().any(|e| &e.choice == choice) {
+            continue;
+        }
+        let e = execute(graph, choice, engine.as_ref(), &data, &reference.predicted, progress)?;
+        executions.push(Execution {
+            choice: choice.clone(),
+            accuracy: e.accuracy,
+            full_model_accuracy: reference.accuracy,
+            predictions_differing_from_full_model: e.differing_from_reference.unwrap_or(0),
+            bytes_sent_per_image: e.bytes_per_sample,
+            images: e.images,
+        });
+    }
+
+    // The chosen intermediate cut per rate, on the real runtime over the emulated link.
+    let choices: Vec<(f64, SplitChoice)> = plans
+        .iter()
+        .filter_map(|p| p.best_cut.as_ref().map(|c| (p.mbps, c.option.choice.clone())))
+        .collect();
+    let runtime = if config.runtime_images > 0 {
+        let check = RuntimeCheckConfig {
+            model: config.model,
+            engine: config.engine,
+            choices: &choices,
+            rtt_ms: config.rtt_ms,
+            images: config.runtime_images,
+            data: config.data,
+        };
+        check_on_runtime(&check, &profile, progress)?
+    } else {
+        vec![]
+    };
+    Ok(DemoReport {
+        model: config.model.to_path_buf(),
+        engine: engine.name().to_string(),
+        device: config.device.clone(),
+        edge: config.edge.clone(),
+        host_gmacs: m.host_gmacs(),
+        profile,
+        plans,
+        executions,
+        runtime,
+    })
+}
+
+/// Runs `data` through `choice`, the feature (or the input) crossing the link as a raw
+/// float32 frame, compared with the unsplit model's classes.
+fn execute(
+    graph: &Graph,
+    choice: &SplitChoice,
+    engine: &dyn coinfer_engine::Engine,
+    data: &coinfer_data::Dataset,
+    reference: &[usize],
+    progress: &mut dyn Progress,
+) -> Result<Evaluation> {
+    match choice {
+        SplitChoice::Cut { index, .. } => {
+            let cut = graph.find_cut(&index.to_string())?;
+            let split = PreparedSplit::new(graph, &cut, engine)?;
+            let stages = Stages::Split { head: split.head.as_ref(), tail: split.tail.as_ref() };
+            evaluate(stages, &Codec::RawF32, data, 100, Some(reference), progress)
+        }
+        SplitChoice::EdgeOnly | SplitChoice::DeviceOnly => {
+            let full = engine.prepare(&graph.proto)?;
+            let stages = match choice {
+                SplitChoice::EdgeOnly => Stages::EdgeOnly(full.as_ref()),
+                _ => Stages::DeviceOnly(full.as_ref()),
+            };
+            evaluate(stages, &Codec::RawF32, data, 100, Some(reference), progress)
+        }
+    }
+}
