@@ -3,6 +3,8 @@
 //! result out, and progress reported through [`Progress`]. Front-ends parse, call and print;
 //! they hold no domain logic.
 //!
+//! - [`bottleneck`]: a deployed learned bottleneck, evaluated.
+//! - [`codec_sweep`]: accuracy against bytes of every codec at a cut.
 //! - [`demo`]: the demo's plan per link rate, its executions and its runtime check.
 //! - [`features`]: engine tensors ⇄ codec features, one frame per sample.
 //! - [`evaluate()`]: the one codec seam: data → head → codec → tail (or the whole model, with
@@ -13,6 +15,8 @@
 //! - [`runtime_check`]: chosen splits deployed on the real runtime (edge server, device,
 //!   emulated link) and measured against the cost model's prediction.
 
+pub mod bottleneck;
+pub mod codec_sweep;
 pub mod demo;
 mod error;
 pub mod evaluate;

@@ -1,15 +1,12 @@
 //! `coinfer codec bottleneck`: trains a learned bottleneck at a cut, exports it, calibrates its
 //! entropy model and measures accuracy vs bytes on the test set.
 
-use std::path::Path;
-
 use anyhow::{bail, Context, Result};
 use coinfer_compress::{Codec, QuantRange};
 use coinfer_data::{Dataset, DatasetName, Split};
 use coinfer_engine::eval::first_output;
 use coinfer_engine::Runnable;
 use coinfer_graph::{compose, save_model, Graph};
-use coinfer_pipeline::{evaluate, NoProgress, Stages};
 use coinfer_train::{train_bottleneck, BottleneckConfig, CutFeatures};
 
 use crate::args::BottleneckArgs;
@@ -28,21 +25,6 @@ fn cut_features(head: &dyn Runnable, data: &Dataset) -> Result<CutFeatures> {
         values.extend(f.iter().copied());
     }
     Ok(CutFeatures { shape, values, labels: data.labels.clone() })
-}
-
-/// Accuracy and mean frame bytes of a deployed bottleneck (device model → codec → edge model)
-/// on `data`, one frame per image.
-pub(crate) fn evaluate_deployed(dir: &Path, data: &Dataset) -> Result<(f64, f64)> {
-    let engine = coinfer_engine::engine_for_name("tract")?;
-    let device = engine.prepare(&coinfer_graph::load_model(&dir.join("device.onnx"))?)?;
-    let edge = engine.prepare(&coinfer_graph::load_model(&dir.join("edge.onnx"))?)?;
-    let codec: Codec = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("codec.json"))
-            .with_context(|| format!("reading {}/codec.json", dir.display()))?,
-    )?;
-    let stages = Stages::Split { head: device.as_ref(), tail: edge.as_ref() };
-    let e = evaluate(stages, &codec, data, 250, None, &mut NoProgress)?;
-    Ok((e.accuracy, e.bytes_per_sample))
 }
 
 pub fn run(args: &BottleneckArgs, json: bool) -> Result<()> {
@@ -109,7 +91,13 @@ pub fn run(args: &BottleneckArgs, json: bool) -> Result<()> {
     let baseline =
         coinfer_engine::eval::predict(&test, 500, |x| first_output(full.run(&[x])?), |_| {})?
             .accuracy();
-    let (accuracy, bytes_per_sample) = evaluate_deployed(out, &test)?;
+    let deployed = coinfer_pipeline::bottleneck::evaluate_deployed(
+        out,
+        &test,
+        engine.as_ref(),
+        &mut coinfer_pipeline::NoProgress,
+    )?;
+    let (accuracy, bytes_per_sample) = (deployed.accuracy, deployed.bytes_per_sample);
     let report = serde_json::json!({
         "model": args.model,
         "cut": cut,
