@@ -14,6 +14,7 @@
 //! - [`profile`]: this host's timings of the model, its heads and tails, for the cost model.
 //! - [`runtime_check`]: chosen splits deployed on the real runtime (edge server, device,
 //!   emulated link) and measured against the cost model's prediction.
+//! - [`stopping_study`]: seed 002's placement and stopping rules compared, and the online rule.
 
 pub mod bottleneck;
 pub mod codec_sweep;
@@ -26,6 +27,7 @@ pub mod layers;
 pub mod profile;
 mod progress;
 pub mod runtime_check;
+pub mod stopping_study;
 
 pub use error::{PipelineError, Result};
 pub use evaluate::{evaluate, Evaluation, Stages};

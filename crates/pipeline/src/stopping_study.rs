@@ -1,0 +1,234 @@
+//! Seed 002's study: the best number of layers to place on the device (enumeration, and the
+//! closed form for equal-width MLPs), every stopping rule's expected cost (exact and Monte
+//! Carlo) at that horizon, the cost against mean SNR, and the optimal rule in the runtime's
+//! online-splitting form.
+
+use coinfer_policy::placement::{
+    enumerate_placement, ClosedFormPlacement, EqualWidthMlp, PlacementCost,
+};
+use coinfer_policy::stopping::{
+    always_local, always_offload, backward_induction, expected_cost, fixed_split, monte_carlo,
+    one_stage_look_ahead, Myopic, StoppingProblem, StoppingRule,
+};
+use coinfer_policy::stopping_config::{problem_from_table, NetworkConfig, StoppingConfig};
+use coinfer_sim::{ChannelModel, Compute, LayerTable, OnlineSplit, Radio};
+use rand::SeedableRng;
+
+use crate::error::{PipelineError, Result};
+
+/// What to study.
+#[derive(Debug, Clone)]
+pub struct StudyConfig {
+    /// The `coinfer stopping` configuration.
+    pub config: StoppingConfig,
+    /// A real model's layer table in place of the configuration's network.
+    pub table: Option<LayerTable>,
+    /// Device compute in place of the configuration's.
+    pub device: Option<Compute>,
+    /// Edge compute in place of the configuration's.
+    pub edge: Option<Compute>,
+    /// Horizon `K` in place of the best placement's.
+    pub horizon: Option<usize>,
+}
+
+/// A Monte Carlo estimate.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct MonteCarlo {
+    /// Sample mean.
+    pub mean: f64,
+    /// Half-width of the 95 % confidence interval.
+    pub ci95: f64,
+    /// Samples drawn.
+    pub samples: usize,
+}
+
+/// One rule's cost.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct RuleCost {
+    /// The rule.
+    pub rule: &'static str,
+    /// Its exact expected cost.
+    pub expected_cost: f64,
+    /// Its Monte Carlo estimate (absent in the SNR sweep).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monte_carlo: Option<MonteCarlo>,
+    /// `expected_cost / optimal − 1` (absent in the SNR sweep).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gap_to_optimal: Option<f64>,
+}
+
+/// Every rule's cost at one mean SNR (channel gains scaled).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SnrPoint {
+    /// Mean SNR (dB).
+    pub mean_snr_db: f64,
+    /// Exact costs, in the order of [`StoppingStudy::rules`].
+    pub costs: Vec<RuleCost>,
+}
+
+/// How many layers to place on the device.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Placement {
+    /// The best `K` by enumeration.
+    pub best: PlacementCost,
+    /// Every `K`.
+    pub all: Vec<PlacementCost>,
+    /// The closed form, for an equal-width MLP configuration.
+    pub closed_form: Option<ClosedFormPlacement>,
+}
+
+/// Offloading thresholds per stage (gain; offload when `h ≥ η_n`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Thresholds {
+    /// Backward induction's.
+    pub optimal: Vec<f64>,
+    /// One-stage look-ahead's.
+    pub one_stage_look_ahead: Vec<f64>,
+}
+
+/// The study's result.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoppingStudy {
+    /// Layers of the network.
+    pub layers: usize,
+    /// The horizon the rules were compared at.
+    pub horizon: usize,
+    /// Placement.
+    pub placement: Placement,
+    /// Thresholds.
+    pub thresholds: Thresholds,
+    /// Every rule at the horizon, optimal first.
+    pub rules: Vec<RuleCost>,
+    /// Costs against mean SNR (gains scaled 0.1× … 10×).
+    pub cost_vs_snr: Vec<SnrPoint>,
+    /// The optimal rule in the runtime's form (cut `n − 1` of the model is stage `n`).
+    #[serde(skip)]
+    pub online_rule: OnlineSplit,
+}
+
+fn stopping(e: coinfer_policy::stopping::StoppingError) -> PipelineError {
+    PipelineError::Invalid(e.to_string())
+}
+
+/// Every rule's exact cost, and (with `samples > 0`) its Monte Carlo estimate.
+fn evaluate_rules(
+    p: &StoppingProblem,
+    ch: &dyn ChannelModel,
+    k: usize,
+    samples: usize,
+    seed: u64,
+) -> Vec<RuleCost> {
+    let opt = backward_induction(p, ch, k);
+    let osla = one_stage_look_ahead(p, ch, k);
+    let (_, fixed) = fixed_split(p, ch, k);
+    let myopic = Myopic { problem: p, horizon: k };
+    let offload = always_offload();
+    let local = always_local(k);
+    let rules: [(&'static str, &dyn StoppingRule); 6] = [
+        ("optimal (backward induction)", &opt.rule),
+        ("one-stage look-ahead", &osla),
+        ("fixed split (mean channel)", &fixed),
+        ("myopic", &myopic),
+        ("always offload input", &offload),
+        ("always local (to horizon)", &local),
+    ];
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut out: Vec<RuleCost> = rules
+        .iter()
+        .map(|(name, rule)| RuleCost {
+            rule: name,
+            expected_cost: expected_cost(p, ch, k, *rule),
+            monte_carlo: (samples > 0).then(|| {
+                let mc = monte_carlo(p, ch, k, *rule, samples, &mut rng);
+                MonteCarlo { mean: mc.mean, ci95: mc.ci95, samples }
+            }),
+            gap_to_optimal: None,
+        })
+        .collect();
+    let optimal = out.first().map_or(f64::NAN, |r| r.expected_cost);
+    if samples > 0 {
+        out.iter_mut().for_each(|r| r.gap_to_optimal = Some(r.expected_cost / optimal - 1.0));
+    }
+    out
+}
+
+/// The stopping rule in the runtime's form: stage `n` (after cut `n − 1` of the model)
+/// offloads iff the observed rate is at least the Shannon rate at the gain threshold `η_n`.
+/// Stages run to the horizon; with every layer placed (`K = N`) the last stage is completion
+/// on the device, which the runtime does when no threshold is met. "Never" is written as
+/// `f64::MAX` (JSON has no infinity).
+pub fn online_rule(thresholds: &[f64], layers: usize, radio: &Radio) -> OnlineSplit {
+    let k = thresholds.len().saturating_sub(1);
+    let stages = if k == layers { k } else { k + 1 };
+    let rate = |eta: f64| if eta.is_finite() { radio.rate_bps(eta) } else { f64::MAX };
+    OnlineSplit {
+        cuts: (0..stages.saturating_sub(1)).collect(),
+        min_rate_bps: thresholds.iter().take(stages).map(|&e| rate(e)).collect(),
+    }
+}
+
+/// Runs the study.
+pub fn stopping_study(study: &StudyConfig) -> Result<StoppingStudy> {
+    let mut cfg = study.config.clone();
+    let from_model = study.table.is_some();
+    if let Some(t) = &study.table {
+        cfg.network = NetworkConfig::Table(t.clone());
+    }
+    let device = match study.device {
+        Some(c) => c,
+        None => cfg.device.compute().map_err(stopping)?,
+    };
+    let edge = match study.edge {
+        Some(c) => c,
+        None => cfg.edge.compute().map_err(stopping)?,
+    };
+    let table = cfg.network.table();
+    let p = problem_from_table(&table, &device, &edge, cfg.radio, cfg.weights).map_err(stopping)?;
+    let ch = cfg.channel.build(&cfg.radio).map_err(stopping)?;
+    let n = p.layers();
+    let downloads = cfg.layer_download_costs().map_err(stopping)?;
+    let (all, best) =
+        enumerate_placement(&p, ch.as_ref(), &downloads, cfg.placement.inferences_per_period);
+    let closed_form = match &cfg.network {
+        NetworkConfig::Mlp { layers, input, width } if input == width && !from_model => {
+            let mlp = EqualWidthMlp {
+                layers: *layers,
+                local_cost: p.local_cost[0],
+                download_cost: downloads[0],
+                inferences: cfg.placement.inferences_per_period,
+            };
+            // The closed form neglects the edge-time term, as in its derivation.
+            let mut no_edge = p.clone();
+            no_edge.edge_time_s.iter_mut().for_each(|t| *t = 0.0);
+            Some(mlp.closed_form(ch.as_ref(), &|h| no_edge.offload_cost(0, h)))
+        }
+        _ => None,
+    };
+    let k = study.horizon.unwrap_or(best.k).min(n);
+    let seed = cfg.monte_carlo.seed;
+    let rules = evaluate_rules(&p, ch.as_ref(), k, cfg.monte_carlo.samples, seed);
+    let opt = backward_induction(&p, ch.as_ref(), k);
+    let osla = one_stage_look_ahead(&p, ch.as_ref(), k);
+
+    let mut cost_vs_snr = Vec::new();
+    for i in 0..=8 {
+        let factor = 10f64.powf(-1.0 + 0.25 * i as f64);
+        let ch_f = cfg.channel.scaled(factor).build(&cfg.radio).map_err(stopping)?;
+        let snr = ch_f.expect(&|h| h) * cfg.radio.tx_power_w
+            / (cfg.radio.noise_w_per_hz * cfg.radio.bandwidth_hz);
+        let costs = evaluate_rules(&p, ch_f.as_ref(), k, 0, seed);
+        cost_vs_snr.push(SnrPoint { mean_snr_db: 10.0 * snr.log10(), costs });
+    }
+    Ok(StoppingStudy {
+        layers: n,
+        horizon: k,
+        placement: Placement { best, all, closed_form },
+        online_rule: online_rule(&opt.rule.thresholds, n, &cfg.radio),
+        thresholds: Thresholds {
+            optimal: opt.rule.thresholds,
+            one_stage_look_ahead: osla.thresholds,
+        },
+        rules,
+        cost_vs_snr,
+    })
+}
