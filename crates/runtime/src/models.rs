@@ -145,6 +145,17 @@ impl ModelStore {
         self
     }
 
+    /// [`ModelStore::with_input_shapes`] with the shapes a deployment plan gives its devices'
+    /// models.
+    pub fn with_plan_shapes(self, plan: &coinfer_sim::Plan) -> ModelStore {
+        let shapes = plan
+            .devices
+            .iter()
+            .filter(|d| !d.input_shape.is_empty())
+            .map(|d| (d.model.clone(), InputShapes(d.input_shape.clone())));
+        self.with_input_shapes(shapes)
+    }
+
     /// The directory served.
     pub fn dir(&self) -> &Path {
         &self.dir

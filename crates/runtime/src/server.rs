@@ -72,6 +72,31 @@ pub struct ShareConfig {
     pub bandwidth_bps: f64,
 }
 
+impl ShareConfig {
+    /// The shares a plan gives its devices: each device's compute share, and its granted
+    /// uplink rate (its bandwidth share of the plan's total).
+    pub fn from_plan(plan: &coinfer_sim::Plan) -> Vec<ShareConfig> {
+        plan.devices
+            .iter()
+            .map(|d| ShareConfig {
+                device_id: d.device_id.clone(),
+                compute_share: d.compute_share,
+                bandwidth_bps: plan.granted_bps(d),
+            })
+            .collect()
+    }
+}
+
+impl From<ShareConfig> for crate::proto::Share {
+    fn from(s: ShareConfig) -> Self {
+        crate::proto::Share {
+            device_id: s.device_id,
+            compute_share: s.compute_share,
+            bandwidth_bps: s.bandwidth_bps,
+        }
+    }
+}
+
 fn one() -> f64 {
     1.0
 }
@@ -97,6 +122,16 @@ impl Default for EdgeConfig {
 }
 
 impl EdgeConfig {
+    /// Takes what a deployment plan says about the edge: its devices' shares and the input
+    /// shapes their models are served at.
+    pub fn apply_plan(&mut self, plan: &coinfer_sim::Plan) {
+        self.shares.extend(ShareConfig::from_plan(plan));
+        let shapes = plan.devices.iter().filter(|d| !d.input_shape.is_empty());
+        self.input_shapes.extend(
+            shapes.map(|d| (d.model.clone(), coinfer_graph::InputShapes(d.input_shape.clone()))),
+        );
+    }
+
     /// Checks ranges.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(RuntimeError::Invalid(m));
@@ -717,6 +752,31 @@ impl EdgeThread {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plan's compute shares, granted rates and input shapes reach the edge's config.
+    #[test]
+    fn a_plan_gives_the_edge_its_shares_and_shapes() {
+        use coinfer_sim::{DevicePlan, Plan, SplitChoice};
+        let mut cam = DevicePlan::new("cam", "seg", SplitChoice::EdgeOnly);
+        cam.compute_share = 3.0;
+        cam.bandwidth_share = 0.25;
+        cam.input_shape.insert("image".into(), vec![1, 3, 64, 96]);
+        let watch = DevicePlan::new("watch", "fmnist-resnet", SplitChoice::DeviceOnly);
+        let plan =
+            Plan { note: String::new(), uplink_capacity_bps: 8e6, devices: vec![cam, watch] };
+        let mut c = EdgeConfig::default();
+        c.apply_plan(&plan);
+        let got: Vec<(String, f64, f64)> = c
+            .shares
+            .iter()
+            .map(|s| (s.device_id.clone(), s.compute_share, s.bandwidth_bps))
+            .collect();
+        assert_eq!(got, [("cam".into(), 3.0, 2e6), ("watch".into(), 1.0, 0.0)]);
+        assert_eq!(c.input_shapes["seg"].get("image"), Some(&[1, 3, 64, 96][..]));
+        assert!(!c.input_shapes.contains_key("fmnist-resnet"), "no shape given, none set");
+        let wire: crate::proto::Share = c.shares[0].clone().into();
+        assert_eq!((wire.compute_share, wire.bandwidth_bps), (3.0, 2e6));
+    }
 
     #[test]
     fn config_files_name_every_setting_and_bad_values_are_refused() {

@@ -69,17 +69,6 @@ pub(crate) fn summary_table(s: &Summary) -> String {
     )
 }
 
-/// The input shapes a plan gives its models (for models with symbolic dims), by model name.
-pub(crate) fn plan_input_shapes(
-    plan: &coinfer_sim::Plan,
-) -> Vec<(String, coinfer_graph::InputShapes)> {
-    plan.devices
-        .iter()
-        .filter(|d| !d.input_shape.is_empty())
-        .map(|d| (d.model.clone(), coinfer_graph::InputShapes(d.input_shape.clone())))
-        .collect()
-}
-
 pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
     let plan = read_plan(&args.plan)?;
     let entry = match &args.device {
@@ -92,8 +81,7 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
     }
     let data = coinfer_data::load(args.data, Split::Test)?;
     let engine = coinfer_engine::engine_for_name(&args.engine.engine)?;
-    let store =
-        Arc::new(ModelStore::new(&args.models, engine).with_input_shapes(plan_input_shapes(&plan)));
+    let store = Arc::new(ModelStore::new(&args.models, engine).with_plan_shapes(&plan));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         // The emulated link, if any: a relay in this process between device and edge.

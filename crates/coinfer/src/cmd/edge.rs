@@ -10,25 +10,12 @@ use coinfer_runtime::device::Percentiles;
 use coinfer_runtime::models::{ModelId, ModelStore, Part};
 use coinfer_runtime::proto::{InferRequest, Share};
 use coinfer_runtime::server::{EdgeConfig, EdgeHandle, EdgeState, EdgeThread, ShareConfig};
-use coinfer_sim::Plan;
 
 use crate::args::{BenchEdgeArgs, EdgeServeArgs, EdgeWhat};
 use crate::output::{print_json, table};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
-}
-
-/// The shares a plan gives its devices.
-fn plan_shares(plan: &Plan) -> Vec<ShareConfig> {
-    plan.devices
-        .iter()
-        .map(|d| ShareConfig {
-            device_id: d.device_id.clone(),
-            compute_share: d.compute_share,
-            bandwidth_bps: plan.granted_bps(d),
-        })
-        .collect()
 }
 
 fn serve_config(args: &EdgeServeArgs) -> Result<EdgeConfig> {
@@ -55,8 +42,7 @@ fn serve_config(args: &EdgeServeArgs) -> Result<EdgeConfig> {
     args.serving.apply(&mut config);
     if let Some(p) = &args.plan {
         let plan = super::device::read_plan(p)?;
-        config.shares.extend(plan_shares(&plan));
-        config.input_shapes.extend(super::device::plan_input_shapes(&plan));
+        config.apply_plan(&plan);
     }
     config.validate()?;
     Ok(config)
@@ -78,14 +64,7 @@ pub fn run(what: EdgeWhat, json: bool) -> Result<()> {
         }),
         EdgeWhat::Shares { edge, plan, token } => runtime()?.block_on(async {
             let plan = super::device::read_plan(&plan)?;
-            let shares = plan_shares(&plan)
-                .into_iter()
-                .map(|s| Share {
-                    device_id: s.device_id,
-                    compute_share: s.compute_share,
-                    bandwidth_bps: s.bandwidth_bps,
-                })
-                .collect();
+            let shares = ShareConfig::from_plan(&plan).into_iter().map(Share::from).collect();
             let mut c = EdgeClient::new(&edge, token.as_deref())?;
             let n = c.set_shares(shares).await.with_context(|| format!("edge {edge}"))?;
             println!("{n} devices' shares set on {edge}");
