@@ -16,6 +16,12 @@ pub enum PipelineError {
     /// Encoding or decoding a feature.
     #[error(transparent)]
     Codec(#[from] coinfer_compress::CodecError),
+    /// Training or fine-tuning failed.
+    #[error(transparent)]
+    Train(#[from] coinfer_train::TrainError),
+    /// Pruning failed.
+    #[error(transparent)]
+    Prune(#[from] coinfer_prune::PruneError),
     /// The runtime (edge server, device, link emulator) failed.
     #[error(transparent)]
     Runtime(#[from] coinfer_runtime::error::RuntimeError),

@@ -9,8 +9,11 @@
 //! - [`features`]: engine tensors ⇄ codec features, one frame per sample.
 //! - [`evaluate()`]: the one codec seam: data → head → codec → tail (or the whole model, with
 //!   or without the input crossing the link), scored against the labels and the unsplit model.
+//! - [`finetune`]: fine-tuning any ONNX model, and its accuracy.
 //! - [`image_codec`]: PNG/JPEG of the input image, the baseline's codec.
 //! - [`layers`]: a real model as the simulator's layer table.
+//! - [`prune_sweep`]: prune → fine-tune → measure at several ratios (an AutoML episode's
+//!   inner loop).
 //! - [`profile`]: this host's timings of the model, its heads and tails, for the cost model.
 //! - [`runtime_check`]: chosen splits deployed on the real runtime (edge server, device,
 //!   emulated link) and measured against the cost model's prediction.
@@ -22,10 +25,12 @@ pub mod demo;
 mod error;
 pub mod evaluate;
 pub mod features;
+pub mod finetune;
 pub mod image_codec;
 pub mod layers;
 pub mod profile;
 mod progress;
+pub mod prune_sweep;
 pub mod runtime_check;
 pub mod stopping_study;
 

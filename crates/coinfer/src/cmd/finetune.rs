@@ -3,22 +3,19 @@
 
 use anyhow::{Context, Result};
 use coinfer_data::{Dataset, DatasetName, Split};
-use coinfer_engine::eval::{first_output, predict};
 use coinfer_graph::pb::ModelProto;
 use coinfer_graph::Graph;
-use coinfer_train::{fit, EpochLog, FitConfig, OnnxModule};
+use coinfer_train::{EpochLog, FitConfig};
 
 use crate::args::FinetuneArgs;
 use crate::output::{print_json, write_json};
 
 /// Top-1 accuracy of an ONNX model on `data`, run by tract.
 pub(crate) fn accuracy(model: &ModelProto, data: &Dataset) -> Result<f64> {
-    let runnable = coinfer_engine::engine_for_name("tract")?.prepare(model)?;
-    Ok(predict(data, 500, |x| first_output(runnable.run(&[x])?), |_| {})?.accuracy())
+    Ok(coinfer_pipeline::finetune::accuracy(model, data, "tract")?)
 }
 
-/// Fine-tunes `graph` on the training split of `data` (validation split after every epoch),
-/// with a progress bar, and returns the trained ONNX model and the epoch log.
+/// Fine-tunes `graph` with a progress bar (see `coinfer_pipeline::finetune::finetune`).
 pub(crate) fn finetune(
     graph: &Graph,
     data: DatasetName,
@@ -26,26 +23,13 @@ pub(crate) fn finetune(
     label: &str,
     json: bool,
 ) -> Result<(ModelProto, Vec<EpochLog>)> {
-    let train = coinfer_data::load(data, Split::Train)?;
-    let val = coinfer_data::load(data, Split::Val)?;
-    let module = OnnxModule::new(graph)?;
-    let n = config.limit.map_or(train.len(), |l| l.min(train.len()));
-    let bar = super::progress_bar(
-        (n.div_ceil(config.batch_size.max(1)) * config.epochs) as u64,
-        label,
-        json,
-    );
-    let history = fit(
-        &module,
-        module.vars(),
+    Ok(coinfer_pipeline::finetune::finetune(
+        graph,
+        data,
         config,
-        &train,
-        &val,
-        |done, _| bar.set_position(done as u64),
-        super::epoch_logger(label, &bar, json),
-    )?;
-    bar.finish_and_clear();
-    Ok((module.to_onnx()?, history))
+        label,
+        &mut super::Bar::new(json),
+    )?)
 }
 
 pub fn run(args: &FinetuneArgs, json: bool) -> Result<()> {

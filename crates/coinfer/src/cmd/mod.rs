@@ -154,15 +154,7 @@ pub(crate) fn epoch_logger<'a>(
     json: bool,
 ) -> impl FnMut(&coinfer_train::EpochLog) + 'a {
     move |log| {
-        let line = format!(
-            "{label}{}epoch {:>2}: loss {:.4}, train acc {:.2} %, val acc {:.2} % ({:.0} s)",
-            if label.is_empty() { "" } else { " " },
-            log.epoch,
-            log.train_loss,
-            100.0 * log.train_accuracy,
-            100.0 * log.val_accuracy,
-            log.seconds
-        );
+        let line = coinfer_pipeline::finetune::epoch_line(label, log);
         tracing::info!("{line}");
         if !json {
             bar.println(line);

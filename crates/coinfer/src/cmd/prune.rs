@@ -1,11 +1,12 @@
 //! `coinfer prune MODEL (--uniform R | --ratios FILE) [--until CUT] --out FILE`.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use coinfer_engine::profile::{measure, random_inputs, MeasureOptions};
 use coinfer_graph::Graph;
+use coinfer_pipeline::prune_sweep::{
+    head_latency_ms, head_macs, prune_sweep, PruneSweepConfig, PruneSweepRow,
+};
 use coinfer_prune::{prune_rounded, ChannelGroups, Ratios};
 
 use crate::args::PruneArgs;
@@ -21,32 +22,6 @@ pub(crate) fn read_ratios(path: &std::path::Path) -> Result<BTreeMap<String, f64
         toml::from_str(&text).map_err(anyhow::Error::from)
     };
     parsed.with_context(|| format!("{} must map group names to ratios", path.display()))
-}
-
-/// Median latency (ms) of the head up to `cut` (whole model if `None`) on `engine` at `batch`.
-pub(crate) fn head_latency_ms(
-    graph: &Graph,
-    cut: Option<&str>,
-    engine: &str,
-    batch: usize,
-) -> Result<f64> {
-    let engine = coinfer_engine::engine_for_name(engine)?;
-    let model = match cut {
-        Some(c) => graph.split(&graph.find_cut(c)?)?.head,
-        None => graph.proto.clone(),
-    };
-    let runnable = engine.prepare(&model)?;
-    let inputs = random_inputs(graph, batch.max(1), 3)?;
-    let opts = MeasureOptions { warmup: 20, runs: 2000, budget: Duration::from_millis(1500) };
-    Ok(measure(runnable.as_ref(), &inputs, &opts)?.median_ms)
-}
-
-/// MACs of the head up to `cut` (whole model if `None`).
-pub(crate) fn head_macs(graph: &Graph, cut: Option<&str>) -> Result<u64> {
-    Ok(match cut {
-        Some(c) => graph.find_cut(c)?.head_macs,
-        None => graph.total_macs(),
-    })
 }
 
 pub fn run(args: &PruneArgs, json: bool) -> Result<()> {
@@ -138,78 +113,35 @@ pub fn run(args: &PruneArgs, json: bool) -> Result<()> {
 
 /// Topological index of the node producing `--until`'s cut tensor.
 fn until_node(graph: &Graph, args: &PruneArgs) -> Result<Option<usize>> {
-    Ok(match &args.until {
-        Some(c) => {
-            let cut = graph.find_cut(c)?;
-            graph.tensor(&cut.tensor).and_then(|t| t.producer)
-        }
-        None => None,
-    })
-}
-
-/// One row of the pruning sweep.
-#[derive(Debug, serde::Serialize)]
-struct SweepRow {
-    ratio: f64,
-    macs: u64,
-    head_macs: u64,
-    param_bytes: u64,
-    head_latency_ms: f64,
-    accuracy: f64,
-    fine_tuning_epochs: usize,
+    Ok(coinfer_pipeline::prune_sweep::until_node(graph, args.until.as_deref())?)
 }
 
 /// `prune --sweep`: ratio vs accuracy vs head MACs and measured latency.
 fn sweep(args: &PruneArgs, graph: &Graph, json: bool) -> Result<()> {
-    use coinfer_data::{DatasetName, Split};
-    let test = coinfer_data::load(DatasetName::FashionMnist, Split::Test)?.take(args.images);
-    let cut = args.until.as_deref();
-    let until = until_node(graph, args)?;
-    let fit = coinfer_train::FitConfig { epochs: args.epochs, lr: args.lr, ..Default::default() };
-    let bar = super::progress_bar(args.sweep.len() as u64, "ratios", json);
-    let mut rows = Vec::new();
-    for &ratio in &args.sweep {
-        let ratios = Ratios::Uniform { ratio, until };
-        let pruned = prune_rounded(graph, &ratios, args.criterion, args.multiple_of)?;
-        let model = if args.epochs > 0 && ratio > 0.0 {
-            let label = format!("ratio {ratio}");
-            let (m, _) = super::finetune::finetune(
-                &pruned.graph,
-                DatasetName::FashionMnist,
-                &fit,
-                &label,
-                json,
-            )?;
-            Graph::analyse(m)?
-        } else {
-            pruned.graph
-        };
-        rows.push(SweepRow {
-            ratio,
-            macs: model.total_macs(),
-            head_macs: head_macs(&model, cut)?,
-            param_bytes: model.total_param_bytes(),
-            head_latency_ms: head_latency_ms(&model, cut, &args.engine.engine, args.latency_batch)?,
-            accuracy: super::finetune::accuracy(&model.proto, &test)?,
-            fine_tuning_epochs: if ratio > 0.0 { args.epochs } else { 0 },
-        });
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    let config = PruneSweepConfig {
+        model: &args.model,
+        graph,
+        ratios: &args.sweep,
+        until: args.until.as_deref(),
+        criterion: args.criterion,
+        multiple_of: args.multiple_of,
+        fit: coinfer_train::FitConfig { epochs: args.epochs, lr: args.lr, ..Default::default() },
+        data: coinfer_data::DatasetName::FashionMnist,
+        images: args.images,
+        engine: &args.engine.engine,
+        latency_batch: args.latency_batch,
+    };
+    let report = prune_sweep(&config, &mut super::Bar::new(json))?;
+    let rows = &report.rows;
     let dir = &args.report;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut w = csv::Writer::from_path(dir.join("prune-sweep.csv"))?;
-    for r in &rows {
+    for r in rows {
         w.serialize(r)?;
     }
     w.flush()?;
-    let report = serde_json::json!({
-        "model": args.model, "until": cut, "criterion": args.criterion.to_string(),
-        "multiple_of": args.multiple_of, "engine": args.engine.engine,
-        "latency_batch": args.latency_batch, "images": test.len(), "rows": rows,
-    });
     crate::output::write_json(&dir.join("prune-sweep.json"), &report)?;
-    let line = |f: &dyn Fn(&SweepRow) -> f64, label: &str| crate::plot::Series {
+    let line = |f: &dyn Fn(&PruneSweepRow) -> f64, label: &str| crate::plot::Series {
         label: label.into(),
         points: rows.iter().map(|r| (r.ratio, f(r))).collect(),
     };
