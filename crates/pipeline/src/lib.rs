@@ -3,6 +3,7 @@
 //! result out, and progress reported through [`Progress`]. Front-ends parse, call and print;
 //! they hold no domain logic.
 //!
+//! - [`bench`]: the benchmark harnesses (speeds and same-run ratios).
 //! - [`bottleneck`]: a deployed learned bottleneck, evaluated.
 //! - [`codec_sweep`]: accuracy against bytes of every codec at a cut.
 //! - [`demo`]: the demo's plan per link rate, its executions and its runtime check.
@@ -20,6 +21,7 @@
 //! - [`versions`]: model versions at several widths and the version table.
 //! - [`stopping_study`]: seed 002's placement and stopping rules compared, and the online rule.
 
+pub mod bench;
 pub mod bottleneck;
 pub mod codec_sweep;
 pub mod demo;
