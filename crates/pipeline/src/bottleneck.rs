@@ -2,15 +2,190 @@
 //! (`device.onnx` = head + encoder, `edge.onnx` = decoder + tail, `codec.json` = the code's
 //! calibrated entropy codec, `bottleneck.json` = what training measured).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use coinfer_compress::Codec;
-use coinfer_data::Dataset;
-use coinfer_engine::Engine;
+use coinfer_compress::{Codec, QuantRange};
+use coinfer_data::{Dataset, DatasetName, Split};
+use coinfer_engine::eval::first_output;
+use coinfer_engine::{Engine, Runnable};
+use coinfer_graph::{compose, save_model, CutPoint, Graph};
+use coinfer_train::{train_bottleneck, BottleneckConfig, CutFeatures, EpochLog, FitConfig};
 
 use crate::error::{PipelineError, Result};
 use crate::evaluate::{evaluate, Evaluation, Stages};
-use crate::progress::Progress;
+use crate::features::sample_features;
+use crate::progress::{NoProgress, Progress};
+
+/// What to train and deploy.
+#[derive(Debug, Clone)]
+pub struct BottleneckJob<'a> {
+    /// The model file (recorded in the report).
+    pub model: &'a Path,
+    /// The model, analysed.
+    pub graph: &'a Graph,
+    /// The cut (`index` or tensor name).
+    pub cut: &'a str,
+    /// Encoder/decoder architecture and code width.
+    pub config: BottleneckConfig,
+    /// Training settings (`limit` caps the training samples).
+    pub fit: FitConfig,
+    /// Data set: trained on train, calibrated on val, scored on test.
+    pub data: DatasetName,
+    /// Test images scored.
+    pub images: usize,
+    /// Engine for features, calibration and scoring.
+    pub engine: &'a str,
+    /// Folder the deployment is written to.
+    pub out: &'a Path,
+}
+
+/// `bottleneck.json`: what training and deployment measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BottleneckReport {
+    /// The model file.
+    pub model: PathBuf,
+    /// The cut it replaces.
+    pub cut: CutPoint,
+    /// Architecture (its `relu` set from the features' sign).
+    pub config: BottleneckConfig,
+    /// Training settings.
+    pub training: FitConfig,
+    /// Epoch log.
+    pub history: Vec<EpochLog>,
+    /// Test images scored.
+    pub test_images: usize,
+    /// The unsplit model's accuracy on them.
+    pub baseline_accuracy: f64,
+    /// The deployed bottleneck's.
+    pub accuracy: f64,
+    /// `baseline_accuracy − accuracy`.
+    pub accuracy_drop: f64,
+    /// Mean frame bytes per sample.
+    pub bytes_per_sample: f64,
+    /// Float32 bytes per sample of the cut feature it replaces.
+    pub fp32_feature_bytes: u64,
+    /// `fp32_feature_bytes / bytes_per_sample`.
+    pub compression_vs_fp32: f64,
+    /// The command that made it (set by the front-end).
+    pub command: String,
+}
+
+/// Head features of `data` (batches of 500), which must be `(N, C, H, W)`.
+fn cut_features(head: &dyn Runnable, data: &Dataset) -> Result<CutFeatures> {
+    let mut values = Vec::new();
+    let mut shape = [0usize; 3];
+    for (x, _) in data.batches(500) {
+        let f = first_output(head.run(&[x])?)?;
+        match f.shape() {
+            [_, c, h, w] => shape = [*c, *h, *w],
+            other => {
+                return Err(PipelineError::Invalid(format!(
+                    "the cut feature has shape {other:?}; a bottleneck needs (N, C, H, W)"
+                )))
+            }
+        }
+        values.extend(f.iter().copied());
+    }
+    Ok(CutFeatures { shape, values, labels: data.labels.clone() })
+}
+
+/// Trains an encoder/decoder at the cut on the frozen head's features, deploys it
+/// (`device.onnx` = head + encoder, `edge.onnx` = decoder + tail, `encoder.onnx`,
+/// `decoder.onnx`), calibrates the code's entropy codec on validation images (`codec.json`)
+/// and scores the deployment on test images against the unsplit model. Writes everything
+/// but `bottleneck.json` (the front-end writes the report). Progress in training steps.
+pub fn train_and_deploy(
+    job: &BottleneckJob<'_>,
+    progress: &mut dyn Progress,
+) -> Result<BottleneckReport> {
+    let graph = job.graph;
+    let cut = graph.find_cut(job.cut)?;
+    let part = graph.split(&cut)?;
+    let engine = coinfer_engine::engine_for_name(job.engine)?;
+    let head = engine.prepare(&part.head)?;
+    let train_set = coinfer_data::load(job.data, Split::Train)?;
+    let train_set = match job.fit.limit {
+        Some(n) => train_set.take(n),
+        None => train_set,
+    };
+    let val = coinfer_data::load(job.data, Split::Val)?;
+    let test = coinfer_data::load(job.data, Split::Test)?.take(job.images);
+    progress.note(&format!("computing head features of {} samples", train_set.len()));
+    let train_f = cut_features(head.as_ref(), &train_set)?;
+    let val_f = cut_features(head.as_ref(), &val)?;
+    let config =
+        BottleneckConfig { relu: train_f.values.iter().all(|&v| v >= 0.0), ..job.config.clone() };
+    let tail = Graph::analyse(part.tail.clone())?;
+    let steps = train_f.labels.len().div_ceil(job.fit.batch_size.max(1)) * job.fit.epochs;
+    progress.start("bottleneck", steps as u64);
+    let progress = std::cell::RefCell::new(progress);
+    let trained = train_bottleneck(
+        &tail,
+        &config,
+        &job.fit,
+        &train_f,
+        &val_f,
+        |done, _| progress.borrow_mut().set(done as u64),
+        |log: &EpochLog| {
+            progress.borrow_mut().note(&crate::finetune::epoch_line("bottleneck", log))
+        },
+    )?;
+    let progress = progress.into_inner();
+    progress.finish();
+
+    let out = job.out;
+    std::fs::create_dir_all(out).map_err(|source| PipelineError::Io {
+        what: format!("creating {}", out.display()),
+        source,
+    })?;
+    let device_model = compose(&part.head, &trained.encoder, "encoder.")?;
+    let tail_model = trained.tail.as_ref().unwrap_or(&part.tail);
+    let edge_model = compose(&trained.decoder, tail_model, "tail.")?;
+    save_model(&trained.encoder, &out.join("encoder.onnx"))?;
+    save_model(&trained.decoder, &out.join("decoder.onnx"))?;
+    save_model(&device_model, &out.join("device.onnx"))?;
+    save_model(&edge_model, &out.join("edge.onnx"))?;
+
+    // Entropy model of the code, calibrated on validation images.
+    let device = engine.prepare(&device_model)?;
+    let mut calib = Vec::new();
+    for (x, _) in val.batches(500) {
+        calib.extend(sample_features(&first_output(device.run(&[x])?)?));
+    }
+    let codec =
+        Codec::calibrate_entropy(config.bits, QuantRange::PerTensor { lo: 0.0, hi: 1.0 }, &calib)
+            .ok_or_else(|| {
+            PipelineError::Invalid("calibrating the code's entropy model failed".into())
+        })?;
+    let codec_json = serde_json::to_string_pretty(&codec)
+        .map_err(|e| PipelineError::Invalid(format!("codec.json: {e}")))?;
+    let path = out.join("codec.json");
+    std::fs::write(&path, codec_json + "\n").map_err(|source| PipelineError::Io {
+        what: format!("writing {}", path.display()),
+        source,
+    })?;
+
+    let full = engine.prepare(&graph.proto)?;
+    let baseline =
+        evaluate(Stages::DeviceOnly(full.as_ref()), &codec, &test, 500, None, &mut NoProgress)?
+            .accuracy;
+    let deployed = evaluate_deployed(out, &test, engine.as_ref(), &mut NoProgress)?;
+    Ok(BottleneckReport {
+        model: job.model.to_path_buf(),
+        training: job.fit.clone(),
+        config,
+        history: trained.history,
+        test_images: test.len(),
+        baseline_accuracy: baseline,
+        accuracy: deployed.accuracy,
+        accuracy_drop: baseline - deployed.accuracy,
+        bytes_per_sample: deployed.bytes_per_sample,
+        fp32_feature_bytes: cut.feature_bytes,
+        compression_vs_fp32: cut.feature_bytes as f64 / deployed.bytes_per_sample,
+        cut,
+        command: String::new(),
+    })
+}
 
 /// The part of `bottleneck.json` the sweeps read.
 #[derive(Debug, Clone, serde::Deserialize)]
