@@ -18,6 +18,7 @@
 //! - [`profile`]: this host's timings of the model, its heads and tails, for the cost model.
 //! - [`runtime_check`]: chosen splits deployed on the real runtime (edge server, device,
 //!   emulated link) and measured against the cost model's prediction.
+//! - [`train_default`]: the default model trained, exported and measured for its card.
 //! - [`versions`]: model versions at several widths and the version table.
 //! - [`stopping_study`]: seed 002's placement and stopping rules compared, and the online rule.
 
@@ -36,6 +37,7 @@ mod progress;
 pub mod prune_sweep;
 pub mod runtime_check;
 pub mod stopping_study;
+pub mod train_default;
 pub mod versions;
 
 pub use error::{PipelineError, Result};

@@ -140,24 +140,3 @@ impl coinfer_pipeline::Progress for Bar {
         }
     }
 }
-
-/// Optimisation steps of a fit on `n` training samples (for progress bars).
-pub(crate) fn fit_steps(config: &coinfer_train::FitConfig, n: usize) -> u64 {
-    let n = config.limit.map_or(n, |l| l.min(n));
-    (n.div_ceil(config.batch_size.max(1)) * config.epochs) as u64
-}
-
-/// Logs each epoch (tracing, and above the progress bar unless --json).
-pub(crate) fn epoch_logger<'a>(
-    label: &'a str,
-    bar: &'a indicatif::ProgressBar,
-    json: bool,
-) -> impl FnMut(&coinfer_train::EpochLog) + 'a {
-    move |log| {
-        let line = coinfer_pipeline::finetune::epoch_line(label, log);
-        tracing::info!("{line}");
-        if !json {
-            bar.println(line);
-        }
-    }
-}
