@@ -22,6 +22,27 @@
 //! - [`versions`]: model versions at several widths and the version table.
 //! - [`stopping_study`]: seed 002's placement and stopping rules compared, and the online rule.
 
+//!
+//! A split executed with a 4-bit codec on real test images (the README's example):
+//!
+//! ```no_run
+//! use coinfer_compress::{Codec, QuantRange};
+//! use coinfer_engine::profile::PreparedSplit;
+//! use coinfer_pipeline::{evaluate, NoProgress, Stages};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let graph = coinfer_graph::Graph::load("models/fmnist-resnet.onnx".as_ref())?;
+//! let engine = coinfer_engine::engine_for_name("tract")?;
+//! let split = PreparedSplit::new(&graph, &graph.find_cut("9")?, engine.as_ref())?;
+//! let data = coinfer_data::load(coinfer_data::DatasetName::FashionMnist, coinfer_data::Split::Test)?;
+//! let codec = Codec::Uniform { bits: 4, range: QuantRange::PerTensor { lo: 0.0, hi: 4.0 } };
+//! let stages = Stages::Split { head: split.head.as_ref(), tail: split.tail.as_ref() };
+//! let e = evaluate(stages, &codec, &data, 100, None, &mut NoProgress)?;
+//! println!("{:.2} % at {:.0} bytes per image", 100.0 * e.accuracy, e.bytes_per_sample);
+//! # Ok(())
+//! # }
+//! ```
+
 pub mod bench;
 pub mod bottleneck;
 pub mod codec_sweep;
