@@ -3,7 +3,7 @@
 //! result out, and progress reported through [`Progress`]. Front-ends parse, call and print;
 //! they hold no domain logic.
 //!
-//! - [`bench`]: the benchmark harnesses (speeds and same-run ratios).
+//! - [`bench`](mod@bench): the benchmark harnesses (speeds and same-run ratios).
 //! - [`bottleneck`]: a deployed learned bottleneck, evaluated.
 //! - [`codec_sweep`]: accuracy against bytes of every codec at a cut.
 //! - [`demo`]: the demo's plan per link rate, its executions and its runtime check.
