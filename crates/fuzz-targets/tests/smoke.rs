@@ -19,17 +19,24 @@ fn env_u64(name: &str, default: u64) -> u64 {
 }
 
 thread_local! {
-    /// The last panic on this thread: message and location.
+    /// The last panic on this thread while a target ran: message and location.
     static LAST_PANIC: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    /// Whether a target is running on this thread (its panics are kept, not printed).
+    static IN_TARGET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Keeps panic messages instead of printing them: tract panics on some malformed models and
-/// the graph crate catches that (an error, not a failure), thousands of times per run. A
-/// target's own panic is reported by [`run`] with its message.
+/// Keeps the panic messages of running targets instead of printing them: tract panics on
+/// some malformed models and the graph crate catches that (an error, not a failure),
+/// thousands of times per run. A target's own panic is reported by [`run`] with its
+/// message; every other panic (a failing assertion of the test) prints as usual.
 fn quiet_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_TARGET.with(|t| t.get()) {
+                return default(info);
+            }
             let at = info.location().map(|l| l.to_string()).unwrap_or_default();
             let msg = info
                 .payload()
@@ -45,7 +52,10 @@ fn quiet_panics() {
 /// Runs `target` on `input`; on a panic saves the input and returns where and why.
 fn run<T>(target: &str, f: impl Fn(&[u8]) -> T, input: &[u8], label: &str) -> Option<String> {
     quiet_panics();
-    if catch_unwind(AssertUnwindSafe(|| f(input))).is_ok() {
+    IN_TARGET.with(|t| t.set(true));
+    let outcome = catch_unwind(AssertUnwindSafe(|| f(input)));
+    IN_TARGET.with(|t| t.set(false));
+    if outcome.is_ok() {
         return None;
     }
     let why = LAST_PANIC.with(|p| p.borrow().clone());
@@ -59,7 +69,9 @@ fn run<T>(target: &str, f: impl Fn(&[u8]) -> T, input: &[u8], label: &str) -> Op
 }
 
 fn seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let seeds = corpus::read_seeds(&corpus::seed_dirs(target)).unwrap();
+    let dirs = corpus::seed_dirs(target);
+    let seeds = corpus::read_seeds(&dirs)
+        .unwrap_or_else(|e| panic!("{target}: reading the committed corpus {dirs:?}: {e}"));
     assert!(seeds.len() >= 3, "{target}: the committed corpus is missing");
     seeds
 }
