@@ -122,6 +122,17 @@ fn input_shape(g: &Graph) -> Vec<usize> {
     g.inputs.first().and_then(|n| g.tensor(n)).and_then(|t| t.shape.clone()).unwrap_or_default()
 }
 
+/// The input shapes a deployment plan gives its devices' models (model name → shapes),
+/// for the models that declare one.
+pub fn plan_input_shapes(
+    plan: &coinfer_sim::Plan,
+) -> impl Iterator<Item = (String, InputShapes)> + '_ {
+    plan.devices
+        .iter()
+        .filter(|d| !d.input_shape.is_empty())
+        .map(|d| (d.model.clone(), InputShapes(d.input_shape.clone())))
+}
+
 impl ModelStore {
     /// A store over `dir`, preparing parts on `engine`.
     pub fn new(dir: impl Into<PathBuf>, engine: Arc<dyn Engine>) -> ModelStore {
@@ -148,12 +159,7 @@ impl ModelStore {
     /// [`ModelStore::with_input_shapes`] with the shapes a deployment plan gives its devices'
     /// models.
     pub fn with_plan_shapes(self, plan: &coinfer_sim::Plan) -> ModelStore {
-        let shapes = plan
-            .devices
-            .iter()
-            .filter(|d| !d.input_shape.is_empty())
-            .map(|d| (d.model.clone(), InputShapes(d.input_shape.clone())));
-        self.with_input_shapes(shapes)
+        self.with_input_shapes(plan_input_shapes(plan))
     }
 
     /// The directory served.

@@ -126,10 +126,7 @@ impl EdgeConfig {
     /// shapes their models are served at.
     pub fn apply_plan(&mut self, plan: &coinfer_sim::Plan) {
         self.shares.extend(ShareConfig::from_plan(plan));
-        let shapes = plan.devices.iter().filter(|d| !d.input_shape.is_empty());
-        self.input_shapes.extend(
-            shapes.map(|d| (d.model.clone(), coinfer_graph::InputShapes(d.input_shape.clone()))),
-        );
+        self.input_shapes.extend(crate::models::plan_input_shapes(plan));
     }
 
     /// Checks ranges.

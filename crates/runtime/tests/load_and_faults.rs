@@ -28,7 +28,6 @@ async fn run_devices(
     n: usize,
     data: &Arc<Vec<(Tensor, u32)>>,
     options: DeviceOptions,
-    between: Duration,
 ) -> Vec<Vec<Record>> {
     let store = store();
     let mut tasks = vec![];
@@ -48,9 +47,6 @@ async fn run_devices(
             for i in 0..n {
                 let (x, y) = &data[(d * 7 + i) % data.len()];
                 out.push(dev.infer(x.clone(), Some(*y)).await.expect("device answers"));
-                if !between.is_zero() {
-                    tokio::time::sleep(between).await;
-                }
             }
             out
         }));
@@ -87,9 +83,7 @@ async fn sixty_four_devices_thousands_of_requests_all_accounted_for() {
     });
     let started = Instant::now();
     let per_device = 40;
-    let all =
-        run_devices(&edge.url(), 64, per_device, &data, DeviceOptions::default(), Duration::ZERO)
-            .await;
+    let all = run_devices(&edge.url(), 64, per_device, &data, DeviceOptions::default()).await;
     let wall = started.elapsed();
     assert_eq!(bad.await.expect("bad client"), 200, "every malformed request refused");
     let records: Vec<Record> = all.into_iter().flatten().collect();
@@ -207,15 +201,7 @@ async fn unreachable_edge_means_local_answers() {
     // Nothing listens there.
     let free = std::net::TcpListener::bind(any()).expect("bind").local_addr().expect("addr");
     let data = samples(10);
-    let all = run_devices(
-        &format!("http://{free}"),
-        2,
-        10,
-        &data,
-        DeviceOptions::default(),
-        Duration::ZERO,
-    )
-    .await;
+    let all = run_devices(&format!("http://{free}"), 2, 10, &data, DeviceOptions::default()).await;
     let records: Vec<Record> = all.into_iter().flatten().collect();
     assert!(records.iter().all(|r| r.served_by == ServedBy::Fallback && r.error.is_some()));
     assert!(Summary::of(&records).accuracy > 0.8);
@@ -464,7 +450,7 @@ async fn single_threaded_edge_runs_a_lone_request_inline_and_batches_under_load(
     }
     assert!(inline >= data.len() - 2, "only {inline}/{} lone requests ran inline", data.len());
     // Many devices at once: requests queue for the worker and are batched.
-    let runs = run_devices(&url, 16, 12, &data, DeviceOptions::default(), Duration::ZERO).await;
+    let runs = run_devices(&url, 16, 12, &data, DeviceOptions::default()).await;
     let records: Vec<&Record> = runs.iter().flatten().collect();
     assert_eq!(records.len(), 16 * 12);
     assert!(records.iter().all(|r| r.served_by == ServedBy::Edge), "all answered by the edge");
