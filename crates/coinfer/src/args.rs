@@ -175,18 +175,24 @@ pub struct ProfileArgs {
     /// ONNX model file.
     #[arg(default_value = DEFAULT_MODEL)]
     pub model: PathBuf,
-    /// Device profile for the head (see `coinfer profiles`).
+    /// Device for the head: a profile name (see `coinfer profiles`) or a per-layer table
+    /// measured on your device (`layer,seconds` CSV or LayerTimes JSON, one row per segment
+    /// between cuts)
     #[arg(long, default_value = "rpi4")]
     pub device: String,
-    /// Edge profile for the tail.
+    /// Edge for the tail: a profile name or a per-layer table
     #[arg(long, default_value = "edge-gpu")]
     pub edge: String,
     /// Batch size to time.
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
-    /// Timed runs per measurement (median reported).
+    /// Timed runs per measurement (median reported, with p10 and p90).
     #[arg(long, default_value_t = 30)]
     pub runs: usize,
+    /// Idle time before each timed run, ms: 0 times back-to-back (hot caches); a few ms times
+    /// the periodic-request regime a deployed device is in
+    #[arg(long, default_value_t = 0.0)]
+    pub idle_gap_ms: f64,
     /// Write profile.json and profile.svg here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -228,10 +234,12 @@ pub struct DemoArgs {
     /// ONNX model file.
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: PathBuf,
-    /// Device profile (default: a camera/sensor microcontroller; see `coinfer profiles`).
+    /// Device: a profile name (default: a camera/sensor microcontroller; see `coinfer
+    /// profiles`) or a per-layer table measured on your device (`layer,seconds` CSV or
+    /// LayerTimes JSON)
     #[arg(long, default_value = "mcu")]
     pub device: String,
-    /// Edge profile.
+    /// Edge: a profile name or a per-layer table.
     #[arg(long, default_value = "edge-gpu")]
     pub edge: String,
     /// Uplink rates to plan for, Mbit/s.

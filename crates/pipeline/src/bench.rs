@@ -131,6 +131,7 @@ pub fn stopping_bench() -> Result<StoppingBench> {
         local_cost: vec![1e-3; stages],
         radio: Radio { bandwidth_hz: 1e6, tx_power_w: 0.2, noise_w_per_hz: 1e-9 },
         weights: CostWeights { time: 1.0, energy: 0.5 },
+        transport: Default::default(),
     };
     let ch = FiniteStateChannel::rayleigh_quantiles(0.02, 1000)
         .map_err(|e| PipelineError::Invalid(e.to_string()))?;
@@ -181,18 +182,19 @@ pub fn sim_bench(devices: usize) -> Result<SimBench> {
     let specs = (0..devices)
         .map(|i| {
             Ok(DeviceSpec {
-                compute: Compute { macs_per_s: 1e9 * (1 + i % 8) as f64, power_w: 3.0 },
+                compute: Compute::throughput(1e9 * (1 + i % 8) as f64, 3.0),
                 radio,
                 channel: Box::new(Iid(TruncatedRayleigh::new(1e-13, 1e-15).map_err(invalid)?)),
                 accuracy_weight: if i % 2 == 0 { 0.8 } else { 0.2 },
                 latency_ref_s: 0.05,
+                transport: Default::default(),
             })
         })
         .collect::<Result<Vec<_>>>()?;
     let mut env = MultiDeviceEnv::new(
         versions,
         specs,
-        Compute { macs_per_s: 4e12, power_w: 70.0 },
+        Compute::throughput(4e12, 70.0),
         vec![1e-13; devices],
         1000,
         1,

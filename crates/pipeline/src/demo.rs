@@ -6,13 +6,14 @@ use coinfer_compress::Codec;
 use coinfer_data::{DatasetName, Split};
 use coinfer_engine::profile::{ModelProfile, PreparedSplit};
 use coinfer_graph::Graph;
-use coinfer_sim::{HardwareProfile, Link, SplitChoice, SplitLatency};
+use coinfer_sim::{Framing, Hardware, LayerTable, Link, SplitChoice, SplitLatency, Transport};
 
 use crate::error::{PipelineError, Result};
 use crate::evaluate::{evaluate, Evaluation, Stages};
-use crate::profile::{measure_model, measured};
+use crate::layers::layer_table;
+use crate::profile::{measure_model, measured, ProfileConfig};
 use crate::progress::Progress;
-use crate::runtime_check::{check_on_runtime, RuntimeCheck, RuntimeCheckConfig};
+use crate::runtime_check::{check_on_runtime, RuntimeCheckConfig, RuntimeChecks};
 
 /// What the demo runs.
 #[derive(Debug, Clone)]
@@ -23,14 +24,14 @@ pub struct DemoConfig<'a> {
     pub graph: &'a Graph,
     /// Engine name.
     pub engine: &'a str,
-    /// Device and edge hardware.
-    pub device: HardwareProfile,
+    /// Device hardware (a roofline profile or a measured per-layer table).
+    pub device: Hardware,
     /// Edge hardware.
-    pub edge: HardwareProfile,
+    pub edge: Hardware,
     /// Uplink rates to plan for (Mbit/s, > 0).
     pub mbps: Vec<f64>,
-    /// Round-trip time of the link (ms).
-    pub rtt_ms: f64,
+    /// Round-trip time of the link (s).
+    pub rtt_s: f64,
     /// Test images each chosen split runs on.
     pub images: usize,
     /// Requests per rate on the real runtime (0: no runtime run).
@@ -50,10 +51,10 @@ pub struct RatePlan {
     pub best: SplitLatency,
     /// The fastest intermediate cut (executed too, so a real split always runs).
     pub best_cut: Option<SplitLatency>,
-    /// Device-only latency (ms).
-    pub device_only_ms: Option<f64>,
-    /// Edge-only latency (ms).
-    pub edge_only_ms: Option<f64>,
+    /// Device-only latency (s).
+    pub device_only_s: Option<f64>,
+    /// Edge-only latency (s).
+    pub edge_only_s: Option<f64>,
     /// Every option on this link, edge-only first, device-only last.
     pub options: Vec<SplitLatency>,
 }
@@ -83,19 +84,21 @@ pub struct DemoReport {
     /// Engine used.
     pub engine: String,
     /// Device hardware.
-    pub device: HardwareProfile,
+    pub device: Hardware,
     /// Edge hardware.
-    pub edge: HardwareProfile,
+    pub edge: Hardware,
     /// This host's effective speed (GMAC/s) in the profile.
     pub host_gmacs: f64,
-    /// The host profile.
+    /// The model's layers (segments between cuts) as the cost model sees them.
+    pub layers: LayerTable,
+    /// The host profile, timed in the periodic-request regime (an idle gap before each run).
     pub profile: ModelProfile,
     /// One plan per rate.
     pub plans: Vec<RatePlan>,
     /// Each distinct chosen split, executed.
     pub executions: Vec<Execution>,
-    /// The chosen intermediate cuts on the real runtime.
-    pub runtime: Vec<RuntimeCheck>,
+    /// The chosen intermediate cuts on the real runtime (none when not asked for).
+    pub runtime: Option<RuntimeChecks>,
 }
 
 /// Runs the demo.
@@ -104,16 +107,29 @@ pub fn run_demo(config: &DemoConfig<'_>, progress: &mut dyn Progress) -> Result<
         return Err(PipelineError::Invalid(format!("link rates must be positive, got {r}")));
     }
     let graph = config.graph;
-    let profile = measure_model(graph, config.engine, 1, 20, progress)?;
+    let periodic = ProfileConfig {
+        engine: config.engine,
+        batch: 1,
+        runs: 20,
+        idle_gap: ProfileConfig::PERIODIC_GAP,
+    };
+    let profile = measure_model(graph, &periodic, progress)?;
     let m = measured(&profile);
-    let options = m.split_options(&config.device, &config.edge);
+    // Plans come from the hardware models alone: no host timing noise can flip them.
+    let layers = layer_table(graph);
+    let names: Vec<String> = graph.cut_points().into_iter().map(|c| c.tensor).collect();
+    let options = coinfer_sim::split_options(&layers, &names, &config.device, &config.edge)
+        .map_err(|e| PipelineError::Invalid(e.to_string()))?;
     let cut_options: Vec<_> =
         options.iter().filter(|o| matches!(o.choice, SplitChoice::Cut { .. })).cloned().collect();
 
     // Plan per rate: the best option overall and the best intermediate cut.
     let mut plans = Vec::new();
     for &mbps in &config.mbps {
-        let link = Link { rate_bps: mbps * 1e6, rtt_ms: config.rtt_ms };
+        // The runtime's own framing: the bytes a plan really puts on the link.
+        let transport =
+            Transport { rtt_s: config.rtt_s, framing: Framing::grpc(), ..Transport::ideal() };
+        let link = Link { up_bps: mbps * 1e6, tx_power_w: 0.0, transport };
         let all: Vec<SplitLatency> = options.iter().map(|o| o.latency(&link)).collect();
         let best = coinfer_policy::best_split(&options, &link)
             .ok_or_else(|| PipelineError::Invalid("the model has no split options".into()))?;
@@ -123,8 +139,8 @@ pub fn run_demo(config: &DemoConfig<'_>, progress: &mut dyn Progress) -> Result<
             link,
             best,
             best_cut,
-            device_only_ms: all.last().map(|l| l.total_ms),
-            edge_only_ms: all.first().map(|l| l.total_ms),
+            device_only_s: all.last().map(|l| l.prediction.total_s),
+            edge_only_s: all.first().map(|l| l.prediction.total_s),
             options: all,
         });
     }
@@ -163,13 +179,13 @@ pub fn run_demo(config: &DemoConfig<'_>, progress: &mut dyn Progress) -> Result<
             model: config.model,
             engine: config.engine,
             choices: &choices,
-            rtt_ms: config.rtt_ms,
+            rtt_s: config.rtt_s,
             images: config.runtime_images,
             data: config.data,
         };
-        check_on_runtime(&check, &profile, progress)?
+        Some(check_on_runtime(&check, &m.layer_times("this host", 0.0), &layers, progress)?)
     } else {
-        vec![]
+        None
     };
     Ok(DemoReport {
         model: config.model.to_path_buf(),
@@ -177,6 +193,7 @@ pub fn run_demo(config: &DemoConfig<'_>, progress: &mut dyn Progress) -> Result<
         device: config.device.clone(),
         edge: config.edge.clone(),
         host_gmacs: m.host_gmacs(),
+        layers,
         profile,
         plans,
         executions,

@@ -30,7 +30,12 @@ pub fn head_latency_ms(
     };
     let runnable = engine.prepare(&model)?;
     let inputs = random_inputs(graph, batch.max(1), 3)?;
-    let opts = MeasureOptions { warmup: 20, runs: 2000, budget: Duration::from_millis(1500) };
+    let opts = MeasureOptions {
+        warmup: 20,
+        runs: 2000,
+        budget: Duration::from_millis(1500),
+        idle_gap: Duration::ZERO,
+    };
     Ok(measure(runnable.as_ref(), &inputs, &opts)?.median_ms)
 }
 

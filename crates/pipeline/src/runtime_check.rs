@@ -1,18 +1,26 @@
 //! Deploy and measure: each bandwidth's chosen split executed on the real runtime — an edge
 //! server and a device over gRPC on loopback, through the link emulator at that rate — and
 //! the measured end-to-end latency compared with the cost model's prediction.
+//!
+//! The prediction is the one cost model fed with what this host does: head and tail times
+//! fitted to a profile timed in the periodic-request regime (caches cold between requests,
+//! as they are here between requests spaced by the link), the runtime's framing bytes
+//! ([`Framing::grpc`]), and the protocol stack's software time, calibrated once on the same
+//! relay with the same delay but no rate limit.
 
 use std::sync::Arc;
 
 use coinfer_data::DatasetName;
-use coinfer_engine::profile::ModelProfile;
 use coinfer_runtime::client::EdgeClient;
 use coinfer_runtime::device::{DeviceOptions, DeviceRunner, Summary};
 use coinfer_runtime::link::LinkConfig;
 use coinfer_runtime::models::ModelStore;
 use coinfer_runtime::relay::LinkRelay;
 use coinfer_runtime::server::{EdgeConfig, EdgeHandle, EdgeState};
-use coinfer_sim::{DevicePlan, Link, SplitChoice, SplitOption};
+use coinfer_sim::{
+    predict, DevicePlan, Framing, LayerCost, LayerTable, LayerTimes, Link, Prediction, SplitChoice,
+    SplitPoint, Transport, Work,
+};
 
 use crate::error::{PipelineError, Result};
 use crate::progress::Progress;
@@ -24,20 +32,30 @@ pub struct RuntimeCheck {
     pub mbps: f64,
     /// The split run.
     pub choice: SplitChoice,
-    /// The cost model's end-to-end latency with this host's measured head/tail times and the
-    /// bytes that crossed the emulated link per request, both ways, framing included (ms).
-    pub predicted_ms: f64,
-    /// Its parts: device compute, link, edge compute (ms).
-    pub predicted_parts_ms: [f64; 3],
-    /// The same model fed only the feature frame's bytes (no gRPC/HTTP/2 framing, no
-    /// response) — what a planner that ignores the protocol predicts (ms).
-    pub predicted_payload_only_ms: f64,
-    /// Bytes on the wire per request: uplink, downlink.
+    /// The cost model's prediction (head and tail from this host's periodic-regime profile,
+    /// the frame's payload with the runtime's framing, the calibrated stack time).
+    pub predicted: Prediction,
+    /// The same model fed only the feature frame's bytes (no framing, no response, no stack
+    /// time) — what a planner that ignores the protocol predicts.
+    pub predicted_payload_only: Prediction,
+    /// Bytes counted on the wire per request by the link emulator: uplink, downlink.
     pub wire_bytes: [f64; 2],
     /// Measured over the runtime.
     pub measured: Summary,
     /// (measured p50 − predicted) / predicted.
     pub relative_error: f64,
+}
+
+/// Every rate's check, with the calibration they share.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuntimeChecks {
+    /// Protocol stack software time per request (s): the median round trip on the relay with
+    /// the same delay and no rate limit, less the RTT.
+    pub stack_s: f64,
+    /// Requests the calibration ran.
+    pub calibration_requests: usize,
+    /// One check per rate.
+    pub checks: Vec<RuntimeCheck>,
 }
 
 /// What to run on the runtime.
@@ -49,22 +67,24 @@ pub struct RuntimeCheckConfig<'a> {
     pub engine: &'a str,
     /// The split to run at each link rate (Mbit/s).
     pub choices: &'a [(f64, SplitChoice)],
-    /// Round-trip time of the emulated link (ms), half each way.
-    pub rtt_ms: f64,
+    /// Round-trip time of the emulated link (s), half each way.
+    pub rtt_s: f64,
     /// Requests counted per rate (after two warm-up requests).
     pub images: usize,
     /// Whose test split the requests are drawn from.
     pub data: DatasetName,
 }
 
-/// Runs each choice for `config.images` test images on the runtime; `profile` holds this
-/// host's head/tail times the prediction uses. Progress: one stage per rate, in requests.
+/// Runs each choice for `config.images` test images on the runtime; `host` holds this host's
+/// per-layer times of `layers` the prediction uses. Progress: one stage per rate, in
+/// requests.
 pub fn check_on_runtime(
     config: &RuntimeCheckConfig<'_>,
-    profile: &ModelProfile,
+    host: &LayerTimes,
+    layers: &LayerTable,
     progress: &mut dyn Progress,
-) -> Result<Vec<RuntimeCheck>> {
-    let RuntimeCheckConfig { model, engine: engine_name, choices, rtt_ms, images, data } = *config;
+) -> Result<RuntimeChecks> {
+    let RuntimeCheckConfig { model, engine: engine_name, choices, rtt_s, images, data } = *config;
     let invalid = |m: &str| PipelineError::Invalid(format!("{}: {m}", model.display()));
     let dir = model.parent().ok_or_else(|| invalid("the model path has no directory"))?;
     let name = model
@@ -83,82 +103,115 @@ pub fn check_on_runtime(
         let state = EdgeState::new(dir, engine, EdgeConfig::default())?;
         let edge =
             EdgeHandle::start(state, std::net::SocketAddr::from(([127, 0, 0, 1], 0)), None).await?;
+        let delay_ms = rtt_s * 1e3 / 2.0;
+        // Calibration: the stack's own time on this relay, at the same delay, no rate limit.
+        let calibration_requests = images.clamp(10, 40);
+        let stack_s = match choices.first() {
+            Some((_, choice)) => {
+                let unshaped = LinkConfig::fixed(0.0, delay_ms);
+                let run = Deployment { edge: edge.addr, store: &store, model: &name, data: &data };
+                let (records, _) = run
+                    .measure("calibration", choice, unshaped, calibration_requests, progress)
+                    .await?;
+                let mut rtts: Vec<f64> = records.iter().map(|r| r.transmit_ms / 1e3).collect();
+                (median(&mut rtts) - rtt_s).max(0.0)
+            }
+            None => 0.0,
+        };
         let mut checks = vec![];
         for (mbps, choice) in choices {
-            let link = LinkConfig::fixed(mbps * 1e6, rtt_ms / 2.0);
-            let relay = LinkRelay::start(
-                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-                edge.addr,
-                link.clone(),
-                link,
-            )?;
-            let client = EdgeClient::new(&format!("http://{}", relay.local_addr()), None)?;
-            let plan = DevicePlan::new(format!("demo-{mbps}"), name.clone(), choice.clone());
-            let mut device = DeviceRunner::new(
-                plan,
-                store.clone(),
-                Some(client),
-                DeviceOptions::default(),
-                None,
-            );
-            device.warm_up().await?;
-            progress.start(&format!("{mbps} Mbit/s"), images as u64);
-            // Two warm-up requests open the connection; they are not counted.
-            let mut records = vec![];
-            let counted = |r: &LinkRelay| {
-                use std::sync::atomic::Ordering::Relaxed;
-                (r.stats.up_bytes.load(Relaxed), r.stats.down_bytes.load(Relaxed))
-            };
-            let mut start = (0, 0);
-            for i in 0..images + 2 {
-                if i == 2 {
-                    start = counted(&relay);
-                }
-                let k = i % data.len();
-                let (x, y) = data.slice(k, k + 1);
-                let r = device.infer(x, Some(u32::from(y[0]))).await?;
-                if i >= 2 {
-                    records.push(r);
-                    progress.set(records.len() as u64);
-                }
-            }
-            let end = counted(&relay);
-            let n = images.max(1) as f64;
-            let wire = [(end.0 - start.0) as f64 / n, (end.1 - start.1) as f64 / n];
-            progress.finish();
+            let link = LinkConfig::fixed(mbps * 1e6, delay_ms);
+            let run = Deployment { edge: edge.addr, store: &store, model: &name, data: &data };
+            let (records, wire) =
+                run.measure(&format!("{mbps} Mbit/s"), choice, link, images, progress).await?;
             let measured = Summary::of(&records);
-            let (device_ms, edge_ms) = match choice {
-                SplitChoice::Cut { index, .. } => {
-                    let c = profile.cuts.get(*index).ok_or_else(|| {
-                        PipelineError::Invalid(format!("cut {index} not profiled"))
-                    })?;
-                    (c.head.median_ms, c.tail.median_ms)
-                }
-                SplitChoice::EdgeOnly => (0.0, profile.full.median_ms),
-                SplitChoice::DeviceOnly => (profile.full.median_ms, 0.0),
-            };
-            let option = SplitOption {
-                choice: choice.clone(),
-                device_ms,
-                uplink_bytes: measured.mean_frame_bytes.round() as u64,
-                edge_ms,
-            };
-            let link = Link { rate_bps: mbps * 1e6, rtt_ms };
-            let payload_only = option.latency(&link).total_ms;
-            let transfer = link.exchange_ms(wire[0].round() as u64, wire[1].round() as u64);
-            let predicted = device_ms + transfer + edge_ms;
+            let n = layers.layers.len();
+            let p = SplitPoint::from(choice).partition(n.saturating_sub(1));
+            let work = Work::split(
+                host.run_s(layers, 0..p),
+                0.0,
+                measured.mean_frame_bytes,
+                host.run_s(layers, p..n),
+            );
+            let transport =
+                Transport { rtt_s, stack_s, framing: Framing::grpc(), ..Transport::ideal() };
+            let predicted =
+                predict(&work, &Link { up_bps: mbps * 1e6, tx_power_w: 0.0, transport });
+            let payload_only = predict(&work, &Link::simple(mbps * 1e6, rtt_s));
             checks.push(RuntimeCheck {
                 mbps: *mbps,
                 choice: choice.clone(),
-                predicted_ms: predicted,
-                predicted_parts_ms: [device_ms, transfer, edge_ms],
-                predicted_payload_only_ms: payload_only,
+                relative_error: (measured.e2e_ms.p50 / 1e3 - predicted.total_s) / predicted.total_s,
+                predicted,
+                predicted_payload_only: payload_only,
                 wire_bytes: wire,
-                relative_error: (measured.e2e_ms.p50 - predicted) / predicted,
                 measured,
             });
         }
         edge.stop().await?;
-        Ok(checks)
+        Ok(RuntimeChecks { stack_s, calibration_requests, checks })
     })
+}
+
+/// Median of `xs` (0 for none).
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs.get(xs.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// A running edge and what a device needs to send it requests.
+struct Deployment<'a> {
+    edge: std::net::SocketAddr,
+    store: &'a Arc<ModelStore>,
+    model: &'a str,
+    data: &'a coinfer_data::Dataset,
+}
+
+impl Deployment<'_> {
+    /// `images` requests (after two uncounted warm-up requests) of `choice` through a relay
+    /// emulating `link` both ways: the records and the wire bytes per request (up, down).
+    async fn measure(
+        &self,
+        stage: &str,
+        choice: &SplitChoice,
+        link: LinkConfig,
+        images: usize,
+        progress: &mut dyn Progress,
+    ) -> Result<(Vec<coinfer_runtime::device::Record>, [f64; 2])> {
+        let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let relay = LinkRelay::start(any, self.edge, link.clone(), link)?;
+        let client = EdgeClient::new(&format!("http://{}", relay.local_addr()), None)?;
+        let plan = DevicePlan::new(format!("demo-{stage}"), self.model, choice.clone());
+        let mut device = DeviceRunner::new(
+            plan,
+            self.store.clone(),
+            Some(client),
+            DeviceOptions::default(),
+            None,
+        );
+        device.warm_up().await?;
+        progress.start(stage, images as u64);
+        let counted = |r: &LinkRelay| {
+            use std::sync::atomic::Ordering::Relaxed;
+            (r.stats.up_bytes.load(Relaxed), r.stats.down_bytes.load(Relaxed))
+        };
+        let mut records = vec![];
+        let mut start = (0, 0);
+        for i in 0..images + 2 {
+            if i == 2 {
+                start = counted(&relay);
+            }
+            let k = i % self.data.len();
+            let (x, y) = self.data.slice(k, k + 1);
+            let r = device.infer(x, Some(u32::from(y[0]))).await?;
+            if i >= 2 {
+                records.push(r);
+                progress.set(records.len() as u64);
+            }
+        }
+        let end = counted(&relay);
+        progress.finish();
+        let n = images.max(1) as f64;
+        Ok((records, [(end.0 - start.0) as f64 / n, (end.1 - start.1) as f64 / n]))
+    }
 }

@@ -183,7 +183,9 @@ pub fn stopping_study(study: &StudyConfig) -> Result<StoppingStudy> {
         None => cfg.edge.compute().map_err(stopping)?,
     };
     let table = cfg.network.table();
-    let p = problem_from_table(&table, &device, &edge, cfg.radio, cfg.weights).map_err(stopping)?;
+    let p =
+        problem_from_table(&table, &device, &edge, (cfg.radio, cfg.transport.clone()), cfg.weights)
+            .map_err(stopping)?;
     let ch = cfg.channel.build(&cfg.radio).map_err(stopping)?;
     let n = p.layers();
     let downloads = cfg.layer_download_costs().map_err(stopping)?;

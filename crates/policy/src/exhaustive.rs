@@ -7,7 +7,7 @@ use coinfer_sim::{Link, SplitLatency, SplitOption};
 /// `None` if `options` is empty.
 pub fn best_split(options: &[SplitOption], link: &Link) -> Option<SplitLatency> {
     options.iter().map(|o| o.latency(link)).reduce(|best, l| {
-        if l.total_ms < best.total_ms {
+        if l.prediction.total_s < best.prediction.total_s {
             l
         } else {
             best
@@ -18,10 +18,14 @@ pub fn best_split(options: &[SplitOption], link: &Link) -> Option<SplitLatency> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coinfer_sim::SplitChoice;
+    use coinfer_sim::{SplitChoice, Work};
 
     fn opt(choice: SplitChoice, device_ms: f64, bytes: u64, edge_ms: f64) -> SplitOption {
-        SplitOption { choice, device_ms, uplink_bytes: bytes, edge_ms }
+        let work = match choice {
+            SplitChoice::DeviceOnly => Work::local(device_ms / 1e3, 1.0),
+            _ => Work::split(device_ms / 1e3, 1.0, bytes as f64, edge_ms / 1e3),
+        };
+        SplitOption { choice, work }
     }
 
     #[test]
@@ -31,9 +35,9 @@ mod tests {
             opt(SplitChoice::Cut { index: 0, tensor: "a".into() }, 10.0, 100, 0.5),
             opt(SplitChoice::DeviceOnly, 50.0, 0, 0.0),
         ];
-        let fast = Link { rate_bps: 1e9, rtt_ms: 0.0 };
-        let slow = Link { rate_bps: 1e5, rtt_ms: 0.0 };
-        let none = Link { rate_bps: 1.0, rtt_ms: 0.0 };
+        let fast = Link::simple(1e9, 0.0);
+        let slow = Link::simple(1e5, 0.0);
+        let none = Link::simple(1.0, 0.0);
         assert_eq!(best_split(&options, &fast).unwrap().option.choice, SplitChoice::EdgeOnly);
         assert!(matches!(
             best_split(&options, &slow).unwrap().option.choice,

@@ -154,6 +154,7 @@ mod tests {
             local_cost: vec![psi; n],
             radio: Radio { bandwidth_hz: 1e6, tx_power_w: 0.2, noise_w_per_hz: 1e-9 },
             weights: CostWeights { time: 1.0, energy: 0.5 },
+            transport: Default::default(),
         }
     }
 

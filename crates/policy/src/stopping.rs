@@ -8,7 +8,7 @@
 //! `K = N` the inference is complete there at no further cost.
 
 pub use coinfer_sim::CostWeights;
-use coinfer_sim::{ChannelModel, Radio};
+use coinfer_sim::{predict, ChannelModel, Link, Radio, Transport, Work};
 
 /// Errors in a stopping problem, naming the field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -43,6 +43,10 @@ pub struct StoppingProblem {
     pub radio: Radio,
     /// Cost weights.
     pub weights: CostWeights,
+    /// RTT, stack time, framing and downlink around the fading uplink (the paper's model,
+    /// payload only, by default).
+    #[serde(default)]
+    pub transport: Transport,
 }
 
 impl StoppingProblem {
@@ -88,14 +92,17 @@ impl StoppingProblem {
         Ok(())
     }
 
-    /// `Φ_n(h)`: cost of offloading after `n` layers at gain `h`.
+    /// `Φ_n(h)`: cost of offloading after `n` layers at gain `h` — the weighted prediction of
+    /// the one cost model for the link and the edge.
     pub fn offload_cost(&self, n: usize, h: f64) -> f64 {
-        self.weights.offload_cost(
-            self.offload_bits[n],
-            self.radio.rate_bps(h),
-            self.radio.tx_power_w,
-            self.edge_time_s[n],
-        )
+        self.offload_cost_at_rate(n, self.radio.rate_bps(h))
+    }
+
+    fn offload_cost_at_rate(&self, n: usize, up_bps: f64) -> f64 {
+        let link =
+            Link { up_bps, tx_power_w: self.radio.tx_power_w, transport: self.transport.clone() };
+        let work = Work::split(0.0, 0.0, self.offload_bits[n] / 8.0, self.edge_time_s[n]);
+        predict(&work, &link).weighted(&self.weights)
     }
 
     /// Cost of being forced to stop at the horizon `k` (0 when `k = N`: done locally).
@@ -107,18 +114,20 @@ impl StoppingProblem {
         }
     }
 
-    /// The gain above which `Φ_n(h) ≤ g` (0: always; ∞: never).
+    /// The gain above which `Φ_n(h) ≤ g` (0: always; ∞: never). The cost model is affine in
+    /// the inverse uplink rate, `Φ = A + B / r`: `A` is its value on an infinitely fast link,
+    /// `B` its excess at 1 bit/s, and the threshold rate `B / (g − A)`.
     fn threshold_for(&self, n: usize, g: f64) -> f64 {
-        let fixed = self.weights.time * self.edge_time_s[n];
+        let fixed = self.offload_cost_at_rate(n, f64::INFINITY);
         let slack = g - fixed;
         if slack <= 0.0 {
             return f64::INFINITY;
         }
-        if self.offload_bits[n] == 0.0 {
+        let per_inverse_rate = self.offload_cost_at_rate(n, 1.0) - fixed;
+        if per_inverse_rate <= 0.0 {
             return 0.0;
         }
-        let c = self.weights.energy * self.radio.tx_power_w + self.weights.time;
-        self.radio.gain_for_rate(c * self.offload_bits[n] / slack)
+        self.radio.gain_for_rate(per_inverse_rate / slack)
     }
 }
 
@@ -349,6 +358,7 @@ mod tests {
                 .collect(),
             radio: Radio { bandwidth_hz: 1e6, tx_power_w: 0.2, noise_w_per_hz: 1e-9 },
             weights: w,
+            transport: Default::default(),
         }
     }
 
@@ -428,6 +438,7 @@ mod tests {
             local_cost: vec![2e-3; n],
             radio: Radio { bandwidth_hz: 1e6, tx_power_w: 0.2, noise_w_per_hz: 1e-9 },
             weights: CostWeights { time: 1.0, energy: 0.5 },
+            transport: Default::default(),
         };
         for (ch, name) in channels() {
             let forced = backward_induction(&p, ch.as_ref(), n - 2).rule.thresholds;

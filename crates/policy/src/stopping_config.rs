@@ -3,7 +3,7 @@
 
 use coinfer_sim::{
     profile_by_name, ChannelModel, Compute, FiniteStateChannel, LayerTable, Radio, TraceChannel,
-    TraceKind, TruncatedRayleigh, TruncatedRician,
+    TraceKind, Transport, TruncatedRayleigh, TruncatedRician,
 };
 
 use crate::stopping::{CostWeights, StoppingError, StoppingProblem};
@@ -29,6 +29,10 @@ pub struct StoppingConfig {
     /// Monte Carlo evaluation.
     #[serde(default)]
     pub monte_carlo: MonteCarloConfig,
+    /// RTT, stack time, framing and downlink around the fading uplink (the paper's model,
+    /// payload only, when absent).
+    #[serde(default)]
+    pub transport: Transport,
 }
 
 /// A channel.
@@ -254,7 +258,7 @@ impl StoppingConfig {
             &table,
             &self.device.compute()?,
             &self.edge.compute()?,
-            self.radio,
+            (self.radio, self.transport.clone()),
             self.weights,
         )
     }
@@ -278,12 +282,13 @@ impl StoppingConfig {
     }
 }
 
-/// The stopping problem of a layer table on a device/edge pair.
+/// The stopping problem of a layer table on a device/edge pair, over `radio` wrapped in
+/// `transport`.
 pub fn problem_from_table(
     table: &LayerTable,
     device: &Compute,
     edge: &Compute,
-    radio: Radio,
+    (radio, transport): (Radio, Transport),
     weights: CostWeights,
 ) -> Result<StoppingProblem, StoppingError> {
     let n = table.layers.len();
@@ -313,6 +318,7 @@ pub fn problem_from_table(
             .collect(),
         radio,
         weights,
+        transport,
     };
     p.validate()?;
     Ok(p)

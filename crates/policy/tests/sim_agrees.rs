@@ -12,14 +12,23 @@ use coinfer_sim::{
 #[test]
 fn split_env_costs_equal_the_stopping_problem() {
     let table = LayerTable::equal_width_mlp(6, 128, 96);
-    let device = Compute { macs_per_s: 5e7, power_w: 1.5 };
-    let edge = Compute { macs_per_s: 1e11, power_w: 70.0 };
+    let device = Compute::throughput(5e7, 1.5);
+    let edge = Compute::throughput(1e11, 70.0);
     let radio = Radio { bandwidth_hz: 1e6, tx_power_w: 0.2, noise_w_per_hz: 1e-9 };
     let weights = CostWeights { time: 1.0, energy: 0.7 };
-    let p = problem_from_table(&table, &device, &edge, radio, weights).unwrap();
+    let p =
+        problem_from_table(&table, &device, &edge, (radio, Default::default()), weights).unwrap();
     let ch = FiniteStateChannel::rayleigh_quantiles(0.01, 8).unwrap();
     let rule = backward_induction(&p, &ch, 6).rule;
-    let setup = SplitSetup { table, device, edge, radio, weights, mean_gain: 0.01 };
+    let setup = SplitSetup {
+        table,
+        device,
+        edge,
+        radio,
+        weights,
+        mean_gain: 0.01,
+        transport: Default::default(),
+    };
     let mut env = SplitEnv::new(setup, Box::new(Iid(ch)), 42);
     for episode in 0..200 {
         env.reset(None);
@@ -53,19 +62,17 @@ fn cost_model_matches_hand_computed_values() {
     let table = LayerTable {
         input_values: 1000.0,
         bits_per_value: 32.0,
-        layers: vec![
-            Layer { macs: 1e6, output_values: 500.0, params: 0.0 },
-            Layer { macs: 2e6, output_values: 10.0, params: 0.0 },
-        ],
+        layers: vec![Layer::new(1e6, 500.0, 0.0), Layer::new(2e6, 10.0, 0.0)],
     };
-    let device = Compute { macs_per_s: 1e8, power_w: 2.0 };
-    let edge = Compute { macs_per_s: 1e9, power_w: 50.0 };
+    let device = Compute::throughput(1e8, 2.0);
+    let edge = Compute::throughput(1e9, 50.0);
     // B = 1 MHz, P = 0.2 W, N0 = 1e-9 W/Hz: at h = 0.005 the SNR is 0.2·0.005/(1e-9·1e6) = 1,
     // so r = 1e6·log2(2) = 1 Mbit/s.
     let radio = Radio { bandwidth_hz: 1e6, tx_power_w: 0.2, noise_w_per_hz: 1e-9 };
     let weights = CostWeights { time: 1.0, energy: 0.5 };
     assert!((radio.rate_bps(0.005) - 1e6).abs() < 1e-6);
-    let p = problem_from_table(&table, &device, &edge, radio, weights).unwrap();
+    let p =
+        problem_from_table(&table, &device, &edge, (radio, Default::default()), weights).unwrap();
     // Offload the input: 32,000 bits in 32 ms, edge 3 M MACs in 3 ms, radio 0.2 W × 32 ms:
     // 1·(0.032 + 0.003) + 0.5·0.0064 = 0.0382.
     assert!((p.offload_cost(0, 0.005) - 0.0382).abs() < 1e-12, "{}", p.offload_cost(0, 0.005));
@@ -77,7 +84,15 @@ fn cost_model_matches_hand_computed_values() {
     assert!((p.local_cost[0] - 0.02).abs() < 1e-12 && (p.local_cost[1] - 0.04).abs() < 1e-12);
     // The simulator's environment prices offloading identically.
     let ch = FiniteStateChannel::rayleigh_quantiles(0.005, 4).unwrap();
-    let setup = SplitSetup { table, device, edge, radio, weights, mean_gain: 0.005 };
+    let setup = SplitSetup {
+        table,
+        device,
+        edge,
+        radio,
+        weights,
+        mean_gain: 0.005,
+        transport: Default::default(),
+    };
     let env = SplitEnv::new(setup, Box::new(Iid(ch)), 1);
     assert!((env.offload_cost(1, 0.005) - 0.0196).abs() < 1e-12);
 }

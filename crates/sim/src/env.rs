@@ -11,6 +11,7 @@ use rand::SeedableRng;
 
 use crate::channel::Radio;
 use crate::channel_more::ChannelProcess;
+use crate::cost_model::{predict, Link, Prediction, Transport, Work};
 use crate::environment::{Env, EnvError, Space};
 use crate::layers::{Compute, CostWeights, LayerTable};
 
@@ -40,6 +41,10 @@ pub struct SplitSetup {
     pub weights: CostWeights,
     /// Mean channel gain (normalises observations).
     pub mean_gain: f64,
+    /// RTT, stack time, framing and downlink around the fading uplink (the papers' model,
+    /// payload only, by default).
+    #[serde(default)]
+    pub transport: Transport,
 }
 
 /// Seed 002 as an MDP. Observation: `[n / N, ln(h / mean_h), ln(Φ_n(h) / ψ_mean)]`.
@@ -49,6 +54,7 @@ pub struct SplitEnv {
     edge: Compute,
     radio: Radio,
     weights: CostWeights,
+    transport: Transport,
     channel: Box<dyn ChannelProcess>,
     mean_gain: f64,
     rng: rand_chacha::ChaCha8Rng,
@@ -62,7 +68,7 @@ pub struct SplitEnv {
 impl SplitEnv {
     /// An environment for `setup`, with gains from `channel`.
     pub fn new(setup: SplitSetup, channel: Box<dyn ChannelProcess>, seed: u64) -> SplitEnv {
-        let SplitSetup { table, device, edge, radio, weights, mean_gain } = setup;
+        let SplitSetup { table, device, edge, radio, weights, mean_gain, transport } = setup;
         let n = table.layers.len().max(1) as f64;
         let psi_mean = (1..=table.layers.len())
             .map(|i| {
@@ -77,6 +83,7 @@ impl SplitEnv {
             edge,
             radio,
             weights,
+            transport,
             channel,
             mean_gain,
             rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
@@ -90,14 +97,22 @@ impl SplitEnv {
     /// Length of the observation vector.
     pub const OBSERVATION_LEN: usize = 3;
 
-    /// `Φ_n(h)` under the shared cost model.
+    /// The cost model's prediction for what remains when offloading after `n` layers at
+    /// gain `h`: the link and the edge (the device's layers are already paid).
+    pub fn offload_prediction(&self, n: usize, h: f64) -> Prediction {
+        let link = Link {
+            up_bps: self.radio.rate_bps(h),
+            tx_power_w: self.radio.tx_power_w,
+            transport: self.transport.clone(),
+        };
+        let bytes = self.table.offload_bits(n) / 8.0;
+        let edge_s = self.table.edge_time_after(n, &self.edge);
+        predict(&Work::split(0.0, self.device.power_w, bytes, edge_s), &link)
+    }
+
+    /// `Φ_n(h)`: the weighted cost of [`SplitEnv::offload_prediction`].
     pub fn offload_cost(&self, n: usize, h: f64) -> f64 {
-        self.weights.offload_cost(
-            self.table.offload_bits(n),
-            self.radio.rate_bps(h),
-            self.radio.tx_power_w,
-            self.table.edge_time_after(n, &self.edge),
-        )
+        self.offload_prediction(n, h).weighted(&self.weights)
     }
 
     fn observe(&self) -> Vec<f32> {
@@ -211,6 +226,8 @@ pub struct DeviceSpec {
     pub accuracy_weight: f64,
     /// Latency (s) that normalises this device's latency term.
     pub latency_ref_s: f64,
+    /// RTT, stack time, framing and downlink of its link.
+    pub transport: Transport,
 }
 
 /// One device's decision for a slot.
@@ -231,6 +248,8 @@ pub struct DeviceAction {
 pub struct DeviceOutcome {
     /// End-to-end latency (s); infinite if it offloads with a zero share.
     pub latency_s: f64,
+    /// Device energy (J).
+    pub energy_j: f64,
     /// Accuracy of the chosen version.
     pub accuracy: f64,
     /// Utility `ω·A − (1 − ω)·T/T_ref`.
@@ -343,7 +362,40 @@ impl MultiDeviceEnv {
         Ok(())
     }
 
-    /// Latency of one device's action at gain `h` with normalised shares (the shared model).
+    /// The cost model's prediction for one device's action at gain `h` with normalised
+    /// shares: its layers on the device, the feature over its share of the bandwidth, the rest
+    /// on its share of the edge. Infinite latency if it offloads with a zero share.
+    pub fn prediction(
+        &self,
+        device: usize,
+        a: &DeviceAction,
+        h: f64,
+        cshare: f64,
+        bshare: f64,
+    ) -> Prediction {
+        let infeasible = Prediction { total_s: f64::INFINITY, ..Prediction::default() };
+        let (Some(d), Some(v)) = (self.devices.get(device), self.versions.get(a.version)) else {
+            return infeasible;
+        };
+        let n = v.table.layers.len();
+        let p = a.partition.min(n);
+        let local: f64 = v.table.layers[..p].iter().map(|l| d.compute.layer_s(l)).sum();
+        let work = if p == n {
+            Work::local(local, d.compute.power_w)
+        } else {
+            let edge_s = v.table.edge_time_after(p, &self.edge.share(cshare));
+            Work::split(local, d.compute.power_w, v.table.offload_bits(p) / 8.0, edge_s)
+        };
+        let up_bps = if bshare > 0.0 {
+            Radio { bandwidth_hz: bshare * d.radio.bandwidth_hz, ..d.radio }.rate_bps(h)
+        } else {
+            0.0
+        };
+        let link = Link { up_bps, tx_power_w: d.radio.tx_power_w, transport: d.transport.clone() };
+        predict(&work, &link)
+    }
+
+    /// End-to-end latency (s) of [`MultiDeviceEnv::prediction`].
     pub fn latency_s(
         &self,
         device: usize,
@@ -352,24 +404,7 @@ impl MultiDeviceEnv {
         cshare: f64,
         bshare: f64,
     ) -> f64 {
-        let d = &self.devices[device];
-        let Some(v) = self.versions.get(a.version) else { return f64::INFINITY };
-        let n = v.table.layers.len();
-        let p = a.partition.min(n);
-        let local: f64 =
-            v.table.layers[..p].iter().map(|l| l.macs).sum::<f64>() / d.compute.macs_per_s;
-        if p == n {
-            return local;
-        }
-        let radio = Radio { bandwidth_hz: bshare * d.radio.bandwidth_hz, ..d.radio };
-        let edge_share = Compute { macs_per_s: cshare * self.edge.macs_per_s, ..self.edge };
-        // No share and no remaining work is 0/0: no edge time.
-        let edge = v.table.edge_time_after(p, &edge_share);
-        let edge = if edge.is_nan() { 0.0 } else { edge };
-        if radio.bandwidth_hz <= 0.0 {
-            return f64::INFINITY;
-        }
-        local + v.table.offload_bits(p) / radio.rate_bps(h) + edge
+        self.prediction(device, a, h, cshare, bshare).total_s
     }
 
     /// Applies one action per device; the reward is the sum of utilities. Errors before a
@@ -395,20 +430,21 @@ impl MultiDeviceEnv {
                 bandwidth_share: 0.0,
             };
             let a = actions.get(i).copied().unwrap_or(default);
-            let t = self.latency_s(
-                i,
-                &a,
-                self.gains[i],
-                clamp(a.compute_share) / csum,
-                clamp(a.bandwidth_share) / bsum,
-            );
+            let (cshare, bshare) = (clamp(a.compute_share) / csum, clamp(a.bandwidth_share) / bsum);
+            let predicted = self.prediction(i, &a, self.gains[i], cshare, bshare);
+            let t = predicted.total_s;
             let acc = self.versions.get(a.version).map_or(0.0, |v| v.accuracy);
             let w = d.accuracy_weight;
             // An infeasible action (zero share while offloading) costs the latency term's cap.
             let t_norm = (t / d.latency_ref_s).min(10.0);
             let utility = w * acc - (1.0 - w) * t_norm;
             reward += utility;
-            self.outcomes.push(DeviceOutcome { latency_s: t, accuracy: acc, utility });
+            self.outcomes.push(DeviceOutcome {
+                latency_s: t,
+                energy_j: predicted.device_j,
+                accuracy: acc,
+                utility,
+            });
         }
         self.slot += 1;
         self.draw_gains();
@@ -458,8 +494,8 @@ mod tests {
     #[test]
     fn split_env_rewards_are_the_cost_model() {
         let table = LayerTable::equal_width_mlp(4, 64, 64);
-        let dev = Compute { macs_per_s: 1e7, power_w: 1.0 };
-        let edge = Compute { macs_per_s: 1e11, power_w: 100.0 };
+        let dev = Compute::throughput(1e7, 1.0);
+        let edge = Compute::throughput(1e11, 100.0);
         let ch = FiniteStateChannel::new(vec![(0.01, 1.0)]).unwrap();
         let setup = SplitSetup {
             table: table.clone(),
@@ -468,6 +504,7 @@ mod tests {
             radio: radio(),
             weights: CostWeights { time: 1.0, energy: 0.5 },
             mean_gain: 0.01,
+            transport: Transport::ideal(),
         };
         let mut env = SplitEnv::new(setup, Box::new(Iid(ch)), 3);
         let obs = env.reset(Some(1));
@@ -503,17 +540,18 @@ mod tests {
             ];
             let devices = (0..8)
                 .map(|i| DeviceSpec {
-                    compute: Compute { macs_per_s: 1e8 * (1 + i) as f64, power_w: 2.0 },
+                    compute: Compute::throughput(1e8 * (1 + i) as f64, 2.0),
                     radio: radio(),
                     channel: Box::new(Iid(TruncatedRayleigh::new(0.01, 1e-4).unwrap())),
                     accuracy_weight: if i % 2 == 0 { 0.8 } else { 0.2 },
                     latency_ref_s: 0.05,
+                    transport: Transport::ideal(),
                 })
                 .collect();
             MultiDeviceEnv::new(
                 versions,
                 devices,
-                Compute { macs_per_s: 1e11, power_w: 70.0 },
+                Compute::throughput(1e11, 70.0),
                 vec![0.01; 8],
                 5,
                 seed,

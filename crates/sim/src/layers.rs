@@ -12,6 +12,25 @@ pub struct Layer {
     pub output_values: f64,
     /// Parameters (downloaded when the layer is placed on the device).
     pub params: f64,
+    /// Operators (kernel launches) in it: each pays the hardware's per-op overhead.
+    #[serde(default = "one")]
+    pub ops: f64,
+    /// Bytes it moves through memory (weights, inputs and outputs of its operators); 0 =
+    /// unknown (compute-bound).
+    #[serde(default)]
+    pub mem_bytes: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Layer {
+    /// A layer of `macs` multiply–accumulates with `output_values` outputs and `params`
+    /// parameters: one operator, memory traffic unknown.
+    pub fn new(macs: f64, output_values: f64, params: f64) -> Layer {
+        Layer { macs, output_values, params, ops: 1.0, mem_bytes: 0.0 }
+    }
 }
 
 /// A chain of layers behind an input.
@@ -39,37 +58,70 @@ impl CostWeights {
     pub fn cost(&self, time_s: f64, energy_j: f64) -> f64 {
         self.time * time_s + self.energy * energy_j
     }
-
-    /// Cost of offloading `bits` at `rate_bps` with transmit power `tx_power_w`, then
-    /// `edge_time_s` of edge compute: `(w_E·P + w_T)·bits/rate + w_T·τ` (the device waits for
-    /// the edge; only its radio spends energy).
-    pub fn offload_cost(&self, bits: f64, rate_bps: f64, tx_power_w: f64, edge_time_s: f64) -> f64 {
-        let tx = if bits > 0.0 { bits / rate_bps } else { 0.0 };
-        self.cost(tx + edge_time_s, tx_power_w * tx)
-    }
 }
 
-/// A compute resource for the cost model: throughput and power.
+/// A compute resource for the cost model, as a roofline with a per-operator overhead: a
+/// layer takes `ops·op_overhead_s + max(macs / macs_per_s, mem_bytes / mem_bytes_per_s)`.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Compute {
     /// Effective throughput (MAC/s).
     pub macs_per_s: f64,
     /// Power while computing (W).
     pub power_w: f64,
+    /// Effective memory bandwidth (B/s); 0 = no memory term.
+    #[serde(default)]
+    pub mem_bytes_per_s: f64,
+    /// Fixed time per operator launch (s).
+    #[serde(default)]
+    pub op_overhead_s: f64,
 }
 
 impl Compute {
+    /// Pure throughput: no memory term, no per-operator overhead.
+    pub fn throughput(macs_per_s: f64, power_w: f64) -> Compute {
+        Compute { macs_per_s, power_w, mem_bytes_per_s: 0.0, op_overhead_s: 0.0 }
+    }
+
+    /// A fraction `share` of this processor, time-shared: throughput and bandwidth scale by
+    /// `share`, each operator's fixed time by `1 / share`.
+    pub fn share(&self, share: f64) -> Compute {
+        Compute {
+            macs_per_s: self.macs_per_s * share,
+            power_w: self.power_w,
+            mem_bytes_per_s: self.mem_bytes_per_s * share,
+            op_overhead_s: if self.op_overhead_s > 0.0 { self.op_overhead_s / share } else { 0.0 },
+        }
+    }
+
+    /// Time (s) of `layer`: 0 for no work at all, `inf` for work on a zero share.
+    pub fn layer_s(&self, layer: &Layer) -> f64 {
+        let per = |work: f64, rate: f64| if work > 0.0 { work / rate } else { 0.0 };
+        let memory = if self.mem_bytes_per_s > 0.0 {
+            per(layer.mem_bytes, self.mem_bytes_per_s)
+        } else {
+            0.0
+        };
+        let launches = if layer.ops > 0.0 { layer.ops * self.op_overhead_s } else { 0.0 };
+        per(layer.macs, self.macs_per_s).max(memory) + launches
+    }
+
     /// A DVFS processor at clock `freq_hz` with effective switched capacitance `kappa` taking
     /// `cycles_per_mac` cycles per MAC: energy `κ·f²` per cycle, so time per MAC
     /// `cycles/f` and power `κ·f³` (energy of `n` MACs = `κ·f²·cycles·n`).
     pub fn dvfs(kappa: f64, freq_hz: f64, cycles_per_mac: f64) -> Compute {
-        Compute { macs_per_s: freq_hz / cycles_per_mac, power_w: kappa * freq_hz.powi(3) }
+        Compute::throughput(freq_hz / cycles_per_mac, kappa * freq_hz.powi(3))
     }
 }
 
 impl From<&HardwareProfile> for Compute {
     fn from(p: &HardwareProfile) -> Self {
-        Compute { macs_per_s: p.gmacs() * 1e9, power_w: p.power_w }
+        Compute {
+            macs_per_s: p.gmacs() * 1e9,
+            power_w: p.power_w,
+            mem_bytes_per_s: p.mem_gbps() * 1e9,
+            op_overhead_s: p.op_overhead_us * 1e-6,
+        }
     }
 }
 
@@ -81,7 +133,11 @@ impl LayerTable {
         let w = width as f64;
         let layers = (0..layers)
             .map(|_| {
-                let l = Layer { macs: prev * w, output_values: w, params: prev * w + w };
+                let params = prev * w + w;
+                let l = Layer {
+                    mem_bytes: 4.0 * (prev + w + params),
+                    ..Layer::new(prev * w, w, params)
+                };
                 prev = w;
                 l
             })
@@ -95,15 +151,16 @@ impl LayerTable {
         values * self.bits_per_value
     }
 
-    /// Device time (s) and energy (J) of layer `n` (1-based): `macs / throughput`, `power × time`.
+    /// Device time (s) and energy (J) of layer `n` (1-based): [`Compute::layer_s`],
+    /// `power × time`.
     pub fn device_cost(&self, n: usize, device: &Compute) -> (f64, f64) {
-        let t = self.layers[n - 1].macs / device.macs_per_s;
+        let t = device.layer_s(&self.layers[n - 1]);
         (t, t * device.power_w)
     }
 
-    /// Edge time (s) of layers `n + 1..=N`.
+    /// Time (s) of layers `n + 1..=N` on `compute` (the edge's tail after a split at `n`).
     pub fn edge_time_after(&self, n: usize, edge: &Compute) -> f64 {
-        self.layers[n..].iter().map(|l| l.macs).sum::<f64>() / edge.macs_per_s
+        self.layers[n..].iter().map(|l| edge.layer_s(l)).sum()
     }
 
     /// Bits to download to place layer `n` (1-based) on the device.
@@ -123,7 +180,7 @@ mod tests {
         assert_eq!(t.layers[1].macs, 10_000.0);
         assert_eq!(t.offload_bits(0), 784.0 * 32.0);
         assert_eq!(t.offload_bits(2), 3200.0);
-        let dev = Compute { macs_per_s: 1e6, power_w: 2.0 };
+        let dev = Compute::throughput(1e6, 2.0);
         let (time, energy) = t.device_cost(2, &dev);
         assert!((time - 0.01).abs() < 1e-12 && (energy - 0.02).abs() < 1e-12);
         assert!((t.edge_time_after(1, &dev) - 0.02).abs() < 1e-12);
@@ -133,7 +190,7 @@ mod tests {
         let table = LayerTable {
             input_values: 1.0,
             bits_per_value: 32.0,
-            layers: vec![Layer { macs: 1e6, output_values: 1.0, params: 0.0 }],
+            layers: vec![Layer::new(1e6, 1.0, 0.0)],
         };
         let (time, energy) = table.device_cost(1, &dvfs);
         assert!((time - 2e-3).abs() < 1e-15);

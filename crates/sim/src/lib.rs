@@ -1,7 +1,9 @@
 //! # coinfer-sim
 //!
 //! System models shared by policies, the simulator and the runtime: named hardware
-//! profiles ([`HardwareProfile`]), the split latency model ([`SplitOption::latency`]) and
+//! profiles ([`HardwareProfile`], rooflines) and measured per-layer tables ([`LayerTimes`]),
+//! the one cost model ([`predict`]: latency parts and device energy of any [`Work`] on a
+//! [`Link`]), the split options of a model ([`split_options`]) and
 //! wireless channel models ([`ChannelModel`]: finite-state, truncated Rayleigh and Rician,
 //! Gauss–Markov, trace-driven; Shannon rate) and their time-step view ([`ChannelProcess`]),
 //! the deployment [`Plan`] shared with the policies and the runtime, and the environments
@@ -11,25 +13,31 @@ pub use channel::{ChannelError, ChannelModel, FiniteStateChannel, Radio, Truncat
 pub use channel_more::{
     ChannelProcess, GaussMarkov, Iid, TraceChannel, TraceError, TraceKind, TruncatedRician,
 };
-pub use cost::{Link, SplitChoice, SplitLatency, SplitOption};
+pub use cost_model::{predict, Chunking, Framing, Link, Prediction, Transport, Work};
 pub use env::{
     DeviceAction, DeviceOutcome, DeviceSpec, ModelVersion, MultiDeviceEnv, SplitEnv, SplitSetup,
     Step,
 };
 pub use environment::{Env, EnvError, Space};
+pub use layer_cost::{Hardware, LayerCost, LayerTimes, LayerTimesError};
 pub use layers::{Compute, CostWeights, Layer, LayerTable};
-pub use measured::{MeasuredCut, MeasuredModel};
+pub use measured::{MeasuredCut, MeasuredModel, TIMER_FLOOR_S};
 pub use plan::{DevicePlan, OnlineSplit, Plan, PlanError};
 pub use profiles::{builtin_profiles, profile_by_name, HardwareProfile, Role};
+pub use score::{score_plan, DeviceContext};
+pub use split_options::{split_options, SplitChoice, SplitLatency, SplitOption};
 pub use split_point::{SplitPoint, SplitPointError};
 
 mod channel;
 mod channel_more;
-mod cost;
+mod cost_model;
 mod env;
 mod environment;
+mod layer_cost;
 mod layers;
 mod measured;
 mod plan;
 mod profiles;
+mod score;
+mod split_options;
 mod split_point;

@@ -1,7 +1,7 @@
-//! Split options from measurements on the host, scaled to named device and edge profiles.
+//! A model as measured on this host (full model, every head and tail), and the per-layer
+//! times robustly fitted to it.
 
-use crate::cost::{SplitChoice, SplitOption};
-use crate::profiles::HardwareProfile;
+use crate::layer_cost::LayerTimes;
 
 /// One cut as measured on the host.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -10,10 +10,12 @@ pub struct MeasuredCut {
     pub index: usize,
     /// Cut tensor name.
     pub tensor: String,
-    /// Head latency on the host (ms).
-    pub head_ms: f64,
-    /// Tail latency on the host (ms).
-    pub tail_ms: f64,
+    /// Head latency on the host (s, median).
+    pub head_s: f64,
+    /// Tail latency on the host (s, median).
+    pub tail_s: f64,
+    /// Multiply–accumulates of the head.
+    pub head_macs: u64,
     /// Feature bytes per inference.
     pub feature_bytes: u64,
 }
@@ -23,77 +25,155 @@ pub struct MeasuredCut {
 pub struct MeasuredModel {
     /// Multiply–accumulates per inference.
     pub total_macs: u64,
-    /// Full-model latency on the host (ms).
-    pub full_ms: f64,
+    /// Full-model latency on the host (s, median).
+    pub full_s: f64,
     /// Input bytes per inference (sent by edge-only offloading).
     pub input_bytes: u64,
-    /// Every valid cut.
+    /// Every valid cut, in order.
     pub cuts: Vec<MeasuredCut>,
 }
+
+/// Below this total (s), host timings say nothing about how the time divides among layers:
+/// the layers get shares proportional to their MACs (an op-level model).
+pub const TIMER_FLOOR_S: f64 = 20e-6;
 
 impl MeasuredModel {
     /// The host's effective throughput on this model, GMAC/s.
     pub fn host_gmacs(&self) -> f64 {
-        self.total_macs as f64 / self.full_ms.max(1e-9) / 1e6
+        self.total_macs as f64 / self.full_s.max(1e-12) / 1e9
     }
 
-    /// Every split option (edge-only, each cut, device-only) with compute times scaled from
-    /// the host to `device` (head) and `edge` (tail).
-    pub fn split_options(
-        &self,
-        device: &HardwareProfile,
-        edge: &HardwareProfile,
-    ) -> Vec<SplitOption> {
-        let host = self.host_gmacs();
-        let mut options = vec![SplitOption {
-            choice: SplitChoice::EdgeOnly,
-            device_ms: 0.0,
-            uplink_bytes: self.input_bytes,
-            edge_ms: edge.scale_from_host(self.full_ms, host),
-        }];
-        options.extend(self.cuts.iter().map(|c| SplitOption {
-            choice: SplitChoice::Cut { index: c.index, tensor: c.tensor.clone() },
-            device_ms: device.scale_from_host(c.head_ms, host),
-            uplink_bytes: c.feature_bytes,
-            edge_ms: edge.scale_from_host(c.tail_ms, host),
-        }));
-        options.push(SplitOption {
-            choice: SplitChoice::DeviceOnly,
-            device_ms: device.scale_from_host(self.full_ms, host),
-            uplink_bytes: 0,
-            edge_ms: 0.0,
-        });
-        options
+    /// Per-layer times (layer `k` = the segment between cuts `k − 1` and `k`) fitted to the
+    /// measurements so that heads nest: a head never costs less than a shorter one, and a
+    /// head plus its tail costs the full model plus one call.
+    ///
+    /// With `L` the per-call time and `C_k` the time of the first `k` layers, head `k` should
+    /// take `L + C_{k+1}` and tail `k` take `L + S − C_{k+1}` (`S` = the full model less `L`).
+    /// `L` is the median over cuts of `head + tail − full` (≥ 0); each `C` is the mean of its
+    /// two estimates (from the head and from the tail), made non-decreasing by isotonic
+    /// regression (pool-adjacent-violators) and clamped to `[0, S]`. Where `S` is below
+    /// [`TIMER_FLOOR_S`] the layers share `S` by MACs instead.
+    pub fn layer_times(&self, name: &str, power_w: f64) -> LayerTimes {
+        let full = self.full_s.max(0.0);
+        let mut excess: Vec<f64> = self.cuts.iter().map(|c| c.head_s + c.tail_s - full).collect();
+        let call_s = median(&mut excess).unwrap_or(0.0).clamp(0.0, full);
+        let body = full - call_s;
+        let cumulative: Vec<f64> = if body < TIMER_FLOOR_S {
+            let total = self.total_macs.max(1) as f64;
+            self.cuts.iter().map(|c| body * c.head_macs as f64 / total).collect()
+        } else {
+            let raw: Vec<f64> =
+                self.cuts.iter().map(|c| ((c.head_s - call_s) + (full - c.tail_s)) / 2.0).collect();
+            isotonic(&raw).into_iter().map(|c| c.clamp(0.0, body)).collect()
+        };
+        let mut layer_s = Vec::with_capacity(cumulative.len() + 1);
+        let mut prev = 0.0;
+        for c in cumulative.iter().chain(std::iter::once(&body)) {
+            layer_s.push((c - prev).max(0.0));
+            prev = prev.max(*c);
+        }
+        LayerTimes { name: name.into(), power_w, call_s, layer_s }
     }
+}
+
+/// Median of `xs` (reordered), `None` if empty.
+fn median(xs: &mut [f64]) -> Option<f64> {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(xs[n / 2]),
+        _ => Some((xs[n / 2 - 1] + xs[n / 2]) / 2.0),
+    }
+}
+
+/// The non-decreasing sequence closest to `ys` in least squares (pool-adjacent-violators).
+/// Written here: a dozen lines, where a crate would bring a statistics stack.
+fn isotonic(ys: &[f64]) -> Vec<f64> {
+    let mut blocks: Vec<(f64, usize)> = Vec::with_capacity(ys.len()); // (mean, count)
+    for &y in ys {
+        blocks.push((y, 1));
+        while blocks.len() > 1 && blocks[blocks.len() - 2].0 > blocks[blocks.len() - 1].0 {
+            let (m2, n2) = blocks.pop().unwrap_or((0.0, 0));
+            let (m1, n1) = blocks.pop().unwrap_or((0.0, 0));
+            let n = n1 + n2;
+            blocks.push(((m1 * n1 as f64 + m2 * n2 as f64) / n as f64, n));
+        }
+    }
+    blocks.into_iter().flat_map(|(m, n)| std::iter::repeat_n(m, n)).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profiles::profile_by_name;
+    use crate::layer_cost::LayerCost;
+    use crate::layers::{Layer, LayerTable};
+    use rand::{Rng, SeedableRng};
+
+    /// A model whose true layer times are `truth` (s) with per-call time `call`, measured with
+    /// multiplicative noise of up to `noise` on every timing.
+    fn measure(truth: &[f64], call: f64, noise: f64, seed: u64) -> MeasuredModel {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut jitter = |t: f64| t * (1.0 + rng.random_range(-noise..=noise));
+        let total: f64 = truth.iter().sum();
+        let mut head = 0.0;
+        let cuts = (0..truth.len() - 1)
+            .map(|k| {
+                head += truth[k];
+                MeasuredCut {
+                    index: k,
+                    tensor: format!("t{k}"),
+                    head_s: jitter(call + head),
+                    tail_s: jitter(call + total - head),
+                    head_macs: (head * 1e9) as u64,
+                    feature_bytes: 100,
+                }
+            })
+            .collect();
+        MeasuredModel {
+            total_macs: (total * 1e9) as u64,
+            full_s: jitter(call + total),
+            input_bytes: 3136,
+            cuts,
+        }
+    }
 
     #[test]
-    fn options_cover_both_ends_and_scale() {
-        let m = MeasuredModel {
-            total_macs: 10_000_000,
-            full_ms: 1.0, // 10 GMAC/s host
-            input_bytes: 3136,
-            cuts: vec![MeasuredCut {
-                index: 0,
-                tensor: "a".into(),
-                head_ms: 0.4,
-                tail_ms: 0.6,
-                feature_bytes: 100,
-            }],
+    fn isotonic_regression_pools_violators() {
+        assert_eq!(isotonic(&[1.0, 3.0, 2.0, 4.0]), vec![1.0, 2.5, 2.5, 4.0]);
+        assert_eq!(isotonic(&[3.0, 2.0, 1.0]), vec![2.0; 3]);
+        assert!(isotonic(&[]).is_empty());
+    }
+
+    #[test]
+    fn heads_nest_and_head_plus_tail_covers_the_model_under_noise() {
+        let truth = [2e-4, 5e-5, 1e-6, 3e-4, 1e-6, 1e-4];
+        let table = LayerTable {
+            input_values: 784.0,
+            bits_per_value: 32.0,
+            layers: vec![Layer::new(1.0, 1.0, 0.0); truth.len()],
         };
-        assert!((m.host_gmacs() - 10.0).abs() < 1e-9);
-        let dev = profile_by_name("rpi4").unwrap();
-        let edge = profile_by_name("edge-gpu").unwrap();
-        let opts = m.split_options(&dev, &edge);
-        assert_eq!(opts.len(), 3);
-        assert_eq!(opts[0].choice, SplitChoice::EdgeOnly);
-        assert_eq!(opts[2].choice, SplitChoice::DeviceOnly);
-        assert!((opts[1].device_ms - 0.4 * 10.0 / dev.gmacs()).abs() < 1e-12);
-        assert!(opts[2].device_ms > opts[1].device_ms);
+        for seed in 0..50 {
+            let m = measure(&truth, 3e-5, 0.4, seed);
+            let t = m.layer_times("host", 1.0);
+            assert_eq!(t.layer_s.len(), truth.len());
+            let n = truth.len();
+            let full = t.run_s(&table, 0..n);
+            let mut last = 0.0;
+            for k in 1..n {
+                let head = t.run_s(&table, 0..k);
+                assert!(head >= last, "seed {seed}: head {k} shorter than head {}", k - 1);
+                assert!(head + t.run_s(&table, k..n) >= full - 1e-15, "seed {seed}");
+                last = head;
+            }
+        }
+    }
+
+    #[test]
+    fn timings_below_the_timer_floor_divide_by_macs() {
+        let truth = [1e-6, 3e-6];
+        let m = measure(&truth, 0.0, 0.0, 1);
+        let t = m.layer_times("host", 1.0);
+        assert!((t.layer_s[1] / t.layer_s[0] - 3.0).abs() < 1e-6, "{:?}", t.layer_s);
     }
 }

@@ -6,7 +6,7 @@
 
 use coinfer_compress::Codec;
 
-use crate::cost::SplitChoice;
+use crate::split_options::SplitChoice;
 
 /// A plan for one edge server and the devices it serves.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -1,12 +1,15 @@
 //! Named hardware profiles of devices and edge servers.
 //!
-//! Each profile has an *effective* DNN throughput (GMAC/s) and an active power draw (W).
-//! Effective throughput = vendor peak FP32 throughput × an efficiency factor for small-batch
-//! CNN inference. The peaks come from the vendors' public specifications (cited per profile);
-//! the efficiency factors are coinfer's assumptions (typical framework efficiency on such
-//! hardware), stated so users can replace them with their own measurements.
-//! A profile's latency for some work is the latency measured on this host scaled by
-//! `host_gmacs / profile.gmacs` (see [`HardwareProfile::scale_from_host`]).
+//! Each profile is a roofline with a per-operator overhead (see [`crate::Compute`]): an
+//! effective DNN throughput (GMAC/s), an effective memory bandwidth (GB/s), a fixed time per
+//! operator launch (µs) and an active power draw (W). Effective = vendor peak × an efficiency
+//! factor. The peaks (compute and memory) come from the vendors' public specifications (cited
+//! per profile); the efficiency factors and per-operator overheads are coinfer's assumptions
+//! (typical of small-batch CNN inference frameworks on such hardware: interpreter dispatch on
+//! microcontrollers, framework + kernel launch on CPUs and GPUs), stated so users can replace
+//! them — or supply a per-layer table measured on their own device ([`crate::LayerTimes`]).
+//! So a layer on a profile takes `ops·overhead + max(MACs/throughput, bytes/bandwidth)`: never
+//! zero, and memory-bound where a layer moves more bytes than it computes.
 
 /// Which side of the link a profile describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -33,6 +36,12 @@ pub struct HardwareProfile {
     pub efficiency: f64,
     /// Active power while computing (W).
     pub power_w: f64,
+    /// Vendor peak memory bandwidth, GB/s.
+    pub mem_peak_gbps: f64,
+    /// Fraction of the memory peak sustained (assumption, STREAM-like).
+    pub mem_efficiency: f64,
+    /// Fixed time per operator launch, µs (assumption).
+    pub op_overhead_us: f64,
     /// Where the peak and power figures come from.
     pub source: String,
 }
@@ -43,10 +52,9 @@ impl HardwareProfile {
         self.peak_gmacs * self.efficiency
     }
 
-    /// Latency on this profile of work measured at `host_ms` on a host whose effective
-    /// throughput is `host_gmacs`.
-    pub fn scale_from_host(&self, host_ms: f64, host_gmacs: f64) -> f64 {
-        host_ms * host_gmacs / self.gmacs()
+    /// Effective memory bandwidth in GB/s.
+    pub fn mem_gbps(&self) -> f64 {
+        self.mem_peak_gbps * self.mem_efficiency
     }
 
     /// Energy (J) of computing for `ms` milliseconds at the profile's active power.
@@ -55,13 +63,15 @@ impl HardwareProfile {
     }
 }
 
+/// Peak compute and its efficiency, peak memory bandwidth and its efficiency, per-op
+/// overhead (µs), power (W).
+type Figures = (f64, f64, f64, f64, f64, f64);
+
 fn profile(
     name: &str,
     description: &str,
     role: Role,
-    peak_gmacs: f64,
-    efficiency: f64,
-    power_w: f64,
+    (peak_gmacs, efficiency, mem_peak_gbps, mem_efficiency, op_overhead_us, power_w): Figures,
     source: &str,
 ) -> HardwareProfile {
     HardwareProfile {
@@ -71,6 +81,9 @@ fn profile(
         peak_gmacs,
         efficiency,
         power_w,
+        mem_peak_gbps,
+        mem_efficiency,
+        op_overhead_us,
         source: source.into(),
     }
 }
@@ -80,65 +93,57 @@ pub fn builtin_profiles() -> Vec<HardwareProfile> {
     vec![
         // Cortex-M7 @ 480 MHz with a single-precision FPU: 1 FMA per cycle = 0.48 GMAC/s.
         // ~275 µA/MHz at 3.3 V (run mode, all peripherals off) ≈ 0.44 W at 480 MHz.
+        // Memory: 64-bit AXI bus matrix at 240 MHz to the AXI SRAM = 1.92 GB/s.
         profile(
             "mcu",
             "Camera/sensor node microcontroller (STM32H7 class: Cortex-M7 @ 480 MHz, FP32)",
             Role::Device,
-            0.48,
-            0.5,
-            0.44,
-            "STMicroelectronics STM32H743 datasheet (Cortex-M7 @ 480 MHz, FPU, run-mode supply current); Arm Cortex-M7 TRM (single-cycle FMA)",
+            (0.48, 0.5, 1.92, 0.5, 5.0, 0.44),
+            "STMicroelectronics STM32H743 datasheet (Cortex-M7 @ 480 MHz, FPU, run-mode supply current, 64-bit AXI matrix @ 240 MHz); Arm Cortex-M7 TRM (single-cycle FMA)",
         ),
         // 4× Cortex-A72 @ 1.5 GHz, 2×128-bit NEON FMA pipes: 4 cores × 1.5 GHz × 4 FMA lanes
-        // = 24 GMAC/s. Power: ~6.4 W under full CPU load.
+        // = 24 GMAC/s. Power: ~6.4 W under full CPU load. Memory: 32-bit LPDDR4-3200 = 12.8 GB/s.
         profile(
             "rpi4",
             "Raspberry Pi 4 Model B (4× Cortex-A72 @ 1.5 GHz, CPU inference)",
             Role::Device,
-            24.0,
-            0.25,
-            6.4,
-            "Raspberry Pi 4 product brief (BCM2711, 4× A72 @ 1.5 GHz); Arm Cortex-A72 TRM (2× 128-bit NEON); load power per raspberrypi.com power-supply guidance",
+            (24.0, 0.25, 12.8, 0.35, 20.0, 6.4),
+            "Raspberry Pi 4 product brief (BCM2711, 4× A72 @ 1.5 GHz, LPDDR4-3200); Arm Cortex-A72 TRM (2× 128-bit NEON); load power per raspberrypi.com power-supply guidance",
         ),
         // 128 Maxwell CUDA cores @ 921 MHz: 236 GFLOPS FP32 = 118 GMAC/s; 10 W power mode.
+        // Memory: 64-bit LPDDR4 @ 1600 MHz = 25.6 GB/s.
         profile(
             "jetson-nano",
             "NVIDIA Jetson Nano (128-core Maxwell GPU, FP32, 10 W mode)",
             Role::Device,
-            118.0,
-            0.4,
-            10.0,
-            "NVIDIA Jetson Nano module datasheet (472 GFLOPS FP16 / 236 GFLOPS FP32, 5-10 W)",
+            (118.0, 0.4, 25.6, 0.6, 20.0, 10.0),
+            "NVIDIA Jetson Nano module datasheet (472 GFLOPS FP16 / 236 GFLOPS FP32, 4 GB 64-bit LPDDR4 25.6 GB/s, 5-10 W)",
         ),
         // 4× Cortex-A78 @ 2.4 GHz, 2×128-bit FMA each: 4 × 2.4 × 8 = 77 GMAC/s (big cores only).
+        // Memory: LPDDR5 @ 3200 MHz, 4 × 16-bit channels = 51.2 GB/s.
         profile(
             "phone",
             "Mid-range phone SoC (Snapdragon 778G class: 4× Cortex-A78 @ 2.4 GHz, CPU inference)",
             Role::Device,
-            77.0,
-            0.2,
-            3.0,
-            "Qualcomm Snapdragon 778G product brief (Kryo 670: 4× A78 up to 2.4 GHz); Arm Cortex-A78 (2× 128-bit NEON); ~3 W sustained SoC power",
+            (77.0, 0.2, 51.2, 0.4, 15.0, 3.0),
+            "Qualcomm Snapdragon 778G product brief (Kryo 670: 4× A78 up to 2.4 GHz, LPDDR5 up to 3200 MHz); Arm Cortex-A78 (2× 128-bit NEON); ~3 W sustained SoC power",
         ),
         // 16 cores @ 2.5 GHz, 2× AVX-512 FMA (16 fp32 lanes each): 16 × 2.5 × 32 = 1280 GMAC/s.
+        // Memory: 6 channels of DDR4-2933 = 140.8 GB/s.
         profile(
             "edge-cpu",
             "Edge CPU server (16-core Xeon, AVX-512, 2 FMA units @ 2.5 GHz)",
             Role::Edge,
-            1280.0,
-            0.2,
-            165.0,
-            "Intel Xeon Gold 6226R-class specifications (16 cores, AVX-512 with 2 FMA units, 150-165 W TDP)",
+            (1280.0, 0.2, 140.8, 0.6, 5.0, 165.0),
+            "Intel Xeon Gold 6226R-class specifications (16 cores, AVX-512 with 2 FMA units, 6 channels DDR4-2933, 150-165 W TDP)",
         ),
-        // NVIDIA T4: 8.1 TFLOPS FP32 = 4050 GMAC/s, 70 W.
+        // NVIDIA T4: 8.1 TFLOPS FP32 = 4050 GMAC/s, 70 W; 320 GB/s GDDR6.
         profile(
             "edge-gpu",
             "Edge GPU server (NVIDIA T4, FP32)",
             Role::Edge,
-            4050.0,
-            0.3,
-            70.0,
-            "NVIDIA T4 Tensor Core GPU datasheet (8.1 TFLOPS FP32, 65 TFLOPS FP16, 70 W)",
+            (4050.0, 0.3, 320.0, 0.7, 10.0, 70.0),
+            "NVIDIA T4 Tensor Core GPU datasheet (8.1 TFLOPS FP32, 65 TFLOPS FP16, 320 GB/s GDDR6, 70 W)",
         ),
     ]
 }
@@ -157,16 +162,21 @@ mod tests {
         let all = builtin_profiles();
         for (i, p) in all.iter().enumerate() {
             assert!(p.gmacs() > 0.0 && p.power_w > 0.0 && p.efficiency <= 1.0, "{}", p.name);
+            assert!(p.mem_gbps() > 0.0 && p.mem_efficiency <= 1.0 && p.op_overhead_us > 0.0);
             assert!(all[i + 1..].iter().all(|q| q.name != p.name));
         }
         assert!(profile_by_name("edge-gpu").is_some_and(|p| p.role == Role::Edge));
     }
 
     #[test]
-    fn scaling_is_proportional_to_throughput() {
-        let rpi = profile_by_name("rpi4").unwrap();
-        // A host 10× faster than the Pi: 1 ms on the host is 10 ms on the Pi.
-        let host = rpi.gmacs() * 10.0;
-        assert!((rpi.scale_from_host(1.0, host) - 10.0).abs() < 1e-9);
+    fn a_layer_on_a_profile_is_never_free_and_can_be_memory_bound() {
+        use crate::layers::{Compute, Layer};
+        let gpu = Compute::from(&profile_by_name("edge-gpu").expect("built in"));
+        let tiny = Layer::new(10.0, 10.0, 0.0);
+        assert!(gpu.layer_s(&tiny) >= 10e-6, "one launch at least");
+        // A fully connected layer: 1 MAC per 4-byte weight is far below the GPU's ridge.
+        let fc = Layer { mem_bytes: 4.0 * 1e6, ..Layer::new(1e6, 1e3, 1e6) };
+        let compute_only = 1e6 / gpu.macs_per_s + 10e-6;
+        assert!(gpu.layer_s(&fc) > 2.0 * compute_only);
     }
 }

@@ -11,7 +11,7 @@
 //! A layer table made from a model has one layer per segment between consecutive cuts, so its
 //! partition `p` and the model's cut `p − 1` are the same split.
 
-use crate::cost::SplitChoice;
+use crate::split_options::SplitChoice;
 
 /// Where a model is split.
 #[derive(

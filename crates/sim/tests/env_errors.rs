@@ -15,11 +15,12 @@ fn radio() -> Radio {
 fn split_env() -> SplitEnv {
     let setup = SplitSetup {
         table: LayerTable::equal_width_mlp(3, 16, 16),
-        device: Compute { macs_per_s: 1e7, power_w: 1.0 },
-        edge: Compute { macs_per_s: 1e10, power_w: 50.0 },
+        device: Compute::throughput(1e7, 1.0),
+        edge: Compute::throughput(1e10, 50.0),
         radio: radio(),
         weights: CostWeights { time: 1.0, energy: 0.5 },
         mean_gain: 0.01,
+        transport: Default::default(),
     };
     let ch = FiniteStateChannel::new(vec![(0.01, 1.0)]).unwrap();
     SplitEnv::new(setup, Box::new(Iid(ch)), 1)
@@ -40,14 +41,15 @@ fn multi_env(horizon: usize) -> MultiDeviceEnv {
     ];
     let devices = (0..2)
         .map(|_| DeviceSpec {
-            compute: Compute { macs_per_s: 1e8, power_w: 2.0 },
+            compute: Compute::throughput(1e8, 2.0),
             radio: radio(),
             channel: Box::new(Iid(FiniteStateChannel::new(vec![(0.01, 1.0)]).unwrap())),
             accuracy_weight: 0.5,
             latency_ref_s: 0.01,
+            transport: Default::default(),
         })
         .collect();
-    let edge = Compute { macs_per_s: 1e11, power_w: 70.0 };
+    let edge = Compute::throughput(1e11, 70.0);
     MultiDeviceEnv::new(versions, devices, edge, vec![0.01; 2], horizon, 3)
 }
 

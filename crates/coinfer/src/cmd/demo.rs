@@ -25,7 +25,7 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
         device: hardware(&args.device)?,
         edge: hardware(&args.edge)?,
         mbps: args.mbps.clone(),
-        rtt_ms: args.rtt_ms,
+        rtt_s: args.rtt_ms / 1e3,
         images: args.images,
         runtime_images: args.runtime_images,
         data: DatasetName::FashionMnist,
@@ -41,7 +41,12 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
         .iter()
         .map(|p| Series {
             label: format!("{} Mbit/s", p.mbps),
-            points: p.options.iter().enumerate().map(|(i, l)| (i as f64, l.total_ms)).collect(),
+            points: p
+                .options
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (i as f64, l.prediction.total_s * 1e3))
+                .collect(),
         })
         .collect();
     write_svg(
@@ -49,7 +54,8 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
         &[(
             &format!(
                 "End-to-end latency per split ({} → {}); x: 0 = edge-only, last = device-only",
-                device.name, edge.name
+                device.name(),
+                edge.name()
             ),
             "split option (0 = edge-only, 1.. = cut index + 1, last = device-only)",
             "ms",
@@ -57,10 +63,10 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
             true,
         )],
     )?;
-    if !runtime.is_empty() {
+    if let Some(runtime) = runtime {
         // x = log10(Mbit/s), so 1, 10, 100 are evenly spaced.
         let pts = |f: &dyn Fn(&coinfer_pipeline::runtime_check::RuntimeCheck) -> f64| {
-            runtime.iter().map(|c| (c.mbps.log10(), f(c))).collect::<Vec<_>>()
+            runtime.checks.iter().map(|c| (c.mbps.log10(), f(c))).collect::<Vec<_>>()
         };
         write_svg(
             &args.out.join("runtime.svg"),
@@ -69,7 +75,10 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
                 "log10(link rate, Mbit/s)",
                 "ms",
                 vec![
-                    Series { label: "predicted".into(), points: pts(&|c| c.predicted_ms) },
+                    Series {
+                        label: "predicted".into(),
+                        points: pts(&|c| c.predicted.total_s * 1e3),
+                    },
                     Series {
                         label: "measured p50".into(),
                         points: pts(&|c| c.measured.e2e_ms.p50),
@@ -92,31 +101,32 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
         "coinfer demo: {} ({} cut points), device `{}`, edge `{}`, RTT {} ms, engine {}",
         args.model.display(),
         profile.cuts.len(),
-        device.name,
-        edge.name,
+        device.name(),
+        edge.name(),
         args.rtt_ms,
         report.engine
     );
     let rows = plans
         .iter()
         .map(|p| {
-            let best = &p.best;
-            let first = p.edge_only_ms.unwrap_or(f64::NAN);
-            let last = p.device_only_ms.unwrap_or(f64::NAN);
+            let best = &p.best.prediction;
+            let first = p.edge_only_s.unwrap_or(f64::NAN);
+            let last = p.device_only_s.unwrap_or(f64::NAN);
+            let link = best.stack_s + best.rtt_s + best.uplink_s + best.downlink_s;
             vec![
                 format!("{}", p.mbps),
-                format!("{last:.2}"),
-                format!("{first:.2}"),
-                best.option.choice.to_string(),
-                bytes(best.option.uplink_bytes),
-                format!("{:.2}", best.option.device_ms),
-                format!("{:.2}", best.transfer_ms),
-                format!("{:.3}", best.option.edge_ms),
-                format!("{:.2}", best.total_ms),
-                format!("{:.2}×", last.min(first) / best.total_ms),
-                p.best_cut
-                    .as_ref()
-                    .map_or("-".into(), |c| format!("{} {:.2} ms", c.option.choice, c.total_ms)),
+                format!("{:.3}", last * 1e3),
+                format!("{:.3}", first * 1e3),
+                p.best.option.choice.to_string(),
+                bytes(best.wire_up_bytes as u64),
+                format!("{:.3}", best.device_s * 1e3),
+                format!("{:.3}", link * 1e3),
+                format!("{:.3}", best.edge_s * 1e3),
+                format!("{:.3}", best.total_s * 1e3),
+                format!("{:.2}×", last.min(first) / best.total_s),
+                p.best_cut.as_ref().map_or("-".into(), |c| {
+                    format!("{} {:.3} ms", c.option.choice, c.prediction.total_s * 1e3)
+                }),
             ]
         })
         .collect();
@@ -128,7 +138,7 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
                 "device-only ms",
                 "edge-only ms",
                 "best split",
-                "sent",
+                "sent (wire)",
                 "device ms",
                 "link ms",
                 "edge ms",
@@ -157,16 +167,22 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
         "{}",
         table(&["split", "images", "accuracy", "full model", "differing", "sent/image"], rows)
     );
-    if !runtime.is_empty() {
+    if let Some(runtime) = runtime {
         println!(
             "On the real runtime (device → gRPC → edge on loopback, link emulated at each rate, \
-             RTT {} ms; both sides on this host, so the prediction uses this host's times):",
-            args.rtt_ms
+             RTT {} ms; both sides on this host, so the prediction uses this host's times, \
+             profiled with an idle gap before each run as requests are spaced here; protocol \
+             stack {:.3} ms per request, calibrated on the same relay with no rate limit):",
+            args.rtt_ms,
+            runtime.stack_s * 1e3
         );
         let rows = runtime
+            .checks
             .iter()
             .map(|c| {
                 let m = &c.measured;
+                let p = &c.predicted;
+                let link = p.stack_s + p.rtt_s + p.uplink_s + p.downlink_s;
                 vec![
                     format!("{}", c.mbps),
                     c.choice.to_string(),
@@ -175,14 +191,11 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
                         "{:.0} ({:.0}↑ {:.0}↓)",
                         m.mean_frame_bytes, c.wire_bytes[0], c.wire_bytes[1]
                     ),
-                    format!(
-                        "{:.2} + {:.2} + {:.2}",
-                        c.predicted_parts_ms[0], c.predicted_parts_ms[1], c.predicted_parts_ms[2]
-                    ),
-                    format!("{:.2}", c.predicted_ms),
-                    format!("{:.2}", m.e2e_ms.p50),
+                    format!("{:.2} + {:.2} + {:.2}", p.device_s * 1e3, link * 1e3, p.edge_s * 1e3),
+                    format!("{:.2}", p.total_s * 1e3),
+                    format!("{:.2} (p95 {:.2})", m.e2e_ms.p50, m.e2e_ms.p95),
                     format!("{:+.1} %", 100.0 * c.relative_error),
-                    format!("{:.2}", c.predicted_payload_only_ms),
+                    format!("{:.2}", c.predicted_payload_only.total_s * 1e3),
                     format!("{:.2} %", 100.0 * m.accuracy),
                 ]
             })
@@ -209,7 +222,7 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
     println!(
         "wrote {0}/demo.json, {0}/latency.svg, {0}/profile.svg{1}",
         args.out.display(),
-        if runtime.is_empty() {
+        if runtime.is_none() {
             String::new()
         } else {
             format!(", {}/runtime.svg", args.out.display())

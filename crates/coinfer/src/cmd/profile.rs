@@ -2,133 +2,107 @@
 
 use anyhow::{anyhow, Context, Result};
 use coinfer_engine::profile::ModelProfile;
-use coinfer_sim::{builtin_profiles, profile_by_name, HardwareProfile};
+use coinfer_pipeline::profile::{profile_report, ProfileConfig};
+use coinfer_sim::{builtin_profiles, profile_by_name, Hardware, LayerTimes};
 
 use crate::args::ProfileArgs;
 use crate::output::{bytes, print_json, si, table, write_json};
 use crate::plot::{write_svg, Series};
 
-/// The named profile, or an error listing the known ones.
-pub fn hardware(name: &str) -> Result<HardwareProfile> {
-    profile_by_name(name).ok_or_else(|| {
+/// A named profile, or a per-layer table measured on the device (a `.json` or `.csv` file:
+/// see `LayerTimes::parse`); an error lists the known names.
+pub fn hardware(spec: &str) -> Result<Hardware> {
+    let path = std::path::Path::new(spec);
+    if path.is_file() {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(Hardware::Measured(LayerTimes::parse(&text, spec, 0.0)?));
+    }
+    profile_by_name(spec).map(Hardware::Profile).ok_or_else(|| {
         let names: Vec<String> = builtin_profiles().into_iter().map(|p| p.name).collect();
-        anyhow!("unknown hardware profile `{name}`; known: {}", names.join(", "))
+        anyhow!(
+            "unknown hardware `{spec}`: neither a file nor a profile; known: {}",
+            names.join(", ")
+        )
     })
 }
 
-pub use coinfer_pipeline::profile::measured;
-
-/// Profiles a model with a progress bar.
-pub fn measure_model(
-    graph: &coinfer_graph::Graph,
-    engine: &str,
-    batch: usize,
-    runs: usize,
-    json: bool,
-) -> Result<ModelProfile> {
-    Ok(coinfer_pipeline::profile::measure_model(
-        graph,
-        engine,
-        batch,
-        runs,
-        &mut super::Bar::new(json),
-    )?)
-}
-
 pub fn run(args: &ProfileArgs, json: bool) -> Result<()> {
-    let device = hardware(&args.device)?;
-    let edge = hardware(&args.edge)?;
     let graph = super::load_graph_at(&args.model, &args.shape)?;
-    let p = measure_model(&graph, &args.engine.engine, args.batch, args.runs, json)?;
-    let m = measured(&p);
-    let host = m.host_gmacs();
-    let rows: Vec<serde_json::Value> = p
-        .cuts
-        .iter()
-        .map(|c| {
-            serde_json::json!({
-                "index": c.cut.index,
-                "tensor": c.cut.tensor,
-                "shape": c.cut.shape,
-                "feature_bytes": c.cut.feature_bytes,
-                "head_macs": c.cut.head_macs,
-                "tail_macs": c.cut.tail_macs,
-                "host_head_ms": c.head.median_ms,
-                "host_tail_ms": c.tail.median_ms,
-                "device_head_ms": device.scale_from_host(c.head.median_ms / p.batch as f64, host),
-                "edge_tail_ms": edge.scale_from_host(c.tail.median_ms / p.batch as f64, host),
-            })
-        })
-        .collect();
-    let report = serde_json::json!({
-        "model": args.model,
-        "engine": p.engine,
-        "threads": p.threads,
-        "batch": p.batch,
-        "host_gmacs": host,
-        "full_ms": p.full.median_ms,
-        "total_macs": p.total_macs,
-        "device": device,
-        "edge": edge,
-        "cuts": rows,
-    });
+    let config = ProfileConfig {
+        engine: &args.engine.engine,
+        batch: args.batch,
+        runs: args.runs,
+        idle_gap: std::time::Duration::from_secs_f64(args.idle_gap_ms.max(0.0) / 1e3),
+    };
+    let (device, edge) = (hardware(&args.device)?, hardware(&args.edge)?);
+    let r = profile_report(&graph, &config, device, edge, &mut super::Bar::new(json))?;
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        write_json(&dir.join("profile.json"), &report)?;
-        plot_profile(&dir.join("profile.svg"), &p)?;
+        write_json(&dir.join("profile.json"), &r)?;
+        plot_profile(&dir.join("profile.svg"), &r.profile)?;
     }
     if json {
-        return print_json(&report);
+        return print_json(&r);
     }
+    let p = &r.profile;
     println!(
-        "{}: engine {}, {} thread, batch {}; full model {:.3} ms on this host ({:.2} GMAC/s effective)",
+        "{}: engine {}, {} thread, batch {}; full model {:.3} ms on this host (p10 {:.3}, p90 {:.3}; {:.2} GMAC/s effective); per-call overhead {:.3} ms",
         args.model.display(),
         p.engine,
         p.threads,
         p.batch,
         p.full.median_ms,
-        host
+        p.full.p10_ms,
+        p.full.p90_ms,
+        r.host_gmacs,
+        r.host_layers.call_s * 1e3,
     );
     println!(
-        "device `{}` = host × {:.1}, edge `{}` = host × {:.3} (latency ratios)",
-        device.name,
-        host / device.gmacs(),
-        edge.name,
-        host / edge.gmacs()
+        "whole model: {:.3} ms on `{}`, {:.4} ms on `{}` (cost model: roofline + per-op overhead, or the measured table)",
+        r.device_full_s * 1e3,
+        r.device.name(),
+        r.edge_full_s * 1e3,
+        r.edge.name()
     );
-    let table_rows = rows
+    let rows = r
+        .cuts
         .iter()
-        .map(|r| {
+        .map(|c| {
             vec![
-                r["index"].to_string(),
-                r["tensor"].as_str().unwrap_or("").to_string(),
-                bytes(r["feature_bytes"].as_u64().unwrap_or(0)),
-                si(r["head_macs"].as_f64().unwrap_or(0.0)),
-                si(r["tail_macs"].as_f64().unwrap_or(0.0)),
-                format!("{:.3}", r["host_head_ms"].as_f64().unwrap_or(0.0)),
-                format!("{:.3}", r["host_tail_ms"].as_f64().unwrap_or(0.0)),
-                format!("{:.2}", r["device_head_ms"].as_f64().unwrap_or(0.0)),
-                format!("{:.4}", r["edge_tail_ms"].as_f64().unwrap_or(0.0)),
+                c.index.to_string(),
+                c.tensor.clone(),
+                bytes(c.feature_bytes),
+                si(c.head_macs as f64),
+                si(c.tail_macs as f64),
+                format!(
+                    "{:.3} [{:.3}, {:.3}]",
+                    c.host_head.median_ms, c.host_head.p10_ms, c.host_head.p90_ms
+                ),
+                format!(
+                    "{:.3} [{:.3}, {:.3}]",
+                    c.host_tail.median_ms, c.host_tail.p10_ms, c.host_tail.p90_ms
+                ),
+                format!("{:.3}", c.host_head_fit_s * 1e3),
+                format!("{:.3}", c.device_head_s * 1e3),
+                format!("{:.4}", c.edge_tail_s * 1e3),
             ]
         })
         .collect();
-    println!(
-        "{}",
-        table(
-            &[
-                "#",
-                "tensor",
-                "feature",
-                "head MACs",
-                "tail MACs",
-                "host head ms",
-                "host tail ms",
-                &format!("{} head ms", device.name),
-                &format!("{} tail ms", edge.name),
-            ],
-            table_rows
-        )
-    );
+    let headers = [
+        "#".to_string(),
+        "tensor".into(),
+        "feature".into(),
+        "head MACs".into(),
+        "tail MACs".into(),
+        "host head ms [p10, p90]".into(),
+        "host tail ms [p10, p90]".into(),
+        "host head fit ms".into(),
+        format!("{} head ms", r.device.name()),
+        format!("{} tail ms", r.edge.name()),
+    ];
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    println!("{}", table(&headers, rows));
     if let Some(dir) = &args.out {
         println!("wrote {}/profile.json and profile.svg", dir.display());
     }
@@ -180,12 +154,18 @@ pub fn list(json: bool) -> Result<()> {
                 p.name.clone(),
                 format!("{:?}", p.role).to_lowercase(),
                 format!("{:.1}", p.gmacs()),
+                format!("{:.1}", p.mem_gbps()),
+                format!("{:.0}", p.op_overhead_us),
                 format!("{:.1}", p.power_w),
                 p.description.clone(),
             ]
         })
         .collect();
-    println!("{}", table(&["name", "role", "GMAC/s", "W", "description"], rows));
-    println!("GMAC/s = vendor peak × assumed efficiency; sources: `coinfer profiles --json`.");
+    println!("{}", table(&["name", "role", "GMAC/s", "GB/s", "µs/op", "W", "description"], rows));
+    println!(
+        "GMAC/s and GB/s = vendor peak × assumed efficiency, µs/op = assumed launch overhead; \
+         sources: `coinfer profiles --json`. Your own device: pass a per-layer table \
+         (`layer,seconds` CSV or LayerTimes JSON) instead of a name."
+    );
     Ok(())
 }

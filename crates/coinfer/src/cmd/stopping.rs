@@ -21,7 +21,12 @@ pub fn run(args: &StoppingArgs, json: bool) -> Result<()> {
     };
     let compute = |name: &Option<String>| -> Result<Option<Compute>> {
         Ok(match name {
-            Some(n) => Some(Compute::from(&hardware(n)?)),
+            Some(n) => match hardware(n)? {
+                coinfer_sim::Hardware::Profile(p) => Some(Compute::from(&p)),
+                coinfer_sim::Hardware::Measured(t) => {
+                    anyhow::bail!("`{}`: the stopping study takes a profile name", t.name)
+                }
+            },
             None => None,
         })
     };
