@@ -14,8 +14,9 @@ command -v cargo-deny >/dev/null || cargo install cargo-deny --locked
 cargo deny check licenses bans sources
 # The API docs build without broken links.
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --all-features
-# The build the README's first command runs (default features: tract only).
-cargo build --workspace
+# The README's first command builds with default features (tract only): type-checked here,
+# without codegen; the all-features build below compiles and tests the same code.
+cargo check --workspace --all-targets
 # Every test in its own process with a timeout, timed tests alone (.config/nextest.toml);
 # includes the fuzz smoke run (crates/fuzz-targets). nextest is on this machine kind; the
 # install is the fallback.

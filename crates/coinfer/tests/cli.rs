@@ -323,23 +323,32 @@ fn demo_executes_its_splits_exactly() {
         out.to_str().unwrap(),
         "--json",
     ]);
-    let runs = v["runtime"].as_array().unwrap();
+    let runs = v["runtime"]["checks"].as_array().unwrap();
     assert_eq!(runs.len(), 3, "one runtime run per link rate");
     for r in runs {
         assert_eq!(r["measured"]["edge"], 10, "served by the edge over gRPC: {r}");
-        // Seen here: +10 % to +27 % (the model leaves out encoding and gRPC handling); the
-        // bound is twice the worst seen, for a loaded machine. The test runs alone (nextest).
+        // Seen here with the one cost model (periodic-regime host profile, framing, calibrated
+        // stack time): +2 % to +7 % at 100 requests; the bound is twice the 15 %, for
+        // 10 requests on a loaded machine. The test runs alone (nextest).
         let err = r["relative_error"].as_f64().unwrap();
-        assert!(err.abs() < 0.5, "measured {err:+.2} off the cost model: {r}");
+        assert!(err.abs() < 0.3, "measured {err:+.2} off the cost model: {r}");
     }
     let plans = v["plans"].as_array().unwrap();
     assert_eq!(plans.len(), 3);
+    let total = |o: &serde_json::Value| o["prediction"]["total_s"].as_f64().unwrap();
     for p in plans {
-        let best = p["best"]["total_ms"].as_f64().unwrap();
+        let best = total(&p["best"]);
         for o in p["options"].as_array().unwrap() {
-            assert!(best <= o["total_ms"].as_f64().unwrap() + 1e-12, "best is not minimal");
+            assert!(best <= total(o) + 1e-15, "best is not minimal");
         }
     }
+    // Plans come from the hardware models, not from this host's timings: a second run, with
+    // other timing noise, plans exactly the same.
+    let again_dir = dir.path().join("again");
+    let again_out = again_dir.to_str().unwrap();
+    let again =
+        ok_json(&["demo", "--images", "10", "--runtime-images", "0", "--json", "--out", again_out]);
+    assert_eq!(again["plans"], v["plans"], "plans flipped between runs");
     let execs = v["executions"].as_array().unwrap();
     assert!(!execs.is_empty());
     for e in execs {
@@ -354,17 +363,20 @@ fn demo_executes_its_splits_exactly() {
 }
 
 #[test]
-fn profile_scales_host_latency_by_one_ratio() {
-    let v = ok_json(&["profile", "--runs", "3", "--json"]);
+fn profile_heads_nest_and_never_cost_less_than_the_model_they_cover() {
+    let v = ok_json(&["profile", "--runs", "3", "--device", "jetson-nano", "--json"]);
     let cuts = v["cuts"].as_array().unwrap();
     assert_eq!(cuts.len(), 19, "the default model's cut points (its model card)");
-    let ratio = |c: &serde_json::Value| {
-        c["device_head_ms"].as_f64().unwrap() / c["host_head_ms"].as_f64().unwrap()
-    };
-    let r0 = ratio(&cuts[0]);
-    assert!(r0 > 0.0);
+    let f = |c: &serde_json::Value, k: &str| c[k].as_f64().unwrap();
+    let (device_full, edge_full) = (f(&v, "device_full_s"), f(&v, "edge_full_s"));
+    let (mut head, mut fit) = (0.0, 0.0);
     for c in cuts {
-        assert!((ratio(c) - r0).abs() < 1e-9 * r0);
+        // On the hardware models and on this host's robust fit, a longer head never costs
+        // less, and no head or tail is free (a per-operator launch at least).
+        assert!(f(c, "device_head_s") >= head && f(c, "host_head_fit_s") >= fit, "{c}");
+        (head, fit) = (f(c, "device_head_s"), f(c, "host_head_fit_s"));
+        assert!(head > 0.0 && f(c, "edge_tail_s") > 0.0, "{c}");
+        assert!(head <= device_full && f(c, "edge_tail_s") <= edge_full, "{c}");
     }
     // Feature sizes vary by more than 10× across the cuts.
     let sizes: Vec<u64> = cuts.iter().map(|c| c["feature_bytes"].as_u64().unwrap()).collect();
@@ -418,7 +430,7 @@ fn bad_inputs_get_clear_errors() {
         ],
         &["shape", "[2, 3, 32, 32]", "[?, 1, 28, 28]"],
     );
-    fails_with(&["profile", "--device", "cray-1"], &["unknown hardware profile", "rpi4"]);
+    fails_with(&["profile", "--device", "cray-1"], &["unknown hardware `cray-1`", "rpi4"]);
     fails_with(&["eval", "--data", "imagenet"], &["unknown data set", "fashion-mnist"]);
     let out = Command::new(env!("CARGO_BIN_EXE_coinfer"))
         .args(["eval", "--data", "digits"])

@@ -338,7 +338,16 @@ async fn through_the_emulated_link_transfer_time_follows_rate_and_delay() {
     let recs = &recs[2..]; // connection set-up excluded
     assert!(recs.iter().all(|r| r.served_by == ServedBy::Edge));
     let transmit = recs.iter().map(|r| r.transmit_ms).sum::<f64>() / recs.len() as f64;
-    let predicted = recs[0].frame_bytes as f64 * 8.0 / rate * 1e3 + 2.0 * delay_ms;
+    // The one cost model, for the link part alone (no compute in this work): framed request
+    // up, answer down, one RTT.
+    let transport = coinfer_sim::Transport {
+        rtt_s: 2.0 * delay_ms / 1e3,
+        framing: coinfer_sim::Framing::grpc(),
+        ..coinfer_sim::Transport::ideal()
+    };
+    let link = coinfer_sim::Link { up_bps: rate, tx_power_w: 0.0, transport };
+    let work = coinfer_sim::Work::split(0.0, 0.0, recs[0].frame_bytes as f64, 0.0);
+    let predicted = coinfer_sim::predict(&work, &link).total_s * 1e3;
     // The emulator can only make a transfer slower than the model, never faster: a tight
     // floor. Above it the machine's load adds (already 20 % seen here): a generous ceiling.
     // The emulator's own schedule is checked exactly in `link.rs`.

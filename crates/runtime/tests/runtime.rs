@@ -269,3 +269,53 @@ async fn out_of_band_codecs_are_named_in_requests() {
     assert!(r.error.as_deref().unwrap_or("").contains("InvalidArgument"), "{r:?}");
     edge.stop().await.expect("stops");
 }
+
+/// The cost model's framing of the runtime protocol (`Framing::grpc`) is the bytes the link
+/// emulator counts: request and response, for small and large frames.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framing_matches_the_bytes_on_the_wire() {
+    use coinfer_runtime::link::LinkConfig;
+    use coinfer_runtime::relay::LinkRelay;
+    use std::sync::atomic::Ordering::Relaxed;
+    let edge = edge_at(any(), EdgeConfig::default(), false).await;
+    let data = samples(8);
+    let framing = coinfer_sim::Framing::grpc();
+    // Cut 16: 220-byte frames; edge-only: the 3,136-byte input; cut 0: 12,580 bytes.
+    for split in [cut(16), SplitChoice::EdgeOnly, cut(0)] {
+        let unlimited = LinkConfig::fixed(0.0, 0.0);
+        let relay =
+            LinkRelay::start(any(), edge.addr, unlimited.clone(), unlimited).expect("relay");
+        let client =
+            EdgeClient::new(&format!("http://{}", relay.local_addr()), None).expect("client");
+        let mut dev = DeviceRunner::new(
+            plan("cam", split.clone()),
+            store(),
+            Some(client),
+            DeviceOptions::default(),
+            None,
+        );
+        // Two warm-up requests fill the HPACK tables.
+        let mut frames = 0usize;
+        let mut start = (0, 0);
+        for (i, (x, y)) in data.iter().enumerate() {
+            if i == 2 {
+                start = (relay.stats.up_bytes.load(Relaxed), relay.stats.down_bytes.load(Relaxed));
+            }
+            let r = dev.infer(x.clone(), Some(*y)).await.expect("infer");
+            if i >= 2 {
+                frames += r.frame_bytes;
+            }
+        }
+        // Let the last response's bytes be counted.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let n = (data.len() - 2) as f64;
+        let up = (relay.stats.up_bytes.load(Relaxed) - start.0) as f64 / n;
+        let down = (relay.stats.down_bytes.load(Relaxed) - start.1) as f64 / n;
+        let want_up = framing.request_wire_bytes(frames as f64 / n);
+        // Varint lengths and HPACK indices move a few bytes; HTTP/2 control frames (window
+        // updates, pings) are not per request.
+        assert!((up - want_up).abs() <= 16.0, "{split}: {up:.1} B up, model {want_up:.1}");
+        assert!((down - framing.response_bytes).abs() <= 16.0, "{split}: {down:.1} B down");
+    }
+    edge.stop().await.expect("stops");
+}

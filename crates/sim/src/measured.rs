@@ -170,6 +170,38 @@ mod tests {
     }
 
     #[test]
+    fn the_chosen_split_does_not_flip_with_timing_noise() {
+        use crate::cost_model::Link;
+        use crate::layers::Compute;
+        use crate::split_options::{split_options, SplitChoice};
+        // Cut 2 (after the third layer) is twice as fast as anything else at 1 Mbit/s.
+        let truth = [2e-3, 5e-4, 3e-4, 5e-3];
+        let outputs = [2000.0, 500.0, 20.0, 10.0];
+        let table = LayerTable {
+            input_values: 784.0,
+            bits_per_value: 32.0,
+            layers: outputs.iter().map(|&o| Layer::new(1.0, o, 0.0)).collect(),
+        };
+        let names: Vec<String> = (0..3).map(|i| format!("t{i}")).collect();
+        let edge = Compute::throughput(1e15, 1.0);
+        let link = Link::simple(1e6, 0.0);
+        for seed in 0..100 {
+            let fit = measure(&truth, 5e-5, 0.1, seed).layer_times("host", 1.0);
+            let options = split_options(&table, &names, &fit, &edge).expect("options");
+            let best = options
+                .iter()
+                .map(|o| o.latency(&link))
+                .min_by(|a, b| a.prediction.total_s.total_cmp(&b.prediction.total_s))
+                .expect("options");
+            assert!(
+                matches!(best.option.choice, SplitChoice::Cut { index: 2, .. }),
+                "seed {seed}: {}",
+                best.option.choice
+            );
+        }
+    }
+
+    #[test]
     fn timings_below_the_timer_floor_divide_by_macs() {
         let truth = [1e-6, 3e-6];
         let m = measure(&truth, 0.0, 0.0, 1);
