@@ -47,6 +47,7 @@ pub mod bench;
 pub mod bottleneck;
 pub mod codec_sweep;
 pub mod demo;
+pub mod edge_bench;
 mod error;
 pub mod evaluate;
 pub mod features;

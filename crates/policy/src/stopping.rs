@@ -28,6 +28,9 @@ pub enum StoppingError {
     /// The radio or channel is invalid.
     #[error(transparent)]
     Channel(#[from] coinfer_sim::ChannelError),
+    /// The channel, network or compute configuration cannot be built.
+    #[error(transparent)]
+    Config(#[from] coinfer_sim::ConfigError),
 }
 
 /// An online splitting problem over `N` layers.

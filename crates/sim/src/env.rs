@@ -14,6 +14,7 @@ use crate::channel_more::ChannelProcess;
 use crate::cost_model::{predict, Link, Prediction, Transport, Work};
 use crate::environment::{Env, EnvError, Space};
 use crate::layers::{Compute, CostWeights, LayerTable};
+use crate::split_point::SplitPoint;
 
 /// The result of one step.
 #[derive(Debug, Clone, PartialEq)]
@@ -407,6 +408,53 @@ impl MultiDeviceEnv {
         self.prediction(device, a, h, cshare, bshare).total_s
     }
 
+    /// One action per device as a deployment [`Plan`]: device `i` is `device_ids[i]` running
+    /// version `name` of `model`, split at its partition, with its normalised compute share
+    /// as its scheduling weight and its normalised bandwidth share. The plan's uplink
+    /// capacity in bit/s is left to the operator (0 = unlimited): this environment shares a
+    /// band in Hz, whose rate depends on each device's channel.
+    pub fn plan(
+        &self,
+        actions: &[DeviceAction],
+        model: &str,
+        device_ids: &[String],
+    ) -> Result<crate::plan::Plan, EnvError> {
+        self.check(actions)?;
+        if device_ids.len() != actions.len() {
+            return Err(EnvError::InvalidAction(format!(
+                "{} device ids for {} actions",
+                device_ids.len(),
+                actions.len()
+            )));
+        }
+        let csum: f64 = actions.iter().map(|a| a.compute_share).sum::<f64>().max(1.0);
+        let bsum: f64 = actions.iter().map(|a| a.bandwidth_share).sum::<f64>().max(1.0);
+        let devices = actions
+            .iter()
+            .zip(device_ids)
+            .map(|(a, id)| {
+                let v = &self.versions[a.version];
+                let n_cuts = v.table.layers.len().saturating_sub(1);
+                let split = SplitPoint::from_partition(a.partition, n_cuts)
+                    .map_err(|e| EnvError::InvalidAction(e.to_string()))?
+                    .to_choice("");
+                let mut d = crate::plan::DevicePlan::new(id.clone(), model, split);
+                d.version = v.name.clone();
+                // A scheduling weight must be > 0: a device with no share gets the least.
+                d.compute_share = (a.compute_share / csum).max(1e-9);
+                d.bandwidth_share = a.bandwidth_share / bsum;
+                Ok(d)
+            })
+            .collect::<Result<Vec<_>, EnvError>>()?;
+        let plan = crate::plan::Plan {
+            note: format!("MultiDeviceEnv slot {}", self.slot),
+            uplink_capacity_bps: 0.0,
+            devices,
+        };
+        plan.validate().map_err(|e| EnvError::InvalidAction(e.to_string()))?;
+        Ok(plan)
+    }
+
     /// Applies one action per device; the reward is the sum of utilities. Errors before a
     /// reset, after the horizon, and for an action outside the space (see [`Env`]).
     pub fn step(&mut self, actions: &[DeviceAction]) -> Result<Step, EnvError> {
@@ -587,6 +635,14 @@ mod tests {
         a.step(&greedy).expect("steps");
         let even = a.outcomes.clone();
         assert!(even.iter().all(|o| o.latency_s.is_finite() && o.latency_s > 0.0));
+        // The action as a plan: one device entry each, shares normalised, splits converted.
+        let ids: Vec<String> = (0..8).map(|i| format!("cam-{i}")).collect();
+        let plan = a.plan(&greedy, "mlp", &ids).expect("plan");
+        assert_eq!(plan.devices.len(), 8);
+        assert!((plan.devices[0].bandwidth_share - 0.125).abs() < 1e-12);
+        assert_eq!(plan.devices[1].version, "large");
+        assert!(matches!(plan.devices[0].split, crate::SplitChoice::Cut { index: 0, .. }));
+        assert!(a.plan(&greedy, "mlp", &ids[..2]).is_err());
         // Fully local needs no share at all.
         let local =
             DeviceAction { version: 0, partition: 4, compute_share: 0.0, bandwidth_share: 0.0 };

@@ -13,6 +13,7 @@ pub use channel::{ChannelError, ChannelModel, FiniteStateChannel, Radio, Truncat
 pub use channel_more::{
     ChannelProcess, GaussMarkov, Iid, TraceChannel, TraceError, TraceKind, TruncatedRician,
 };
+pub use config::{ChannelConfig, ComputeConfig, ConfigError, NetworkConfig};
 pub use cost_model::{predict, Chunking, Framing, Link, Prediction, Transport, Work};
 pub use env::{
     DeviceAction, DeviceOutcome, DeviceSpec, ModelVersion, MultiDeviceEnv, SplitEnv, SplitSetup,
@@ -30,6 +31,7 @@ pub use split_point::{SplitPoint, SplitPointError};
 
 mod channel;
 mod channel_more;
+mod config;
 mod cost_model;
 mod env;
 mod environment;

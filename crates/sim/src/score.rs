@@ -5,6 +5,7 @@ use crate::layer_cost::LayerCost;
 use crate::layers::LayerTable;
 use crate::plan::{Plan, PlanError};
 use crate::split_options::SplitChoice;
+use crate::split_point::SplitPoint;
 
 /// What one device of a plan runs on: its model's layer table, its hardware, its link.
 pub struct DeviceContext<'a> {
@@ -41,17 +42,14 @@ pub fn score_plan(
         .zip(contexts)
         .map(|(d, c)| {
             let n = c.table.layers.len();
-            let p = match &d.split {
-                SplitChoice::EdgeOnly => 0,
-                SplitChoice::DeviceOnly => n,
-                SplitChoice::Cut { index, .. } if index + 1 < n => index + 1,
-                SplitChoice::Cut { index, .. } => {
-                    return Err(PlanError::Invalid {
-                        device: d.device_id.clone(),
-                        why: format!("cut {index} of a model with {} cuts", n.saturating_sub(1)),
-                    })
-                }
-            };
+            let n_cuts = n.saturating_sub(1);
+            let p = SplitPoint::from(&d.split).partition(n_cuts);
+            if p > n || (p == n && !matches!(d.split, SplitChoice::DeviceOnly)) {
+                return Err(PlanError::Invalid {
+                    device: d.device_id.clone(),
+                    why: format!("{} of a model with {n_cuts} cuts", d.split),
+                });
+            }
             let device_s = c.device.run_s(c.table, 0..p);
             let work = if p == n {
                 Work::local(device_s, c.device.power_w())

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use coinfer_data::DatasetName;
-use coinfer_pipeline::codec_sweep::{sweep, SweepConfig, SweepRow};
+use coinfer_pipeline::codec_sweep::{sweep, SweepConfig, SweepReport, SweepRow};
 
 use crate::args::CodecWhat;
 use crate::output::{bytes, print_json, table, write_json};
@@ -47,14 +47,25 @@ pub fn run(what: CodecWhat, json: bool) -> Result<()> {
         bottlenecks,
     };
     let report = sweep(&config, &mut super::Bar::new(json))?;
-    let (rows, cut) = (&report.rows, &report.cut);
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let mut w = csv::Writer::from_path(out.join("sweep.csv"))?;
-    for r in rows {
+    for r in &report.rows {
         w.serialize(r)?;
     }
     w.flush()?;
     write_json(&out.join("sweep.json"), &report)?;
+    write_plot(&out, &report)?;
+    if json {
+        return print_json(&report);
+    }
+    print_report(&report);
+    println!("wrote {0}/sweep.csv, {0}/sweep.json, {0}/sweep.svg", out.display());
+    Ok(())
+}
+
+/// `sweep.svg`: accuracy against bytes per sample, one series per codec family.
+fn write_plot(out: &std::path::Path, report: &SweepReport) -> Result<()> {
+    let (rows, cut) = (&report.rows, &report.cut);
     let series = |pred: &dyn Fn(&SweepRow) -> bool, label: &str| Series {
         label: label.into(),
         points: rows
@@ -92,9 +103,12 @@ pub fn run(what: CodecWhat, json: bool) -> Result<()> {
             false,
         )],
     )?;
-    if json {
-        return print_json(&report);
-    }
+    Ok(())
+}
+
+/// The cut and every codec's bytes and accuracy.
+fn print_report(report: &SweepReport) {
+    let (rows, cut) = (&report.rows, &report.cut);
     println!(
         "cut {} `{}` {:?}: fp32 feature {} per sample; {} test images, ranges calibrated on {} validation images",
         cut.index,
@@ -117,6 +131,4 @@ pub fn run(what: CodecWhat, json: bool) -> Result<()> {
         })
         .collect();
     println!("{}", table(&["codec", "bytes/sample", "vs fp32", "accuracy", "Δ pts"], table_rows));
-    println!("wrote {0}/sweep.csv, {0}/sweep.json, {0}/sweep.svg", out.display());
-    Ok(())
 }

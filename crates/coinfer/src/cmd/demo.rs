@@ -4,6 +4,7 @@
 use anyhow::{bail, Context, Result};
 use coinfer_data::DatasetName;
 use coinfer_pipeline::demo::{run_demo, DemoConfig, DemoReport};
+use coinfer_pipeline::runtime_check::RuntimeChecks;
 
 use super::profile::{hardware, plot_profile};
 use crate::args::DemoArgs;
@@ -31,12 +32,34 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
         data: DatasetName::FashionMnist,
     };
     let report = run_demo(&config, &mut super::Bar::new(json))?;
-    let DemoReport { device, edge, profile, plans, executions, runtime, .. } = &report;
-
-    // Report.
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    plot_profile(&args.out.join("profile.svg"), profile)?;
+    write_plots(&args.out, &report)?;
+    write_json(&args.out.join("demo.json"), &report)?;
+    if json {
+        return print_json(&report);
+    }
+    print_plans(args, &report);
+    print_executions(&report);
+    if let Some(runtime) = &report.runtime {
+        print_runtime(args, runtime);
+    }
+    println!(
+        "wrote {0}/demo.json, {0}/latency.svg, {0}/profile.svg{1}",
+        args.out.display(),
+        if report.runtime.is_none() {
+            String::new()
+        } else {
+            format!(", {}/runtime.svg", args.out.display())
+        }
+    );
+    Ok(())
+}
+
+/// `profile.svg`, `latency.svg` and (with a runtime run) `runtime.svg` in `out`.
+fn write_plots(out: &std::path::Path, report: &DemoReport) -> Result<()> {
+    let DemoReport { device, edge, profile, plans, runtime, .. } = report;
+    plot_profile(&out.join("profile.svg"), profile)?;
     let series: Vec<Series> = plans
         .iter()
         .map(|p| Series {
@@ -50,7 +73,7 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
         })
         .collect();
     write_svg(
-        &args.out.join("latency.svg"),
+        &out.join("latency.svg"),
         &[(
             &format!(
                 "End-to-end latency per split ({} → {}); x: 0 = edge-only, last = device-only",
@@ -69,7 +92,7 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
             runtime.checks.iter().map(|c| (c.mbps.log10(), f(c))).collect::<Vec<_>>()
         };
         write_svg(
-            &args.out.join("runtime.svg"),
+            &out.join("runtime.svg"),
             &[(
                 "End-to-end latency on the real runtime: measured vs the cost model",
                 "log10(link rate, Mbit/s)",
@@ -92,11 +115,12 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
             )],
         )?;
     }
-    write_json(&args.out.join("demo.json"), &report)?;
-    if json {
-        return print_json(&report);
-    }
+    Ok(())
+}
 
+/// The plan per link rate.
+fn print_plans(args: &DemoArgs, report: &DemoReport) {
+    let DemoReport { device, edge, profile, plans, .. } = report;
     println!(
         "coinfer demo: {} ({} cut points), device `{}`, edge `{}`, RTT {} ms, engine {}",
         args.model.display(),
@@ -149,7 +173,12 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
             rows
         )
     );
-    let rows = executions
+}
+
+/// Each chosen split executed on test images.
+fn print_executions(report: &DemoReport) {
+    let rows = report
+        .executions
         .iter()
         .map(|e| {
             vec![
@@ -167,66 +196,58 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
         "{}",
         table(&["split", "images", "accuracy", "full model", "differing", "sent/image"], rows)
     );
-    if let Some(runtime) = runtime {
-        println!(
-            "On the real runtime (device → gRPC → edge on loopback, link emulated at each rate, \
-             RTT {} ms; both sides on this host, so the prediction uses this host's times, \
-             profiled with an idle gap before each run as requests are spaced here; protocol \
-             stack {:.3} ms per request, calibrated on the same relay with no rate limit):",
-            args.rtt_ms,
-            runtime.stack_s * 1e3
-        );
-        let rows = runtime
-            .checks
-            .iter()
-            .map(|c| {
-                let m = &c.measured;
-                let p = &c.predicted;
-                let link = p.stack_s + p.rtt_s + p.uplink_s + p.downlink_s;
-                vec![
-                    format!("{}", c.mbps),
-                    c.choice.to_string(),
-                    format!("{}/{}", m.edge, m.requests),
-                    format!(
-                        "{:.0} ({:.0}↑ {:.0}↓)",
-                        m.mean_frame_bytes, c.wire_bytes[0], c.wire_bytes[1]
-                    ),
-                    format!("{:.2} + {:.2} + {:.2}", p.device_s * 1e3, link * 1e3, p.edge_s * 1e3),
-                    format!("{:.2}", p.total_s * 1e3),
-                    format!("{:.2} (p95 {:.2})", m.e2e_ms.p50, m.e2e_ms.p95),
-                    format!("{:+.1} %", 100.0 * c.relative_error),
-                    format!("{:.2}", c.predicted_payload_only.total_s * 1e3),
-                    format!("{:.2} %", 100.0 * m.accuracy),
-                ]
-            })
-            .collect();
-        println!(
-            "{}",
-            table(
-                &[
-                    "Mbit/s",
-                    "split",
-                    "by edge",
-                    "frame B (wire ↑↓)",
-                    "predicted dev+link+edge ms",
-                    "predicted ms",
-                    "measured p50 ms",
-                    "error",
-                    "frame-only model ms",
-                    "accuracy"
-                ],
-                rows
-            )
-        );
-    }
+}
+
+/// Measured against predicted on the real runtime.
+fn print_runtime(args: &DemoArgs, runtime: &RuntimeChecks) {
     println!(
-        "wrote {0}/demo.json, {0}/latency.svg, {0}/profile.svg{1}",
-        args.out.display(),
-        if runtime.is_none() {
-            String::new()
-        } else {
-            format!(", {}/runtime.svg", args.out.display())
-        }
+        "On the real runtime (device → gRPC → edge on loopback, link emulated at each rate, \
+         RTT {} ms; both sides on this host, so the prediction uses this host's times, \
+         profiled with an idle gap before each run as requests are spaced here; protocol \
+         stack {:.3} ms per request, calibrated on the same relay with no rate limit):",
+        args.rtt_ms,
+        runtime.stack_s * 1e3
     );
-    Ok(())
+    let rows = runtime
+        .checks
+        .iter()
+        .map(|c| {
+            let m = &c.measured;
+            let p = &c.predicted;
+            let link = p.stack_s + p.rtt_s + p.uplink_s + p.downlink_s;
+            vec![
+                format!("{}", c.mbps),
+                c.choice.to_string(),
+                format!("{}/{}", m.edge, m.requests),
+                format!(
+                    "{:.0} ({:.0}↑ {:.0}↓)",
+                    m.mean_frame_bytes, c.wire_bytes[0], c.wire_bytes[1]
+                ),
+                format!("{:.2} + {:.2} + {:.2}", p.device_s * 1e3, link * 1e3, p.edge_s * 1e3),
+                format!("{:.2}", p.total_s * 1e3),
+                format!("{:.2} (p95 {:.2})", m.e2e_ms.p50, m.e2e_ms.p95),
+                format!("{:+.1} %", 100.0 * c.relative_error),
+                format!("{:.2}", c.predicted_payload_only.total_s * 1e3),
+                format!("{:.2} %", 100.0 * m.accuracy),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(
+            &[
+                "Mbit/s",
+                "split",
+                "by edge",
+                "frame B (wire ↑↓)",
+                "predicted dev+link+edge ms",
+                "predicted ms",
+                "measured p50 ms",
+                "error",
+                "frame-only model ms",
+                "accuracy"
+            ],
+            rows
+        )
+    );
 }

@@ -24,29 +24,34 @@ pub(crate) fn read_ratios(path: &std::path::Path) -> Result<BTreeMap<String, f64
     parsed.with_context(|| format!("{} must map group names to ratios", path.display()))
 }
 
+/// `--list`: the model's channel groups and whether each can be pruned.
+fn list_groups(graph: &Graph, json: bool) -> Result<()> {
+    let prepared = coinfer_prune::prepare_for_pruning(graph)?;
+    let groups = ChannelGroups::analyse(&prepared)?;
+    if json {
+        return print_json(&groups.groups);
+    }
+    let rows = groups
+        .groups
+        .iter()
+        .map(|g| {
+            vec![
+                g.name.clone(),
+                g.channels.to_string(),
+                g.producers.len().to_string(),
+                g.slices.len().to_string(),
+                g.unprunable.clone().unwrap_or_else(|| "prunable".into()),
+            ]
+        })
+        .collect();
+    println!("{}", table(&["group", "channels", "producers", "slices", "status"], rows));
+    Ok(())
+}
+
 pub fn run(args: &PruneArgs, json: bool) -> Result<()> {
     let graph = super::load_graph_at(&args.model, &args.shape)?;
     if args.list {
-        let prepared = coinfer_prune::prepare_for_pruning(&graph)?;
-        let groups = ChannelGroups::analyse(&prepared)?;
-        if json {
-            return print_json(&groups.groups);
-        }
-        let rows = groups
-            .groups
-            .iter()
-            .map(|g| {
-                vec![
-                    g.name.clone(),
-                    g.channels.to_string(),
-                    g.producers.len().to_string(),
-                    g.slices.len().to_string(),
-                    g.unprunable.clone().unwrap_or_else(|| "prunable".into()),
-                ]
-            })
-            .collect();
-        println!("{}", table(&["group", "channels", "producers", "slices", "status"], rows));
-        return Ok(());
+        return list_groups(&graph, json);
     }
     if !args.sweep.is_empty() {
         return sweep(args, &graph, json);

@@ -1,7 +1,7 @@
 //! `coinfer stopping --config FILE.toml`: optimal stopping and placement (seed 002).
 
 use anyhow::{Context, Result};
-use coinfer_pipeline::stopping_study::{stopping_study, StudyConfig};
+use coinfer_pipeline::stopping_study::{stopping_study, StoppingStudy, StudyConfig};
 use coinfer_policy::stopping_config::StoppingConfig;
 use coinfer_sim::Compute;
 
@@ -42,9 +42,24 @@ pub fn run(args: &StoppingArgs, json: bool) -> Result<()> {
     if let Some(path) = &args.online_rule {
         write_json(path, &report.online_rule)?;
     }
-    let (n, k) = (report.layers, report.horizon);
-    let (best, placements, closed) =
-        (&report.placement.best, &report.placement.all, &report.placement.closed_form);
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        write_json(&dir.join("stopping.json"), &report)?;
+        write_plots(dir, &report)?;
+    }
+    if json {
+        return print_json(&report);
+    }
+    print_report(&report, samples);
+    if let Some(dir) = &args.out {
+        println!("wrote {0}/stopping.json and {0}/stopping.svg", dir.display());
+    }
+    Ok(())
+}
+
+/// `stopping.svg`: cost vs SNR, period cost vs K, thresholds per stage.
+fn write_plots(dir: &std::path::Path, report: &StoppingStudy) -> Result<()> {
+    let placements = &report.placement.all;
     let (optimal, osla) = (&report.thresholds.optimal, &report.thresholds.one_stage_look_ahead);
     let mut sweep: Vec<Series> =
         report.rules.iter().map(|r| Series { label: r.rule.into(), points: vec![] }).collect();
@@ -53,9 +68,7 @@ pub fn run(args: &StoppingArgs, json: bool) -> Result<()> {
             s.points.push((point.mean_snr_db, c.expected_cost));
         }
     }
-    if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        write_json(&dir.join("stopping.json"), &report)?;
+    {
         let finite = |v: &[f64]| -> Vec<(f64, f64)> {
             v.iter()
                 .enumerate()
@@ -90,9 +103,14 @@ pub fn run(args: &StoppingArgs, json: bool) -> Result<()> {
             ],
         )?;
     }
-    if json {
-        return print_json(&report);
-    }
+    Ok(())
+}
+
+/// The placement, the rules' costs and the thresholds as tables.
+fn print_report(report: &StoppingStudy, samples: usize) {
+    let (n, k) = (report.layers, report.horizon);
+    let (best, closed) = (&report.placement.best, &report.placement.closed_form);
+    let (optimal, osla) = (&report.thresholds.optimal, &report.thresholds.one_stage_look_ahead);
     println!(
         "{n} layers; best placement K* = {} (period cost {:.4e}; enumeration over K = 0..{n})",
         best.k, best.total
@@ -125,8 +143,4 @@ pub fn run(args: &StoppingArgs, json: bool) -> Result<()> {
         })
         .collect();
     println!("{}", table(&["stage", "optimal η", "OSLA η"], rows));
-    if let Some(dir) = &args.out {
-        println!("wrote {0}/stopping.json and {0}/stopping.svg", dir.display());
-    }
-    Ok(())
 }
