@@ -107,7 +107,7 @@ pub fn edge_bench(config: &EdgeBenchConfig) -> Result<EdgeBenchReport> {
     let id = ModelId { model: config.model.clone(), version: String::new() };
     let tail = store.part(&id, Part::Tail(config.cut))?;
     let (frame, feature) = sample_frame(&store, &id, config.cut, config.data)?;
-    let mut edge_config = config.edge.clone();
+    let edge_config = config.edge.clone();
     edge_config.validate()?;
     let workers = edge_config.workers;
 
@@ -129,9 +129,10 @@ pub fn edge_bench(config: &EdgeBenchConfig) -> Result<EdgeBenchReport> {
     let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let edge = EdgeThread::spawn(&config.model_dir, engine, edge_config.clone(), any)?;
     edge_config.place_io_thread();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(
-        |source| PipelineError::Io { what: "starting the async runtime".into(), source },
-    )?;
+    let rt =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|source| {
+            PipelineError::Io { what: "starting the async runtime".into(), source }
+        })?;
     let served = rt.block_on(serve(config, &edge.url(), &frame))?;
     drop(rt); // closes the devices' connections, which a graceful stop waits for
     edge.stop()?;
@@ -190,13 +191,13 @@ async fn serve(config: &EdgeBenchConfig, url: &str, frame: &[u8]) -> Result<Serv
     // Served, one device, sequential: overhead over the tail's own time.
     let mut c = EdgeClient::new(url, None)?;
     for _ in 0..50 {
-        c.infer(req("solo".into()), None).await?;
+        c.infer(req("solo".into()), None).await.map_err(refused)?;
     }
     let mut served = Vec::with_capacity(config.requests);
     let (mut queue, mut server_extra, mut server_tail) = (vec![], vec![], vec![]);
     for _ in 0..config.requests {
         let t = Instant::now();
-        let r = c.infer(req("solo".into()), None).await?;
+        let r = c.infer(req("solo".into()), None).await.map_err(refused)?;
         served.push(t.elapsed().as_secs_f64() * 1e3);
         if let Some(tm) = r.timing {
             queue.push(tm.queue_us as f64 / 1e3);
@@ -208,7 +209,7 @@ async fn serve(config: &EdgeBenchConfig, url: &str, frame: &[u8]) -> Result<Serv
     let mut floor = Vec::with_capacity(config.requests);
     for _ in 0..config.requests {
         let t = Instant::now();
-        c.health().await?;
+        c.health().await.map_err(refused)?;
         floor.push(t.elapsed().as_secs_f64() * 1e3);
     }
 
@@ -263,6 +264,11 @@ async fn serve(config: &EdgeBenchConfig, url: &str, frame: &[u8]) -> Result<Serv
         idle_errors,
         live,
     })
+}
+
+/// A request the edge refused, as a pipeline error.
+fn refused(status: tonic::Status) -> PipelineError {
+    PipelineError::Invalid(format!("the edge refused a benchmark request: {status}"))
 }
 
 /// The feature frame of one test image at `cut` (raw float32, as devices send by default).

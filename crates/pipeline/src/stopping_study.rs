@@ -176,17 +176,17 @@ pub fn stopping_study(study: &StudyConfig) -> Result<StoppingStudy> {
     }
     let device = match study.device {
         Some(c) => c,
-        None => cfg.device.compute().map_err(stopping)?,
+        None => cfg.device.compute().map_err(|e| stopping(e.into()))?,
     };
     let edge = match study.edge {
         Some(c) => c,
-        None => cfg.edge.compute().map_err(stopping)?,
+        None => cfg.edge.compute().map_err(|e| stopping(e.into()))?,
     };
     let table = cfg.network.table();
     let p =
         problem_from_table(&table, &device, &edge, (cfg.radio, cfg.transport.clone()), cfg.weights)
             .map_err(stopping)?;
-    let ch = cfg.channel.build(&cfg.radio).map_err(stopping)?;
+    let ch = cfg.channel.build(&cfg.radio).map_err(|e| stopping(e.into()))?;
     let n = p.layers();
     let downloads = cfg.layer_download_costs().map_err(stopping)?;
     let (all, best) =
@@ -215,7 +215,7 @@ pub fn stopping_study(study: &StudyConfig) -> Result<StoppingStudy> {
     let mut cost_vs_snr = Vec::new();
     for i in 0..=8 {
         let factor = 10f64.powf(-1.0 + 0.25 * i as f64);
-        let ch_f = cfg.channel.scaled(factor).build(&cfg.radio).map_err(stopping)?;
+        let ch_f = cfg.channel.scaled(factor).build(&cfg.radio).map_err(|e| stopping(e.into()))?;
         let snr = ch_f.expect(&|h| h) * cfg.radio.tx_power_w
             / (cfg.radio.noise_w_per_hz * cfg.radio.bandwidth_hz);
         let costs = evaluate_rules(&p, ch_f.as_ref(), k, 0, seed);

@@ -189,11 +189,9 @@ impl ComputeConfig {
     /// The compute figures.
     pub fn compute(&self) -> Result<Compute, ConfigError> {
         match self {
-            ComputeConfig::Profile { profile } => {
-                profile_by_name(profile)
-                    .map(|p| Compute::from(&p))
-                    .ok_or_else(|| ConfigError::UnknownProfile(profile.clone()))
-            }
+            ComputeConfig::Profile { profile } => profile_by_name(profile)
+                .map(|p| Compute::from(&p))
+                .ok_or_else(|| ConfigError::UnknownProfile(profile.clone())),
             ComputeConfig::Dvfs { kappa, freq_hz, cycles_per_mac } => {
                 for (field, v) in
                     [("kappa", *kappa), ("freq_hz", *freq_hz), ("cycles_per_mac", *cycles_per_mac)]

@@ -145,7 +145,11 @@ pub fn bench(setup: &BenchEdgeArgs, json: bool) -> Result<()> {
             format!("{:.3} | {:.3}", r.server_queue_ms.p50, r.server_total_minus_tail_ms.p50),
             "".into(),
         ],
-        vec!["serving overhead p50 (ms)".into(), format!("{:.3}", r.overhead_p50_ms), "≤ 0.2".into()],
+        vec![
+            "serving overhead p50 (ms)".into(),
+            format!("{:.3}", r.overhead_p50_ms),
+            "≤ 0.2".into(),
+        ],
         vec![
             format!("raw tail /s, {} threads (batch 1 | max batch)", r.workers),
             format!("{:.0} | {:.0}", r.raw_tail_per_s_batch1, r.raw_tail_per_s_max_batch),

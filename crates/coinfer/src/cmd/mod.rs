@@ -106,7 +106,6 @@ pub(crate) fn progress_bar(len: u64, msg: &str, json: bool) -> indicatif::Progre
     bar
 }
 
-pub(crate) use coinfer_pipeline::features::to_feature;
 pub(crate) use coinfer_pipeline::layers::layer_table;
 
 /// The pipeline's progress reports as a progress bar on stderr (hidden with --json), notes

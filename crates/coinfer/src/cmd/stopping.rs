@@ -68,41 +68,35 @@ fn write_plots(dir: &std::path::Path, report: &StoppingStudy) -> Result<()> {
             s.points.push((point.mean_snr_db, c.expected_cost));
         }
     }
-    {
-        let finite = |v: &[f64]| -> Vec<(f64, f64)> {
-            v.iter()
-                .enumerate()
-                .filter(|(_, x)| x.is_finite())
-                .map(|(i, &x)| (i as f64, x))
-                .collect()
-        };
-        write_svg(
-            &dir.join("stopping.svg"),
-            &[
-                ("Expected cost vs mean SNR", "mean SNR (dB)", "expected cost", sweep, true),
-                (
-                    "Period cost vs layers placed K",
-                    "K",
-                    "download + Q × expected inference cost",
-                    vec![Series {
-                        label: "optimal splitting".into(),
-                        points: placements.iter().map(|c| (c.k as f64, c.total)).collect(),
-                    }],
-                    true,
-                ),
-                (
-                    "Offloading thresholds per stage (gain; stop when h ≥ η)",
-                    "stage n (layers computed)",
-                    "η_n",
-                    vec![
-                        Series { label: "optimal".into(), points: finite(optimal) },
-                        Series { label: "one-stage look-ahead".into(), points: finite(osla) },
-                    ],
-                    true,
-                ),
-            ],
-        )?;
-    }
+    let finite = |v: &[f64]| -> Vec<(f64, f64)> {
+        v.iter().enumerate().filter(|(_, x)| x.is_finite()).map(|(i, &x)| (i as f64, x)).collect()
+    };
+    write_svg(
+        &dir.join("stopping.svg"),
+        &[
+            ("Expected cost vs mean SNR", "mean SNR (dB)", "expected cost", sweep, true),
+            (
+                "Period cost vs layers placed K",
+                "K",
+                "download + Q × expected inference cost",
+                vec![Series {
+                    label: "optimal splitting".into(),
+                    points: placements.iter().map(|c| (c.k as f64, c.total)).collect(),
+                }],
+                true,
+            ),
+            (
+                "Offloading thresholds per stage (gain; stop when h ≥ η)",
+                "stage n (layers computed)",
+                "η_n",
+                vec![
+                    Series { label: "optimal".into(), points: finite(optimal) },
+                    Series { label: "one-stage look-ahead".into(), points: finite(osla) },
+                ],
+                true,
+            ),
+        ],
+    )?;
     Ok(())
 }
 
