@@ -408,7 +408,7 @@ impl MultiDeviceEnv {
         self.prediction(device, a, h, cshare, bshare).total_s
     }
 
-    /// One action per device as a deployment [`Plan`]: device `i` is `device_ids[i]` running
+    /// One action per device as a deployment [`Plan`](crate::Plan): device `i` is `device_ids[i]` running
     /// version `name` of `model`, split at its partition, with its normalised compute share
     /// as its scheduling weight and its normalised bandwidth share. The plan's uplink
     /// capacity in bit/s is left to the operator (0 = unlimited): this environment shares a
