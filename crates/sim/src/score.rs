@@ -67,3 +67,40 @@ pub fn score_plan(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::{Compute, Layer};
+    use crate::plan::DevicePlan;
+
+    #[test]
+    fn shares_divide_the_edge_and_cap_the_uplink_and_bad_cuts_are_refused() {
+        let table = LayerTable {
+            input_values: 1000.0,
+            bits_per_value: 32.0,
+            layers: vec![Layer::new(1e6, 100.0, 0.0), Layer::new(1e6, 10.0, 0.0)],
+        };
+        let device = Compute::throughput(1e8, 1.0);
+        let edge = Compute::throughput(1e9, 70.0);
+        let link = Link::simple(1e6, 0.0);
+        let mut a = DevicePlan::new("a", "m", SplitChoice::Cut { index: 0, tensor: "x".into() });
+        a.compute_share = 3.0;
+        a.bandwidth_share = 0.5;
+        let b = DevicePlan::new("b", "m", SplitChoice::EdgeOnly);
+        let plan = Plan { note: String::new(), uplink_capacity_bps: 1e6, devices: vec![a, b] };
+        let ctx = || DeviceContext { table: &table, device: &device, link: link.clone() };
+        let p = score_plan(&plan, &edge, &[ctx(), ctx()]).expect("valid");
+        // a: 3/4 of the edge for its 1 M MAC tail; 400 B at the granted 0.5 Mbit/s.
+        assert!((p[0].edge_s - 1e-3 / 0.75).abs() < 1e-15);
+        assert!((p[0].uplink_s - 400.0 * 8.0 / 5e5).abs() < 1e-15);
+        // b: 1/4 of the edge for both layers, its full link rate.
+        assert!((p[1].edge_s - 2e-3 / 0.25).abs() < 1e-15);
+        assert!((p[1].uplink_s - 4000.0 * 8.0 / 1e6).abs() < 1e-15);
+        let mut bad = plan.clone();
+        bad.devices[0].split = SplitChoice::Cut { index: 1, tensor: String::new() };
+        let err = score_plan(&bad, &edge, &[ctx(), ctx()]).unwrap_err().to_string();
+        assert!(err.contains("1 cuts"), "{err}");
+        assert!(score_plan(&plan, &edge, &[ctx()]).is_err());
+    }
+}
