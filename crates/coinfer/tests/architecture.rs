@@ -78,8 +78,14 @@ fn the_layering_rules_hold() {
     for forbidden in ["engine", "runtime", "pipeline", "train"] {
         assert!(!deps("policy").contains(forbidden), "policy depends on {forbidden}");
     }
+    // Agents learn in the simulator: no engines, no sockets, no workflows.
+    for forbidden in ["engine", "runtime", "pipeline", "train"] {
+        assert!(!deps("agents").contains(forbidden), "agents depends on {forbidden}");
+    }
     // The runtime executes plans and never decides.
-    assert!(!deps("runtime").contains("policy"), "runtime depends on policy");
+    for decider in ["policy", "agents"] {
+        assert!(!deps("runtime").contains(decider), "runtime depends on {decider}");
+    }
     // Nothing depends on the binary or the workflows below them.
     for (name, d) in &actual {
         assert!(!d.contains("coinfer"), "{name} depends on the binary");
