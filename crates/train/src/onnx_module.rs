@@ -64,7 +64,14 @@ pub struct OnnxModule {
     ints: HashMap<String, Vec<i64>>,
     /// BatchNorm running mean/var by initializer name, updated in training mode.
     running: Mutex<HashMap<String, Tensor>>,
+    /// While set, BatchNorm's running statistics update with this momentum instead of the
+    /// node's (recalibration: a cumulative average).
+    momentum_override: Mutex<Option<f64>>,
     device: Device,
+}
+
+fn poisoned() -> TrainError {
+    TrainError::Config("poisoned lock".into())
 }
 
 fn unsupported(node: &pb::NodeProto, reason: impl Into<String>) -> TrainError {
@@ -138,8 +145,24 @@ impl OnnxModule {
             constants,
             ints,
             running: Mutex::new(running),
+            momentum_override: Mutex::new(None),
             device,
         })
+    }
+
+    /// Re-estimates every BatchNorm's running mean and variance from `batches` (each
+    /// `(N, ...)`, forward only, no weight changes): after the call they are the average of
+    /// the per-batch statistics — adaptive BN (Li et al., EagleEye, ECCV 2020), which makes a
+    /// pruned model's accuracy meaningful before any fine-tuning.
+    pub fn recalibrate_batch_norm(&self, batches: &[Tensor]) -> Result<()> {
+        for (k, x) in batches.iter().enumerate() {
+            // Batch k+1 of n weighs 1/(k+1): the running value becomes the mean so far.
+            *self.momentum_override.lock().map_err(|_| poisoned())? = Some(k as f64 / (k + 1) as f64);
+            let out = candle_nn::ModuleT::forward_t(self, x, true);
+            *self.momentum_override.lock().map_err(|_| poisoned())? = None;
+            out?;
+        }
+        Ok(())
     }
 
     /// The trainable variables (conv/FC weights and biases, BN scales and shifts), by name order.
@@ -482,7 +505,12 @@ impl OnnxModule {
 
     fn batch_norm(&self, node: &pb::NodeProto, x: &Tensor, train: bool) -> Result<Tensor> {
         let eps = float_attr(node, "epsilon").unwrap_or(1e-5) as f64;
-        let momentum = float_attr(node, "momentum").unwrap_or(0.9) as f64;
+        let node_momentum = float_attr(node, "momentum").unwrap_or(0.9) as f64;
+        let momentum = self
+            .momentum_override
+            .lock()
+            .map_err(|_| poisoned())?
+            .unwrap_or(node_momentum);
         let name = |i: usize| node.input.get(i).cloned().unwrap_or_default();
         let empty = HashMap::new();
         let scale = self.value(&empty, &name(1), node)?;

@@ -92,3 +92,39 @@ fn unsupported_ops_are_named() {
     let err = OnnxModule::new(&g).err().unwrap().to_string();
     assert!(err.contains("Erf"), "{err}");
 }
+
+/// Adaptive BN: re-estimated on real training images the statistics stay right (the trained
+/// model keeps its accuracy), and they are really replaced (estimated on noise, it collapses).
+#[test]
+fn batch_norm_recalibration_replaces_the_running_statistics() {
+    use coinfer_data::{DatasetName, Split};
+    let g = model("fmnist-resnet.onnx");
+    let train = coinfer_data::load(DatasetName::FashionMnist, Split::Train).unwrap().take(1024);
+    let test = coinfer_data::load(DatasetName::FashionMnist, Split::Test).unwrap().take(1000);
+    let batches = |data: &coinfer_data::Dataset| -> Vec<Tensor> {
+        data.batches(128)
+            .map(|(x, _)| {
+                let dims = x.shape().to_vec();
+                Tensor::from_vec(x.iter().copied().collect::<Vec<f32>>(), dims, &Device::Cpu)
+                    .unwrap()
+            })
+            .collect()
+    };
+    let before = coinfer_train::evaluate(&OnnxModule::new(&g).unwrap(), &test, 250).unwrap();
+    let m = OnnxModule::new(&g).unwrap();
+    m.recalibrate_batch_norm(&batches(&train)).unwrap();
+    let after = coinfer_train::evaluate(&m, &test, 250).unwrap();
+    assert!((after - before).abs() < 0.015, "accuracy {before:.3} → {after:.3}");
+    assert_ne!(m.to_onnx().unwrap(), g.proto, "statistics unchanged");
+    let noise: Vec<Tensor> = (0..4)
+        .map(|k| {
+            let (dims, values) = input(&g, 128);
+            let values = values.iter().map(|v| v * (k + 3) as f32).collect();
+            Tensor::from_vec(values, dims, &Device::Cpu).unwrap()
+        })
+        .collect();
+    let m = OnnxModule::new(&g).unwrap();
+    m.recalibrate_batch_norm(&noise).unwrap();
+    let broken = coinfer_train::evaluate(&m, &test, 250).unwrap();
+    assert!(broken < before - 0.2, "noise statistics still give {broken:.3}");
+}
