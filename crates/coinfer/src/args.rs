@@ -64,6 +64,8 @@ pub enum Command {
     /// each width and fine-tuned; writes the ONNX files and a version table (accuracy; per-cut
     /// head/tail MACs and feature bytes; parameter bytes) that policies and the simulator read.
     Versions(VersionsArgs),
+    /// AutoML co-inference (seed 000): the search's building blocks and studies.
+    Automl(AutomlArgs),
     /// The edge server of the real runtime (gRPC `coinfer.v1.Edge`).
     Edge(EdgeArgs),
     /// A device of the real runtime: runs its plan entry against an edge server.
@@ -293,6 +295,69 @@ pub struct StoppingArgs {
     /// minimum uplink rate per stage), for `coinfer device run`.
     #[arg(long, requires = "model")]
     pub online_rule: Option<PathBuf>,
+}
+
+/// `coinfer automl`.
+#[derive(Debug, Args)]
+pub struct AutomlArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub what: AutomlWhat,
+}
+
+/// AutoML subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AutomlWhat {
+    /// Which cheap accuracy signal predicts the fine-tuned accuracy of a pruned head: random
+    /// per-group prune ratios, each scored as pruned, after BatchNorm re-estimation (adaptive
+    /// BN), after a short fine-tune, and after a full fine-tune; Spearman ρ of each proxy.
+    /// Resumable: rows already in OUT/proxies.jsonl are kept (delete it to start over).
+    Proxies(ProxiesArgs),
+}
+
+/// `coinfer automl proxies`.
+#[derive(Debug, Args)]
+pub struct ProxiesArgs {
+    /// ONNX model file (trained).
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: PathBuf,
+    /// Prune only groups up to this cut (index or tensor name): the device head.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Random configurations.
+    #[arg(long, default_value_t = 20)]
+    pub configs: usize,
+    /// Seed of the configurations.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Kept channels rounded to a multiple of this.
+    #[arg(long, default_value_t = 1)]
+    pub multiple_of: usize,
+    /// Largest fraction of a group removed (ratios uniform in [0, max]).
+    #[arg(long, default_value_t = 0.75)]
+    pub max_ratio: f64,
+    /// Training images that re-estimate BatchNorm statistics.
+    #[arg(long, default_value_t = 1024)]
+    pub recalibration_images: usize,
+    /// Steps of the short fine-tune (batch 128).
+    #[arg(long, default_value_t = 50)]
+    pub short_steps: usize,
+    /// Epochs of the full fine-tune (the reference).
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
+    /// Training images per epoch of the full fine-tune (default: all).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Validation images each accuracy is measured on.
+    #[arg(long, default_value_t = 2000)]
+    pub val_images: usize,
+    /// Output directory (proxies.jsonl checkpoint, proxies.json).
+    #[arg(long, default_value = "experiments/automl")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArg,
+    #[command(flatten)]
+    pub shape: ShapeArg,
 }
 
 /// `coinfer codec`.

@@ -961,3 +961,44 @@ fn the_optimal_stopping_rule_drives_online_splitting_on_the_runtime() {
         rdr.map(|l| l.split(',').nth(col).unwrap_or("").to_string()).collect();
     assert!(cuts.len() > 1, "one split point only: {cuts:?}");
 }
+
+#[test]
+fn automl_proxy_study_measures_every_proxy_and_resumes_from_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let tiny = [
+        "automl",
+        "proxies",
+        "--until",
+        "9",
+        "--short-steps",
+        "2",
+        "--limit",
+        "256",
+        "--val-images",
+        "200",
+        "--recalibration-images",
+        "256",
+        "--json",
+        "--out",
+        out,
+    ];
+    let first = ok_json(&[&tiny[..], &["--configs", "2"]].concat());
+    assert_eq!(first["rows"].as_array().unwrap().len(), 2);
+    let full_macs = 2_948_800.0; // the default model's card
+    for r in first["rows"].as_array().unwrap() {
+        assert!(r["macs"].as_f64().unwrap() < full_macs, "{r}");
+        for k in ["as_pruned", "adaptive_bn", "short_finetune", "full_finetune"] {
+            let acc = r[k].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&acc), "{k} = {acc}");
+        }
+    }
+    // Resumed with one more configuration: the first two are read back, not measured again.
+    let second = ok_json(&[&tiny[..], &["--configs", "3"]].concat());
+    let rows = second["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[..2], first["rows"].as_array().unwrap()[..]);
+    assert!(second["spearman"][1].as_f64().is_some(), "three rows give a correlation");
+    let lines = std::fs::read_to_string(dir.path().join("proxies.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 3);
+}

@@ -43,6 +43,7 @@
 //! # }
 //! ```
 
+pub mod automl_proxies;
 pub mod bench;
 pub mod bottleneck;
 pub mod codec_sweep;

@@ -157,7 +157,8 @@ impl OnnxModule {
     pub fn recalibrate_batch_norm(&self, batches: &[Tensor]) -> Result<()> {
         for (k, x) in batches.iter().enumerate() {
             // Batch k+1 of n weighs 1/(k+1): the running value becomes the mean so far.
-            *self.momentum_override.lock().map_err(|_| poisoned())? = Some(k as f64 / (k + 1) as f64);
+            *self.momentum_override.lock().map_err(|_| poisoned())? =
+                Some(k as f64 / (k + 1) as f64);
             let out = candle_nn::ModuleT::forward_t(self, x, true);
             *self.momentum_override.lock().map_err(|_| poisoned())? = None;
             out?;
@@ -506,11 +507,8 @@ impl OnnxModule {
     fn batch_norm(&self, node: &pb::NodeProto, x: &Tensor, train: bool) -> Result<Tensor> {
         let eps = float_attr(node, "epsilon").unwrap_or(1e-5) as f64;
         let node_momentum = float_attr(node, "momentum").unwrap_or(0.9) as f64;
-        let momentum = self
-            .momentum_override
-            .lock()
-            .map_err(|_| poisoned())?
-            .unwrap_or(node_momentum);
+        let momentum =
+            self.momentum_override.lock().map_err(|_| poisoned())?.unwrap_or(node_momentum);
         let name = |i: usize| node.input.get(i).cloned().unwrap_or_default();
         let empty = HashMap::new();
         let scale = self.value(&empty, &name(1), node)?;

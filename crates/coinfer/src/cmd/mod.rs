@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod automl;
 mod bench;
 mod bottleneck;
 mod codec;
@@ -54,6 +55,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Prune(a) => prune::run(&a, json),
         Command::Finetune(a) => finetune::run(&a, json),
         Command::Versions(a) => versions::run(&a, json),
+        Command::Automl(a) => automl::run(a.what, json),
     }
 }
 
