@@ -115,7 +115,7 @@ pub fn proxy_study(
     }
     let train = coinfer_data::load(config.data, Split::Train)?;
     let val = coinfer_data::load(config.data, Split::Val)?.take(config.val_images);
-    let recalibration = batches(&train.clone().take(config.recalibration_images))?;
+    let recalibration = train.clone().take(config.recalibration_images);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
     let mut rows = done;
     for index in 0..config.configs {
@@ -152,7 +152,7 @@ fn measure(
     config: &ProxyStudyConfig<'_>,
     index: usize,
     ratios: BTreeMap<String, f64>,
-    recalibration: &[candle_core::Tensor],
+    recalibration: &Dataset,
     val: &Dataset,
     progress: &mut dyn Progress,
 ) -> Result<ProxyRow> {
@@ -165,7 +165,7 @@ fn measure(
 
     let t = Instant::now();
     let module = OnnxModule::new(&pruned)?;
-    module.recalibrate_batch_norm(recalibration)?;
+    module.recalibrate_batch_norm(recalibration, 128)?;
     let adaptive_bn = accuracy(&module.to_onnx()?, val, config.engine)?;
     seconds[1] = t.elapsed().as_secs_f64();
 
@@ -194,18 +194,6 @@ fn measure(
         full_finetune,
         seconds,
     })
-}
-
-/// The data set as batches of 128 images for the trainable interpreter.
-fn batches(data: &Dataset) -> Result<Vec<candle_core::Tensor>> {
-    data.batches(128)
-        .map(|(x, _)| {
-            let dims = x.shape().to_vec();
-            let values: Vec<f32> = x.iter().copied().collect();
-            candle_core::Tensor::from_vec(values, dims, &candle_core::Device::Cpu)
-                .map_err(|e| PipelineError::Invalid(format!("a recalibration batch: {e}")))
-        })
-        .collect()
 }
 
 /// Spearman's rank correlation (average ranks for ties); NaN for fewer than 3 pairs or a

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use candle_core::{DType, Device, ModuleT, Tensor, Var};
+use coinfer_data::Dataset;
 use coinfer_graph::initializer::{
     dims, float_attr, int_attr, ints_attr, read_f32, read_i64, write_f32,
 };
@@ -150,16 +151,21 @@ impl OnnxModule {
         })
     }
 
-    /// Re-estimates every BatchNorm's running mean and variance from `batches` (each
-    /// `(N, ...)`, forward only, no weight changes): after the call they are the average of
-    /// the per-batch statistics — adaptive BN (Li et al., EagleEye, ECCV 2020), which makes a
-    /// pruned model's accuracy meaningful before any fine-tuning.
-    pub fn recalibrate_batch_norm(&self, batches: &[Tensor]) -> Result<()> {
-        for (k, x) in batches.iter().enumerate() {
-            // Batch k+1 of n weighs 1/(k+1): the running value becomes the mean so far.
+    /// Re-estimates every BatchNorm's running mean and variance from the images of `data` in
+    /// batches of `batch` (forward only, no weight changes): after the call they are the
+    /// average of the per-batch statistics — adaptive BN (Li et al., EagleEye, ECCV 2020),
+    /// which makes a pruned model's accuracy meaningful before any fine-tuning.
+    pub fn recalibrate_batch_norm(&self, data: &Dataset, batch: usize) -> Result<()> {
+        for (k, (x, _)) in data.batches(batch.max(1)).enumerate() {
+            let x = crate::trainer::to_tensor(
+                x.iter().copied().collect(),
+                data.image_shape,
+                &self.device,
+            )?;
+            // Batch k+1 weighs 1/(k+1): the running value becomes the mean so far.
             *self.momentum_override.lock().map_err(|_| poisoned())? =
                 Some(k as f64 / (k + 1) as f64);
-            let out = candle_nn::ModuleT::forward_t(self, x, true);
+            let out = candle_nn::ModuleT::forward_t(self, &x, true);
             *self.momentum_override.lock().map_err(|_| poisoned())? = None;
             out?;
         }

@@ -121,7 +121,7 @@ fn shift_batch(images: &mut [f32], shape: [usize; 3], max: usize, rng: &mut impl
     }
 }
 
-fn to_tensor(images: Vec<f32>, shape: [usize; 3], device: &Device) -> Result<Tensor> {
+pub(crate) fn to_tensor(images: Vec<f32>, shape: [usize; 3], device: &Device) -> Result<Tensor> {
     let n = images.len() / shape.iter().product::<usize>();
     Ok(Tensor::from_vec(images, (n, shape[0], shape[1], shape[2]), device)?)
 }

@@ -101,30 +101,19 @@ fn batch_norm_recalibration_replaces_the_running_statistics() {
     let g = model("fmnist-resnet.onnx");
     let train = coinfer_data::load(DatasetName::FashionMnist, Split::Train).unwrap().take(1024);
     let test = coinfer_data::load(DatasetName::FashionMnist, Split::Test).unwrap().take(1000);
-    let batches = |data: &coinfer_data::Dataset| -> Vec<Tensor> {
-        data.batches(128)
-            .map(|(x, _)| {
-                let dims = x.shape().to_vec();
-                Tensor::from_vec(x.iter().copied().collect::<Vec<f32>>(), dims, &Device::Cpu)
-                    .unwrap()
-            })
-            .collect()
-    };
     let before = coinfer_train::evaluate(&OnnxModule::new(&g).unwrap(), &test, 250).unwrap();
     let m = OnnxModule::new(&g).unwrap();
-    m.recalibrate_batch_norm(&batches(&train)).unwrap();
+    m.recalibrate_batch_norm(&train, 128).unwrap();
     let after = coinfer_train::evaluate(&m, &test, 250).unwrap();
     assert!((after - before).abs() < 0.015, "accuracy {before:.3} → {after:.3}");
     assert_ne!(m.to_onnx().unwrap(), g.proto, "statistics unchanged");
-    let noise: Vec<Tensor> = (0..4)
-        .map(|k| {
-            let (dims, values) = input(&g, 128);
-            let values = values.iter().map(|v| v * (k + 3) as f32).collect();
-            Tensor::from_vec(values, dims, &Device::Cpu).unwrap()
-        })
+    // Four batches of 128 noise images, each batch at another scale.
+    let images: Vec<f32> = (0..4)
+        .flat_map(|k| input(&g, 128).1.into_iter().map(move |v| v * (k + 3) as f32))
         .collect();
+    let noise = coinfer_data::Dataset { images, labels: vec![0; 512], ..train.clone().take(0) };
     let m = OnnxModule::new(&g).unwrap();
-    m.recalibrate_batch_norm(&noise).unwrap();
+    m.recalibrate_batch_norm(&noise, 128).unwrap();
     let broken = coinfer_train::evaluate(&m, &test, 250).unwrap();
     assert!(broken < before - 0.2, "noise statistics still give {broken:.3}");
 }
