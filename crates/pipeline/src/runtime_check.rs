@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use coinfer_data::DatasetName;
 use coinfer_runtime::client::EdgeClient;
-use coinfer_runtime::device::{DeviceOptions, DeviceRunner, Summary};
+use coinfer_runtime::device::{DeviceOptions, DeviceRunner, Percentiles, Summary};
 use coinfer_runtime::link::LinkConfig;
 use coinfer_runtime::models::ModelStore;
 use coinfer_runtime::relay::LinkRelay;
@@ -104,24 +104,23 @@ pub fn check_on_runtime(
         let edge =
             EdgeHandle::start(state, std::net::SocketAddr::from(([127, 0, 0, 1], 0)), None).await?;
         let delay_ms = rtt_s * 1e3 / 2.0;
+        let run = Deployment { edge: edge.addr, store: &store, model: &name, data: &data };
         // Calibration: the stack's own time on this relay, at the same delay, no rate limit.
         let calibration_requests = images.clamp(10, 40);
         let stack_s = match choices.first() {
             Some((_, choice)) => {
                 let unshaped = LinkConfig::fixed(0.0, delay_ms);
-                let run = Deployment { edge: edge.addr, store: &store, model: &name, data: &data };
                 let (records, _) = run
                     .measure("calibration", choice, unshaped, calibration_requests, progress)
                     .await?;
-                let mut rtts: Vec<f64> = records.iter().map(|r| r.transmit_ms / 1e3).collect();
-                (median(&mut rtts) - rtt_s).max(0.0)
+                let rtt = Percentiles::of(records.iter().map(|r| r.transmit_ms / 1e3)).p50;
+                (rtt - rtt_s).max(0.0)
             }
             None => 0.0,
         };
         let mut checks = vec![];
         for (mbps, choice) in choices {
             let link = LinkConfig::fixed(mbps * 1e6, delay_ms);
-            let run = Deployment { edge: edge.addr, store: &store, model: &name, data: &data };
             let (records, wire) =
                 run.measure(&format!("{mbps} Mbit/s"), choice, link, images, progress).await?;
             let measured = Summary::of(&records);
@@ -151,12 +150,6 @@ pub fn check_on_runtime(
         edge.stop().await?;
         Ok(RuntimeChecks { stack_s, calibration_requests, checks })
     })
-}
-
-/// Median of `xs` (0 for none).
-fn median(xs: &mut [f64]) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs.get(xs.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// A running edge and what a device needs to send it requests.
