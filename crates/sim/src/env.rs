@@ -427,12 +427,11 @@ impl MultiDeviceEnv {
                 actions.len()
             )));
         }
-        let csum: f64 = actions.iter().map(|a| a.compute_share).sum::<f64>().max(1.0);
-        let bsum: f64 = actions.iter().map(|a| a.bandwidth_share).sum::<f64>().max(1.0);
         let devices = actions
             .iter()
+            .zip(normalised_shares(actions))
             .zip(device_ids)
-            .map(|(a, id)| {
+            .map(|((a, (cshare, bshare)), id)| {
                 let v = &self.versions[a.version];
                 let n_cuts = v.table.layers.len().saturating_sub(1);
                 let split = SplitPoint::from_partition(a.partition, n_cuts)
@@ -441,8 +440,8 @@ impl MultiDeviceEnv {
                 let mut d = crate::plan::DevicePlan::new(id.clone(), model, split);
                 d.version = v.name.clone();
                 // A scheduling weight must be > 0: a device with no share gets the least.
-                d.compute_share = (a.compute_share / csum).max(1e-9);
-                d.bandwidth_share = a.bandwidth_share / bsum;
+                d.compute_share = cshare.max(1e-9);
+                d.bandwidth_share = bshare;
                 Ok(d)
             })
             .collect::<Result<Vec<_>, EnvError>>()?;
@@ -465,21 +464,13 @@ impl MultiDeviceEnv {
             return Err(EnvError::Finished);
         }
         self.check(actions)?;
-        let clamp = |x: f64| if x.is_finite() { x.clamp(0.0, 1.0) } else { 0.0 };
-        let csum: f64 = actions.iter().map(|a| clamp(a.compute_share)).sum::<f64>().max(1.0);
-        let bsum: f64 = actions.iter().map(|a| clamp(a.bandwidth_share)).sum::<f64>().max(1.0);
         self.outcomes.clear();
         let mut reward = 0.0;
-        for (i, d) in self.devices.iter().enumerate() {
-            let default = DeviceAction {
-                version: 0,
-                partition: usize::MAX,
-                compute_share: 0.0,
-                bandwidth_share: 0.0,
-            };
-            let a = actions.get(i).copied().unwrap_or(default);
-            let (cshare, bshare) = (clamp(a.compute_share) / csum, clamp(a.bandwidth_share) / bsum);
-            let predicted = self.prediction(i, &a, self.gains[i], cshare, bshare);
+        let shares = normalised_shares(actions);
+        for (i, ((d, a), (cshare, bshare))) in
+            self.devices.iter().zip(actions).zip(shares).enumerate()
+        {
+            let predicted = self.prediction(i, a, self.gains[i], cshare, bshare);
             let t = predicted.total_s;
             let acc = self.versions.get(a.version).map_or(0.0, |v| v.accuracy);
             let w = d.accuracy_weight;
@@ -498,6 +489,14 @@ impl MultiDeviceEnv {
         self.draw_gains();
         Ok(Step { observation: self.observe(), reward, done: self.slot >= self.horizon })
     }
+}
+
+/// Each action's compute and bandwidth shares, divided by their sums where a sum exceeds 1
+/// (the shares of checked actions: finite, in `[0, 1]`).
+fn normalised_shares(actions: &[DeviceAction]) -> Vec<(f64, f64)> {
+    let csum: f64 = actions.iter().map(|a| a.compute_share).sum::<f64>().max(1.0);
+    let bsum: f64 = actions.iter().map(|a| a.bandwidth_share).sum::<f64>().max(1.0);
+    actions.iter().map(|a| (a.compute_share / csum, a.bandwidth_share / bsum)).collect()
 }
 
 /// One [`DeviceAction`] per device.
