@@ -297,12 +297,93 @@ pub struct StoppingArgs {
     pub online_rule: Option<PathBuf>,
 }
 
-/// `coinfer automl`.
+/// `coinfer automl`: without a subcommand, the search.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AutomlArgs {
-    /// What to do.
+    /// What else to do (default: search).
     #[command(subcommand)]
-    pub what: AutomlWhat,
+    pub what: Option<AutomlWhat>,
+    #[command(flatten)]
+    pub search: SearchArgs,
+}
+
+/// `coinfer automl [search options]`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// ONNX model file (trained; a model with a learned bottleneck composed in works too).
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: PathBuf,
+    /// Device hardware profile (see `coinfer profiles`).
+    #[arg(long, default_value = "mcu")]
+    pub device: String,
+    /// Edge hardware profile.
+    #[arg(long, default_value = "edge-gpu")]
+    pub edge: String,
+    /// Uplink rate, Mbit/s.
+    #[arg(long, default_value_t = 1.0)]
+    pub rate_mbps: f64,
+    /// Round-trip time of the link, ms.
+    #[arg(long, default_value_t = 5.0)]
+    pub rtt_ms: f64,
+    /// Candidate cuts (index or tensor name; `device` = device-only), repeatable. Default:
+    /// the --top-cuts fastest uncompressed splits with a prunable head, plus device-only.
+    #[arg(long)]
+    pub cut: Vec<String>,
+    /// Candidate cuts taken from the uncompressed ranking when no --cut is given.
+    #[arg(long, default_value_t = 2)]
+    pub top_cuts: usize,
+    /// Latency budget (ms, predicted end to end) the action wall keeps.
+    #[arg(long, conflicts_with = "budget_mmacs")]
+    pub budget_ms: Option<f64>,
+    /// Device MAC budget (millions) the action wall keeps.
+    #[arg(long)]
+    pub budget_mmacs: Option<f64>,
+    /// Reward: `accuracy` (needs a budget; AMC's), `log-latency` (−error·ln latency in µs) or
+    /// `linear` (accuracy − weight · latency / unpruned latency).
+    #[arg(long, default_value = "log-latency", value_parser = ["accuracy", "log-latency", "linear"])]
+    pub reward: String,
+    /// Weight of the latency in the `linear` reward.
+    #[arg(long, default_value_t = 0.1)]
+    pub latency_weight: f64,
+    /// Episodes per candidate cut.
+    #[arg(long, default_value_t = 300)]
+    pub episodes: usize,
+    /// Warm-up episodes of random actions (at most half the episodes).
+    #[arg(long, default_value_t = 100)]
+    pub warmup: usize,
+    /// Kept channels are multiples of this (or the full width).
+    #[arg(long, default_value_t = 8)]
+    pub multiple_of: usize,
+    /// Smallest fraction of a group kept.
+    #[arg(long, default_value_t = 0.25)]
+    pub min_keep: f64,
+    /// Feature bits the search chooses among.
+    #[arg(long, value_delimiter = ',', default_value = "2,3,4,6,8")]
+    pub bits: Vec<u8>,
+    /// Validation images per evaluation (the adaptive-BN proxy).
+    #[arg(long, default_value_t = 1000)]
+    pub val_images: usize,
+    /// Training images that re-estimate BatchNorm statistics per evaluation.
+    #[arg(long, default_value_t = 1024)]
+    pub recalibration_images: usize,
+    /// Fine-tuning epochs of the winner (0: none).
+    #[arg(long, default_value_t = 1)]
+    pub finetune_epochs: usize,
+    /// Test images the winner is scored on.
+    #[arg(long, default_value_t = 10000)]
+    pub test_images: usize,
+    /// Seed of the agent.
+    #[arg(long, default_value_t = 2018)]
+    pub seed: u64,
+    /// Output directory: the deployment (model, halves, codec, plan.json), automl.json and
+    /// episodes.jsonl (every episode, written as the search goes).
+    #[arg(long, default_value = "automl-out")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArg,
+    #[command(flatten)]
+    pub shape: ShapeArg,
 }
 
 /// AutoML subcommands.

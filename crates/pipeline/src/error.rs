@@ -25,6 +25,12 @@ pub enum PipelineError {
     /// The runtime (edge server, device, link emulator) failed.
     #[error(transparent)]
     Runtime(#[from] coinfer_runtime::error::RuntimeError),
+    /// An agent failed (bad settings, a non-finite reward).
+    #[error(transparent)]
+    Agent(#[from] coinfer_agents::AgentError),
+    /// An environment refused a step (or its evaluation failed).
+    #[error(transparent)]
+    Env(#[from] coinfer_sim::EnvError),
     /// An I/O error outside the libraries (starting an async runtime, writing a result).
     #[error("{what}: {source}")]
     Io {

@@ -3,6 +3,10 @@
 //! result out, and progress reported through [`Progress`]. Front-ends parse, call and print;
 //! they hold no domain logic.
 //!
+//! - [`automl`](mod@automl): seed 000's search (DDPG over the head's channel groups, the
+//!   feature's width and bits, per candidate cut), over [`automl_space`] (a model's search
+//!   space) scored by [`automl_proxy`] (the adaptive-BN accuracy signal).
+//! - [`automl_proxies`]: which cheap accuracy signal tracks the fine-tuned accuracy.
 //! - [`bench`](mod@bench): the benchmark harnesses (speeds and same-run ratios).
 //! - [`bottleneck`]: a deployed learned bottleneck, evaluated.
 //! - [`codec_sweep`]: accuracy against bytes of every codec at a cut.
@@ -43,7 +47,11 @@
 //! # }
 //! ```
 
+pub mod automl;
+pub mod automl_deploy;
 pub mod automl_proxies;
+pub mod automl_proxy;
+pub mod automl_space;
 pub mod bench;
 pub mod bottleneck;
 pub mod codec_sweep;

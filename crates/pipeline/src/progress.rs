@@ -8,6 +8,8 @@ pub trait Progress {
     fn set(&mut self, _done: u64) {}
     /// The current stage ended.
     fn finish(&mut self) {}
+    /// Replaces the current stage's label (e.g. with the best result so far).
+    fn status(&mut self, _label: &str) {}
     /// A line worth showing (an epoch's accuracy, a decision).
     fn note(&mut self, _line: &str) {}
 }

@@ -42,6 +42,9 @@ pub enum EnvError {
     /// An action outside the action space (wrong length, index out of range, NaN, ∞...).
     #[error("invalid action: {0}")]
     InvalidAction(String),
+    /// The environment's evaluator failed (a model that would not prune or run).
+    #[error("evaluation failed: {0}")]
+    Evaluation(String),
 }
 
 /// A seeded, deterministic environment.

@@ -7,8 +7,13 @@
 //! wireless channel models ([`ChannelModel`]: finite-state, truncated Rayleigh and Rician,
 //! Gauss–Markov, trace-driven; Shannon rate) and their time-step view ([`ChannelProcess`]),
 //! the deployment [`Plan`] shared with the policies and the runtime, and the environments
-//! agents train on behind one [`Env`] trait ([`SplitEnv`], [`MultiDeviceEnv`]).
+//! agents train on behind one [`Env`] trait ([`SplitEnv`], [`MultiDeviceEnv`], [`AutomlEnv`]).
 
+pub use automl_env::{
+    AutomlEnv, AutomlSetup, Budget, ConfigCost, Decision, DecisionKind, EpisodeOutcome, Evaluated,
+    Evaluator, FeatureSpec, PruneConfig, PruneSpace, Reward, ScaledLayer, Side, SpaceError,
+    AUTOML_OBSERVATION,
+};
 pub use channel::{ChannelError, ChannelModel, FiniteStateChannel, Radio, TruncatedRayleigh};
 pub use channel_more::{
     ChannelProcess, GaussMarkov, Iid, TraceChannel, TraceError, TraceKind, TruncatedRician,
@@ -29,6 +34,7 @@ pub use score::{score_plan, DeviceContext};
 pub use split_options::{split_options, SplitChoice, SplitLatency, SplitOption};
 pub use split_point::{SplitPoint, SplitPointError};
 
+mod automl_env;
 mod channel;
 mod channel_more;
 mod config;

@@ -1,19 +1,154 @@
-//! `coinfer automl proxies`: which cheap accuracy signal an AutoML search can trust.
+//! `coinfer automl`: seed 000's search (DDPG over the head's channel groups, the feature's
+//! width and bits, per candidate cut), the winner fine-tuned and deployed; `coinfer automl
+//! proxies`: which cheap accuracy signal an AutoML search can trust.
 
 use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use coinfer_data::DatasetName;
+use coinfer_pipeline::automl::{
+    automl_search, finish, AutomlJob, AutomlReport, Candidates, DdpgConfig,
+};
 use coinfer_pipeline::automl_proxies::{proxy_study, ProxyRow, ProxyStudy, ProxyStudyConfig};
+use coinfer_sim::{Budget, Compute, Framing, Hardware, Link, Reward, Transport};
 use coinfer_train::FitConfig;
 
-use crate::args::{AutomlWhat, ProxiesArgs};
+use crate::args::{AutomlArgs, AutomlWhat, ProxiesArgs, SearchArgs};
 use crate::output::{print_json, table, write_json};
 
-pub fn run(what: AutomlWhat, json: bool) -> Result<()> {
-    match what {
-        AutomlWhat::Proxies(args) => proxies(&args, json),
+pub fn run(args: AutomlArgs, json: bool) -> Result<()> {
+    match args.what {
+        Some(AutomlWhat::Proxies(args)) => proxies(&args, json),
+        None => search(&args.search, json),
     }
+}
+
+fn job<'a>(args: &'a SearchArgs, graph: &'a coinfer_graph::Graph) -> Result<AutomlJob<'a>> {
+    let profile = |name: &str| -> Result<Compute> {
+        match super::profile::hardware(name)? {
+            Hardware::Profile(p) => Ok(Compute::from(&p)),
+            Hardware::Measured(_) => bail!(
+                "`{name}`: the AutoML search scales each layer's cost with the channels kept, \
+                 which needs a hardware profile (a roofline), not a measured table"
+            ),
+        }
+    };
+    let candidates = if args.cut.is_empty() {
+        Candidates::Best(args.top_cuts)
+    } else {
+        Candidates::Cuts(args.cut.iter().map(|c| (c != "device").then(|| c.clone())).collect())
+    };
+    let budget = match (args.budget_ms, args.budget_mmacs) {
+        (Some(ms), _) => Some(Budget::LatencyS(ms / 1e3)),
+        (_, Some(m)) => Some(Budget::DeviceMacs(m * 1e6)),
+        _ => None,
+    };
+    let reward = match args.reward.as_str() {
+        "accuracy" => Reward::AccuracyConstrained,
+        "linear" => Reward::Linear { weight: args.latency_weight },
+        _ => Reward::AccuracyLogLatency,
+    };
+    Ok(AutomlJob {
+        graph,
+        candidates,
+        device: profile(&args.device)?,
+        edge: profile(&args.edge)?,
+        link: Link {
+            transport: Transport { framing: Framing::grpc(), ..Transport::ideal() },
+            ..Link::simple(args.rate_mbps * 1e6, args.rtt_ms / 1e3)
+        },
+        budget,
+        reward,
+        episodes: args.episodes,
+        ddpg: DdpgConfig { warmup_episodes: args.warmup, seed: args.seed, ..DdpgConfig::default() },
+        multiple_of: args.multiple_of,
+        min_keep: args.min_keep,
+        bits: args.bits.clone(),
+        data: DatasetName::FashionMnist,
+        val_images: args.val_images,
+        recalibration_images: args.recalibration_images,
+        engine: &args.engine.engine,
+    })
+}
+
+fn search(args: &SearchArgs, json: bool) -> Result<()> {
+    let graph = super::load_graph_at(&args.model, &args.shape)?;
+    let job = job(args, &graph)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let log_path = args.out.join("episodes.jsonl");
+    let mut log = std::fs::File::create(&log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
+    let mut bar = super::Bar::new(json);
+    let report = automl_search(&job, &mut bar, |cut, episode| {
+        let line = serde_json::json!({ "cut": cut.map(|c| c.index), "episode": episode });
+        // The log is for the record; a full disk must not stop the search.
+        let _ = writeln!(log, "{line}");
+    })?;
+    let fit = FitConfig { epochs: args.finetune_epochs, ..FitConfig::default() };
+    let done = finish(&job, &report, &fit, args.test_images, &args.out, "automl", &mut bar)?;
+    let result =
+        serde_json::json!({ "searches": report.searches, "best": report.best, "final": done });
+    write_json(&args.out.join("automl.json"), &result)?;
+    if json {
+        return print_json(&result);
+    }
+    print_searches(&report);
+    let cut = done
+        .cut
+        .as_ref()
+        .map_or("device-only".into(), |c| format!("cut {} ({})", c.index, c.tensor));
+    println!(
+        "winner: {cut}, kept {:?}, {} bits: test accuracy {:.2} % (unsplit model {:.2} %; {:.2} % \
+         before fine-tuning), {:.1} B per frame, {:.2} ms predicted end to end",
+        done.config.kept,
+        done.config.bits,
+        100.0 * done.accuracy,
+        100.0 * done.baseline_accuracy,
+        100.0 * done.accuracy_before_finetune,
+        done.bytes_per_sample,
+        1e3 * done.prediction.total_s
+    );
+    println!(
+        "wrote {0}/plan.json (run it: coinfer edge serve --models {0}; coinfer device run --plan \
+         {0}/plan.json), {0}/automl.json, {0}/episodes.jsonl",
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn print_searches(report: &AutomlReport) {
+    let rows = report
+        .searches
+        .iter()
+        .map(|s| {
+            vec![
+                s.cut.as_ref().map_or("device-only".into(), |c| c.index.to_string()),
+                format!("{:.0}", s.space_size),
+                s.evaluations.to_string(),
+                format!("{:?}", s.best.config.kept),
+                s.best.config.bits.to_string(),
+                format!("{:.2}", 100.0 * s.best.evaluated.accuracy),
+                format!("{:.1}", s.best.cost.feature_bytes.unwrap_or(0.0)),
+                format!("{:.2}", 1e3 * s.best.cost.prediction.total_s),
+                format!("{:.4}", s.best.reward),
+                format!("{:.0}", s.seconds),
+            ]
+        })
+        .collect();
+    let headers = [
+        "cut",
+        "space",
+        "evals",
+        "kept",
+        "bits",
+        "proxy acc %",
+        "bytes",
+        "pred. ms",
+        "reward",
+        "s",
+    ];
+    println!("{}", table(&headers, rows));
 }
 
 fn proxies(args: &ProxiesArgs, json: bool) -> Result<()> {

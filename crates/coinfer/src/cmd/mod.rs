@@ -55,7 +55,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Prune(a) => prune::run(&a, json),
         Command::Finetune(a) => finetune::run(&a, json),
         Command::Versions(a) => versions::run(&a, json),
-        Command::Automl(a) => automl::run(a.what, json),
+        Command::Automl(a) => automl::run(a, json),
     }
 }
 
@@ -133,6 +133,9 @@ impl coinfer_pipeline::Progress for Bar {
     }
     fn finish(&mut self) {
         self.bar.finish_and_clear();
+    }
+    fn status(&mut self, label: &str) {
+        self.bar.set_message(label.to_string());
     }
     fn note(&mut self, line: &str) {
         tracing::info!("{line}");

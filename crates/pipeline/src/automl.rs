@@ -1,0 +1,391 @@
+//! Seed 000's AutoML co-inference search: for each candidate cut, AMC's DDPG agent walks the
+//! head's channel groups, the width of the feature sent and its bits
+//! ([`coinfer_sim::AutomlEnv`]), scored by the adaptive-BN accuracy proxy
+//! ([`crate::automl_proxy`]) and the one cost model; the best configuration over all cuts
+//! wins and is written as a deployment ([`crate::automl_deploy`]).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use coinfer_agents::DdpgConfig;
+use coinfer_agents::{ddpg_search, observation_dim, Ddpg, EpisodeLog, SearchResult};
+use coinfer_data::{Dataset, DatasetName, Split};
+use coinfer_engine::Engine;
+use coinfer_graph::{CutPoint, Graph};
+use coinfer_sim::{
+    AutomlEnv, AutomlSetup, Budget, Compute, Env, EpisodeOutcome, Link, PruneConfig, PruneSpace,
+    Reward,
+};
+
+use crate::automl_proxy::{frame_overhead_bytes, AccuracyProxy};
+use crate::automl_space::{prune_space, SpaceOptions};
+use crate::error::{PipelineError, Result};
+use crate::progress::Progress;
+
+/// Where the search may split.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Candidates {
+    /// These cuts (index or tensor name); `None` in the list = device-only.
+    Cuts(Vec<Option<String>>),
+    /// The `n` cuts the uncompressed exhaustive search ranks fastest (among cuts with a
+    /// prunable head), plus device-only.
+    Best(usize),
+}
+
+/// What to search.
+#[derive(Clone)]
+pub struct AutomlJob<'a> {
+    /// The trained model (or a model with a learned bottleneck composed in).
+    pub graph: &'a Graph,
+    /// Candidate cuts.
+    pub candidates: Candidates,
+    /// Device compute.
+    pub device: Compute,
+    /// Edge compute.
+    pub edge: Compute,
+    /// The link (rate, round trip, framing).
+    pub link: Link,
+    /// The budget the action wall keeps; `None`: unconstrained (the full model's cost).
+    pub budget: Option<Budget>,
+    /// The reward.
+    pub reward: Reward,
+    /// Episodes per cut.
+    pub episodes: usize,
+    /// The agent's settings (its warm-up is capped at half the episodes).
+    pub ddpg: DdpgConfig,
+    /// Kept counts rounded to multiples of this.
+    pub multiple_of: usize,
+    /// Smallest fraction of a group kept.
+    pub min_keep: f64,
+    /// Feature bits the search chooses among (ascending).
+    pub bits: Vec<u8>,
+    /// Data set (training images re-estimate BatchNorm, validation images score).
+    pub data: DatasetName,
+    /// Validation images per evaluation.
+    pub val_images: usize,
+    /// Training images that re-estimate BatchNorm statistics.
+    pub recalibration_images: usize,
+    /// Engine that scores.
+    pub engine: &'a str,
+}
+
+/// One cut's search.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CutSearch {
+    /// The cut (`None`: device-only).
+    pub cut: Option<CutPoint>,
+    /// The space searched.
+    pub space: PruneSpace,
+    /// Configurations in it.
+    pub space_size: f64,
+    /// The agent's episodes.
+    pub search: SearchResult,
+    /// The best configuration and what it scored.
+    pub best: EpisodeOutcome,
+    /// Distinct configurations evaluated.
+    pub evaluations: usize,
+    /// Wall time (s).
+    pub seconds: f64,
+}
+
+/// Every cut's search; `best` indexes the winner.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AutomlReport {
+    /// The searches, in candidate order.
+    pub searches: Vec<CutSearch>,
+    /// Index of the search with the highest reward.
+    pub best: usize,
+}
+
+impl AutomlReport {
+    /// The winning search.
+    pub fn winner(&self) -> &CutSearch {
+        &self.searches[self.best]
+    }
+}
+
+/// The data an evaluation uses, loaded once.
+pub struct ProxyData {
+    /// Training images for BatchNorm re-estimation and codec calibration.
+    pub recalibration: Dataset,
+    /// Validation images scored.
+    pub val: Dataset,
+}
+
+impl ProxyData {
+    /// Loads `job`'s images; errors if the model's input does not fit them.
+    pub fn load(job: &AutomlJob<'_>) -> Result<ProxyData> {
+        let recalibration =
+            coinfer_data::load(job.data, Split::Train)?.take(job.recalibration_images);
+        let val = coinfer_data::load(job.data, Split::Val)?.take(job.val_images);
+        let input = job.graph.inputs.first().and_then(|i| job.graph.tensor(i)?.shape.clone());
+        let sample = val.image_shape.to_vec();
+        if input.as_ref().and_then(|s| s.get(1..)) != Some(sample.as_slice()) {
+            return Err(PipelineError::Invalid(format!(
+                "the model takes inputs of shape {input:?}, the data set's images are {sample:?} \
+                 (after the batch)"
+            )));
+        }
+        Ok(ProxyData { recalibration, val })
+    }
+}
+
+/// The space of `job` at `cut`.
+pub fn space_at(job: &AutomlJob<'_>, cut: Option<&CutPoint>) -> Result<PruneSpace> {
+    let header_bytes = match cut {
+        Some(c) => frame_overhead_bytes(&c.shape)?,
+        None => 0.0,
+    };
+    let options = SpaceOptions {
+        multiple_of: job.multiple_of,
+        min_keep: job.min_keep,
+        bits: job.bits.clone(),
+        header_bytes,
+    };
+    prune_space(job.graph, cut, &options)
+}
+
+/// The environment of `job` at `cut` over `space`, scored by `proxy`.
+pub fn environment<'a>(
+    job: &AutomlJob<'_>,
+    space: PruneSpace,
+    proxy: AccuracyProxy<'a>,
+) -> Result<AutomlEnv<AccuracyProxy<'a>>> {
+    let budget = match job.budget {
+        Some(b) => b,
+        None => Budget::LatencyS(
+            space.cost(&space.full(), &job.device, &job.edge, &job.link, None).prediction.total_s,
+        ),
+    };
+    let setup = AutomlSetup {
+        space,
+        device: job.device,
+        edge: job.edge,
+        link: job.link.clone(),
+        budget,
+        reward: job.reward,
+    };
+    AutomlEnv::new(setup, proxy).map_err(|e| PipelineError::Invalid(e.to_string()))
+}
+
+/// The candidate cuts of `job`, resolved.
+pub fn candidate_cuts(job: &AutomlJob<'_>) -> Result<Vec<Option<CutPoint>>> {
+    match &job.candidates {
+        Candidates::Cuts(list) => list
+            .iter()
+            .map(|c| c.as_ref().map(|c| job.graph.find_cut(c)).transpose().map_err(Into::into))
+            .collect(),
+        Candidates::Best(n) => {
+            let mut ranked: Vec<(f64, CutPoint)> = vec![];
+            for cut in job.graph.cut_points() {
+                let Ok(space) = space_at(job, Some(&cut)) else { continue };
+                // Uncompressed: the feature as float32.
+                let fp32 =
+                    space.feature.as_ref().map(|f| f.channels as f64 * f.values_per_channel * 4.0);
+                let p = space.cost(&space.full(), &job.device, &job.edge, &job.link, fp32);
+                ranked.push((p.prediction.total_s, cut));
+            }
+            ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut cuts: Vec<Option<CutPoint>> =
+                ranked.into_iter().take(*n).map(|(_, c)| Some(c)).collect();
+            cuts.sort_by_key(|c| c.as_ref().map(|c| c.index));
+            cuts.push(None);
+            Ok(cuts)
+        }
+    }
+}
+
+/// Runs the search at every candidate cut. `on_episode(cut, log)` sees every episode.
+pub fn automl_search(
+    job: &AutomlJob<'_>,
+    progress: &mut dyn Progress,
+    mut on_episode: impl FnMut(Option<&CutPoint>, &EpisodeLog),
+) -> Result<AutomlReport> {
+    check(job)?;
+    let data = ProxyData::load(job)?;
+    let engine = coinfer_engine::engine_for_name(job.engine)?;
+    let cuts = candidate_cuts(job)?;
+    // Every space is built (and every budget checked) before the first search starts.
+    let mut spaces = vec![];
+    for cut in &cuts {
+        let space = space_at(job, cut.as_ref())?;
+        let env = environment(job, space.clone(), proxy(job, cut, &space, &engine, &data)?)?;
+        drop(env);
+        spaces.push(space);
+    }
+    let mut searches = vec![];
+    for (cut, space) in cuts.into_iter().zip(spaces) {
+        let name = cut.as_ref().map_or("device-only".to_string(), |c| format!("cut {}", c.index));
+        progress.start(&format!("AutoML {name}"), job.episodes as u64);
+        let t = Instant::now();
+        let mut env = environment(job, space.clone(), proxy(job, &cut, &space, &engine, &data)?)?;
+        let ddpg = DdpgConfig {
+            warmup_episodes: job.ddpg.warmup_episodes.min(job.episodes / 2),
+            ..job.ddpg.clone()
+        };
+        let obs = observation_dim(&env.observation_space())?;
+        let mut agent = Ddpg::new(ddpg, obs, 1, space.steps())?;
+        let search = ddpg_search(&mut env, &mut agent, job.episodes, job.ddpg.seed, |log| {
+            progress.set(log.episode as u64 + 1);
+            progress.status(&format!("AutoML {name} · best {:.4}", log.best));
+            on_episode(cut.as_ref(), log);
+        })?;
+        progress.finish();
+        let best = best_outcome(&mut env, &search)?;
+        progress.note(&format!(
+            "{name}: best reward {:.4} (accuracy {:.2} %, {:.2} ms predicted), {} evaluations",
+            best.reward,
+            100.0 * best.evaluated.accuracy,
+            1e3 * best.cost.prediction.total_s,
+            env.evaluations()
+        ));
+        searches.push(CutSearch {
+            cut,
+            space_size: space.size(),
+            space,
+            search,
+            best,
+            evaluations: env.evaluations(),
+            seconds: t.elapsed().as_secs_f64(),
+        });
+    }
+    let best = (0..searches.len())
+        .max_by(|&a, &b| searches[a].best.reward.total_cmp(&searches[b].best.reward))
+        .ok_or_else(|| PipelineError::Invalid("no candidate cut".into()))?;
+    Ok(AutomlReport { searches, best })
+}
+
+fn check(job: &AutomlJob<'_>) -> Result<()> {
+    if job.episodes == 0 || job.val_images == 0 || job.recalibration_images == 0 {
+        return Err(PipelineError::Invalid(
+            "episodes, validation images and recalibration images must be ≥ 1".into(),
+        ));
+    }
+    if matches!(job.reward, Reward::AccuracyConstrained) && job.budget.is_none() {
+        return Err(PipelineError::Invalid(
+            "the accuracy reward needs a budget (latency or MACs): without one the search keeps \
+             every channel"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+fn proxy<'a>(
+    job: &AutomlJob<'a>,
+    cut: &Option<CutPoint>,
+    space: &PruneSpace,
+    engine: &Arc<dyn Engine>,
+    data: &ProxyData,
+) -> Result<AccuracyProxy<'a>> {
+    AccuracyProxy::new(
+        job.graph,
+        cut.clone(),
+        space,
+        engine.clone(),
+        data.recalibration.clone(),
+        data.val.clone(),
+    )
+}
+
+/// The configuration of the best episode of `search`, re-scored (memoised) on `env`.
+pub fn best_outcome<E: coinfer_sim::Evaluator>(
+    env: &mut AutomlEnv<E>,
+    search: &SearchResult,
+) -> Result<EpisodeOutcome> {
+    let config = replay(env, &search.best_actions)?;
+    Ok(env.score(&config)?)
+}
+
+/// The configuration a sequence of actions leads to (through the wall).
+pub fn replay<E: coinfer_sim::Evaluator>(
+    env: &mut AutomlEnv<E>,
+    actions: &[Vec<f32>],
+) -> Result<PruneConfig> {
+    env.reset(None);
+    for a in actions {
+        if env.step(a)?.done {
+            break;
+        }
+    }
+    env.last_outcome()
+        .map(|o| o.config.clone())
+        .ok_or_else(|| PipelineError::Invalid("the actions do not finish an episode".into()))
+}
+
+/// The winner, fine-tuned, scored on test images and deployed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AutomlFinal {
+    /// The configuration.
+    pub config: PruneConfig,
+    /// The cut (`None`: device-only).
+    pub cut: Option<CutPoint>,
+    /// Test images scored.
+    pub test_images: usize,
+    /// The unsplit, unpruned model's test accuracy.
+    pub baseline_accuracy: f64,
+    /// The winner's test accuracy before fine-tuning (adaptive BN only).
+    pub accuracy_before_finetune: f64,
+    /// After fine-tuning (the deployed model).
+    pub accuracy: f64,
+    /// Fine-tuning epochs.
+    pub finetune_epochs: usize,
+    /// Measured feature bytes per sample on the test images (whole frames).
+    pub bytes_per_sample: f64,
+    /// The cost model's prediction with those bytes.
+    pub prediction: coinfer_sim::Prediction,
+    /// What was written.
+    pub deployment: crate::automl_deploy::Deployment,
+}
+
+/// Realises the winner of `report`, fine-tunes it (`fit.epochs` = 0: not at all), scores it
+/// on `test_images` test images and writes the deployment to `out` as model `name`.
+pub fn finish(
+    job: &AutomlJob<'_>,
+    report: &AutomlReport,
+    fit: &coinfer_train::FitConfig,
+    test_images: usize,
+    out: &std::path::Path,
+    name: &str,
+    progress: &mut dyn Progress,
+) -> Result<AutomlFinal> {
+    let winner = report.winner();
+    let data = ProxyData::load(job)?;
+    let engine = coinfer_engine::engine_for_name(job.engine)?;
+    let proxy = proxy(job, &winner.cut, &winner.space, &engine, &data)?;
+    let test = coinfer_data::load(job.data, Split::Test)?.take(test_images);
+    let config = winner.best.config.clone();
+    let realised = proxy.realise(&config)?;
+    let before = proxy.score_on(&realised, &test)?.accuracy;
+    let realised = if fit.epochs > 0 {
+        let (tuned, _) =
+            crate::finetune::finetune(&realised.graph, job.data, fit, "fine-tune", progress)?;
+        proxy.with_codec(Graph::analyse(tuned)?, config.bits)?
+    } else {
+        realised
+    };
+    let scored = proxy.score_on(&realised, &test)?;
+    let baseline = crate::finetune::accuracy(&job.graph.proto, &test, job.engine)?;
+    let bytes = realised.cut.as_ref().map(|_| scored.bytes_per_sample);
+    let cost = winner.space.cost(&config, &job.device, &job.edge, &job.link, bytes);
+    let pruning = format!(
+        "coinfer automl: kept {:?} of {:?} channels ({}), feature {} bits",
+        config.kept,
+        winner.space.decisions.iter().map(|d| d.channels).collect::<Vec<_>>(),
+        winner.space.decisions.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", "),
+        config.bits
+    );
+    let (_, deployment) = crate::automl_deploy::deploy(&realised, out, name, pruning)?;
+    Ok(AutomlFinal {
+        config,
+        cut: realised.cut.clone(),
+        test_images: test.len(),
+        baseline_accuracy: baseline,
+        accuracy_before_finetune: before,
+        accuracy: scored.accuracy,
+        finetune_epochs: fit.epochs,
+        bytes_per_sample: scored.bytes_per_sample,
+        prediction: cost.prediction,
+        deployment,
+    })
+}
