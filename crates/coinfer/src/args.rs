@@ -65,7 +65,7 @@ pub enum Command {
     /// head/tail MACs and feature bytes; parameter bytes) that policies and the simulator read.
     Versions(VersionsArgs),
     /// AutoML co-inference (seed 000): the search's building blocks and studies.
-    Automl(AutomlArgs),
+    Automl(Box<AutomlArgs>),
     /// The edge server of the real runtime (gRPC `coinfer.v1.Edge`).
     Edge(EdgeArgs),
     /// A device of the real runtime: runs its plan entry against an edge server.
@@ -326,6 +326,10 @@ pub struct SearchArgs {
     /// Round-trip time of the link, ms.
     #[arg(long, default_value_t = 5.0)]
     pub rtt_ms: f64,
+    /// A trained learned bottleneck (`coinfer codec bottleneck --out DIR`): the search runs
+    /// on its model, split at the code, and also decides the code's width.
+    #[arg(long, conflicts_with_all = ["cut"])]
+    pub bottleneck: Option<PathBuf>,
     /// Candidate cuts (index or tensor name; `device` = device-only), repeatable. Default:
     /// the --top-cuts fastest uncompressed splits with a prunable head, plus device-only.
     #[arg(long)]
@@ -377,7 +381,8 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 2018)]
     pub seed: u64,
     /// Output directory: the deployment (model, halves, codec, plan.json), automl.json and
-    /// episodes.jsonl (every episode, written as the search goes).
+    /// episodes.jsonl (every episode, written as the search goes) and cache/ (every
+    /// evaluation: a rerun, `compare` or `sweep` pays for each configuration once).
     #[arg(long, default_value = "automl-out")]
     pub out: PathBuf,
     #[command(flatten)]
@@ -394,6 +399,25 @@ pub enum AutomlWhat {
     /// BN), after a short fine-tune, and after a full fine-tune; Spearman ρ of each proxy.
     /// Resumable: rows already in OUT/proxies.jsonl are kept (delete it to start over).
     Proxies(ProxiesArgs),
+    /// The agent against every baseline on one search space (one cut or a bottleneck), all
+    /// scored by the same proxy, cost model and reward: the exhaustive oracle (small spaces),
+    /// DDPG and random search per seed (distinct evaluations to reach the optimum), uniform
+    /// pruning + 8-bit codec, the three-step greedy order, Neurosurgeon (fp32), device-only
+    /// and edge-only with the best input image codec. Evaluations are cached in OUT/cache.
+    Compare(Box<CompareArgs>),
+}
+
+/// `coinfer automl compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub search: SearchArgs,
+    /// Seeds of the agent and of random search.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub seeds: Vec<u64>,
+    /// Largest space the exhaustive oracle enumerates.
+    #[arg(long, default_value_t = 2000)]
+    pub exhaustive_limit: usize,
 }
 
 /// `coinfer automl proxies`.

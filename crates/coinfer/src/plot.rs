@@ -55,9 +55,16 @@ fn panel<DB: DrawingBackend>(
             .map_err(|e| err(e.to_string()))?;
         draw_lines(chart, x_label, y_label, series, true).map_err(err)
     } else {
-        let chart = builder
-            .build_cartesian_2d(x_range, 0.0..y_max * 1.1)
-            .map_err(|e| err(e.to_string()))?;
+        // Negative values (rewards): the axis spans the data; otherwise it starts at 0.
+        let y_lo = ys.iter().copied().fold(0.0f64, f64::min);
+        let pad = 0.05 * (y_max - y_lo).max(1e-9);
+        let y_range = if y_lo < 0.0 {
+            let y_hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (y_lo - pad)..(y_hi + pad)
+        } else {
+            0.0..y_max * 1.1
+        };
+        let chart = builder.build_cartesian_2d(x_range, y_range).map_err(|e| err(e.to_string()))?;
         draw_lines(chart, x_label, y_label, series, false).map_err(err)
     }
 }

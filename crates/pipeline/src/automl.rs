@@ -17,6 +17,7 @@ use coinfer_sim::{
     Reward,
 };
 
+use crate::automl_cache::{cache_path, Cached};
 use crate::automl_proxy::{frame_overhead_bytes, AccuracyProxy};
 use crate::automl_space::{prune_space, SpaceOptions};
 use crate::error::{PipelineError, Result};
@@ -67,6 +68,9 @@ pub struct AutomlJob<'a> {
     pub recalibration_images: usize,
     /// Engine that scores.
     pub engine: &'a str,
+    /// Where evaluations are cached (a rerun, a sweep or a comparison pays for each
+    /// configuration once; an interrupted search resumes at cache speed).
+    pub cache_dir: &'a std::path::Path,
 }
 
 /// One cut's search.
@@ -130,6 +134,32 @@ impl ProxyData {
     }
 }
 
+/// A learned bottleneck folder (`coinfer codec bottleneck`: `device.onnx` = head + encoder,
+/// `edge.onnx` = decoder + tail, `bottleneck.json`) as one model, and its code tensor (the
+/// cut the search splits at; its channel group is the code width). Errors: a folder without
+/// a trained bottleneck.
+pub fn bottleneck_model(dir: &std::path::Path) -> Result<(Graph, String)> {
+    if !dir.join("bottleneck.json").is_file() {
+        return Err(PipelineError::Invalid(format!(
+            "{} holds no trained bottleneck (no bottleneck.json): train one with `coinfer codec \
+             bottleneck --out {}`",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    let device = coinfer_graph::load_model(&dir.join("device.onnx"))?;
+    let edge = coinfer_graph::load_model(&dir.join("edge.onnx"))?;
+    let code = device
+        .graph
+        .as_ref()
+        .and_then(|g| g.output.first())
+        .map(|o| o.name.clone())
+        .ok_or_else(|| PipelineError::Invalid("device.onnx has no output".into()))?;
+    let graph = Graph::analyse(coinfer_graph::compose(&device, &edge, "edge.")?)?;
+    graph.find_cut(&code)?;
+    Ok((graph, code))
+}
+
 /// The space of `job` at `cut`.
 pub fn space_at(job: &AutomlJob<'_>, cut: Option<&CutPoint>) -> Result<PruneSpace> {
     let header_bytes = match cut {
@@ -145,12 +175,12 @@ pub fn space_at(job: &AutomlJob<'_>, cut: Option<&CutPoint>) -> Result<PruneSpac
     prune_space(job.graph, cut, &options)
 }
 
-/// The environment of `job` at `cut` over `space`, scored by `proxy`.
-pub fn environment<'a>(
+/// The environment of `job` over `space`, scored by `proxy`.
+pub fn environment<E: coinfer_sim::Evaluator>(
     job: &AutomlJob<'_>,
     space: PruneSpace,
-    proxy: AccuracyProxy<'a>,
-) -> Result<AutomlEnv<AccuracyProxy<'a>>> {
+    proxy: E,
+) -> Result<AutomlEnv<E>> {
     let budget = match job.budget {
         Some(b) => b,
         None => Budget::LatencyS(
@@ -271,21 +301,31 @@ fn check(job: &AutomlJob<'_>) -> Result<()> {
     Ok(())
 }
 
-fn proxy<'a>(
+/// The cached proxy of `job` at `cut`.
+pub fn proxy<'a>(
     job: &AutomlJob<'a>,
     cut: &Option<CutPoint>,
     space: &PruneSpace,
     engine: &Arc<dyn Engine>,
     data: &ProxyData,
-) -> Result<AccuracyProxy<'a>> {
-    AccuracyProxy::new(
+) -> Result<Cached<AccuracyProxy<'a>>> {
+    let proxy = AccuracyProxy::new(
         job.graph,
         cut.clone(),
         space,
         engine.clone(),
         data.recalibration.clone(),
         data.val.clone(),
-    )
+    )?;
+    let path = cache_path(
+        job.cache_dir,
+        &job.graph.proto,
+        cut.as_ref().map(|c| c.tensor.as_str()),
+        job.val_images,
+        job.recalibration_images,
+        job.engine,
+    );
+    Cached::open(&path, proxy)
 }
 
 /// The configuration of the best episode of `search`, re-scored (memoised) on `env`.
@@ -352,7 +392,7 @@ pub fn finish(
     let winner = report.winner();
     let data = ProxyData::load(job)?;
     let engine = coinfer_engine::engine_for_name(job.engine)?;
-    let proxy = proxy(job, &winner.cut, &winner.space, &engine, &data)?;
+    let proxy = proxy(job, &winner.cut, &winner.space, &engine, &data)?.into_inner();
     let test = coinfer_data::load(job.data, Split::Test)?.take(test_images);
     let config = winner.best.config.clone();
     let realised = proxy.realise(&config)?;

@@ -65,6 +65,9 @@ pub fn prune_space(
                 && Some(groups.groups[g].channels) == feature_channels
         })
     });
+    // A crossing group no head layer reads (a bottleneck's code) costs bytes, not device
+    // compute: its width is searched channel by channel.
+    let bytes_only = crossing.is_some_and(|g| readers(g).iter().all(|&n| !in_head(n)));
     let mut order: Vec<usize> =
         head_groups.iter().copied().filter(|&g| Some(g) != crossing).collect();
     order.sort_by_key(|&g| groups.groups[g].last_producer);
@@ -116,7 +119,13 @@ pub fn prune_space(
         .map(|(d, &g)| {
             let group = &groups.groups[g];
             let producer = first_producer.get(&d).map(|&n| &prepared.nodes[n]);
-            describe(&prepared, group.name.clone(), group.channels, producer, Some(g) == crossing)
+            describe(
+                &prepared,
+                group.name.clone(),
+                group.channels,
+                producer,
+                bytes_only && Some(g) == crossing,
+            )
         })
         .collect();
     let feature = cut.map(|c| FeatureSpec {

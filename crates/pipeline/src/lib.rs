@@ -48,6 +48,8 @@
 //! ```
 
 pub mod automl;
+pub mod automl_cache;
+pub mod automl_compare;
 pub mod automl_deploy;
 pub mod automl_proxies;
 pub mod automl_proxy;

@@ -112,6 +112,12 @@ pub trait Evaluator {
     fn evaluate(&mut self, config: &PruneConfig) -> Result<Evaluated, String>;
 }
 
+impl<E: Evaluator + ?Sized> Evaluator for &mut E {
+    fn evaluate(&mut self, config: &PruneConfig) -> Result<Evaluated, String> {
+        (**self).evaluate(config)
+    }
+}
+
 /// What the budget limits.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -136,6 +142,18 @@ pub enum Reward {
         /// Accuracy points (as a fraction) one unpruned latency is worth.
         weight: f64,
     },
+}
+
+impl Reward {
+    /// The reward of `accuracy` (in `[0, 1]`) at `latency_s`, the unpruned configuration
+    /// taking `reference_s`.
+    pub fn value(&self, accuracy: f64, latency_s: f64, reference_s: f64) -> f64 {
+        match *self {
+            Reward::AccuracyConstrained => accuracy,
+            Reward::AccuracyLogLatency => -(1.0 - accuracy) * (latency_s * 1e6).max(1.0).ln(),
+            Reward::Linear { weight } => accuracy - weight * latency_s / reference_s,
+        }
+    }
 }
 
 /// The search space and its costs.
@@ -233,10 +251,14 @@ impl PruneSpace {
     }
 
     /// The kept counts decision `i` may take, ascending: multiples of `multiple_of` from the
-    /// smallest at or above `min_keep` of the channels, and the full width.
+    /// smallest at or above `min_keep` of the channels, and the full width. The code's width
+    /// is any count (its channels cost bytes on the link, which SIMD tiles do not pad).
     pub fn options(&self, i: usize) -> Vec<usize> {
         let c = self.decisions[i].channels;
-        let m = self.multiple_of.max(1);
+        let m = match self.decisions[i].kind {
+            DecisionKind::Code => 1,
+            _ => self.multiple_of.max(1),
+        };
         let floor = (self.min_keep * c as f64).ceil().max(1.0) as usize;
         let first = floor.div_ceil(m) * m;
         let mut v: Vec<usize> = (first..c).step_by(m).collect();
@@ -492,6 +514,11 @@ impl<E: Evaluator> AutomlEnv<E> {
         &self.evaluator
     }
 
+    /// The unpruned configuration's predicted latency (s), the reward's reference.
+    pub fn reference_s(&self) -> f64 {
+        self.reference_s
+    }
+
     /// Scores `config` (memoised) as an episode ending in it would.
     pub fn score(&mut self, config: &PruneConfig) -> Result<EpisodeOutcome, EnvError> {
         let evaluated = match self.memo.get(config) {
@@ -507,14 +534,7 @@ impl<E: Evaluator> AutomlEnv<E> {
         };
         let s = &self.setup;
         let cost = s.space.cost(config, &s.device, &s.edge, &s.link, evaluated.bytes_per_sample);
-        let latency = cost.prediction.total_s;
-        let reward = match s.reward {
-            Reward::AccuracyConstrained => evaluated.accuracy,
-            Reward::AccuracyLogLatency => {
-                -(1.0 - evaluated.accuracy) * (latency * 1e6).max(1.0).ln()
-            }
-            Reward::Linear { weight } => evaluated.accuracy - weight * latency / self.reference_s,
-        };
+        let reward = s.reward.value(evaluated.accuracy, cost.prediction.total_s, self.reference_s);
         Ok(EpisodeOutcome { config: config.clone(), evaluated, cost, reward })
     }
 

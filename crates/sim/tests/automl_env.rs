@@ -129,7 +129,8 @@ proptest! {
         prop_assert!(used <= limit(budget) * (1.0 + 1e-9), "{used} > {budget:?}");
         for (k, d) in outcome.config.kept.iter().zip(&space.decisions) {
             prop_assert!(*k >= 1 && *k <= d.channels);
-            prop_assert!(*k == d.channels || *k % multiple_of == 0);
+            let code = d.kind == DecisionKind::Code;
+            prop_assert!(code || *k == d.channels || *k % multiple_of == 0);
         }
         prop_assert!(env.within_budget(&outcome.config));
     }

@@ -7,23 +7,31 @@ use std::io::Write;
 use anyhow::{bail, Context, Result};
 use coinfer_data::DatasetName;
 use coinfer_pipeline::automl::{
-    automl_search, finish, AutomlJob, AutomlReport, Candidates, DdpgConfig,
+    automl_search, bottleneck_model, finish, AutomlJob, AutomlReport, Candidates, DdpgConfig,
 };
+use coinfer_pipeline::automl_compare::{self, CompareConfig, Comparison, MethodResult};
 use coinfer_pipeline::automl_proxies::{proxy_study, ProxyRow, ProxyStudy, ProxyStudyConfig};
 use coinfer_sim::{Budget, Compute, Framing, Hardware, Link, Reward, Transport};
 use coinfer_train::FitConfig;
 
-use crate::args::{AutomlArgs, AutomlWhat, ProxiesArgs, SearchArgs};
+use crate::args::{AutomlArgs, AutomlWhat, CompareArgs, ProxiesArgs, SearchArgs};
 use crate::output::{print_json, table, write_json};
+use crate::plot::{write_svg, Series};
 
-pub fn run(args: AutomlArgs, json: bool) -> Result<()> {
+pub fn run(args: Box<AutomlArgs>, json: bool) -> Result<()> {
     match args.what {
         Some(AutomlWhat::Proxies(args)) => proxies(&args, json),
+        Some(AutomlWhat::Compare(args)) => compare(&args, json),
         None => search(&args.search, json),
     }
 }
 
-fn job<'a>(args: &'a SearchArgs, graph: &'a coinfer_graph::Graph) -> Result<AutomlJob<'a>> {
+fn job<'a>(
+    args: &'a SearchArgs,
+    graph: &'a coinfer_graph::Graph,
+    code: Option<String>,
+    cache_dir: &'a std::path::Path,
+) -> Result<AutomlJob<'a>> {
     let profile = |name: &str| -> Result<Compute> {
         match super::profile::hardware(name)? {
             Hardware::Profile(p) => Ok(Compute::from(&p)),
@@ -33,7 +41,9 @@ fn job<'a>(args: &'a SearchArgs, graph: &'a coinfer_graph::Graph) -> Result<Auto
             ),
         }
     };
-    let candidates = if args.cut.is_empty() {
+    let candidates = if let Some(code) = code {
+        Candidates::Cuts(vec![Some(code)])
+    } else if args.cut.is_empty() {
         Candidates::Best(args.top_cuts)
     } else {
         Candidates::Cuts(args.cut.iter().map(|c| (c != "device").then(|| c.clone())).collect())
@@ -68,12 +78,110 @@ fn job<'a>(args: &'a SearchArgs, graph: &'a coinfer_graph::Graph) -> Result<Auto
         val_images: args.val_images,
         recalibration_images: args.recalibration_images,
         engine: &args.engine.engine,
+        cache_dir,
     })
 }
 
+/// The model searched: the given one, or the bottleneck's, with its code tensor.
+fn searched_model(args: &SearchArgs) -> Result<(coinfer_graph::Graph, Option<String>)> {
+    Ok(match &args.bottleneck {
+        Some(dir) => {
+            let (graph, code) = bottleneck_model(dir)?;
+            (graph, Some(code))
+        }
+        None => (super::load_graph_at(&args.model, &args.shape)?, None),
+    })
+}
+
+fn compare(args: &CompareArgs, json: bool) -> Result<()> {
+    let s = &args.search;
+    if s.bottleneck.is_none() && s.cut.len() != 1 {
+        bail!("a comparison is on one search space: give one --cut or a --bottleneck");
+    }
+    let (graph, code) = searched_model(s)?;
+    let baseline = super::load_graph_at(&s.model, &s.shape)?;
+    let cache = s.out.join("cache");
+    let config = CompareConfig {
+        job: job(s, &graph, code, &cache)?,
+        baseline_graph: &baseline,
+        seeds: args.seeds.clone(),
+        exhaustive_limit: args.exhaustive_limit,
+    };
+    let c = automl_compare::compare(&config, &mut super::Bar::new(json))?;
+    write_json(&s.out.join("compare.json"), &c)?;
+    plot_curves(&c, &s.out.join("compare.svg"))?;
+    if json {
+        return print_json(&c);
+    }
+    let row = |m: &MethodResult| {
+        vec![
+            m.method.clone(),
+            m.seed.map_or("".into(), |s| s.to_string()),
+            m.config.as_ref().map_or("".into(), |c| format!("{:?} {}b", c.kept, c.bits)),
+            format!("{:.2}", 100.0 * m.accuracy),
+            m.bytes.map_or("—".into(), |b| format!("{b:.1}")),
+            format!("{:.3}", 1e3 * m.latency_s),
+            format!("{:.4}", m.reward),
+            m.evaluations.to_string(),
+            m.evaluations_to_optimum.map_or("—".into(), |e| e.to_string()),
+        ]
+    };
+    let rows = c.oracle.iter().chain(&c.methods).map(row).collect();
+    let headers =
+        ["method", "seed", "config", "acc %", "bytes", "ms", "reward", "evals", "evals to opt."];
+    println!("{}", table(&headers, rows));
+    println!(
+        "space of {:.0} configurations; accuracy = adaptive-BN proxy on {} validation images; \
+         wrote {out}/compare.json, {out}/compare.svg",
+        c.space_size,
+        s.val_images,
+        out = s.out.display()
+    );
+    Ok(())
+}
+
+/// Best reward against distinct evaluations, mean over seeds, with the oracle's optimum.
+fn plot_curves(c: &Comparison, path: &std::path::Path) -> Result<()> {
+    let mean_curve = |method: &str| -> Vec<(f64, f64)> {
+        let curves: Vec<&Vec<f64>> =
+            c.methods.iter().filter(|m| m.method == method).map(|m| &m.curve).collect();
+        let n = curves.iter().map(|c| c.len()).max().unwrap_or(0);
+        (0..n)
+            .map(|i| {
+                let at = |c: &Vec<f64>| c.get(i).or(c.last()).copied().unwrap_or(f64::NAN);
+                let mean = curves.iter().map(|c| at(c)).sum::<f64>() / curves.len() as f64;
+                ((i + 1) as f64, mean)
+            })
+            .collect()
+    };
+    let seeds = c.methods.iter().filter(|m| m.method == "ddpg").count();
+    let mut series = vec![
+        Series { label: format!("DDPG (mean of {seeds} seeds)"), points: mean_curve("ddpg") },
+        Series { label: format!("random (mean of {seeds} seeds)"), points: mean_curve("random") },
+    ];
+    if let Some(o) = &c.oracle {
+        let n = series.iter().flat_map(|s| s.points.last()).map(|p| p.0).fold(1.0, f64::max);
+        series.push(Series {
+            label: "exhaustive optimum".into(),
+            points: vec![(1.0, o.reward), (n, o.reward)],
+        });
+    }
+    write_svg(
+        path,
+        &[(
+            "Seed 000 search: best reward so far against distinct configurations evaluated",
+            "distinct configurations evaluated (adaptive-BN proxy)",
+            "best reward",
+            series,
+            false,
+        )],
+    )
+}
+
 fn search(args: &SearchArgs, json: bool) -> Result<()> {
-    let graph = super::load_graph_at(&args.model, &args.shape)?;
-    let job = job(args, &graph)?;
+    let (graph, code) = searched_model(args)?;
+    let cache = args.out.join("cache");
+    let job = job(args, &graph, code, &cache)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let log_path = args.out.join("episodes.jsonl");
