@@ -405,6 +405,23 @@ pub enum AutomlWhat {
     /// pruning + 8-bit codec, the three-step greedy order, Neurosurgeon (fp32), device-only
     /// and edge-only with the best input image codec. Evaluations are cached in OUT/cache.
     Compare(Box<CompareArgs>),
+    /// `compare` across link rates and device profiles: a table and SVG of end-to-end latency
+    /// and accuracy per method (OUT/sweep.json, OUT/sweep.svg). Evaluations are shared through
+    /// the cache, so the sweep costs about one comparison plus the searches.
+    Sweep(Box<SweepArgs>),
+}
+
+/// `coinfer automl sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub compare: CompareArgs,
+    /// Link rates, Mbit/s.
+    #[arg(long, value_delimiter = ',', default_value = "0.1,1,10,100")]
+    pub rates_mbps: Vec<f64>,
+    /// Device profiles (replaces --device).
+    #[arg(long, value_delimiter = ',', default_value = "mcu,rpi4")]
+    pub devices: Vec<String>,
 }
 
 /// `coinfer automl compare`.

@@ -385,3 +385,43 @@ fn uncompressed(
     out.push(best);
     Ok(out)
 }
+
+/// One point of a sweep: a device profile and a link rate.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SweepPoint {
+    /// Device profile name.
+    pub device: String,
+    /// Uplink rate (Mbit/s).
+    pub rate_mbps: f64,
+    /// Every method there.
+    pub comparison: Comparison,
+}
+
+/// [`compare`] at every device in `devices` (name, compute) and every rate in `rates_mbps`;
+/// evaluations are shared through the cache, so only the first point pays for them.
+pub fn sweep(
+    config: &CompareConfig<'_>,
+    devices: &[(String, coinfer_sim::Compute)],
+    rates_mbps: &[f64],
+    progress: &mut dyn Progress,
+) -> Result<Vec<SweepPoint>> {
+    if rates_mbps.iter().any(|r| !(r.is_finite() && *r > 0.0)) {
+        return Err(PipelineError::Invalid(format!("link rates must be positive: {rates_mbps:?}")));
+    }
+    let mut points = vec![];
+    for (name, device) in devices {
+        for &rate in rates_mbps {
+            progress.note(&format!("{name} at {rate} Mbit/s"));
+            let mut job = config.job.clone();
+            job.device = *device;
+            job.link.up_bps = rate * 1e6;
+            let c = CompareConfig { job, ..config.clone() };
+            points.push(SweepPoint {
+                device: name.clone(),
+                rate_mbps: rate,
+                comparison: compare(&c, progress)?,
+            });
+        }
+    }
+    Ok(points)
+}

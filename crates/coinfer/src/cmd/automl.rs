@@ -14,7 +14,7 @@ use coinfer_pipeline::automl_proxies::{proxy_study, ProxyRow, ProxyStudy, ProxyS
 use coinfer_sim::{Budget, Compute, Framing, Hardware, Link, Reward, Transport};
 use coinfer_train::FitConfig;
 
-use crate::args::{AutomlArgs, AutomlWhat, CompareArgs, ProxiesArgs, SearchArgs};
+use crate::args::{AutomlArgs, AutomlWhat, CompareArgs, ProxiesArgs, SearchArgs, SweepArgs};
 use crate::output::{print_json, table, write_json};
 use crate::plot::{write_svg, Series};
 
@@ -22,6 +22,7 @@ pub fn run(args: Box<AutomlArgs>, json: bool) -> Result<()> {
     match args.what {
         Some(AutomlWhat::Proxies(args)) => proxies(&args, json),
         Some(AutomlWhat::Compare(args)) => compare(&args, json),
+        Some(AutomlWhat::Sweep(args)) => sweep(&args, json),
         None => search(&args.search, json),
     }
 }
@@ -176,6 +177,125 @@ fn plot_curves(c: &Comparison, path: &std::path::Path) -> Result<()> {
             false,
         )],
     )
+}
+
+fn sweep(args: &SweepArgs, json: bool) -> Result<()> {
+    let s = &args.compare.search;
+    if s.bottleneck.is_none() && s.cut.len() != 1 {
+        bail!("a sweep is on one search space: give one --cut or a --bottleneck");
+    }
+    let (graph, code) = searched_model(s)?;
+    let baseline = super::load_graph_at(&s.model, &s.shape)?;
+    let cache = s.out.join("cache");
+    let config = CompareConfig {
+        job: job(s, &graph, code, &cache)?,
+        baseline_graph: &baseline,
+        seeds: args.compare.seeds.clone(),
+        exhaustive_limit: args.compare.exhaustive_limit,
+    };
+    let devices = args
+        .devices
+        .iter()
+        .map(|d| match super::profile::hardware(d)? {
+            Hardware::Profile(p) => Ok((d.clone(), Compute::from(&p))),
+            Hardware::Measured(_) => bail!("`{d}`: a sweep needs hardware profiles"),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let points =
+        automl_compare::sweep(&config, &devices, &args.rates_mbps, &mut super::Bar::new(json))?;
+    write_json(&s.out.join("sweep.json"), &points)?;
+    plot_sweep(&points, &args.devices, &s.out.join("sweep.svg"))?;
+    if json {
+        return print_json(&points);
+    }
+    let mut rows = vec![];
+    for p in &points {
+        for (method, m) in per_method(&p.comparison) {
+            rows.push(vec![
+                p.device.clone(),
+                format!("{}", p.rate_mbps),
+                method,
+                format!("{:.2}", 100.0 * m.accuracy),
+                format!("{:.3}", 1e3 * m.latency_s),
+                m.bytes.map_or("—".into(), |b| format!("{b:.1}")),
+                format!("{:.4}", m.reward),
+            ]);
+        }
+    }
+    let headers = ["device", "Mbit/s", "method", "acc %", "ms", "bytes", "reward"];
+    println!("{}", table(&headers, rows));
+    println!("wrote {0}/sweep.json, {0}/sweep.svg", s.out.display());
+    Ok(())
+}
+
+/// Each method once (searches: the mean over seeds of accuracy, latency, bytes and reward).
+fn per_method(c: &Comparison) -> Vec<(String, MethodResult)> {
+    let mut out: Vec<(String, MethodResult)> = vec![];
+    for m in c.oracle.iter().chain(&c.methods) {
+        let runs: Vec<&MethodResult> =
+            c.methods.iter().filter(|x| x.method == m.method && x.seed.is_some()).collect();
+        if out.iter().any(|(name, _)| name.starts_with(&m.method)) {
+            continue;
+        }
+        if runs.len() > 1 {
+            let n = runs.len() as f64;
+            let mean =
+                |f: &dyn Fn(&MethodResult) -> f64| runs.iter().map(|r| f(r)).sum::<f64>() / n;
+            let mut avg = m.clone();
+            avg.accuracy = mean(&|r| r.accuracy);
+            avg.latency_s = mean(&|r| r.latency_s);
+            avg.reward = mean(&|r| r.reward);
+            avg.bytes = m.bytes.map(|_| mean(&|r| r.bytes.unwrap_or(0.0)));
+            out.push((format!("{} (mean of {})", m.method, runs.len()), avg));
+        } else {
+            out.push((m.method.clone(), m.clone()));
+        }
+    }
+    out
+}
+
+/// Per device: accuracy against latency (each method's points across the rates) and latency
+/// against the rate.
+fn plot_sweep(
+    points: &[automl_compare::SweepPoint],
+    devices: &[String],
+    path: &std::path::Path,
+) -> Result<()> {
+    let shown =
+        ["ddpg", "exhaustive", "uniform + 8-bit", "three-step", "neurosurgeon", "edge-only"];
+    let mut titles = vec![];
+    for d in devices {
+        titles.push(format!("{d}: accuracy against end-to-end latency, one point per link rate"));
+        titles.push(format!("{d}: end-to-end latency against the link rate"));
+    }
+    let mut panels = vec![];
+    for (i, d) in devices.iter().enumerate() {
+        let mut front = vec![];
+        let mut by_rate = vec![];
+        for method in shown {
+            let mut a = vec![];
+            let mut b = vec![];
+            for p in points.iter().filter(|p| &p.device == d) {
+                if let Some((_, m)) =
+                    per_method(&p.comparison).into_iter().find(|(n, _)| n.starts_with(method))
+                {
+                    a.push(((1e3 * m.latency_s).log10(), 100.0 * m.accuracy));
+                    b.push((p.rate_mbps.log10(), 1e3 * m.latency_s));
+                }
+            }
+            front.push(Series { label: method.into(), points: a });
+            by_rate.push(Series { label: method.into(), points: b });
+        }
+        panels.push((
+            titles[2 * i].as_str(),
+            "log10(end-to-end latency, ms)",
+            "accuracy % (adaptive-BN proxy)",
+            front,
+            false,
+        ));
+        panels.push((titles[2 * i + 1].as_str(), "log10(link rate, Mbit/s)", "ms", by_rate, true));
+    }
+    write_svg(path, &panels)
 }
 
 fn search(args: &SearchArgs, json: bool) -> Result<()> {
