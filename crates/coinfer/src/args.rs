@@ -380,6 +380,11 @@ pub struct SearchArgs {
     /// Seed of the agent.
     #[arg(long, default_value_t = 2018)]
     pub seed: u64,
+    /// Test images to run the deployed plan on the real runtime (edge server and device over
+    /// gRPC through the link emulator at --rate-mbps), measured against the prediction; 0:
+    /// skip.
+    #[arg(long, default_value_t = 0)]
+    pub runtime_images: usize,
     /// Output directory: the deployment (model, halves, codec, plan.json), automl.json and
     /// episodes.jsonl (every episode, written as the search goes) and cache/ (every
     /// evaluation: a rerun, `compare` or `sweep` pays for each configuration once).

@@ -429,3 +429,54 @@ pub fn finish(
         deployment,
     })
 }
+
+/// The deployed plan (`dir/plan.json`, model `dir/<model>.onnx`) on the real runtime at each
+/// rate of `rates_mbps`: an edge server and a device over gRPC through the link emulator,
+/// measured against the cost model fed with this host's profile of the deployed model.
+pub fn check_deployment(
+    dir: &std::path::Path,
+    rates_mbps: &[f64],
+    rtt_s: f64,
+    images: usize,
+    job: &AutomlJob<'_>,
+    progress: &mut dyn Progress,
+) -> Result<crate::runtime_check::RuntimeChecks> {
+    use crate::profile::{measure_model, measured, ProfileConfig};
+    let path = dir.join("plan.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| PipelineError::Io {
+        what: format!("reading {}", path.display()),
+        source,
+    })?;
+    let plan =
+        coinfer_sim::Plan::from_json(&text).map_err(|e| PipelineError::Invalid(e.to_string()))?;
+    let device = plan
+        .devices
+        .first()
+        .ok_or_else(|| PipelineError::Invalid(format!("{}: no device", path.display())))?;
+    let model = dir.join(format!("{}.onnx", device.model));
+    let graph = Graph::load(&model)?;
+    let periodic = ProfileConfig {
+        engine: job.engine,
+        batch: 1,
+        runs: 20,
+        idle_gap: ProfileConfig::PERIODIC_GAP,
+    };
+    let host = measured(&measure_model(&graph, &periodic, progress)?).layer_times("this host", 0.0);
+    let choices: Vec<(f64, coinfer_sim::SplitChoice)> =
+        rates_mbps.iter().map(|&r| (r, device.split.clone())).collect();
+    let config = crate::runtime_check::RuntimeCheckConfig {
+        model: &model,
+        engine: job.engine,
+        choices: &choices,
+        rtt_s,
+        images,
+        data: job.data,
+        plan: Some(device),
+    };
+    crate::runtime_check::check_on_runtime(
+        &config,
+        &host,
+        &crate::layers::layer_table(&graph),
+        progress,
+    )
+}

@@ -182,6 +182,7 @@ pub fn run_demo(config: &DemoConfig<'_>, progress: &mut dyn Progress) -> Result<
             rtt_s: config.rtt_s,
             images: config.runtime_images,
             data: config.data,
+            plan: None,
         };
         Some(check_on_runtime(&check, &m.layer_times("this host", 0.0), &layers, progress)?)
     } else {

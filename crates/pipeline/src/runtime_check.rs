@@ -73,6 +73,9 @@ pub struct RuntimeCheckConfig<'a> {
     pub images: usize,
     /// Whose test split the requests are drawn from.
     pub data: DatasetName,
+    /// The device plan to run (its codec, codec name, pruning), split as each choice says;
+    /// `None`: the model with raw float32 features.
+    pub plan: Option<&'a DevicePlan>,
 }
 
 /// Runs each choice for `config.images` test images on the runtime; `host` holds this host's
@@ -84,7 +87,8 @@ pub fn check_on_runtime(
     layers: &LayerTable,
     progress: &mut dyn Progress,
 ) -> Result<RuntimeChecks> {
-    let RuntimeCheckConfig { model, engine: engine_name, choices, rtt_s, images, data } = *config;
+    let RuntimeCheckConfig { model, engine: engine_name, choices, rtt_s, images, data, plan } =
+        *config;
     let invalid = |m: &str| PipelineError::Invalid(format!("{}: {m}", model.display()));
     let dir = model.parent().ok_or_else(|| invalid("the model path has no directory"))?;
     let name = model
@@ -104,7 +108,7 @@ pub fn check_on_runtime(
         let edge =
             EdgeHandle::start(state, std::net::SocketAddr::from(([127, 0, 0, 1], 0)), None).await?;
         let delay_ms = rtt_s * 1e3 / 2.0;
-        let run = Deployment { edge: edge.addr, store: &store, model: &name, data: &data };
+        let run = Deployment { edge: edge.addr, store: &store, model: &name, data: &data, plan };
         // Calibration: the stack's own time on this relay, at the same delay, no rate limit.
         let calibration_requests = images.clamp(10, 40);
         let stack_s = match choices.first() {
@@ -158,6 +162,7 @@ struct Deployment<'a> {
     store: &'a Arc<ModelStore>,
     model: &'a str,
     data: &'a coinfer_data::Dataset,
+    plan: Option<&'a DevicePlan>,
 }
 
 impl Deployment<'_> {
@@ -174,7 +179,10 @@ impl Deployment<'_> {
         let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let relay = LinkRelay::start(any, self.edge, link.clone(), link)?;
         let client = EdgeClient::new(&format!("http://{}", relay.local_addr()), None)?;
-        let plan = DevicePlan::new(format!("demo-{stage}"), self.model, choice.clone());
+        let mut plan =
+            self.plan.cloned().unwrap_or_else(|| DevicePlan::new("", self.model, choice.clone()));
+        (plan.device_id, plan.model, plan.split) =
+            (format!("check-{stage}"), self.model.to_string(), choice.clone());
         let mut device = DeviceRunner::new(
             plan,
             self.store.clone(),

@@ -7,7 +7,8 @@ use std::io::Write;
 use anyhow::{bail, Context, Result};
 use coinfer_data::DatasetName;
 use coinfer_pipeline::automl::{
-    automl_search, bottleneck_model, finish, AutomlJob, AutomlReport, Candidates, DdpgConfig,
+    automl_search, bottleneck_model, check_deployment, finish, AutomlJob, AutomlReport, Candidates,
+    DdpgConfig,
 };
 use coinfer_pipeline::automl_compare::{self, CompareConfig, Comparison, MethodResult};
 use coinfer_pipeline::automl_proxies::{proxy_study, ProxyRow, ProxyStudy, ProxyStudyConfig};
@@ -315,8 +316,20 @@ fn search(args: &SearchArgs, json: bool) -> Result<()> {
     })?;
     let fit = FitConfig { epochs: args.finetune_epochs, ..FitConfig::default() };
     let done = finish(&job, &report, &fit, args.test_images, &args.out, "automl", &mut bar)?;
-    let result =
-        serde_json::json!({ "searches": report.searches, "best": report.best, "final": done });
+    let runtime = match args.runtime_images {
+        0 => None,
+        n => Some(check_deployment(
+            &args.out,
+            &[args.rate_mbps],
+            args.rtt_ms / 1e3,
+            n,
+            &job,
+            &mut bar,
+        )?),
+    };
+    let result = serde_json::json!({
+        "searches": report.searches, "best": report.best, "final": done, "runtime": runtime,
+    });
     write_json(&args.out.join("automl.json"), &result)?;
     if json {
         return print_json(&result);
@@ -337,6 +350,18 @@ fn search(args: &SearchArgs, json: bool) -> Result<()> {
         done.bytes_per_sample,
         1e3 * done.prediction.total_s
     );
+    for c in runtime.iter().flat_map(|r| &r.checks) {
+        println!(
+            "real runtime at {} Mbit/s: measured p50 {:.2} ms (p95 {:.2}) vs predicted {:.2} ms \
+             ({:+.1} %), {:.0} B up per request on the wire",
+            c.mbps,
+            c.measured.e2e_ms.p50,
+            c.measured.e2e_ms.p95,
+            1e3 * c.predicted.total_s,
+            100.0 * c.relative_error,
+            c.wire_bytes[0]
+        );
+    }
     println!(
         "wrote {0}/plan.json (run it: coinfer edge serve --models {0}; coinfer device run --plan \
          {0}/plan.json), {0}/automl.json, {0}/episodes.jsonl",
