@@ -18,3 +18,6 @@ done
 # The setting that meets the target: 6 epochs.
 $BIN codec bottleneck --cut 9 --channels 4 --bits 2 --decoder-layers 2 --train-tail --epochs 6 --lr 3e-3 \
   --out $O/cut9-c4-b2-d2-tail-e6 --json > /dev/null
+# A wide code for seed 000's AutoML search to prune (its width and bits are searched):
+$BIN codec bottleneck --cut 9 --channels 16 --bits 4 --decoder-layers 2 --train-tail --epochs 4 --lr 3e-3 \
+  --out $O/cut9-c16-b4-d2-tail --json > /dev/null
