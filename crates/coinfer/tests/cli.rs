@@ -60,7 +60,7 @@ fn fails_with_code(args: &[&str], code: i32, needles: &[&str]) {
 fn every_subcommand_explains_itself() {
     for sub in [
         "demo", "cuts", "split", "run", "eval", "profile", "train", "bench", "profiles", "prune",
-        "finetune", "versions", "codec", "edge", "device", "link",
+        "finetune", "versions", "codec", "edge", "device", "link", "automl", "stopping",
     ] {
         let out = coinfer(&[sub, "--help"]);
         assert!(out.status.success(), "{sub} --help");
@@ -1001,4 +1001,85 @@ fn automl_proxy_study_measures_every_proxy_and_resumes_from_its_checkpoint() {
     assert!(second["spearman"][1].as_f64().is_some(), "three rows give a correlation");
     let lines = std::fs::read_to_string(dir.path().join("proxies.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 3);
+}
+
+#[test]
+fn automl_searches_deploys_and_compares_with_the_baselines() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("search");
+    let small = [
+        "--cut",
+        "9",
+        "--episodes",
+        "4",
+        "--warmup",
+        "2",
+        "--bits",
+        "2,8",
+        "--val-images",
+        "100",
+        "--recalibration-images",
+        "128",
+        "--json",
+    ];
+    let v = ok_json(
+        &[
+            &["automl"][..],
+            &small,
+            &["--finetune-epochs", "0", "--test-images", "100", "--out", out.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    let done = &v["final"];
+    assert!(done["accuracy"].as_f64().unwrap() > 0.0, "{done}");
+    assert!(done["prediction"]["total_s"].as_f64().unwrap() > 0.0);
+    for f in ["plan.json", "automl.onnx", "automl-codec.json", "automl.json", "episodes.jsonl"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let episodes = std::fs::read_to_string(out.join("episodes.jsonl")).unwrap();
+    assert_eq!(episodes.lines().count(), 4);
+
+    // The comparison, on the cache the search filled: every baseline has a finite reward.
+    let c = ok_json(
+        &[
+            &["automl", "compare"][..],
+            &small,
+            &["--seeds", "1", "--exhaustive-limit", "0", "--out", out.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    let methods: Vec<&str> =
+        c["methods"].as_array().unwrap().iter().map(|m| m["method"].as_str().unwrap()).collect();
+    for m in
+        ["ddpg", "random", "uniform + 8-bit", "three-step", "device-only", "neurosurgeon (fp32)"]
+    {
+        assert!(methods.contains(&m), "{m} missing from {methods:?}");
+    }
+    assert!(methods.iter().any(|m| m.starts_with("edge-only (")), "{methods:?}");
+    for m in c["methods"].as_array().unwrap() {
+        assert!(m["reward"].as_f64().unwrap().is_finite(), "{m}");
+    }
+    assert!(out.join("compare.svg").is_file());
+}
+
+#[test]
+fn automl_refuses_bad_budgets_bottlenecks_and_hardware_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    fails_with(
+        &["automl", "--cut", "9", "--budget-ms", "0.001", "--out", out],
+        &["no configuration meets the budget"],
+    );
+    fails_with(&["automl", "--bottleneck", "models", "--out", out], &["no trained bottleneck"]);
+    let table = dir.path().join("times.csv");
+    std::fs::write(&table, "layer,seconds\n0,0.001\n").unwrap();
+    fails_with(
+        &["automl", "--device", table.to_str().unwrap(), "--out", out],
+        &["needs a hardware profile"],
+    );
+    fails_with(&["automl", "compare", "--out", out], &["one --cut or a --bottleneck"]);
+    usage_fails_with(
+        &["automl", "--budget-ms", "5", "--budget-mmacs", "1", "--out", out],
+        &["cannot be used with"],
+    );
 }
