@@ -390,6 +390,10 @@ pub struct SearchArgs {
     /// evaluation: a rerun, `compare` or `sweep` pays for each configuration once).
     #[arg(long, default_value = "automl-out")]
     pub out: PathBuf,
+    /// Evaluation cache folder (default: OUT/cache); share one across runs on the same
+    /// model, images and engine (different rates, devices, budgets or rewards).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArg,
     #[command(flatten)]

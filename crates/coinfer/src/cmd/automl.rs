@@ -102,7 +102,7 @@ fn compare(args: &CompareArgs, json: bool) -> Result<()> {
     }
     let (graph, code) = searched_model(s)?;
     let baseline = super::load_graph_at(&s.model, &s.shape)?;
-    let cache = s.out.join("cache");
+    let cache = s.cache.clone().unwrap_or_else(|| s.out.join("cache"));
     let config = CompareConfig {
         job: job(s, &graph, code, &cache)?,
         baseline_graph: &baseline,
@@ -187,7 +187,7 @@ fn sweep(args: &SweepArgs, json: bool) -> Result<()> {
     }
     let (graph, code) = searched_model(s)?;
     let baseline = super::load_graph_at(&s.model, &s.shape)?;
-    let cache = s.out.join("cache");
+    let cache = s.cache.clone().unwrap_or_else(|| s.out.join("cache"));
     let config = CompareConfig {
         job: job(s, &graph, code, &cache)?,
         baseline_graph: &baseline,
@@ -301,7 +301,7 @@ fn plot_sweep(
 
 fn search(args: &SearchArgs, json: bool) -> Result<()> {
     let (graph, code) = searched_model(args)?;
-    let cache = args.out.join("cache");
+    let cache = args.cache.clone().unwrap_or_else(|| args.out.join("cache"));
     let job = job(args, &graph, code, &cache)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
