@@ -95,20 +95,40 @@ fn searched_model(args: &SearchArgs) -> Result<(coinfer_graph::Graph, Option<Str
     })
 }
 
+/// What a comparison or a sweep loads once: the searched model (and its code tensor), the
+/// baseline model and the cache folder.
+struct Loaded {
+    graph: coinfer_graph::Graph,
+    code: Option<String>,
+    baseline: coinfer_graph::Graph,
+    cache: std::path::PathBuf,
+}
+
+impl Loaded {
+    fn new(s: &SearchArgs, what: &str) -> Result<Loaded> {
+        if s.bottleneck.is_none() && s.cut.len() != 1 {
+            bail!("a {what} is on one search space: give one --cut or a --bottleneck");
+        }
+        let (graph, code) = searched_model(s)?;
+        let baseline = super::load_graph_at(&s.model, &s.shape)?;
+        let cache = s.cache.clone().unwrap_or_else(|| s.out.join("cache"));
+        Ok(Loaded { graph, code, baseline, cache })
+    }
+
+    fn config<'a>(&'a self, args: &'a CompareArgs) -> Result<CompareConfig<'a>> {
+        Ok(CompareConfig {
+            job: job(&args.search, &self.graph, self.code.clone(), &self.cache)?,
+            baseline_graph: &self.baseline,
+            seeds: args.seeds.clone(),
+            exhaustive_limit: args.exhaustive_limit,
+        })
+    }
+}
+
 fn compare(args: &CompareArgs, json: bool) -> Result<()> {
     let s = &args.search;
-    if s.bottleneck.is_none() && s.cut.len() != 1 {
-        bail!("a comparison is on one search space: give one --cut or a --bottleneck");
-    }
-    let (graph, code) = searched_model(s)?;
-    let baseline = super::load_graph_at(&s.model, &s.shape)?;
-    let cache = s.cache.clone().unwrap_or_else(|| s.out.join("cache"));
-    let config = CompareConfig {
-        job: job(s, &graph, code, &cache)?,
-        baseline_graph: &baseline,
-        seeds: args.seeds.clone(),
-        exhaustive_limit: args.exhaustive_limit,
-    };
+    let loaded = Loaded::new(s, "comparison")?;
+    let config = loaded.config(args)?;
     let c = automl_compare::compare(&config, &mut super::Bar::new(json))?;
     write_json(&s.out.join("compare.json"), &c)?;
     plot_curves(&c, &s.out.join("compare.svg"))?;
@@ -182,18 +202,8 @@ fn plot_curves(c: &Comparison, path: &std::path::Path) -> Result<()> {
 
 fn sweep(args: &SweepArgs, json: bool) -> Result<()> {
     let s = &args.compare.search;
-    if s.bottleneck.is_none() && s.cut.len() != 1 {
-        bail!("a sweep is on one search space: give one --cut or a --bottleneck");
-    }
-    let (graph, code) = searched_model(s)?;
-    let baseline = super::load_graph_at(&s.model, &s.shape)?;
-    let cache = s.cache.clone().unwrap_or_else(|| s.out.join("cache"));
-    let config = CompareConfig {
-        job: job(s, &graph, code, &cache)?,
-        baseline_graph: &baseline,
-        seeds: args.compare.seeds.clone(),
-        exhaustive_limit: args.compare.exhaustive_limit,
-    };
+    let loaded = Loaded::new(s, "sweep")?;
+    let config = loaded.config(&args.compare)?;
     let devices = args
         .devices
         .iter()
