@@ -1033,7 +1033,14 @@ fn automl_searches_deploys_and_compares_with_the_baselines() {
     let done = &v["final"];
     assert!(done["accuracy"].as_f64().unwrap() > 0.0, "{done}");
     assert!(done["prediction"]["total_s"].as_f64().unwrap() > 0.0);
-    for f in ["plan.json", "automl.onnx", "automl-codec.json", "automl.json", "episodes.jsonl"] {
+    for f in [
+        "plan.json",
+        "automl.onnx",
+        "automl-codec.json",
+        "automl.json",
+        "episodes.jsonl",
+        "best.json",
+    ] {
         assert!(out.join(f).is_file(), "{f}");
     }
     let episodes = std::fs::read_to_string(out.join("episodes.jsonl")).unwrap();

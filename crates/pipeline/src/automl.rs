@@ -4,6 +4,8 @@
 //! ([`crate::automl_proxy`]) and the one cost model; the best configuration over all cuts
 //! wins and is written as a deployment ([`crate::automl_deploy`]).
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -225,11 +227,45 @@ pub fn candidate_cuts(job: &AutomlJob<'_>) -> Result<Vec<Option<CutPoint>>> {
     }
 }
 
-/// Runs the search at every candidate cut. `on_episode(cut, log)` sees every episode.
+/// An AutoML environment that shares its best finished episode (for checkpoints written
+/// while the search runs).
+struct Tracked<E: coinfer_sim::Evaluator> {
+    env: AutomlEnv<E>,
+    best: Rc<RefCell<Option<EpisodeOutcome>>>,
+}
+
+impl<E: coinfer_sim::Evaluator> Env for Tracked<E> {
+    type Action = [f32];
+    fn observation_space(&self) -> coinfer_sim::Space {
+        self.env.observation_space()
+    }
+    fn action_space(&self) -> coinfer_sim::Space {
+        self.env.action_space()
+    }
+    fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
+        self.env.reset(seed)
+    }
+    fn step(
+        &mut self,
+        action: &[f32],
+    ) -> std::result::Result<coinfer_sim::Step, coinfer_sim::EnvError> {
+        let step = self.env.step(action)?;
+        if let (true, Some(o)) = (step.done, self.env.last_outcome()) {
+            let mut best = self.best.borrow_mut();
+            if best.as_ref().is_none_or(|b| o.reward > b.reward) {
+                *best = Some(o.clone());
+            }
+        }
+        Ok(step)
+    }
+}
+
+/// Runs the search at every candidate cut. `on_episode(cut, log, best)` sees every episode
+/// and the best configuration of this cut so far (a checkpoint to write).
 pub fn automl_search(
     job: &AutomlJob<'_>,
     progress: &mut dyn Progress,
-    mut on_episode: impl FnMut(Option<&CutPoint>, &EpisodeLog),
+    mut on_episode: impl FnMut(Option<&CutPoint>, &EpisodeLog, Option<&EpisodeOutcome>),
 ) -> Result<AutomlReport> {
     check(job)?;
     let data = ProxyData::load(job)?;
@@ -248,19 +284,22 @@ pub fn automl_search(
         let name = cut.as_ref().map_or("device-only".to_string(), |c| format!("cut {}", c.index));
         progress.start(&format!("AutoML {name}"), job.episodes as u64);
         let t = Instant::now();
-        let mut env = environment(job, space.clone(), proxy(job, &cut, &space, &engine, &data)?)?;
+        let best = Rc::new(RefCell::new(None));
+        let env = environment(job, space.clone(), proxy(job, &cut, &space, &engine, &data)?)?;
+        let mut tracked = Tracked { env, best: best.clone() };
         let ddpg = DdpgConfig {
             warmup_episodes: job.ddpg.warmup_episodes.min(job.episodes / 2),
             ..job.ddpg.clone()
         };
-        let obs = observation_dim(&env.observation_space())?;
+        let obs = observation_dim(&tracked.observation_space())?;
         let mut agent = Ddpg::new(ddpg, obs, 1, space.steps())?;
-        let search = ddpg_search(&mut env, &mut agent, job.episodes, job.ddpg.seed, |log| {
+        let search = ddpg_search(&mut tracked, &mut agent, job.episodes, job.ddpg.seed, |log| {
             progress.set(log.episode as u64 + 1);
             progress.status(&format!("AutoML {name} · best {:.4}", log.best));
-            on_episode(cut.as_ref(), log);
+            on_episode(cut.as_ref(), log, best.borrow().as_ref());
         })?;
         progress.finish();
+        let mut env = tracked.env;
         let best = best_outcome(&mut env, &search)?;
         progress.note(&format!(
             "{name}: best reward {:.4} (accuracy {:.2} %, {:.2} ms predicted), {} evaluations",

@@ -126,7 +126,7 @@ fn a_short_search_writes_a_runnable_deployment_and_caches_its_evaluations() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let job = job(&g, &cache);
-    let report = automl_search(&job, &mut NoProgress, |_, _| {}).unwrap();
+    let report = automl_search(&job, &mut NoProgress, |_, _, _| {}).unwrap();
     let search = report.winner();
     assert_eq!(search.search.episodes.len(), 4);
     assert!(search.evaluations >= 1 && search.evaluations <= 4);
@@ -140,7 +140,7 @@ fn a_short_search_writes_a_runnable_deployment_and_caches_its_evaluations() {
     assert_eq!(cached, 1, "one cache file for the one cut");
 
     // A rerun is served from the cache and finds the same thing (seeded).
-    let again = automl_search(&job, &mut NoProgress, |_, _| {}).unwrap();
+    let again = automl_search(&job, &mut NoProgress, |_, _, _| {}).unwrap();
     assert_eq!(again.winner().best.config, search.best.config);
 
     let out = tmp.path().join("out");
@@ -166,23 +166,24 @@ fn bad_input_is_refused_before_any_search() {
     let cache = tmp.path().join("cache");
     // A budget no configuration meets.
     let tight = AutomlJob { budget: Some(Budget::LatencyS(1e-6)), ..job(&g, &cache) };
-    let e = automl_search(&tight, &mut NoProgress, |_, _| panic!("a search started")).unwrap_err();
+    let e =
+        automl_search(&tight, &mut NoProgress, |_, _, _| panic!("a search started")).unwrap_err();
     assert!(e.to_string().contains("no configuration meets the budget"), "{e}");
     // The accuracy reward without a budget keeps every channel: refused.
     let unbounded = AutomlJob { reward: Reward::AccuracyConstrained, ..job(&g, &cache) };
     assert!(matches!(
-        automl_search(&unbounded, &mut NoProgress, |_, _| {}),
+        automl_search(&unbounded, &mut NoProgress, |_, _, _| {}),
         Err(PipelineError::Invalid(_))
     ));
     // A model the data set does not fit.
     let m = corpus::corpus().into_iter().find(|m| m.file == "mbv3-dynhw.onnx").unwrap().graph();
     let wrong = AutomlJob { candidates: Candidates::Best(1), ..job(&m, &cache) };
-    let e = automl_search(&wrong, &mut NoProgress, |_, _| {}).unwrap_err().to_string();
+    let e = automl_search(&wrong, &mut NoProgress, |_, _, _| {}).unwrap_err().to_string();
     assert!(e.contains("the data set's images are"), "{e}");
     // A cut that does not exist.
     let nowhere =
         AutomlJob { candidates: Candidates::Cuts(vec![Some("99".into())]), ..job(&g, &cache) };
-    assert!(automl_search(&nowhere, &mut NoProgress, |_, _| {}).is_err());
+    assert!(automl_search(&nowhere, &mut NoProgress, |_, _, _| {}).is_err());
     assert!(space_at(&job(&g, &cache), Some(&g.find_cut("9").unwrap())).is_ok());
     assert!(!cache.exists(), "nothing was evaluated");
 }

@@ -319,10 +319,16 @@ fn search(args: &SearchArgs, json: bool) -> Result<()> {
     let mut log = std::fs::File::create(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
     let mut bar = super::Bar::new(json);
-    let report = automl_search(&job, &mut bar, |cut, episode| {
+    let best_path = args.out.join("best.json");
+    let report = automl_search(&job, &mut bar, |cut, episode, best| {
         let line = serde_json::json!({ "cut": cut.map(|c| c.index), "episode": episode });
-        // The log is for the record; a full disk must not stop the search.
+        // The log and the checkpoint are for the record (an interrupted search reruns from
+        // the evaluation cache); a full disk must not stop the search.
         let _ = writeln!(log, "{line}");
+        if episode.reward >= episode.best {
+            let cut = cut.map(|c| c.tensor.as_str());
+            let _ = write_json(&best_path, &serde_json::json!({ "cut": cut, "best": best }));
+        }
     })?;
     let fit = FitConfig { epochs: args.finetune_epochs, ..FitConfig::default() };
     let done = finish(&job, &report, &fit, args.test_images, &args.out, "automl", &mut bar)?;
