@@ -24,3 +24,13 @@ $BIN automl compare --bottleneck experiments/bottleneck/cut9-c16-b4-d2-tail --mu
 mkdir -p $O/sweep-cut9 && cp -r $O/compare-cut9/cache $O/sweep-cut9/
 $BIN automl sweep --cut 9 --seeds 1,2,3 --episodes 300 --val-images 1000 \
   --rates-mbps 0.1,1,10,100 --devices mcu,rpi4 --out $O/sweep-cut9 > $O/sweep-cut9/sweep.txt
+
+# 4. The searched plan at three link rates (bottleneck space in multiples of 8, evaluations
+#    shared with step 2's cache), fine-tuned one epoch, scored on the 10,000 test images and
+#    run on the real runtime (edge server + device over gRPC through the link emulator).
+for R in 0.1 1 10; do
+  $BIN automl --bottleneck experiments/bottleneck/cut9-c16-b4-d2-tail --rate-mbps $R \
+    --episodes 150 --warmup 50 --val-images 500 --finetune-epochs 1 --test-images 10000 \
+    --runtime-images 200 --cache $O/compare-bottleneck-large/cache --out $O/plan-$R \
+    > $O/plan-$R.txt
+done

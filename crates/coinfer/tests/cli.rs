@@ -1033,6 +1033,10 @@ fn automl_searches_deploys_and_compares_with_the_baselines() {
     let done = &v["final"];
     assert!(done["accuracy"].as_f64().unwrap() > 0.0, "{done}");
     assert!(done["prediction"]["total_s"].as_f64().unwrap() > 0.0);
+    // The link as given: the default 5 ms round trip and the runtime's gRPC framing.
+    assert_eq!(done["prediction"]["rtt_s"].as_f64(), Some(0.005), "{done}");
+    let wire = done["prediction"]["wire_up_bytes"].as_f64().unwrap();
+    assert!(wire >= done["bytes_per_sample"].as_f64().unwrap() + 88.0, "{done}");
     for f in [
         "plan.json",
         "automl.onnx",

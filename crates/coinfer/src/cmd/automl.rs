@@ -66,8 +66,13 @@ fn job<'a>(
         device: profile(&args.device)?,
         edge: profile(&args.edge)?,
         link: Link {
-            transport: Transport { framing: Framing::grpc(), ..Transport::ideal() },
-            ..Link::simple(args.rate_mbps * 1e6, args.rtt_ms / 1e3)
+            up_bps: args.rate_mbps * 1e6,
+            tx_power_w: 0.0,
+            transport: Transport {
+                rtt_s: args.rtt_ms / 1e3,
+                framing: Framing::grpc(),
+                ..Transport::ideal()
+            },
         },
         budget,
         reward,
