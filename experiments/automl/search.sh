@@ -13,20 +13,20 @@ O=experiments/automl
 $BIN automl compare --cut 9 --seeds 1,2,3 --episodes 300 --val-images 1000 \
   --out $O/compare-cut9 > $O/compare-cut9/compare.txt
 
-# 2. Large space: the C'=16 learned bottleneck at cut 9, every width channel by channel
+# 2. Sweep of the small space over link rates and two devices (evaluations from step 1's cache).
+mkdir -p $O/sweep-cut9 && cp -r $O/compare-cut9/cache $O/sweep-cut9/
+$BIN automl sweep --cut 9 --seeds 1,2,3 --episodes 300 --val-images 1000 \
+  --rates-mbps 0.1,1,10,100 --devices mcu,rpi4 --out $O/sweep-cut9 > $O/sweep-cut9/sweep.txt
+
+# 3. Large space: the C'=16 learned bottleneck at cut 9, every width channel by channel
 #    (--multiple-of 1), code width and bits — 6.9 M configurations; DDPG vs random vs uniform
 #    at equal episodes (150, 3 seeds), 500 validation images per evaluation.
 $BIN automl compare --bottleneck experiments/bottleneck/cut9-c16-b4-d2-tail --multiple-of 1 \
   --seeds 1,2,3 --episodes 150 --warmup 50 --val-images 500 \
   --out $O/compare-bottleneck-large > $O/compare-bottleneck-large/compare.txt
 
-# 3. Sweep of the small space over link rates and two devices (evaluations from step 1's cache).
-mkdir -p $O/sweep-cut9 && cp -r $O/compare-cut9/cache $O/sweep-cut9/
-$BIN automl sweep --cut 9 --seeds 1,2,3 --episodes 300 --val-images 1000 \
-  --rates-mbps 0.1,1,10,100 --devices mcu,rpi4 --out $O/sweep-cut9 > $O/sweep-cut9/sweep.txt
-
 # 4. The searched plan at three link rates (bottleneck space in multiples of 8, evaluations
-#    shared with step 2's cache), fine-tuned one epoch, scored on the 10,000 test images and
+#    shared with step 3's cache), fine-tuned one epoch, scored on the 10,000 test images and
 #    run on the real runtime (edge server + device over gRPC through the link emulator).
 for R in 0.1 1 10; do
   $BIN automl --bottleneck experiments/bottleneck/cut9-c16-b4-d2-tail --rate-mbps $R \
