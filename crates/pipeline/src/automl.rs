@@ -415,12 +415,21 @@ pub struct AutomlFinal {
     pub prediction: coinfer_sim::Prediction,
     /// What was written.
     pub deployment: crate::automl_deploy::Deployment,
+    /// Device-only, Neurosurgeon (fp32) and edge-only with the best input codec on the
+    /// baseline model, same link and reward (validation images).
+    pub baselines: Vec<crate::automl_compare::MethodResult>,
+    /// The winner's predicted speedup over each baseline (baseline latency / winner's).
+    pub speedups: Vec<(String, f64)>,
 }
 
 /// Realises the winner of `report`, fine-tunes it (`fit.epochs` = 0: not at all), scores it
-/// on `test_images` test images and writes the deployment to `out` as model `name`.
+/// on `test_images` test images, writes the deployment to `out` as model `name`, and sets
+/// it against the uncompressed baselines on `baseline_graph` (the model without a
+/// bottleneck).
+#[allow(clippy::too_many_arguments)] // one workflow's settings, each used once
 pub fn finish(
     job: &AutomlJob<'_>,
+    baseline_graph: &Graph,
     report: &AutomlReport,
     fit: &coinfer_train::FitConfig,
     test_images: usize,
@@ -455,7 +464,18 @@ pub fn finish(
         config.bits
     );
     let (_, deployment) = crate::automl_deploy::deploy(&realised, out, name, pruning)?;
+    let full = winner.space.full();
+    let reference_s =
+        winner.space.cost(&full, &job.device, &job.edge, &job.link, None).prediction.total_s;
+    let baselines =
+        crate::automl_compare::baselines(job, baseline_graph, &data, engine, reference_s)?;
+    let speedups = baselines
+        .iter()
+        .map(|b| (b.method.clone(), b.latency_s / cost.prediction.total_s))
+        .collect();
     Ok(AutomlFinal {
+        baselines,
+        speedups,
         config,
         cut: realised.cut.clone(),
         test_images: test.len(),

@@ -136,7 +136,7 @@ pub fn compare(config: &CompareConfig<'_>, progress: &mut dyn Progress) -> Resul
     }
     methods.push(uniform(job, &space, &mut cached)?);
     methods.push(three_step(job, &space, &mut cached)?);
-    methods.extend(uncompressed(config, &data, engine, reference_s)?);
+    methods.extend(baselines(job, config.baseline_graph, &data, engine, reference_s)?);
     progress
         .note(&format!("{} evaluations computed, {} from the cache", cached.misses, cached.hits));
     Ok(Comparison { cut: cut.clone(), space_size: space.size(), reference_s, oracle, methods })
@@ -282,15 +282,16 @@ fn three_step(
 }
 
 /// Device-only, Neurosurgeon's best uncompressed split and edge-only with the best input
-/// codec, all on the unpruned baseline model.
-fn uncompressed(
-    config: &CompareConfig<'_>,
+/// codec (raw bytes, PNG or JPEG), all on the unpruned `graph`, scored on `data`'s validation
+/// images with `job`'s hardware, link and reward (`reference_s`: the reward's reference
+/// latency).
+pub fn baselines(
+    job: &AutomlJob<'_>,
+    graph: &Graph,
     data: &ProxyData,
     engine: Arc<dyn Engine>,
     reference_s: f64,
 ) -> Result<Vec<MethodResult>> {
-    let job = &config.job;
-    let graph = config.baseline_graph;
     let model = engine.prepare(&graph.proto)?;
     let raw = coinfer_compress::Codec::RawF32;
     let accuracy =

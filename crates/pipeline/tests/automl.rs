@@ -145,7 +145,9 @@ fn a_short_search_writes_a_runnable_deployment_and_caches_its_evaluations() {
 
     let out = tmp.path().join("out");
     let fit = coinfer_train::FitConfig { epochs: 0, ..Default::default() };
-    let done = finish(&job, &report, &fit, 100, &out, "automl", &mut NoProgress).unwrap();
+    let done = finish(&job, &g, &report, &fit, 100, &out, "automl", &mut NoProgress).unwrap();
+    assert_eq!(done.baselines.len(), 3, "device-only, Neurosurgeon, edge-only");
+    assert!(done.speedups.iter().all(|(_, s)| s.is_finite() && *s > 0.0));
     for f in ["automl.onnx", "device.onnx", "edge.onnx", "automl-codec.json", "plan.json"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }

@@ -336,7 +336,9 @@ fn search(args: &SearchArgs, json: bool) -> Result<()> {
         }
     })?;
     let fit = FitConfig { epochs: args.finetune_epochs, ..FitConfig::default() };
-    let done = finish(&job, &report, &fit, args.test_images, &args.out, "automl", &mut bar)?;
+    let baseline = super::load_graph_at(&args.model, &args.shape)?;
+    let done =
+        finish(&job, &baseline, &report, &fit, args.test_images, &args.out, "automl", &mut bar)?;
     let runtime = match args.runtime_images {
         0 => None,
         n => Some(check_deployment(
@@ -371,6 +373,15 @@ fn search(args: &SearchArgs, json: bool) -> Result<()> {
         done.bytes_per_sample,
         1e3 * done.prediction.total_s
     );
+    for (b, speedup) in done.baselines.iter().zip(&done.speedups) {
+        println!(
+            "  vs {}: {:.2} ms predicted, {:.2} % (validation) — the plan is {:.2}× faster",
+            b.method,
+            1e3 * b.latency_s,
+            100.0 * b.accuracy,
+            speedup.1
+        );
+    }
     for c in runtime.iter().flat_map(|r| &r.checks) {
         println!(
             "real runtime at {} Mbit/s: measured p50 {:.2} ms (p95 {:.2}) vs predicted {:.2} ms \
