@@ -55,11 +55,12 @@ fn panel<DB: DrawingBackend>(
             .map_err(|e| err(e.to_string()))?;
         draw_lines(chart, x_label, y_label, series, true).map_err(err)
     } else {
-        // Negative values (rewards): the axis spans the data; otherwise it starts at 0.
-        let y_lo = ys.iter().copied().fold(0.0f64, f64::min);
-        let pad = 0.05 * (y_max - y_lo).max(1e-9);
-        let y_range = if y_lo < 0.0 {
-            let y_hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        // The axis spans the data when it is negative (rewards) or far from 0 (accuracies
+        // between 88 and 93 %); otherwise it starts at 0.
+        let y_lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
+        let y_hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let y_range = if y_lo < 0.0 || y_lo > 0.5 * y_max {
+            let pad = 0.05 * (y_hi - y_lo).max(1e-3 * y_hi.abs()).max(1e-9);
             (y_lo - pad)..(y_hi + pad)
         } else {
             0.0..y_max * 1.1
