@@ -59,7 +59,7 @@ fn panel<DB: DrawingBackend>(
         // between 88 and 93 %); otherwise it starts at 0.
         let y_lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
         let y_hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let y_range = if y_lo < 0.0 || y_lo > 0.5 * y_max {
+        let y_range = if y_lo.is_finite() && (y_lo < 0.0 || y_lo > 0.5 * y_max) {
             let pad = 0.05 * (y_hi - y_lo).max(1e-3 * y_hi.abs()).max(1e-9);
             (y_lo - pad)..(y_hi + pad)
         } else {
