@@ -30,7 +30,7 @@ $BIN automl compare --bottleneck experiments/bottleneck/cut9-c16-b4-d2-tail --mu
 #    run on the real runtime (edge server + device over gRPC through the link emulator).
 for R in 0.1 1 10; do
   $BIN automl --bottleneck experiments/bottleneck/cut9-c16-b4-d2-tail --rate-mbps $R \
-    --episodes 150 --warmup 50 --val-images 500 --finetune-epochs 1 --test-images 10000 \
+    --episodes 100 --warmup 30 --val-images 500 --finetune-epochs 1 --test-images 10000 \
     --runtime-images 200 --cache $O/compare-bottleneck-large/cache --out $O/plan-$R \
     > $O/plan-$R.txt
 done
