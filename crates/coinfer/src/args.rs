@@ -343,10 +343,16 @@ pub struct SearchArgs {
     /// Device MAC budget (millions) the action wall keeps.
     #[arg(long)]
     pub budget_mmacs: Option<f64>,
-    /// Reward: `accuracy` (needs a budget; AMC's), `log-latency` (−error·ln latency in µs) or
-    /// `linear` (accuracy − weight · latency / unpruned latency).
-    #[arg(long, default_value = "log-latency", value_parser = ["accuracy", "log-latency", "linear"])]
+    /// Reward: `latency` (seed 000's aim: the fastest configuration within --max-drop-pt of
+    /// the unpruned accuracy; −ln latency in µs, less 100 per unit of accuracy below that
+    /// floor), `accuracy` (AMC's budget-constrained reward; needs a budget), `log-latency`
+    /// (AMC's −error·ln latency in µs) or `linear` (accuracy − weight · latency / unpruned
+    /// latency).
+    #[arg(long, default_value = "latency", value_parser = ["latency", "accuracy", "log-latency", "linear"])]
     pub reward: String,
+    /// Accuracy drop (points) the `latency` reward allows below the unpruned configuration.
+    #[arg(long, default_value_t = 1.0)]
+    pub max_drop_pt: f64,
     /// Weight of the latency in the `linear` reward.
     #[arg(long, default_value_t = 0.1)]
     pub latency_weight: f64,

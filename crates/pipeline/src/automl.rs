@@ -464,11 +464,18 @@ pub fn finish(
         config.bits
     );
     let (_, deployment) = crate::automl_deploy::deploy(&realised, out, name, pruning)?;
-    let full = winner.space.full();
-    let reference_s =
-        winner.space.cost(&full, &job.device, &job.edge, &job.link, None).prediction.total_s;
+    let reference = {
+        let cached = self::proxy(job, &winner.cut, &winner.space, &engine, &data)?;
+        let mut env = environment(job, winner.space.clone(), cached)?;
+        let accuracy = if job.reward.needs_reference_accuracy() {
+            env.reference_accuracy()?
+        } else {
+            f64::NAN
+        };
+        (env.reference_s(), accuracy)
+    };
     let baselines =
-        crate::automl_compare::baselines(job, baseline_graph, &data, engine, reference_s)?;
+        crate::automl_compare::baselines(job, baseline_graph, &data, engine, reference)?;
     let speedups = baselines
         .iter()
         .map(|b| (b.method.clone(), b.latency_s / cost.prediction.total_s))

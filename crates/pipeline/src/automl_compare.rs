@@ -92,7 +92,15 @@ pub fn compare(config: &CompareConfig<'_>, progress: &mut dyn Progress) -> Resul
     let space = space_at(job, cut.as_ref())?;
     let mut cached = crate::automl::proxy(job, cut, &space, &engine, &data)?;
     progress.note(&format!("{} evaluations cached", cached.len()));
-    let reference_s = environment(job, space.clone(), &mut cached)?.reference_s();
+    let (reference_s, reference_accuracy) = {
+        let mut env = environment(job, space.clone(), &mut cached)?;
+        let accuracy = if job.reward.needs_reference_accuracy() {
+            env.reference_accuracy()?
+        } else {
+            f64::NAN
+        };
+        (env.reference_s(), accuracy)
+    };
 
     let oracle = if space.size() <= config.exhaustive_limit as f64 {
         Some(exhaustive(job, &space, &mut cached, progress)?)
@@ -136,7 +144,8 @@ pub fn compare(config: &CompareConfig<'_>, progress: &mut dyn Progress) -> Resul
     }
     methods.push(uniform(job, &space, &mut cached)?);
     methods.push(three_step(job, &space, &mut cached)?);
-    methods.extend(baselines(job, config.baseline_graph, &data, engine, reference_s)?);
+    let reference = (reference_s, reference_accuracy);
+    methods.extend(baselines(job, config.baseline_graph, &data, engine, reference)?);
     progress
         .note(&format!("{} evaluations computed, {} from the cache", cached.misses, cached.hits));
     Ok(Comparison { cut: cut.clone(), space_size: space.size(), reference_s, oracle, methods })
@@ -283,15 +292,16 @@ fn three_step(
 
 /// Device-only, Neurosurgeon's best uncompressed split and edge-only with the best input
 /// codec (raw bytes, PNG or JPEG), all on the unpruned `graph`, scored on `data`'s validation
-/// images with `job`'s hardware, link and reward (`reference_s`: the reward's reference
-/// latency).
+/// images with `job`'s hardware, link and reward (`reference`: the reward's reference latency
+/// and accuracy, those of the searched space's unpruned configuration).
 pub fn baselines(
     job: &AutomlJob<'_>,
     graph: &Graph,
     data: &ProxyData,
     engine: Arc<dyn Engine>,
-    reference_s: f64,
+    reference: (f64, f64),
 ) -> Result<Vec<MethodResult>> {
+    let (reference_s, reference_accuracy) = reference;
     let model = engine.prepare(&graph.proto)?;
     let raw = coinfer_compress::Codec::RawF32;
     let accuracy =
@@ -306,7 +316,7 @@ pub fn baselines(
                 accuracy,
                 bytes,
                 latency_s,
-                reward: job.reward.value(accuracy, latency_s, reference_s),
+                reward: job.reward.value(accuracy, latency_s, reference_s, reference_accuracy),
                 evaluations,
                 evaluations_to_optimum: None,
                 curve: vec![],

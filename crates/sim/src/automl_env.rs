@@ -142,17 +142,40 @@ pub enum Reward {
         /// Accuracy points (as a fraction) one unpruned latency is worth.
         weight: f64,
     },
+    /// Seed 000's aim, the fastest configuration within `max_drop` of the unpruned
+    /// configuration's accuracy: `−ln(latency in µs) − 100 · shortfall`, the shortfall being
+    /// how far the accuracy falls below that floor (one point costs as much as an e-fold
+    /// latency).
+    LatencyWithinDrop {
+        /// Largest accuracy drop (a fraction: 0.01 = one point) without penalty.
+        max_drop: f64,
+    },
 }
 
 impl Reward {
     /// The reward of `accuracy` (in `[0, 1]`) at `latency_s`, the unpruned configuration
-    /// taking `reference_s`.
-    pub fn value(&self, accuracy: f64, latency_s: f64, reference_s: f64) -> f64 {
+    /// taking `reference_s` at `reference_accuracy`.
+    pub fn value(
+        &self,
+        accuracy: f64,
+        latency_s: f64,
+        reference_s: f64,
+        reference_accuracy: f64,
+    ) -> f64 {
+        let ln_us = (latency_s * 1e6).max(1.0).ln();
         match *self {
             Reward::AccuracyConstrained => accuracy,
-            Reward::AccuracyLogLatency => -(1.0 - accuracy) * (latency_s * 1e6).max(1.0).ln(),
+            Reward::AccuracyLogLatency => -(1.0 - accuracy) * ln_us,
             Reward::Linear { weight } => accuracy - weight * latency_s / reference_s,
+            Reward::LatencyWithinDrop { max_drop } => {
+                -ln_us - 100.0 * (reference_accuracy - max_drop - accuracy).max(0.0)
+            }
         }
+    }
+
+    /// Whether the reward needs the unpruned configuration's accuracy.
+    pub fn needs_reference_accuracy(&self) -> bool {
+        matches!(self, Reward::LatencyWithinDrop { .. })
     }
 }
 
@@ -521,21 +544,37 @@ impl<E: Evaluator> AutomlEnv<E> {
 
     /// Scores `config` (memoised) as an episode ending in it would.
     pub fn score(&mut self, config: &PruneConfig) -> Result<EpisodeOutcome, EnvError> {
-        let evaluated = match self.memo.get(config) {
-            Some(e) => *e,
-            None => {
-                let e = self.evaluator.evaluate(config).map_err(EnvError::Evaluation)?;
-                if !e.accuracy.is_finite() {
-                    return Err(EnvError::Evaluation(format!("accuracy {}", e.accuracy)));
-                }
-                self.memo.insert(config.clone(), e);
-                e
-            }
-        };
+        let evaluated = self.evaluate(config)?;
         let s = &self.setup;
         let cost = s.space.cost(config, &s.device, &s.edge, &s.link, evaluated.bytes_per_sample);
-        let reward = s.reward.value(evaluated.accuracy, cost.prediction.total_s, self.reference_s);
+        let reference_accuracy =
+            if s.reward.needs_reference_accuracy() { self.reference_accuracy()? } else { f64::NAN };
+        let s = &self.setup;
+        let reward = s.reward.value(
+            evaluated.accuracy,
+            cost.prediction.total_s,
+            self.reference_s,
+            reference_accuracy,
+        );
         Ok(EpisodeOutcome { config: config.clone(), evaluated, cost, reward })
+    }
+
+    /// The unpruned configuration's accuracy (at the most bits), evaluated once.
+    pub fn reference_accuracy(&mut self) -> Result<f64, EnvError> {
+        Ok(self.evaluate(&self.setup.space.full())?.accuracy)
+    }
+
+    /// The evaluator's answer for `config`, memoised.
+    fn evaluate(&mut self, config: &PruneConfig) -> Result<Evaluated, EnvError> {
+        if let Some(e) = self.memo.get(config) {
+            return Ok(*e);
+        }
+        let e = self.evaluator.evaluate(config).map_err(EnvError::Evaluation)?;
+        if !e.accuracy.is_finite() {
+            return Err(EnvError::Evaluation(format!("accuracy {}", e.accuracy)));
+        }
+        self.memo.insert(config.clone(), e);
+        Ok(e)
     }
 
     /// Whether `config` meets the budget (at the packed feature size).

@@ -216,3 +216,27 @@ fn bad_spaces_budgets_and_actions_are_errors() {
     env.reset(None);
     assert!(matches!(env.step(&[1.0]), Err(EnvError::Evaluation(m)) if m.contains("would not")));
 }
+
+#[test]
+fn the_latency_reward_counts_only_the_accuracy_below_the_floor() {
+    let r = Reward::LatencyWithinDrop { max_drop: 0.01 };
+    let fast = -(1000.0f64).ln();
+    // Within one point of the reference: latency alone.
+    assert!((r.value(0.915, 1e-3, 1.0, 0.92) - fast).abs() < 1e-12);
+    // Two points below the reference, one below the floor: one e-fold of latency lost.
+    assert!((r.value(0.90, 1e-3, 1.0, 0.92) - (fast - 1.0)).abs() < 1e-9);
+    assert!(r.needs_reference_accuracy() && !Reward::AccuracyLogLatency.needs_reference_accuracy());
+    // In the environment, the reference is the unpruned configuration, evaluated once.
+    let space = chain(&[16, 32], vec![2, 8], 8);
+    let mut s = setup(space.clone(), Budget::DeviceMacs(1e12), 1e6);
+    s.reward = r;
+    let mut env = AutomlEnv::new(s, Synthetic).unwrap();
+    let full = Synthetic.evaluate(&space.full()).unwrap().accuracy;
+    assert_eq!(env.reference_accuracy().unwrap(), full);
+    let small = env.score(&space.smallest()).unwrap();
+    let floor = full - 0.01;
+    let expected = -(small.cost.prediction.total_s * 1e6).ln()
+        - 100.0 * (floor - small.evaluated.accuracy).max(0.0);
+    assert!((small.reward - expected).abs() < 1e-9);
+    assert_eq!(env.evaluations(), 2, "the reference and the configuration");
+}

@@ -58,7 +58,8 @@ fn job<'a>(
     let reward = match args.reward.as_str() {
         "accuracy" => Reward::AccuracyConstrained,
         "linear" => Reward::Linear { weight: args.latency_weight },
-        _ => Reward::AccuracyLogLatency,
+        "log-latency" => Reward::AccuracyLogLatency,
+        _ => Reward::LatencyWithinDrop { max_drop: args.max_drop_pt / 100.0 },
     };
     Ok(AutomlJob {
         graph,
