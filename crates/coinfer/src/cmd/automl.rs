@@ -376,7 +376,7 @@ fn search(args: &SearchArgs, json: bool) -> Result<()> {
     );
     for (b, speedup) in done.baselines.iter().zip(&done.speedups) {
         println!(
-            "  vs {}: {:.2} ms predicted, {:.2} % (validation) — the plan is {:.2}× faster",
+            "  vs {}: {:.2} ms predicted, {:.2} % (validation): speedup of the plan {:.2}×",
             b.method,
             1e3 * b.latency_s,
             100.0 * b.accuracy,
