@@ -2,7 +2,8 @@
 # Seed 000's search against every baseline (issue 13, items 3–6). Reproduce:
 #   bash experiments/automl/search.sh
 # Evaluations are cached in each folder's cache/ (delete it to measure from scratch).
-# Device mcu, edge edge-gpu, 1 Mbit/s, 5 ms RTT, gRPC framing unless stated.
+# Device mcu, edge edge-gpu, 1 Mbit/s, 5 ms RTT, gRPC framing unless stated. Steps 1–3 use
+# AMC's log-latency reward; step 4 the default `latency` reward (within 1 point).
 set -euo pipefail
 BIN=${COINFER:-cargo run --release --}
 O=experiments/automl
@@ -10,18 +11,18 @@ O=experiments/automl
 # 1. Small space (enumerable): the default model's head at cut 9 in multiples of 8, feature
 #    bits 2,3,4,6,8 — 320 configurations; exhaustive oracle vs DDPG and random search
 #    (300 episodes, 3 seeds) and the baselines. Adaptive-BN proxy on 1,000 validation images.
-$BIN automl compare --cut 9 --seeds 1,2,3 --episodes 300 --val-images 1000 \
+$BIN automl compare --cut 9 --reward log-latency --seeds 1,2,3 --episodes 300 --val-images 1000 \
   --out $O/compare-cut9 > $O/compare-cut9/compare.txt
 
 # 2. Sweep of the small space over link rates and two devices (evaluations from step 1's cache).
 mkdir -p $O/sweep-cut9 && cp -r $O/compare-cut9/cache $O/sweep-cut9/
-$BIN automl sweep --cut 9 --seeds 1,2,3 --episodes 300 --val-images 1000 \
+$BIN automl sweep --cut 9 --reward log-latency --seeds 1,2,3 --episodes 300 --val-images 1000 \
   --rates-mbps 0.1,1,10,100 --devices mcu,rpi4 --out $O/sweep-cut9 > $O/sweep-cut9/sweep.txt
 
 # 3. Large space: the C'=16 learned bottleneck at cut 9, every width channel by channel
 #    (--multiple-of 1), code width and bits — 6.9 M configurations; DDPG vs random vs uniform
 #    at equal episodes (150, 3 seeds), 500 validation images per evaluation.
-$BIN automl compare --bottleneck experiments/bottleneck/cut9-c16-b4-d2-tail --multiple-of 1 \
+$BIN automl compare --bottleneck experiments/bottleneck/cut9-c16-b4-d2-tail --multiple-of 1 --reward log-latency \
   --seeds 1,2,3 --episodes 150 --warmup 50 --val-images 500 \
   --out $O/compare-bottleneck-large > $O/compare-bottleneck-large/compare.txt
 
