@@ -440,7 +440,9 @@ pub fn finish(
     let winner = report.winner();
     let data = ProxyData::load(job)?;
     let engine = coinfer_engine::engine_for_name(job.engine)?;
-    let proxy = proxy(job, &winner.cut, &winner.space, &engine, &data)?.into_inner();
+    let mut cached = proxy(job, &winner.cut, &winner.space, &engine, &data)?;
+    let reference = environment(job, winner.space.clone(), &mut cached)?.reward_reference()?;
+    let proxy = cached.into_inner();
     let test = coinfer_data::load(job.data, Split::Test)?.take(test_images);
     let config = winner.best.config.clone();
     let realised = proxy.realise(&config)?;
@@ -464,16 +466,6 @@ pub fn finish(
         config.bits
     );
     let (_, deployment) = crate::automl_deploy::deploy(&realised, out, name, pruning)?;
-    let reference = {
-        let cached = self::proxy(job, &winner.cut, &winner.space, &engine, &data)?;
-        let mut env = environment(job, winner.space.clone(), cached)?;
-        let accuracy = if job.reward.needs_reference_accuracy() {
-            env.reference_accuracy()?
-        } else {
-            f64::NAN
-        };
-        (env.reference_s(), accuracy)
-    };
     let baselines =
         crate::automl_compare::baselines(job, baseline_graph, &data, engine, reference)?;
     let speedups = baselines

@@ -92,15 +92,7 @@ pub fn compare(config: &CompareConfig<'_>, progress: &mut dyn Progress) -> Resul
     let space = space_at(job, cut.as_ref())?;
     let mut cached = crate::automl::proxy(job, cut, &space, &engine, &data)?;
     progress.note(&format!("{} evaluations cached", cached.len()));
-    let (reference_s, reference_accuracy) = {
-        let mut env = environment(job, space.clone(), &mut cached)?;
-        let accuracy = if job.reward.needs_reference_accuracy() {
-            env.reference_accuracy()?
-        } else {
-            f64::NAN
-        };
-        (env.reference_s(), accuracy)
-    };
+    let reference = environment(job, space.clone(), &mut cached)?.reward_reference()?;
 
     let oracle = if space.size() <= config.exhaustive_limit as f64 {
         Some(exhaustive(job, &space, &mut cached, progress)?)
@@ -144,10 +136,10 @@ pub fn compare(config: &CompareConfig<'_>, progress: &mut dyn Progress) -> Resul
     }
     methods.push(uniform(job, &space, &mut cached)?);
     methods.push(three_step(job, &space, &mut cached)?);
-    let reference = (reference_s, reference_accuracy);
     methods.extend(baselines(job, config.baseline_graph, &data, engine, reference)?);
     progress
         .note(&format!("{} evaluations computed, {} from the cache", cached.misses, cached.hits));
+    let reference_s = reference.0;
     Ok(Comparison { cut: cut.clone(), space_size: space.size(), reference_s, oracle, methods })
 }
 

@@ -547,16 +547,25 @@ impl<E: Evaluator> AutomlEnv<E> {
         let evaluated = self.evaluate(config)?;
         let s = &self.setup;
         let cost = s.space.cost(config, &s.device, &s.edge, &s.link, evaluated.bytes_per_sample);
-        let reference_accuracy =
-            if s.reward.needs_reference_accuracy() { self.reference_accuracy()? } else { f64::NAN };
-        let s = &self.setup;
-        let reward = s.reward.value(
+        let (reference_s, reference_accuracy) = self.reward_reference()?;
+        let reward = self.setup.reward.value(
             evaluated.accuracy,
             cost.prediction.total_s,
-            self.reference_s,
+            reference_s,
             reference_accuracy,
         );
         Ok(EpisodeOutcome { config: config.clone(), evaluated, cost, reward })
+    }
+
+    /// What the reward measures against: the unpruned configuration's predicted latency (s)
+    /// and, if the reward needs it, its accuracy (evaluated once; NaN otherwise).
+    pub fn reward_reference(&mut self) -> Result<(f64, f64), EnvError> {
+        let accuracy = if self.setup.reward.needs_reference_accuracy() {
+            self.reference_accuracy()?
+        } else {
+            f64::NAN
+        };
+        Ok((self.reference_s, accuracy))
     }
 
     /// The unpruned configuration's accuracy (at the most bits), evaluated once.
