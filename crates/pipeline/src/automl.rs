@@ -208,15 +208,7 @@ pub fn candidate_cuts(job: &AutomlJob<'_>) -> Result<Vec<Option<CutPoint>>> {
             .map(|c| c.as_ref().map(|c| job.graph.find_cut(c)).transpose().map_err(Into::into))
             .collect(),
         Candidates::Best(n) => {
-            let mut ranked: Vec<(f64, CutPoint)> = vec![];
-            for cut in job.graph.cut_points() {
-                let Ok(space) = space_at(job, Some(&cut)) else { continue };
-                // Uncompressed: the feature as float32.
-                let fp32 =
-                    space.feature.as_ref().map(|f| f.channels as f64 * f.values_per_channel * 4.0);
-                let p = space.cost(&space.full(), &job.device, &job.edge, &job.link, fp32);
-                ranked.push((p.prediction.total_s, cut));
-            }
+            let mut ranked = uncompressed_split_latencies(job);
             ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
             let mut cuts: Vec<Option<CutPoint>> =
                 ranked.into_iter().take(*n).map(|(_, c)| Some(c)).collect();
@@ -225,6 +217,19 @@ pub fn candidate_cuts(job: &AutomlJob<'_>) -> Result<Vec<Option<CutPoint>>> {
             Ok(cuts)
         }
     }
+}
+
+/// Every cut of `job`'s model with a prunable head, and its predicted end-to-end latency (s)
+/// unpruned with the feature sent as it is (its tensor's bytes): Neurosurgeon's options.
+pub fn uncompressed_split_latencies(job: &AutomlJob<'_>) -> Vec<(f64, CutPoint)> {
+    let mut out = vec![];
+    for cut in job.graph.cut_points() {
+        let Ok(space) = space_at(job, Some(&cut)) else { continue };
+        let bytes = Some(cut.feature_bytes as f64);
+        let p = space.cost(&space.full(), &job.device, &job.edge, &job.link, bytes);
+        out.push((p.prediction.total_s, cut));
+    }
+    out
 }
 
 /// An AutoML environment that shares its best finished episode (for checkpoints written
@@ -270,29 +275,22 @@ pub fn automl_search(
     check(job)?;
     let data = ProxyData::load(job)?;
     let engine = coinfer_engine::engine_for_name(job.engine)?;
-    let cuts = candidate_cuts(job)?;
-    // Every space is built (and every budget checked) before the first search starts.
-    let mut spaces = vec![];
-    for cut in &cuts {
+    // Every environment is built (and every budget checked) before the first search starts.
+    let mut envs = vec![];
+    for cut in candidate_cuts(job)? {
         let space = space_at(job, cut.as_ref())?;
-        let env = environment(job, space.clone(), proxy(job, cut, &space, &engine, &data)?)?;
-        drop(env);
-        spaces.push(space);
+        let proxy = proxy(job, &cut, &space, &engine, &data)?;
+        envs.push((cut, environment(job, space, proxy)?));
     }
     let mut searches = vec![];
-    for (cut, space) in cuts.into_iter().zip(spaces) {
+    for (cut, env) in envs {
+        let space = env.setup().space.clone();
         let name = cut.as_ref().map_or("device-only".to_string(), |c| format!("cut {}", c.index));
         progress.start(&format!("AutoML {name}"), job.episodes as u64);
         let t = Instant::now();
         let best = Rc::new(RefCell::new(None));
-        let env = environment(job, space.clone(), proxy(job, &cut, &space, &engine, &data)?)?;
         let mut tracked = Tracked { env, best: best.clone() };
-        let ddpg = DdpgConfig {
-            warmup_episodes: job.ddpg.warmup_episodes.min(job.episodes / 2),
-            ..job.ddpg.clone()
-        };
-        let obs = observation_dim(&tracked.observation_space())?;
-        let mut agent = Ddpg::new(ddpg, obs, 1, space.steps())?;
+        let mut agent = agent(job, &tracked.env, job.ddpg.seed)?;
         let search = ddpg_search(&mut tracked, &mut agent, job.episodes, job.ddpg.seed, |log| {
             progress.set(log.episode as u64 + 1);
             progress.status(&format!("AutoML {name} · best {:.4}", log.best));
@@ -322,6 +320,22 @@ pub fn automl_search(
         .max_by(|&a, &b| searches[a].best.reward.total_cmp(&searches[b].best.reward))
         .ok_or_else(|| PipelineError::Invalid("no candidate cut".into()))?;
     Ok(AutomlReport { searches, best })
+}
+
+/// `job`'s DDPG agent for `env`, seeded with `seed`; its warm-up is at most half the
+/// episodes.
+pub fn agent<E: coinfer_sim::Evaluator>(
+    job: &AutomlJob<'_>,
+    env: &AutomlEnv<E>,
+    seed: u64,
+) -> Result<Ddpg> {
+    let config = DdpgConfig {
+        warmup_episodes: job.ddpg.warmup_episodes.min(job.episodes / 2),
+        seed,
+        ..job.ddpg.clone()
+    };
+    let obs = observation_dim(&env.observation_space())?;
+    Ok(Ddpg::new(config, obs, 1, env.setup().space.steps())?)
 }
 
 fn check(job: &AutomlJob<'_>) -> Result<()> {

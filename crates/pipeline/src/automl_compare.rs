@@ -7,11 +7,11 @@
 
 use std::sync::Arc;
 
-use coinfer_agents::{ddpg_search, observation_dim, random_search, Ddpg};
+use coinfer_agents::{ddpg_search, random_search};
 use coinfer_compress::FeatureCodec;
 use coinfer_engine::Engine;
 use coinfer_graph::{CutPoint, Graph};
-use coinfer_sim::{AutomlEnv, Env, Evaluator, PruneConfig, PruneSpace, Work};
+use coinfer_sim::{AutomlEnv, Evaluator, PruneConfig, PruneSpace, Work};
 
 use crate::automl::{candidate_cuts, environment, space_at, AutomlJob, ProxyData};
 use crate::automl_cache::{Cached, Recorder};
@@ -106,13 +106,7 @@ pub fn compare(config: &CompareConfig<'_>, progress: &mut dyn Progress) -> Resul
             let label = if agent { "ddpg" } else { "random" };
             progress.start(&format!("{label} seed {seed}"), job.episodes as u64);
             let result = if agent {
-                let ddpg = coinfer_agents::DdpgConfig {
-                    warmup_episodes: job.ddpg.warmup_episodes.min(job.episodes / 2),
-                    seed,
-                    ..job.ddpg.clone()
-                };
-                let obs = observation_dim(&env.observation_space())?;
-                let mut agent = Ddpg::new(ddpg, obs, 1, space.steps())?;
+                let mut agent = crate::automl::agent(job, &env, seed)?;
                 ddpg_search(&mut env, &mut agent, job.episodes, seed, |l| {
                     progress.set(l.episode as u64 + 1)
                 })?
@@ -122,16 +116,19 @@ pub fn compare(config: &CompareConfig<'_>, progress: &mut dyn Progress) -> Resul
             progress.finish();
             let best = crate::automl::best_outcome(&mut env, &result)?;
             let log = env.evaluator().log.clone();
-            let mut m = from_log(&mut env, label, &log, oracle.as_ref())?;
-            m.seed = Some(seed);
-            m.config = Some(best.config.clone());
-            (m.accuracy, m.bytes, m.latency_s, m.reward) = (
-                best.evaluated.accuracy,
-                best.cost.feature_bytes,
-                best.cost.prediction.total_s,
-                best.reward,
-            );
-            methods.push(m);
+            let (curve, evaluations_to_optimum) = curve(&mut env, &log, oracle.as_ref())?;
+            methods.push(MethodResult {
+                method: label.into(),
+                seed: Some(seed),
+                config: Some(best.config.clone()),
+                accuracy: best.evaluated.accuracy,
+                bytes: best.cost.feature_bytes,
+                latency_s: best.cost.prediction.total_s,
+                reward: best.reward,
+                evaluations: log.len(),
+                evaluations_to_optimum,
+                curve,
+            });
         }
     }
     methods.push(uniform(job, &space, &mut cached)?);
@@ -149,13 +146,13 @@ fn reaches(accuracy: f64, latency_s: f64, reward: f64, oracle: &MethodResult) ->
         || (accuracy >= oracle.accuracy - 0.001 && latency_s <= oracle.latency_s * 1.01)
 }
 
-/// A search's curve and first hit of the optimum from its evaluation log.
-fn from_log<E: Evaluator>(
+/// A search's best reward after each of its distinct evaluations (`log`, in order), and
+/// the number of evaluations until it first held the oracle's optimum.
+fn curve<E: Evaluator>(
     env: &mut AutomlEnv<E>,
-    method: &str,
     log: &[(PruneConfig, coinfer_sim::Evaluated)],
     oracle: Option<&MethodResult>,
-) -> Result<MethodResult> {
+) -> Result<(Vec<f64>, Option<usize>)> {
     let (mut curve, mut best, mut hit) = (vec![], f64::NEG_INFINITY, None);
     for (i, (config, _)) in log.iter().enumerate() {
         let o = env.score(config)?;
@@ -168,18 +165,7 @@ fn from_log<E: Evaluator>(
             hit = Some(i + 1);
         }
     }
-    Ok(MethodResult {
-        method: method.into(),
-        seed: None,
-        config: None,
-        accuracy: 0.0,
-        bytes: None,
-        latency_s: 0.0,
-        reward: best,
-        evaluations: log.len(),
-        evaluations_to_optimum: hit,
-        curve,
-    })
+    Ok((curve, hit))
 }
 
 /// The best of `configs` (those within the budget) by reward.
@@ -329,36 +315,29 @@ pub fn baselines(
     let edge_s: f64 = whole.layers.iter().map(|l| job.edge.layer_s(&l.layer)).sum();
     let mut out = vec![fixed("device-only", accuracy, None, device, 1)];
 
+    // Edge-only: the input crosses the link and the edge runs the whole model.
+    let edge_only = |bytes: f64| {
+        coinfer_sim::predict(&Work::split(0.0, job.device.power_w, bytes, edge_s), &job.link)
+            .total_s
+    };
+
     // Neurosurgeon: every cut with the feature as float32, device-only and edge-only with
     // the input as float32; the model unpruned.
-    let sub =
-        AutomlJob { graph, candidates: crate::automl::Candidates::Best(usize::MAX), ..job.clone() };
     let input_bytes = graph.input_bytes() as f64;
-    let edge_fp32 =
-        coinfer_sim::predict(&Work::split(0.0, job.device.power_w, input_bytes, edge_s), &job.link);
     let mut best = (device, None);
-    if edge_fp32.total_s < best.0 {
-        best = (edge_fp32.total_s, Some(input_bytes));
+    if edge_only(input_bytes) < best.0 {
+        best = (edge_only(input_bytes), Some(input_bytes));
     }
-    for cut in graph.cut_points() {
-        let Ok(space) = space_at(&sub, Some(&cut)) else { continue };
-        let bytes = cut.feature_bytes as f64;
-        let t = space
-            .cost(&space.full(), &job.device, &job.edge, &job.link, Some(bytes))
-            .prediction
-            .total_s;
+    let on_graph = AutomlJob { graph, ..job.clone() };
+    for (t, cut) in crate::automl::uncompressed_split_latencies(&on_graph) {
         if t < best.0 {
-            best = (t, Some(bytes));
+            best = (t, Some(cut.feature_bytes as f64));
         }
     }
     out.push(fixed("neurosurgeon (fp32)", accuracy, best.1, best.0, graph.cut_points().len() + 2));
 
     // Edge-only: the camera's image, as raw bytes or through the best image codec.
     let pixels = data.val.image_len() as f64;
-    let edge_only = |bytes: f64| {
-        coinfer_sim::predict(&Work::split(0.0, job.device.power_w, bytes, edge_s), &job.link)
-            .total_s
-    };
     let mut candidates =
         vec![fixed("edge-only (uint8)", accuracy, Some(pixels), edge_only(pixels), 1)];
     for codec in ImageCodec::sweep() {
