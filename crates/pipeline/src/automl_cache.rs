@@ -33,19 +33,8 @@ struct Line {
 impl<E: Evaluator> Cached<E> {
     /// `inner` behind the cache file `path` (created on the first miss).
     pub fn open(path: &Path, inner: E) -> Result<Cached<E>> {
-        let mut entries = HashMap::new();
-        if path.exists() {
-            let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io {
-                what: format!("reading {}", path.display()),
-                source,
-            })?;
-            for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                let line: Line = serde_json::from_str(l).map_err(|e| {
-                    PipelineError::Invalid(format!("{} line {}: {e}", path.display(), i + 1))
-                })?;
-                entries.insert(line.config, line.evaluated);
-            }
-        }
+        let entries =
+            read_jsonl::<Line>(path)?.into_iter().map(|l| (l.config, l.evaluated)).collect();
         Ok(Cached { inner, entries, path: path.to_path_buf(), hits: 0, misses: 0 })
     }
 
@@ -88,6 +77,27 @@ impl<E: Evaluator> Evaluator for Cached<E> {
         self.entries.insert(config.clone(), e);
         Ok(e)
     }
+}
+
+/// Every line of a JSON-lines file (none if the file does not exist); blank lines are
+/// skipped, a line that does not parse is an error naming the file and the line.
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    if !path.exists() {
+        return Ok(vec![]);
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io {
+        what: format!("reading {}", path.display()),
+        source,
+    })?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                PipelineError::Invalid(format!("{} line {}: {e}", path.display(), i + 1))
+            })
+        })
+        .collect()
 }
 
 /// The cache file for `model` at `cut` scored on `val_images` validation images after

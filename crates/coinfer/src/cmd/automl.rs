@@ -10,6 +10,7 @@ use coinfer_pipeline::automl::{
     automl_search, bottleneck_model, check_deployment, finish, AutomlJob, AutomlReport, Candidates,
     DdpgConfig,
 };
+use coinfer_pipeline::automl_cache::read_jsonl;
 use coinfer_pipeline::automl_compare::{self, CompareConfig, Comparison, MethodResult};
 use coinfer_pipeline::automl_proxies::{proxy_study, ProxyRow, ProxyStudy, ProxyStudyConfig};
 use coinfer_sim::{Budget, Compute, Framing, Hardware, Link, Reward, Transport};
@@ -442,7 +443,7 @@ fn proxies(args: &ProxiesArgs, json: bool) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let checkpoint = args.out.join("proxies.jsonl");
-    let done = read_checkpoint(&checkpoint)?;
+    let done = read_jsonl::<ProxyRow>(&checkpoint)?;
     let config = ProxyStudyConfig {
         graph: &graph,
         until: args.until.as_deref(),
@@ -479,22 +480,6 @@ fn proxies(args: &ProxiesArgs, json: bool) -> Result<()> {
     print_study(&study);
     println!("wrote {0}/proxies.json ({0}/proxies.jsonl: the rows, resumable)", args.out.display());
     Ok(())
-}
-
-/// Rows of an earlier, interrupted run (none if the file does not exist).
-fn read_checkpoint(path: &std::path::Path) -> Result<Vec<ProxyRow>> {
-    if !path.exists() {
-        return Ok(vec![]);
-    }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l).with_context(|| format!("{} line {}", path.display(), i + 1))
-        })
-        .collect()
 }
 
 fn print_study(study: &ProxyStudy) {
