@@ -29,21 +29,23 @@ pub fn run(args: Box<AutomlArgs>, json: bool) -> Result<()> {
     }
 }
 
+/// The roofline of a named hardware profile; a measured per-layer table is refused.
+fn profile_compute(name: &str) -> Result<Compute> {
+    match super::profile::hardware(name)? {
+        Hardware::Profile(p) => Ok(Compute::from(&p)),
+        Hardware::Measured(_) => bail!(
+            "`{name}`: the AutoML search scales each layer's cost with the channels kept, which \
+             needs a hardware profile (a roofline), not a measured table"
+        ),
+    }
+}
+
 fn job<'a>(
     args: &'a SearchArgs,
     graph: &'a coinfer_graph::Graph,
     code: Option<String>,
     cache_dir: &'a std::path::Path,
 ) -> Result<AutomlJob<'a>> {
-    let profile = |name: &str| -> Result<Compute> {
-        match super::profile::hardware(name)? {
-            Hardware::Profile(p) => Ok(Compute::from(&p)),
-            Hardware::Measured(_) => bail!(
-                "`{name}`: the AutoML search scales each layer's cost with the channels kept, \
-                 which needs a hardware profile (a roofline), not a measured table"
-            ),
-        }
-    };
     let candidates = if let Some(code) = code {
         Candidates::Cuts(vec![Some(code)])
     } else if args.cut.is_empty() {
@@ -65,8 +67,8 @@ fn job<'a>(
     Ok(AutomlJob {
         graph,
         candidates,
-        device: profile(&args.device)?,
-        edge: profile(&args.edge)?,
+        device: profile_compute(&args.device)?,
+        edge: profile_compute(&args.edge)?,
         link: Link {
             up_bps: args.rate_mbps * 1e6,
             tx_power_w: 0.0,
@@ -91,41 +93,49 @@ fn job<'a>(
     })
 }
 
-/// The model searched: the given one, or the bottleneck's, with its code tensor.
-fn searched_model(args: &SearchArgs) -> Result<(coinfer_graph::Graph, Option<String>)> {
-    Ok(match &args.bottleneck {
-        Some(dir) => {
-            let (graph, code) = bottleneck_model(dir)?;
-            (graph, Some(code))
-        }
-        None => (super::load_graph_at(&args.model, &args.shape)?, None),
-    })
-}
-
-/// What a comparison or a sweep loads once: the searched model (and its code tensor), the
-/// baseline model and the cache folder.
+/// What every AutoML command loads once: the searched model (the given one, or the
+/// bottleneck's with its code tensor), the model the uncompressed baselines run (loaded
+/// separately only with a bottleneck) and the cache folder.
 struct Loaded {
     graph: coinfer_graph::Graph,
     code: Option<String>,
-    baseline: coinfer_graph::Graph,
+    bottleneck_baseline: Option<coinfer_graph::Graph>,
     cache: std::path::PathBuf,
 }
 
 impl Loaded {
-    fn new(s: &SearchArgs, what: &str) -> Result<Loaded> {
+    fn new(s: &SearchArgs) -> Result<Loaded> {
+        let cache = s.cache.clone().unwrap_or_else(|| s.out.join("cache"));
+        let model = || super::load_graph_at(&s.model, &s.shape);
+        Ok(match &s.bottleneck {
+            Some(dir) => {
+                let (graph, code) = bottleneck_model(dir)?;
+                Loaded { graph, code: Some(code), bottleneck_baseline: Some(model()?), cache }
+            }
+            None => Loaded { graph: model()?, code: None, bottleneck_baseline: None, cache },
+        })
+    }
+
+    /// For `compare` and `sweep`, which run on one search space.
+    fn one_space(s: &SearchArgs, what: &str) -> Result<Loaded> {
         if s.bottleneck.is_none() && s.cut.len() != 1 {
             bail!("a {what} is on one search space: give one --cut or a --bottleneck");
         }
-        let (graph, code) = searched_model(s)?;
-        let baseline = super::load_graph_at(&s.model, &s.shape)?;
-        let cache = s.cache.clone().unwrap_or_else(|| s.out.join("cache"));
-        Ok(Loaded { graph, code, baseline, cache })
+        Loaded::new(s)
+    }
+
+    fn baseline(&self) -> &coinfer_graph::Graph {
+        self.bottleneck_baseline.as_ref().unwrap_or(&self.graph)
+    }
+
+    fn job<'a>(&'a self, args: &'a SearchArgs) -> Result<AutomlJob<'a>> {
+        job(args, &self.graph, self.code.clone(), &self.cache)
     }
 
     fn config<'a>(&'a self, args: &'a CompareArgs) -> Result<CompareConfig<'a>> {
         Ok(CompareConfig {
-            job: job(&args.search, &self.graph, self.code.clone(), &self.cache)?,
-            baseline_graph: &self.baseline,
+            job: self.job(&args.search)?,
+            baseline_graph: self.baseline(),
             seeds: args.seeds.clone(),
             exhaustive_limit: args.exhaustive_limit,
         })
@@ -134,7 +144,7 @@ impl Loaded {
 
 fn compare(args: &CompareArgs, json: bool) -> Result<()> {
     let s = &args.search;
-    let loaded = Loaded::new(s, "comparison")?;
+    let loaded = Loaded::one_space(s, "comparison")?;
     let config = loaded.config(args)?;
     let c = automl_compare::compare(&config, &mut super::Bar::new(json))?;
     write_json(&s.out.join("compare.json"), &c)?;
@@ -209,15 +219,12 @@ fn plot_curves(c: &Comparison, path: &std::path::Path) -> Result<()> {
 
 fn sweep(args: &SweepArgs, json: bool) -> Result<()> {
     let s = &args.compare.search;
-    let loaded = Loaded::new(s, "sweep")?;
+    let loaded = Loaded::one_space(s, "sweep")?;
     let config = loaded.config(&args.compare)?;
     let devices = args
         .devices
         .iter()
-        .map(|d| match super::profile::hardware(d)? {
-            Hardware::Profile(p) => Ok((d.clone(), Compute::from(&p))),
-            Hardware::Measured(_) => bail!("`{d}`: a sweep needs hardware profiles"),
-        })
+        .map(|d| Ok((d.clone(), profile_compute(d)?)))
         .collect::<Result<Vec<_>>>()?;
     let points =
         automl_compare::sweep(&config, &devices, &args.rates_mbps, &mut super::Bar::new(json))?;
@@ -317,9 +324,8 @@ fn plot_sweep(
 }
 
 fn search(args: &SearchArgs, json: bool) -> Result<()> {
-    let (graph, code) = searched_model(args)?;
-    let cache = args.cache.clone().unwrap_or_else(|| args.out.join("cache"));
-    let job = job(args, &graph, code, &cache)?;
+    let loaded = Loaded::new(args)?;
+    let job = loaded.job(args)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let log_path = args.out.join("episodes.jsonl");
@@ -338,9 +344,16 @@ fn search(args: &SearchArgs, json: bool) -> Result<()> {
         }
     })?;
     let fit = FitConfig { epochs: args.finetune_epochs, ..FitConfig::default() };
-    let baseline = super::load_graph_at(&args.model, &args.shape)?;
-    let done =
-        finish(&job, &baseline, &report, &fit, args.test_images, &args.out, "automl", &mut bar)?;
+    let done = finish(
+        &job,
+        loaded.baseline(),
+        &report,
+        &fit,
+        args.test_images,
+        &args.out,
+        "automl",
+        &mut bar,
+    )?;
     let runtime = match args.runtime_images {
         0 => None,
         n => Some(check_deployment(
