@@ -470,7 +470,7 @@ pub fn finish(
     };
     let scored = proxy.score_on(&realised, &test)?;
     let baseline = crate::finetune::accuracy(&job.graph.proto, &test, job.engine)?;
-    let bytes = realised.cut.as_ref().map(|_| scored.bytes_per_sample);
+    let bytes = realised.split.as_ref().map(|_| scored.bytes_per_sample);
     let cost = winner.space.cost(&config, &job.device, &job.edge, &job.link, bytes);
     let pruning = format!(
         "coinfer automl: kept {:?} of {:?} channels ({}), feature {} bits",
@@ -490,7 +490,7 @@ pub fn finish(
         baselines,
         speedups,
         config,
-        cut: realised.cut.clone(),
+        cut: realised.cut().cloned(),
         test_images: test.len(),
         baseline_accuracy: baseline,
         accuracy_before_finetune: before,

@@ -52,9 +52,10 @@ pub fn deploy(
     let (split, mut device, mut edge, mut codec_path) = (SplitChoice::DeviceOnly, None, None, None);
     let mut plan = DevicePlan::new("device-0", name, split);
     plan.pruning = Some(pruning);
-    if let (Some(cut), Some(codec)) = (&realised.cut, &realised.codec) {
+    if let Some(split) = &realised.split {
+        let (part, codec) = (&split.prepared.partition, &split.codec);
+        let cut = &part.cut;
         plan.split = SplitChoice::Cut { index: cut.index, tensor: cut.tensor.clone() };
-        let part = realised.graph.split(cut)?;
         let (d, e) = (out.join("device.onnx"), out.join("edge.onnx"));
         save_model(&part.head, &d)?;
         save_model(&part.tail, &e)?;

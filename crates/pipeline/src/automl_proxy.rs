@@ -25,14 +25,28 @@ use crate::features::sample_features;
 use crate::progress::NoProgress;
 
 /// A configuration made real: the pruned model with re-estimated BatchNorm statistics, and
-/// the feature codec calibrated for it.
+/// (unless device-only) its split and the feature codec calibrated for it.
 pub struct Realised {
     /// The pruned, recalibrated model (whole, unsplit).
     pub graph: Graph,
-    /// The cut in it (`None`: device-only).
-    pub cut: Option<CutPoint>,
-    /// The feature's codec (`None`: device-only).
-    pub codec: Option<Codec>,
+    /// The split (`None`: device-only).
+    pub split: Option<RealisedSplit>,
+}
+
+/// A realised model's split: its halves prepared on the proxy's engine, and the codec.
+pub struct RealisedSplit {
+    /// The halves (the cut is `prepared.partition.cut`), prepared once for calibration,
+    /// scoring and deployment.
+    pub prepared: PreparedSplit,
+    /// The feature's codec.
+    pub codec: Codec,
+}
+
+impl Realised {
+    /// The cut (`None`: device-only).
+    pub fn cut(&self) -> Option<&CutPoint> {
+        self.split.as_ref().map(|s| &s.prepared.partition.cut)
+    }
 }
 
 /// Scores configurations of one model at one cut (memoisation is the environment's).
@@ -97,27 +111,26 @@ impl<'a> AccuracyProxy<'a> {
     /// `bits` calibrated on its head's outputs.
     pub fn with_codec(&self, graph: Graph, bits: u8) -> Result<Realised> {
         let Some(cut) = &self.cut else {
-            return Ok(Realised { graph, cut: None, codec: None });
+            return Ok(Realised { graph, split: None });
         };
         let cut = graph.find_cut(&cut.tensor)?;
-        let split = PreparedSplit::new(&graph, &cut, self.engine.as_ref())?;
+        let prepared = PreparedSplit::new(&graph, &cut, self.engine.as_ref())?;
         let mut calibration: Vec<Feature> = vec![];
         for (x, _) in self.recalibration.batches(256) {
-            calibration.extend(sample_features(&first_output(split.head.run(&[x])?)?));
+            calibration.extend(sample_features(&first_output(prepared.head.run(&[x])?)?));
         }
         let codec = feature_codec(bits, &calibration)?;
-        Ok(Realised { graph, cut: Some(cut), codec: Some(codec) })
+        Ok(Realised { graph, split: Some(RealisedSplit { prepared, codec }) })
     }
 
     /// Scores `realised` on `data`: accuracy and bytes per sample, as the runtime would.
     pub fn score_on(&self, realised: &Realised, data: &Dataset) -> Result<crate::Evaluation> {
-        match (&realised.cut, &realised.codec) {
-            (Some(cut), Some(codec)) => {
-                let split = PreparedSplit::new(&realised.graph, cut, self.engine.as_ref())?;
-                let stages = Stages::Split { head: split.head.as_ref(), tail: split.tail.as_ref() };
-                evaluate(stages, codec, data, 500, None, &mut NoProgress)
+        match &realised.split {
+            Some(RealisedSplit { prepared, codec }) => {
+                let (head, tail) = (prepared.head.as_ref(), prepared.tail.as_ref());
+                evaluate(Stages::Split { head, tail }, codec, data, 500, None, &mut NoProgress)
             }
-            _ => {
+            None => {
                 let model = self.engine.prepare(&realised.graph.proto)?;
                 evaluate(
                     Stages::DeviceOnly(model.as_ref()),
@@ -136,7 +149,7 @@ impl<'a> AccuracyProxy<'a> {
         let e = self.score_on(&realised, &self.val)?;
         Ok(Evaluated {
             accuracy: e.accuracy,
-            bytes_per_sample: realised.cut.as_ref().map(|_| e.bytes_per_sample),
+            bytes_per_sample: realised.split.as_ref().map(|_| e.bytes_per_sample),
         })
     }
 }
