@@ -366,6 +366,37 @@ impl PruneSpace {
         })
     }
 
+    /// Every layer with its cost under `config`: MACs and parameters scaled by the kept
+    /// fractions of its output and input groups, outputs by the output fraction, memory
+    /// traffic by their mean.
+    pub fn scaled_layers<'a>(
+        &'a self,
+        config: &'a PruneConfig,
+    ) -> impl Iterator<Item = (Side, Layer)> + 'a {
+        let fraction = move |g: Option<usize>| {
+            g.map_or(1.0, |g| config.kept[g] as f64 / self.decisions[g].channels as f64)
+        };
+        self.layers.iter().map(move |l| {
+            let (fo, fi) = (fraction(l.out_group), fraction(l.in_group));
+            let scaled = Layer {
+                macs: l.layer.macs * fo * fi,
+                output_values: l.layer.output_values * fo,
+                params: l.layer.params * fo * fi,
+                ops: l.layer.ops,
+                mem_bytes: l.layer.mem_bytes * (fo + fi) / 2.0,
+            };
+            (l.side, scaled)
+        })
+    }
+
+    /// Device MACs per inference under `config`.
+    pub fn device_macs(&self, config: &PruneConfig) -> f64 {
+        self.scaled_layers(config)
+            .filter(|(side, _)| *side == Side::Device)
+            .map(|(_, l)| l.macs)
+            .sum()
+    }
+
     /// Costs of `config` on `device` and `edge` over `link`, the feature at `feature_bytes`
     /// (the packed size if `None`).
     pub fn cost(
@@ -376,25 +407,14 @@ impl PruneSpace {
         link: &Link,
         feature_bytes: Option<f64>,
     ) -> ConfigCost {
-        let fraction = |g: Option<usize>| {
-            g.map_or(1.0, |g| config.kept[g] as f64 / self.decisions[g].channels as f64)
-        };
         let (mut device_macs, mut device_s, mut edge_s) = (0.0, 0.0, 0.0);
-        for l in &self.layers {
-            let (fo, fi) = (fraction(l.out_group), fraction(l.in_group));
-            let scaled = Layer {
-                macs: l.layer.macs * fo * fi,
-                output_values: l.layer.output_values * fo,
-                params: l.layer.params * fo * fi,
-                ops: l.layer.ops,
-                mem_bytes: l.layer.mem_bytes * (fo + fi) / 2.0,
-            };
-            match l.side {
+        for (side, layer) in self.scaled_layers(config) {
+            match side {
                 Side::Device => {
-                    device_macs += scaled.macs;
-                    device_s += device.layer_s(&scaled);
+                    device_macs += layer.macs;
+                    device_s += device.layer_s(&layer);
                 }
-                Side::Edge => edge_s += edge.layer_s(&scaled),
+                Side::Edge => edge_s += edge.layer_s(&layer),
             }
         }
         let feature_bytes = self.feature.as_ref().map(|_| {
@@ -612,10 +632,10 @@ impl<E: Evaluator> AutomlEnv<E> {
         let r = |x: f64, m: f64| if m > 0.0 { (x / m) as f32 } else { 0.0 };
         // Cost reduced so far and cost of the rest, as fractions of the unpruned device MACs.
         let full = space.full();
-        let total = budget_macs(space, &full).max(1.0);
+        let total = space.device_macs(&full).max(1.0);
         let mut done = full.clone();
         done.kept[..t.min(n)].copy_from_slice(&self.config.kept[..t.min(n)]);
-        let reduced = (total - budget_macs(space, &done)) / total;
+        let reduced = (total - space.device_macs(&done)) / total;
         let rest: f64 = space
             .layers
             .iter()
@@ -687,15 +707,10 @@ fn embedding(i: usize, d: &Decision) -> Embedding {
     }
 }
 
-fn budget_macs(space: &PruneSpace, config: &PruneConfig) -> f64 {
-    let zero = Compute::throughput(1.0, 0.0);
-    space.cost(config, &zero, &zero, &Link::simple(1.0, 0.0), None).device_macs
-}
-
 /// `config`'s cost in the budget's unit (packed feature bytes).
 fn budget_cost(setup: &AutomlSetup, config: &PruneConfig) -> f64 {
     match setup.budget {
-        Budget::DeviceMacs(_) => budget_macs(&setup.space, config),
+        Budget::DeviceMacs(_) => setup.space.device_macs(config),
         Budget::LatencyS(_) => {
             setup
                 .space
