@@ -21,3 +21,8 @@ $BIN codec bottleneck --cut 9 --channels 4 --bits 2 --decoder-layers 2 --train-t
 # A wide code for seed 000's AutoML search to prune (its width and bits are searched):
 $BIN codec bottleneck --cut 9 --channels 16 --bits 4 --decoder-layers 2 --train-tail --epochs 4 --lr 3e-3 \
   --out $O/cut9-c16-b4-d2-tail --json > /dev/null
+# Session frames (shape and entropy model agreed once): re-code the target setting without
+# retraining, each frame format in turn; the last (the default) is what codec.json holds.
+for F in full session session-per-element session-context; do
+  $BIN codec calibrate $O/cut9-c4-b2-d2-tail-e6 --frames $F --json > /dev/null
+done

@@ -543,6 +543,32 @@ pub enum CodecWhat {
     /// with a model calibrated on validation images, decoder Conv(C′→C)(+ReLU) prepended to the
     /// tail. Writes encoder/decoder/device/edge ONNX, the codec (JSON) and a report.
     Bottleneck(BottleneckArgs),
+    /// Re-fit a trained bottleneck's entropy model and frames (`codec.json`; the models are
+    /// unchanged) on validation images and score it on test images: writes `codec.json` and
+    /// `calibration.json` in the bottleneck's folder.
+    Calibrate(CalibrateArgs),
+}
+
+/// Frame choices of a learned code (`--frames`).
+pub const FRAME_CHOICES: [&str; 4] = ["session-context", "session-per-element", "session", "full"];
+
+/// `coinfer codec calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Folder written by `coinfer codec bottleneck`.
+    pub dir: PathBuf,
+    /// How frames travel: `session-context` (shape and model agreed once per session, 6
+    /// bytes per frame beyond the payload; one entropy model per code element and symbol of
+    /// the previous channel there), `session-per-element` (one model per element), `session`
+    /// (one shared model), `full` (self-describing header in every frame, ~41 bytes).
+    #[arg(long, default_value = "session-context", value_parser = FRAME_CHOICES)]
+    pub frames: String,
+    /// Training images the entropy model is fitted on (the test images score it).
+    #[arg(long, default_value_t = 20_000)]
+    pub calibration: usize,
+    /// Test images scored.
+    #[arg(long, default_value_t = 10_000)]
+    pub images: usize,
 }
 
 /// `coinfer codec bottleneck`.
@@ -573,6 +599,9 @@ pub struct BottleneckArgs {
     /// Test images to evaluate on.
     #[arg(long, default_value_t = 10_000)]
     pub images: usize,
+    /// How the code's frames travel (see `coinfer codec calibrate --help`).
+    #[arg(long, default_value = "session-context", value_parser = FRAME_CHOICES)]
+    pub frames: String,
     /// Output directory.
     #[arg(long)]
     pub out: PathBuf,

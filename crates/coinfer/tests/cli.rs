@@ -684,6 +684,21 @@ fn bottleneck_trains_exports_and_decodes_its_own_frames() {
     ]);
     let rows = s["rows"].as_array().unwrap();
     assert!(rows.iter().any(|r| r["family"] == "bottleneck"));
+    // Re-coded without retraining: session frames carry 6 bytes beyond the payload where a
+    // full frame carries its shape and fingerprint; same accuracy (same symbols).
+    let calibrate = |frames: &str| {
+        let args = ["codec", "calibrate", out, "--frames", frames, "--calibration", "500"];
+        ok_json(&[&args[..], &["--images", "200", "--json"]].concat())
+    };
+    let full = calibrate("full");
+    let session = calibrate("session-context");
+    assert!(full["header_bytes"].as_f64().unwrap() > 30.0, "{full}");
+    assert_eq!(session["header_bytes"].as_f64(), Some(6.0), "{session}");
+    let bytes = |v: &serde_json::Value| v["bytes_per_sample"].as_f64().unwrap();
+    assert!(bytes(&session) + 25.0 < bytes(&full), "{session} vs {full}");
+    assert_eq!(session["accuracy"], full["accuracy"]);
+    assert!(dir.path().join("calibration.json").exists());
+    fails_with(&["codec", "calibrate", "models"], &["no trained bottleneck", "codec bottleneck"]);
     // The same bottleneck behind the codec trait: feature → frame → feature.
     use coinfer_compress::{DecodeLimits, Feature, FeatureCodec};
     let engine = coinfer_engine::engine_for_name("tract").unwrap();

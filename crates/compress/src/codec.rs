@@ -1,6 +1,6 @@
 //! The codecs: raw float32, raw float16, and uniform quantization with bit packing.
 
-use crate::frame::{write_frame, FrameError, Reader};
+use crate::frame::{write_frame, write_session_frame, FrameError, Reader};
 
 /// A float32 feature tensor, row-major; for quantization the channel axis is axis 1
 /// (`(batch, channels, ...)`).
@@ -95,13 +95,104 @@ pub enum Codec {
 pub struct EntropyModel {
     /// Symbol histogram scaled into u16 (one entry per quantization level).
     pub counts: Vec<u16>,
+    /// Shape of one sample (the dims after the batch) the model was calibrated on. When set,
+    /// frames are compact session frames ([`crate::frame`]): the shape, ranges and model are
+    /// agreed once, so a frame carries its sample count, payload and checks only (6 bytes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample_shape: Vec<usize>,
+    /// One histogram per element of a sample (row-major over `sample_shape`, each smoothed
+    /// toward `counts`), or with `channel_context` one per element and symbol of the same
+    /// position in the previous channel (`element · levels + context`); empty: every element
+    /// uses `counts`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_element: Vec<Vec<u16>>,
+    /// Whether `per_element` is conditioned on the previous channel's symbol at the same
+    /// position (channel 0: context 0).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub channel_context: bool,
+}
+
+/// The entropy model of a session codec ([`Codec::calibrate_session`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEntropy {
+    /// One model for every symbol.
+    Shared,
+    /// One model per element of a sample (channel × position); codes of at most 8 bits.
+    PerElement,
+    /// One model per element and previous channel's symbol at that position; codes of at
+    /// most 4 bits.
+    ChannelContext,
 }
 
 impl EntropyModel {
-    /// CRC-32 of the counts: the frame carries it so a decoder with another model refuses.
+    /// CRC-32 of the model (counts, and the sample shape and per-element histograms when
+    /// set): frames carry it so a decoder with another model refuses.
     pub fn fingerprint(&self) -> u32 {
-        let bytes: Vec<u8> = self.counts.iter().flat_map(|c| c.to_le_bytes()).collect();
+        let mut bytes: Vec<u8> = self.counts.iter().flat_map(|c| c.to_le_bytes()).collect();
+        if !self.sample_shape.is_empty() || !self.per_element.is_empty() {
+            bytes.extend(self.sample_shape.iter().flat_map(|&d| (d as u32).to_le_bytes()));
+            bytes.extend(self.per_element.iter().flatten().flat_map(|c| c.to_le_bytes()));
+            bytes.push(u8::from(self.channel_context));
+        }
         crc32fast::hash(&bytes)
+    }
+
+    /// Whether a feature of `shape` goes in a session frame: a sample shape is agreed, the
+    /// feature has it after a batch of 1–255 samples (and no per-element models, or one per
+    /// element of that shape).
+    fn is_session_shape(&self, shape: &[usize]) -> bool {
+        !self.sample_shape.is_empty()
+            && shape.get(1..) == Some(&self.sample_shape[..])
+            && (1..=255).contains(&shape[0])
+            && (self.per_element.is_empty() || self.per_element.len() == self.models())
+    }
+
+    /// Elements in one sample (1 when no sample shape is agreed).
+    fn sample_len(&self) -> usize {
+        self.sample_shape.iter().product::<usize>().max(1)
+    }
+
+    /// Models `per_element` must hold: one per element, times the levels with a channel
+    /// context.
+    fn models(&self) -> usize {
+        let contexts = if self.channel_context { self.counts.len() } else { 1 };
+        self.sample_len() * contexts
+    }
+
+    /// The model of symbol `i` of a frame, given the symbols before it.
+    fn model_index(&self, i: usize, symbols: &[u32]) -> usize {
+        let e = i % self.sample_len();
+        if !self.channel_context {
+            return e;
+        }
+        let levels = self.counts.len();
+        let inner = self.sample_shape.iter().skip(1).product::<usize>().max(1);
+        let context = if e >= inner { symbols.get(i - inner).map_or(0, |&s| s as usize) } else { 0 };
+        e * levels + context.min(levels.saturating_sub(1))
+    }
+
+    fn encode(&self, symbols: &[u32]) -> Vec<u8> {
+        if self.per_element.is_empty() {
+            crate::entropy::encode_symbols(symbols, &self.counts)
+        } else {
+            let index = |i, s: &[u32]| self.model_index(i, s);
+            crate::entropy::encode_symbols_indexed(symbols, &self.per_element, index)
+        }
+    }
+
+    fn decode(&self, payload: &[u8], n: usize) -> Result<Vec<u32>, FrameError> {
+        if self.per_element.is_empty() {
+            return crate::entropy::decode_symbols(payload, &self.counts, n);
+        }
+        if self.per_element.len() != self.models() {
+            return Err(FrameError::Malformed(format!(
+                "codec has {} per-element models, its samples need {}",
+                self.per_element.len(),
+                self.models()
+            )));
+        }
+        let index = |i, s: &[u32]| self.model_index(i, s);
+        crate::entropy::decode_symbols_indexed(payload, &self.per_element, n, index)
     }
 }
 
@@ -159,7 +250,53 @@ impl Codec {
             symbols.extend(quantize(s, bits, &range).1);
         }
         let counts = crate::entropy::scaled_counts(&symbols, 1 << bits);
-        Some(Codec::UniformAnsStatic { bits, range, model: EntropyModel { counts } })
+        let model = EntropyModel {
+            counts,
+            sample_shape: vec![],
+            per_element: vec![],
+            channel_context: false,
+        };
+        Some(Codec::UniformAnsStatic { bits, range, model })
+    }
+
+    /// A session codec: [`Codec::UniformAnsStatic`] whose sample shape (the calibration
+    /// features' dims after the batch, which must all agree) is agreed with the model, so its
+    /// frames are compact session frames, with the `entropy` model (per-element models need
+    /// at most 8 bits, channel contexts at most 4: wider codes keep one shared model).
+    /// `None` for an empty calibration set, mixed sample shapes or bits outside 1–12.
+    pub fn calibrate_session(
+        bits: u8,
+        range: QuantRange,
+        samples: &[Feature],
+        entropy: SessionEntropy,
+    ) -> Option<Codec> {
+        let sample_shape = samples.first()?.shape.get(1..)?.to_vec();
+        if samples.iter().any(|s| s.shape.get(1..) != Some(sample_shape.as_slice())) {
+            return None;
+        }
+        let Codec::UniformAnsStatic { bits, range, mut model } =
+            Codec::calibrate_entropy(bits, range, samples)?
+        else {
+            return None;
+        };
+        model.sample_shape = sample_shape;
+        model.channel_context = entropy == SessionEntropy::ChannelContext && bits <= 4;
+        let per_element = match entropy {
+            SessionEntropy::Shared => false,
+            SessionEntropy::PerElement => bits <= crate::entropy::SMALL_CODER_MAX_BITS,
+            SessionEntropy::ChannelContext => bits <= 4,
+        };
+        if per_element {
+            let mut symbols = Vec::new();
+            for s in samples {
+                symbols.extend(quantize(s, bits, &range).1);
+            }
+            let index = |i, s: &[u32]| model.model_index(i, s);
+            let counts = &model.counts;
+            let per = crate::entropy::indexed_counts(&symbols, model.models(), index, counts);
+            model.per_element = per;
+        }
+        Some(Codec::UniformAnsStatic { bits, range, model })
     }
 
     /// Decodes a frame made by this codec. Self-describing frames decode as with
@@ -169,6 +306,9 @@ impl Codec {
         bytes: &[u8],
         limits: &crate::DecodeLimits,
     ) -> Result<Feature, FrameError> {
+        if let Some(session) = crate::frame::parse_session_frame(bytes, limits) {
+            return self.decode_session(session?, limits);
+        }
         let f = crate::frame::parse_frame(bytes, limits)?;
         if f.codec_id != UNIFORM_ANS_STATIC {
             let values =
@@ -193,9 +333,68 @@ impl Codec {
             )));
         }
         let ranges: Vec<(f32, f32)> = lo.into_iter().zip(hi).collect();
-        let symbols = crate::entropy::decode_symbols(f.payload, &model.counts, f.elements)?;
+        if !model.sample_shape.is_empty() && f.shape.get(1..) != Some(&model.sample_shape[..]) {
+            return Err(FrameError::Malformed(format!(
+                "frame shape {:?}, the codec's samples {:?}",
+                f.shape, model.sample_shape
+            )));
+        }
+        let symbols = model.decode(f.payload, f.elements)?;
         let values = dequantize(&symbols, bits, per_channel, &ranges, &f.shape);
         Ok(Feature { shape: f.shape, values })
+    }
+
+    /// Decodes a checked session frame with this codec's agreed shape and model.
+    fn decode_session(
+        &self,
+        f: crate::frame::SessionFrame<'_>,
+        limits: &crate::DecodeLimits,
+    ) -> Result<Feature, FrameError> {
+        let fingerprint = u32::from(f.fingerprint);
+        let Codec::UniformAnsStatic { bits, range, model } = self else {
+            return Err(FrameError::NeedsCodec { fingerprint });
+        };
+        if model.sample_shape.is_empty() || model.fingerprint() as u16 != f.fingerprint {
+            return Err(FrameError::NeedsCodec { fingerprint });
+        }
+        let elements = f.samples.saturating_mul(model.sample_len());
+        if elements > limits.max_elements {
+            return Err(FrameError::TooLarge {
+                what: "elements",
+                value: elements,
+                limit: limits.max_elements,
+            });
+        }
+        let shape: Vec<usize> =
+            std::iter::once(f.samples).chain(model.sample_shape.iter().copied()).collect();
+        let (lo, hi) = range.bounds();
+        let per_channel = matches!(range, QuantRange::PerChannel { .. });
+        if per_channel && lo.len() != channel_layout(&shape).0 {
+            return Err(FrameError::Malformed("the codec's ranges do not fit its shape".into()));
+        }
+        let ranges: Vec<(f32, f32)> = lo.into_iter().zip(hi).collect();
+        let symbols = model.decode(f.payload, elements)?;
+        let values = dequantize(&symbols, *bits, per_channel, &ranges, &shape);
+        Ok(Feature { shape, values })
+    }
+
+    /// Bytes a frame of this codec spends beyond its payload for a feature of `shape`
+    /// (header, codec parameters, check): 6 for a session frame, else the full frame's
+    /// `20 + 4·rank + parameters`.
+    pub fn frame_overhead(&self, shape: &[usize]) -> usize {
+        let ranges = |range: &QuantRange| 2 + 4 + 8 * range.bounds().0.len();
+        let params = match self {
+            Codec::UniformAnsStatic { model, .. } if model.is_session_shape(shape) => {
+                return crate::frame::SESSION_FRAME_OVERHEAD;
+            }
+            Codec::RawF32 | Codec::RawF16 => 0,
+            Codec::Uniform { range, .. } => ranges(range),
+            Codec::UniformAns { bits, range } => {
+                ranges(range) + (2 << (*bits).min(crate::entropy::MAX_ENTROPY_BITS))
+            }
+            Codec::UniformAnsStatic { .. } => 5,
+        };
+        20 + 4 * shape.len() + params
     }
 
     /// Encodes `x` into a frame.
@@ -226,9 +425,13 @@ impl Codec {
             }
             Codec::UniformAnsStatic { bits, range, model } => {
                 let (_, symbols) = quantize(x, *bits, range);
+                let payload = model.encode(&symbols);
+                if model.is_session_shape(&x.shape) {
+                    let samples = x.shape[0] as u8;
+                    return write_session_frame(samples, model.fingerprint(), &payload);
+                }
                 let mut params = vec![*bits];
                 params.extend(model.fingerprint().to_le_bytes());
-                let payload = crate::entropy::encode_symbols(&symbols, &model.counts);
                 write_frame(UNIFORM_ANS_STATIC, &x.shape, &params, &payload)
             }
         }
@@ -620,5 +823,69 @@ mod tests {
         // Self-describing frames decode through any codec.
         let raw = Codec::RawF32.encode(x);
         assert_eq!(codec.decode(&raw, &DecodeLimits::default()).unwrap(), *x);
+    }
+
+    #[test]
+    fn session_codec_sends_six_bytes_beyond_its_payload_and_per_element_models_pay_off() {
+        // Position-dependent codes: element e is mostly level e % 4, as a spatial code is.
+        let calib: Vec<Feature> = (0..400)
+            .map(|k| {
+                feature(vec![1, 2, 3, 3], |e| {
+                    let noise = (e * 7 + k * 13) % 11 == 0;
+                    ((e % 4) as f32 + if noise { 1.0 } else { 0.0 }).min(3.0) / 3.0
+                })
+            })
+            .collect();
+        let range = QuantRange::PerTensor { lo: 0.0, hi: 1.0 };
+        let limits = DecodeLimits::default();
+        let session = |e| Codec::calibrate_session(2, range.clone(), &calib, e).unwrap();
+        let shared = session(SessionEntropy::Shared);
+        let per_element = session(SessionEntropy::PerElement);
+        let context = session(SessionEntropy::ChannelContext);
+        let full = Codec::calibrate_entropy(2, range.clone(), &calib).unwrap();
+        let batch = Feature {
+            shape: vec![3, 2, 3, 3],
+            values: calib[..3].iter().flat_map(|f| f.values.clone()).collect(),
+        };
+        let mut sizes = vec![];
+        for codec in [&shared, &per_element, &context] {
+            let frame = codec.encode(&batch);
+            assert_eq!(frame[0], crate::frame::SESSION_FRAME_TAG);
+            let y = codec.decode(&frame, &limits).unwrap();
+            let reference = full.decode(&full.encode(&batch), &limits).unwrap();
+            assert_eq!(y, reference, "same symbols as the self-describing static codec");
+            // Without the codec, or with another one: a clear error, never a wrong decode.
+            assert!(matches!(decode_frame(&frame, &limits), Err(FrameError::NeedsCodec { .. })));
+            assert!(matches!(full.decode(&frame, &limits), Err(FrameError::NeedsCodec { .. })));
+            for cut in 0..frame.len() {
+                assert!(codec.decode(&frame[..cut], &limits).is_err(), "truncated at {cut}");
+            }
+            for i in 0..frame.len() {
+                let mut bad = frame.clone();
+                bad[i] ^= 0x5a;
+                assert!(codec.decode(&bad, &limits).is_err(), "flipped byte {i}");
+            }
+            sizes.push(frame.len());
+        }
+        let payload = full.encode(&batch).len() - 36 - 5;
+        assert_eq!(sizes[0], payload + crate::frame::SESSION_FRAME_OVERHEAD);
+        assert!(sizes[1] < sizes[0], "per-element {} vs shared {}", sizes[1], sizes[0]);
+        assert!(sizes[2] <= sizes[1], "channel context {} vs per-element {}", sizes[2], sizes[1]);
+        // A batch a session frame cannot hold, or another sample shape, goes in a full frame.
+        let big = Feature {
+            shape: vec![300, 2, 3, 3],
+            values: (0..300).flat_map(|k| calib[k % 400].values.clone()).collect(),
+        };
+        let frame = per_element.encode(&big);
+        assert_eq!(&frame[..4], b"CFRM");
+        assert_eq!(per_element.decode(&frame, &limits).unwrap().shape, big.shape);
+        let tight = DecodeLimits { max_elements: 17, max_frame_bytes: 1 << 20 };
+        assert!(matches!(
+            per_element.decode(&per_element.encode(&batch), &tight),
+            Err(FrameError::TooLarge { .. })
+        ));
+        // Mixed sample shapes cannot be agreed on.
+        let mixed = [calib[0].clone(), feature(vec![1, 2, 2, 2], |_| 0.5)];
+        assert!(Codec::calibrate_session(2, range, &mixed, SessionEntropy::PerElement).is_none());
     }
 }

@@ -7,7 +7,7 @@ use constriction::stream::model::{
     DefaultContiguousCategoricalEntropyModel, SmallContiguousCategoricalEntropyModel,
 };
 use constriction::stream::stack::{DefaultAnsCoder, SmallAnsCoder};
-use constriction::stream::Decode;
+use constriction::stream::{Decode, Encode};
 
 use crate::frame::FrameError;
 
@@ -24,6 +24,40 @@ pub(crate) fn scaled_counts(symbols: &[u32], levels: usize) -> Vec<u16> {
     counts
         .iter()
         .map(|&c| if c == 0 { 0 } else { ((c * 65_535).div_ceil(max)).clamp(1, 65_535) as u16 })
+        .collect()
+}
+
+/// One histogram per model from calibration symbols (`models` of them; symbol `i` counts
+/// toward `index(i, symbols)`), each smoothed toward the shared histogram `shared` with as
+/// many pseudo-samples as there are levels (a model seen rarely borrows the shared shape);
+/// scaled into u16 like [`scaled_counts`].
+pub(crate) fn indexed_counts(
+    symbols: &[u32],
+    models: usize,
+    index: impl Fn(usize, &[u32]) -> usize,
+    shared: &[u16],
+) -> Vec<Vec<u16>> {
+    let levels = shared.len();
+    if models == 0 || levels == 0 {
+        return vec![];
+    }
+    let mut counts = vec![vec![0f64; levels]; models];
+    for (i, &s) in symbols.iter().enumerate() {
+        if let Some(c) = counts.get_mut(index(i, symbols)) {
+            c[(s as usize).min(levels - 1)] += 1.0;
+        }
+    }
+    let total: f64 = shared.iter().map(|&c| c as f64).sum::<f64>().max(1.0);
+    counts
+        .into_iter()
+        .map(|mut c| {
+            for (v, &q) in c.iter_mut().zip(shared) {
+                *v += levels as f64 * q as f64 / total;
+            }
+            let max = c.iter().copied().fold(0.0, f64::max).max(f64::MIN_POSITIVE);
+            let scale = |v: f64| (v * 65_535.0 / max).ceil().clamp(1.0, 65_535.0) as u16;
+            c.iter().map(|&v| if v == 0.0 { 0 } else { scale(v) }).collect()
+        })
         .collect()
 }
 
@@ -75,6 +109,62 @@ pub(crate) fn encode_symbols(symbols: &[u32], counts: &[u16]) -> Vec<u8> {
         let words = coder.into_compressed().unwrap_or_default();
         words.iter().flat_map(|w| w.to_le_bytes()).collect()
     }
+}
+
+/// ANS-codes `symbols` with a model chosen per symbol: symbol `i` uses
+/// `models[index(i)]` (each a histogram over at most 2^8 levels, so the small coder serves:
+/// u16 words, 12-bit probabilities). `index` may look at any symbol before `i` (the decoder
+/// knows those when it reaches `i`).
+pub(crate) fn encode_symbols_indexed(
+    symbols: &[u32],
+    models: &[Vec<u16>],
+    index: impl Fn(usize, &[u32]) -> usize,
+) -> Vec<u8> {
+    let Ok(models) = models.iter().map(|c| small_model(c)).collect::<Result<Vec<_>, _>>() else {
+        return vec![];
+    };
+    let mut coder = SmallAnsCoder::new();
+    // A stack: the last symbol encoded is the first decoded.
+    for (i, &s) in symbols.iter().enumerate().rev() {
+        let Some(model) = models.get(index(i, symbols)) else { return vec![] };
+        if coder.encode_symbol(s as usize, model.as_view()).is_err() {
+            return vec![];
+        }
+    }
+    let words = coder.into_compressed().unwrap_or_default();
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+/// Decodes `n` symbols coded by [`encode_symbols_indexed`] with the same models and index
+/// (called with the symbols decoded so far).
+pub(crate) fn decode_symbols_indexed(
+    payload: &[u8],
+    models: &[Vec<u16>],
+    n: usize,
+    index: impl Fn(usize, &[u32]) -> usize,
+) -> Result<Vec<u32>, FrameError> {
+    let malformed = |what: &str| FrameError::Malformed(format!("ANS payload {what}"));
+    if models.is_empty() || models.iter().any(|c| c.len() > 1 << SMALL_CODER_MAX_BITS) {
+        return Err(FrameError::Malformed("per-element entropy model is empty or too wide".into()));
+    }
+    if !payload.len().is_multiple_of(2) {
+        return Err(malformed("is not a whole number of 16-bit words"));
+    }
+    let models = models.iter().map(|c| small_model(c)).collect::<Result<Vec<_>, _>>()?;
+    let words: Vec<u16> =
+        payload.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let mut coder = SmallAnsCoder::from_compressed(words)
+        .map_err(|_| malformed("does not end in a valid state"))?;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let model = models.get(index(i, &out)).ok_or_else(|| malformed("needs a missing model"))?;
+        let s = coder.decode_symbol(model.as_view()).map_err(|_| malformed("ended early"))?;
+        out.push(s as u32);
+    }
+    if !coder.is_empty() {
+        return Err(malformed("has data left over"));
+    }
+    Ok(out)
 }
 
 /// Decodes `n` symbols from ANS-coded bytes.

@@ -13,6 +13,18 @@
 //! | 4 | payload bytes `n` |
 //! | n | payload |
 //! | 4 | CRC-32 (IEEE) of everything before it |
+//!
+//! A **session frame** serves a codec agreed out of band with its sample shape
+//! ([`crate::Codec::UniformAnsStatic`] whose [`crate::EntropyModel::sample_shape`] is set):
+//! shape, ranges and entropy model are known to both ends, so per frame only this travels:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 1 | tag `0xC5` (a full frame starts with `C`, 0x43) |
+//! | 1 | samples `n` (1–255; the shape is `[n, sample_shape…]`) |
+//! | 2 | low 16 bits of the codec's fingerprint |
+//! | k | ANS payload (to the end) |
+//! | 2 | low 16 bits of the CRC-32 (IEEE) of everything before it |
 
 use crate::codec::{Codec, Feature};
 
@@ -111,6 +123,69 @@ pub(crate) fn write_frame(codec_id: u8, shape: &[usize], params: &[u8], payload:
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// First byte of a session frame.
+pub const SESSION_FRAME_TAG: u8 = 0xC5;
+/// Bytes a session frame adds to its payload.
+pub const SESSION_FRAME_OVERHEAD: usize = 6;
+
+/// Writes a session frame.
+pub(crate) fn write_session_frame(samples: u8, fingerprint: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SESSION_FRAME_OVERHEAD + payload.len());
+    out.extend_from_slice(&[SESSION_FRAME_TAG, samples]);
+    out.extend_from_slice(&(fingerprint as u16).to_le_bytes());
+    out.extend_from_slice(payload);
+    let crc = crc32fast::hash(&out) as u16;
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// A session frame whose tag, size limit and checksum have been checked.
+pub(crate) struct SessionFrame<'a> {
+    pub(crate) samples: usize,
+    pub(crate) fingerprint: u16,
+    pub(crate) payload: &'a [u8],
+}
+
+/// `Some` if `bytes` starts like a session frame: its checked parts.
+pub(crate) fn parse_session_frame<'a>(
+    bytes: &'a [u8],
+    limits: &DecodeLimits,
+) -> Option<Result<SessionFrame<'a>, FrameError>> {
+    if bytes.first() != Some(&SESSION_FRAME_TAG) {
+        return None;
+    }
+    Some((|| {
+        if bytes.len() > limits.max_frame_bytes {
+            return Err(FrameError::TooLarge {
+                what: "frame bytes",
+                value: bytes.len(),
+                limit: limits.max_frame_bytes,
+            });
+        }
+        if bytes.len() < SESSION_FRAME_OVERHEAD {
+            return Err(FrameError::Truncated {
+                expected_bytes: SESSION_FRAME_OVERHEAD,
+                got_bytes: bytes.len(),
+            });
+        }
+        let (body, crc) = bytes.split_at(bytes.len() - 2);
+        let expected = u16::from_le_bytes([crc[0], crc[1]]);
+        let actual = crc32fast::hash(body) as u16;
+        if expected != actual {
+            return Err(FrameError::Checksum { expected: expected.into(), actual: actual.into() });
+        }
+        let samples = body[1] as usize;
+        if samples == 0 {
+            return Err(FrameError::Malformed("session frame with 0 samples".into()));
+        }
+        Ok(SessionFrame {
+            samples,
+            fingerprint: u16::from_le_bytes([body[2], body[3]]),
+            payload: &body[4..],
+        })
+    })())
 }
 
 /// A bounds-checked little-endian reader.
@@ -218,8 +293,12 @@ pub(crate) fn parse_frame<'a>(
 }
 
 /// Decodes any self-describing frame (every codec but [`Codec::UniformAnsStatic`], whose
-/// entropy model is agreed out of band: decode those with [`Codec::decode`]).
+/// entropy model is agreed out of band: decode those, and session frames, with
+/// [`Codec::decode`]).
 pub fn decode_frame(bytes: &[u8], limits: &DecodeLimits) -> Result<Feature, FrameError> {
+    if let Some(session) = parse_session_frame(bytes, limits) {
+        return Err(FrameError::NeedsCodec { fingerprint: session?.fingerprint.into() });
+    }
     let f = parse_frame(bytes, limits)?;
     let values = Codec::decode_payload(f.codec_id, &f.shape, f.elements, f.params, f.payload)?;
     Ok(Feature { shape: f.shape, values })

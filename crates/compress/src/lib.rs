@@ -18,7 +18,7 @@
 //! assert_eq!(decode_frame(&frame, &DecodeLimits::default()).unwrap(), x);
 //! ```
 
-pub use codec::{Codec, EntropyModel, Feature, QuantRange};
+pub use codec::{Codec, EntropyModel, Feature, QuantRange, SessionEntropy};
 pub use feature_codec::{CodecError, FeatureCodec};
 pub use frame::{decode_frame, DecodeLimits, FrameError, FRAME_MAGIC, FRAME_VERSION};
 

@@ -23,8 +23,38 @@ pub fn decode_frame(data: &[u8]) {
     let codec = Codec::UniformAnsStatic {
         bits: 3,
         range: QuantRange::PerTensor { lo: 0.0, hi: 1.0 },
-        model: EntropyModel { counts: vec![9, 7, 5, 3, 2, 1, 1, 1] },
+        model: EntropyModel {
+            counts: vec![9, 7, 5, 3, 2, 1, 1, 1],
+            sample_shape: vec![],
+            per_element: vec![],
+        },
     };
+    check_frame(codec.decode(&fixed, &FRAME_LIMITS));
+    decode_session_frame(data);
+}
+
+/// Decodes `data` as a session frame of a per-element session codec (samples of 2×2×2),
+/// with its fingerprint and 16-bit check made right so the ANS decoder sees the payload.
+fn decode_session_frame(data: &[u8]) {
+    let counts = vec![9, 7, 5, 3, 2, 1, 1, 1];
+    let model = EntropyModel {
+        per_element: (0..8).map(|k| counts.iter().map(|&c| c + k).collect()).collect(),
+        counts,
+        sample_shape: vec![2, 2, 2],
+    };
+    let fingerprint = model.fingerprint() as u16;
+    let codec =
+        Codec::UniformAnsStatic { bits: 3, range: QuantRange::PerTensor { lo: 0.0, hi: 1.0 }, model };
+    check_frame(codec.decode(data, &FRAME_LIMITS));
+    if data.len() < 6 {
+        return;
+    }
+    let mut fixed = data.to_vec();
+    fixed[0] = coinfer_compress::frame::SESSION_FRAME_TAG;
+    fixed[2..4].copy_from_slice(&fingerprint.to_le_bytes());
+    let body = fixed.len() - 2;
+    let crc = crc32fast::hash(&fixed[..body]) as u16;
+    fixed[body..].copy_from_slice(&crc.to_le_bytes());
     check_frame(codec.decode(&fixed, &FRAME_LIMITS));
 }
 

@@ -175,12 +175,9 @@ pub fn feature_codec(bits: u8, calibration: &[Feature]) -> Result<Codec> {
         .unwrap_or(Codec::Uniform { bits, range }))
 }
 
-/// Bytes a frame of `shape` spends beyond its packed values (header and checksum), measured
-/// by encoding zeros with an 8-bit codec.
+/// Bytes a frame of `shape` spends beyond its packed values (header and checksum) with an
+/// 8-bit per-tensor quantizer.
 pub fn frame_overhead_bytes(shape: &[usize]) -> Result<f64> {
-    let values = shape.iter().product::<usize>();
-    let zeros = Feature { shape: shape.to_vec(), values: vec![0.0; values] };
     let codec = Codec::Uniform { bits: 8, range: QuantRange::PerTensor { lo: 0.0, hi: 1.0 } };
-    let frame = codec.encode(&zeros);
-    Ok(frame.len().saturating_sub(values) as f64)
+    Ok(codec.frame_overhead(shape) as f64)
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use coinfer_compress::{Codec, QuantRange};
+use coinfer_compress::{Codec, Feature, QuantRange, SessionEntropy};
 use coinfer_data::{Dataset, DatasetName, Split};
 use coinfer_engine::eval::first_output;
 use coinfer_engine::{Engine, Runnable};
@@ -15,6 +15,51 @@ use crate::error::{PipelineError, Result};
 use crate::evaluate::{evaluate, Evaluation, Stages};
 use crate::features::sample_features;
 use crate::progress::{NoProgress, Progress};
+
+/// How the code travels: its entropy model and frame, agreed out of band in `codec.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CodeFrames {
+    /// Full frames (shape and model fingerprint in every frame, ~41 bytes of header), one
+    /// shared entropy model.
+    Full,
+    /// Session frames (6 bytes beyond the payload: the shape and model are agreed once),
+    /// one shared entropy model.
+    Session,
+    /// Session frames, one entropy model per code element (channel × position), smoothed
+    /// toward the shared one.
+    SessionPerElement,
+    /// Session frames, one entropy model per code element and symbol of the previous channel
+    /// at the same position (codes of at most 4 bits; wider ones fall back to one shared
+    /// model).
+    #[default]
+    SessionContext,
+}
+
+/// The code's codec (`bits`, values in [0, 1]) calibrated on `samples` (one per image).
+pub fn calibrate_code(bits: u8, frames: CodeFrames, samples: &[Feature]) -> Result<Codec> {
+    let range = QuantRange::PerTensor { lo: 0.0, hi: 1.0 };
+    match frames {
+        CodeFrames::Full => Codec::calibrate_entropy(bits, range, samples),
+        CodeFrames::Session => Codec::calibrate_session(bits, range, samples, SessionEntropy::Shared),
+        CodeFrames::SessionPerElement => {
+            Codec::calibrate_session(bits, range, samples, SessionEntropy::PerElement)
+        }
+        CodeFrames::SessionContext => {
+            Codec::calibrate_session(bits, range, samples, SessionEntropy::ChannelContext)
+        }
+    }
+    .ok_or_else(|| PipelineError::Invalid("calibrating the code's entropy model failed".into()))
+}
+
+/// The code features of `data` from the deployed device model (head + encoder).
+fn code_samples(device: &dyn Runnable, data: &Dataset) -> Result<Vec<Feature>> {
+    let mut out = Vec::with_capacity(data.len());
+    for (x, _) in data.batches(500) {
+        out.extend(sample_features(&first_output(device.run(&[x])?)?));
+    }
+    Ok(out)
+}
 
 /// What to train and deploy.
 #[derive(Debug, Clone)]
@@ -37,6 +82,8 @@ pub struct BottleneckJob<'a> {
     pub engine: &'a str,
     /// Folder the deployment is written to.
     pub out: &'a Path,
+    /// How the code's frames are coded.
+    pub frames: CodeFrames,
 }
 
 /// `bottleneck.json`: what training and deployment measured.
@@ -148,22 +195,8 @@ pub fn train_and_deploy(
 
     // Entropy model of the code, calibrated on validation images.
     let device = engine.prepare(&device_model)?;
-    let mut calib = Vec::new();
-    for (x, _) in val.batches(500) {
-        calib.extend(sample_features(&first_output(device.run(&[x])?)?));
-    }
-    let codec =
-        Codec::calibrate_entropy(config.bits, QuantRange::PerTensor { lo: 0.0, hi: 1.0 }, &calib)
-            .ok_or_else(|| {
-            PipelineError::Invalid("calibrating the code's entropy model failed".into())
-        })?;
-    let codec_json = serde_json::to_string_pretty(&codec)
-        .map_err(|e| PipelineError::Invalid(format!("codec.json: {e}")))?;
-    let path = out.join("codec.json");
-    std::fs::write(&path, codec_json + "\n").map_err(|source| PipelineError::Io {
-        what: format!("writing {}", path.display()),
-        source,
-    })?;
+    let codec = calibrate_code(config.bits, job.frames, &code_samples(device.as_ref(), &val)?)?;
+    write_json(&out.join("codec.json"), &codec)?;
 
     let full = engine.prepare(&graph.proto)?;
     let baseline =
@@ -192,6 +225,87 @@ pub fn train_and_deploy(
 pub struct BottleneckSummary {
     /// Float32 bytes per sample of the original cut feature the bottleneck replaces.
     pub fp32_feature_bytes: u64,
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let json = serde_json::to_string_pretty(value)
+        .map_err(|e| PipelineError::Invalid(format!("{}: {e}", path.display())))?;
+    std::fs::write(path, json + "\n")
+        .map_err(|source| PipelineError::Io { what: format!("writing {}", path.display()), source })
+}
+
+/// `calibration.json`: a trained bottleneck's code re-coded by [`recalibrate`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CalibrationReport {
+    /// The frames and entropy model now in `codec.json`.
+    pub frames: CodeFrames,
+    /// Bits per code value.
+    pub bits: u8,
+    /// Images the entropy model was fitted on.
+    pub calibration_images: usize,
+    /// Test images scored.
+    pub test_images: usize,
+    /// Accuracy of device → codec → edge on them.
+    pub accuracy: f64,
+    /// Mean bytes per frame (one image per frame), everything in the frame counted.
+    pub bytes_per_sample: f64,
+    /// Of which the frame's header and check (bytes).
+    pub header_bytes: f64,
+    /// Float32 bytes of the cut feature the bottleneck replaces.
+    pub fp32_feature_bytes: u64,
+    /// `fp32_feature_bytes / bytes_per_sample`.
+    pub compression_vs_fp32: f64,
+    /// The command that made it (set by the front-end).
+    pub command: String,
+}
+
+/// Re-fits the entropy model of the trained bottleneck in `dir` on `calibration` images for
+/// `frames` (the device model is unchanged), writes it to `dir/codec.json`, and scores the
+/// deployment on `test` images. The front-end writes the report.
+pub fn recalibrate(
+    dir: &Path,
+    frames: CodeFrames,
+    calibration: &Dataset,
+    test: &Dataset,
+    engine: &dyn Engine,
+    progress: &mut dyn Progress,
+) -> Result<CalibrationReport> {
+    if !dir.join("bottleneck.json").is_file() {
+        return Err(PipelineError::Invalid(format!(
+            "{} holds no trained bottleneck (no bottleneck.json); make one with `coinfer codec bottleneck`",
+            dir.display()
+        )));
+    }
+    let summary = summary(dir)?;
+    let device = engine.prepare(&coinfer_graph::load_model(&dir.join("device.onnx"))?)?;
+    let old: Codec = parse(dir, "codec.json")?;
+    let bits = match &old {
+        Codec::UniformAnsStatic { bits, .. } => *bits,
+        other => {
+            return Err(PipelineError::Invalid(format!(
+                "{}: not a learned code's entropy codec ({other:?})",
+                dir.join("codec.json").display()
+            )))
+        }
+    };
+    let samples = code_samples(device.as_ref(), calibration)?;
+    let code_shape = samples.first().map(|x| x.shape.clone()).unwrap_or_default();
+    let codec = calibrate_code(bits, frames, &samples)?;
+    write_json(&dir.join("codec.json"), &codec)?;
+    let scored = evaluate_deployed(dir, test, engine, progress)?;
+    let header_bytes = codec.frame_overhead(&code_shape) as f64;
+    Ok(CalibrationReport {
+        frames,
+        bits,
+        calibration_images: calibration.len(),
+        test_images: test.len(),
+        accuracy: scored.accuracy,
+        bytes_per_sample: scored.bytes_per_sample,
+        header_bytes,
+        fp32_feature_bytes: summary.fp32_feature_bytes,
+        compression_vs_fp32: summary.fp32_feature_bytes as f64 / scored.bytes_per_sample,
+        command: String::new(),
+    })
 }
 
 fn read(dir: &Path, file: &str) -> Result<String> {

@@ -240,9 +240,16 @@ async fn out_of_band_codecs_are_named_in_requests() {
     let Some(Codec::Uniform { range, .. }) = Codec::calibrate_uniform(4, false, &features) else {
         panic!("calibration")
     };
-    let codec = Codec::calibrate_entropy(4, range, &features).expect("entropy model");
+    let codec = Codec::calibrate_entropy(4, range.clone(), &features).expect("entropy model");
     std::fs::write(dir.path().join("cut9-ans4.json"), serde_json::to_string(&codec).expect("json"))
         .expect("write codec");
+    // The same symbols in session frames (shape and a per-element, channel-context model
+    // agreed once): 6 bytes of frame beyond the payload.
+    let context = coinfer_compress::SessionEntropy::ChannelContext;
+    let session =
+        Codec::calibrate_session(4, range, &features, context).expect("session entropy model");
+    let session_json = serde_json::to_string(&session).expect("json");
+    std::fs::write(dir.path().join("cut9-session4.json"), session_json).expect("write codec");
 
     let engine = coinfer_engine::engine_for_name("tract").expect("tract");
     let state = coinfer_runtime::server::EdgeState::new(dir.path(), engine, EdgeConfig::default())
@@ -262,6 +269,18 @@ async fn out_of_band_codecs_are_named_in_requests() {
         bytes += r.frame_bytes;
     }
     assert!(bytes / data.len() < 6272 / 4, "4-bit ANS frames are small: {} B", bytes / data.len());
+    let mut named = p.clone();
+    named.codec = session;
+    named.codec_name = Some("cut9-session4".into());
+    let mut dev =
+        DeviceRunner::new(named, store(), Some(client.clone()), DeviceOptions::default(), None);
+    let mut session_bytes = 0;
+    for (x, y) in data.iter() {
+        let r = dev.infer(x.clone(), Some(*y)).await.expect("infer");
+        assert_eq!(r.served_by, ServedBy::Edge, "{r:?}");
+        session_bytes += r.frame_bytes;
+    }
+    assert!(session_bytes < bytes, "session frames {session_bytes} B vs full frames {bytes} B");
     // Without the name the edge cannot decode such frames, says so, and the device falls back.
     let mut dev = DeviceRunner::new(p, store(), Some(client), DeviceOptions::default(), None);
     let r = dev.infer(data[0].0.clone(), Some(data[0].1)).await.expect("infer");

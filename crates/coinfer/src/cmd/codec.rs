@@ -12,6 +12,7 @@ pub fn run(what: CodecWhat, json: bool) -> Result<()> {
     let (model, cut, images, calibration, out, engine, bottlenecks, input_baseline, shape) =
         match what {
             CodecWhat::Bottleneck(args) => return super::bottleneck::run(&args, json),
+            CodecWhat::Calibrate(args) => return super::bottleneck::calibrate(&args, json),
             CodecWhat::Sweep {
                 model,
                 cut,
