@@ -391,6 +391,10 @@ pub struct SearchArgs {
     /// skip.
     #[arg(long, default_value_t = 0)]
     pub runtime_images: usize,
+    /// Deploy the searched split even when device-only or edge-only (the image ANS coded
+    /// losslessly) scores a better reward; by default the better of them is deployed.
+    #[arg(long)]
+    pub force_split: bool,
     /// Output directory: the deployment (model, halves, codec, plan.json), automl.json and
     /// episodes.jsonl (every episode, written as the search goes) and cache/ (every
     /// evaluation: a rerun, `compare` or `sweep` pays for each configuration once).

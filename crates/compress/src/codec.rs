@@ -167,7 +167,8 @@ impl EntropyModel {
         }
         let levels = self.counts.len();
         let inner = self.sample_shape.iter().skip(1).product::<usize>().max(1);
-        let context = if e >= inner { symbols.get(i - inner).map_or(0, |&s| s as usize) } else { 0 };
+        let context =
+            if e >= inner { symbols.get(i - inner).map_or(0, |&s| s as usize) } else { 0 };
         e * levels + context.min(levels.saturating_sub(1))
     }
 

@@ -27,24 +27,30 @@ pub fn decode_frame(data: &[u8]) {
             counts: vec![9, 7, 5, 3, 2, 1, 1, 1],
             sample_shape: vec![],
             per_element: vec![],
+            channel_context: false,
         },
     };
     check_frame(codec.decode(&fixed, &FRAME_LIMITS));
     decode_session_frame(data);
 }
 
-/// Decodes `data` as a session frame of a per-element session codec (samples of 2×2×2),
-/// with its fingerprint and 16-bit check made right so the ANS decoder sees the payload.
+/// Decodes `data` as a session frame of a channel-context session codec (samples of 2×2×2,
+/// one model per element and previous-channel symbol), with its fingerprint and 16-bit check
+/// made right so the ANS decoder sees the payload.
 fn decode_session_frame(data: &[u8]) {
     let counts = vec![9, 7, 5, 3, 2, 1, 1, 1];
     let model = EntropyModel {
-        per_element: (0..8).map(|k| counts.iter().map(|&c| c + k).collect()).collect(),
+        per_element: (0..64).map(|k| counts.iter().map(|&c| c + k).collect()).collect(),
         counts,
         sample_shape: vec![2, 2, 2],
+        channel_context: true,
     };
     let fingerprint = model.fingerprint() as u16;
-    let codec =
-        Codec::UniformAnsStatic { bits: 3, range: QuantRange::PerTensor { lo: 0.0, hi: 1.0 }, model };
+    let codec = Codec::UniformAnsStatic {
+        bits: 3,
+        range: QuantRange::PerTensor { lo: 0.0, hi: 1.0 },
+        model,
+    };
     check_frame(codec.decode(data, &FRAME_LIMITS));
     if data.len() < 6 {
         return;

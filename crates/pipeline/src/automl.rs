@@ -406,40 +406,82 @@ pub fn replay<E: coinfer_sim::Evaluator>(
         .ok_or_else(|| PipelineError::Invalid("the actions do not finish an episode".into()))
 }
 
-/// The winner, fine-tuned, scored on test images and deployed.
+/// What `coinfer automl` deployed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Deployed {
+    /// The searched configuration at its cut (fine-tuned).
+    Searched,
+    /// The unpruned baseline model on the device: it scored a better reward than any
+    /// searched configuration (and meets the budget).
+    DeviceOnly,
+    /// The unpruned baseline model on the edge, the image sent losslessly by the input
+    /// session codec ([`crate::image_codec::input_session_codec`]).
+    EdgeOnly,
+}
+
+impl std::fmt::Display for Deployed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Deployed::Searched => "the searched split",
+            Deployed::DeviceOnly => "device-only",
+            Deployed::EdgeOnly => crate::automl_compare::DEPLOYABLE_EDGE_ONLY,
+        })
+    }
+}
+
+/// The deployed plan: the search's winner, fine-tuned — or device-only / edge-only when one
+/// of those scores the better reward — scored on test images and deployed.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AutomlFinal {
-    /// The configuration.
+    /// What was deployed.
+    pub deployed: Deployed,
+    /// The search winner's reward (validation proxy).
+    pub searched_reward: f64,
+    /// The deployed plan's reward (validation; for the searched split, its search reward).
+    pub deployed_reward: f64,
+    /// The search winner's configuration.
     pub config: PruneConfig,
-    /// The cut (`None`: device-only).
+    /// The deployed plan's cut (`None`: unsplit).
     pub cut: Option<CutPoint>,
     /// Test images scored.
     pub test_images: usize,
-    /// The unsplit, unpruned model's test accuracy.
+    /// The unsplit, unpruned baseline model's test accuracy (without a bottleneck).
     pub baseline_accuracy: f64,
-    /// The winner's test accuracy before fine-tuning (adaptive BN only).
-    pub accuracy_before_finetune: f64,
-    /// After fine-tuning (the deployed model).
+    /// The searched winner's test accuracy before fine-tuning (adaptive BN only; `None` when
+    /// a baseline was deployed and the winner not fine-tuned).
+    pub accuracy_before_finetune: Option<f64>,
+    /// The deployed plan's test accuracy (the searched winner after fine-tuning).
     pub accuracy: f64,
-    /// Fine-tuning epochs.
+    /// Fine-tuning epochs (0 when a baseline was deployed).
     pub finetune_epochs: usize,
-    /// Measured feature bytes per sample on the test images (whole frames).
+    /// Measured bytes per sample on the link on the test images (whole frames; 0: none).
     pub bytes_per_sample: f64,
-    /// The cost model's prediction with those bytes.
+    /// The cost model's prediction for the deployed plan with those bytes.
     pub prediction: coinfer_sim::Prediction,
     /// What was written.
     pub deployment: crate::automl_deploy::Deployment,
     /// Device-only, Neurosurgeon (fp32) and edge-only with the best input codec on the
     /// baseline model, same link and reward (validation images).
     pub baselines: Vec<crate::automl_compare::MethodResult>,
-    /// The winner's predicted speedup over each baseline (baseline latency / winner's).
+    /// The deployed plan's predicted speedup over each baseline (its latency / the plan's).
     pub speedups: Vec<(String, f64)>,
 }
 
-/// Realises the winner of `report`, fine-tunes it (`fit.epochs` = 0: not at all), scores it
-/// on `test_images` test images, writes the deployment to `out` as model `name`, and sets
-/// it against the uncompressed baselines on `baseline_graph` (the model without a
-/// bottleneck).
+/// Whether an unsplit plan with `latency_s` and `device_macs` on the device meets `budget`.
+fn meets(budget: Option<Budget>, latency_s: f64, device_macs: f64) -> bool {
+    match budget {
+        None => true,
+        Some(Budget::LatencyS(t)) => latency_s <= t,
+        Some(Budget::DeviceMacs(m)) => device_macs <= m,
+    }
+}
+
+/// Chooses what to deploy (`force_split`: the searched winner whatever the baselines
+/// score), realises it — the winner fine-tuned (`fit.epochs` = 0: not at all), or the
+/// unpruned `baseline_graph` (the model without a bottleneck) device-only or edge-only —
+/// scores it on `test_images` test images, writes the deployment to `out` as model `name`,
+/// and sets it against the uncompressed baselines.
 #[allow(clippy::too_many_arguments)] // one workflow's settings, each used once
 pub fn finish(
     job: &AutomlJob<'_>,
@@ -447,10 +489,12 @@ pub fn finish(
     report: &AutomlReport,
     fit: &coinfer_train::FitConfig,
     test_images: usize,
+    force_split: bool,
     out: &std::path::Path,
     name: &str,
     progress: &mut dyn Progress,
 ) -> Result<AutomlFinal> {
+    use crate::automl_compare::{baselines, UnsplitCosts};
     let winner = report.winner();
     let data = ProxyData::load(job)?;
     let engine = coinfer_engine::engine_for_name(job.engine)?;
@@ -458,46 +502,135 @@ pub fn finish(
     let reference = environment(job, winner.space.clone(), &mut cached)?.reward_reference()?;
     let proxy = cached.into_inner();
     let test = coinfer_data::load(job.data, Split::Test)?.take(test_images);
+    let baseline = crate::finetune::accuracy(&baseline_graph.proto, &test, job.engine)?;
+    let found = baselines(job, baseline_graph, &data, engine.clone(), reference)?;
+    let costs = UnsplitCosts::new(job, baseline_graph)?;
+
+    // The best deployable alternative within the budget, if it beats the search.
+    let device_only = &found.methods[0];
+    let edge_only = &found.deployable_edge_only;
+    let macs = baseline_graph.total_macs() as f64;
+    let alternatives = [
+        (Deployed::DeviceOnly, device_only, meets(job.budget, device_only.latency_s, macs)),
+        (Deployed::EdgeOnly, edge_only, meets(job.budget, edge_only.latency_s, 0.0)),
+    ];
+    let alternative = alternatives
+        .into_iter()
+        .filter(|(_, m, ok)| *ok && m.reward > winner.best.reward && !force_split)
+        .max_by(|a, b| a.1.reward.total_cmp(&b.1.reward));
+
     let config = winner.best.config.clone();
-    let realised = proxy.realise(&config)?;
-    let before = proxy.score_on(&realised, &test)?.accuracy;
-    let realised = if fit.epochs > 0 {
-        let (tuned, _) =
-            crate::finetune::finetune(&realised.graph, job.data, fit, "fine-tune", progress)?;
-        proxy.with_codec(Graph::analyse(tuned)?, config.bits)?
-    } else {
-        realised
-    };
-    let scored = proxy.score_on(&realised, &test)?;
-    let baseline = crate::finetune::accuracy(&job.graph.proto, &test, job.engine)?;
-    let bytes = realised.split.as_ref().map(|_| scored.bytes_per_sample);
-    let cost = winner.space.cost(&config, &job.device, &job.edge, &job.link, bytes);
-    let pruning = format!(
-        "coinfer automl: kept {:?} of {:?} channels ({}), feature {} bits",
-        config.kept,
-        winner.space.decisions.iter().map(|d| d.channels).collect::<Vec<_>>(),
-        winner.space.decisions.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", "),
-        config.bits
-    );
-    let (_, deployment) = crate::automl_deploy::deploy(&realised, out, name, pruning)?;
-    let baselines =
-        crate::automl_compare::baselines(job, baseline_graph, &data, engine, reference)?;
-    let speedups = baselines
+    let (deployed, deployed_reward, accuracy, before, bytes, prediction, deployment, epochs, cut) =
+        match alternative {
+            Some((kind, m, _)) => {
+                progress.note(&format!(
+                    "{kind} scores {:.4} > the search's best {:.4}: deploying {kind}",
+                    m.reward, winner.best.reward
+                ));
+                let (split, codec) = match kind {
+                    Deployed::EdgeOnly => (
+                        coinfer_sim::SplitChoice::EdgeOnly,
+                        Some(crate::image_codec::input_session_codec(
+                            job.data,
+                            crate::image_codec::INPUT_CALIBRATION_IMAGES,
+                        )?),
+                    ),
+                    _ => (coinfer_sim::SplitChoice::DeviceOnly, None),
+                };
+                let (accuracy, bytes, prediction) = match &codec {
+                    Some(codec) => {
+                        let model = engine.prepare(&baseline_graph.proto)?;
+                        let stages = crate::evaluate::Stages::EdgeOnly(model.as_ref());
+                        let e = crate::evaluate::evaluate(
+                            stages,
+                            codec,
+                            &test,
+                            500,
+                            None,
+                            &mut crate::NoProgress,
+                        )?;
+                        (e.accuracy, e.bytes_per_sample, costs.edge_only(job, e.bytes_per_sample))
+                    }
+                    None => (baseline, 0.0, costs.device_only),
+                };
+                let (_, deployment) = crate::automl_deploy::deploy_unsplit(
+                    baseline_graph,
+                    split,
+                    codec.as_ref(),
+                    out,
+                    name,
+                )?;
+                (kind, m.reward, accuracy, None, bytes, prediction, deployment, 0, None)
+            }
+            None => {
+                let realised = proxy.realise(&config)?;
+                let before = proxy.score_on(&realised, &test)?.accuracy;
+                let realised = if fit.epochs > 0 {
+                    let (tuned, _) = crate::finetune::finetune(
+                        &realised.graph,
+                        job.data,
+                        fit,
+                        "fine-tune",
+                        progress,
+                    )?;
+                    proxy.with_codec(Graph::analyse(tuned)?, config.bits)?
+                } else {
+                    realised
+                };
+                let scored = proxy.score_on(&realised, &test)?;
+                let bytes = realised.split.as_ref().map(|_| scored.bytes_per_sample);
+                let cost = winner.space.cost(&config, &job.device, &job.edge, &job.link, bytes);
+                let pruning = format!(
+                    "coinfer automl: kept {:?} of {:?} channels ({}), feature {} bits",
+                    config.kept,
+                    winner.space.decisions.iter().map(|d| d.channels).collect::<Vec<_>>(),
+                    winner
+                        .space
+                        .decisions
+                        .iter()
+                        .map(|d| d.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    config.bits
+                );
+                let (_, deployment) = crate::automl_deploy::deploy(&realised, out, name, pruning)?;
+                let reward = winner.best.reward;
+                let bytes = bytes.unwrap_or(0.0);
+                let (acc, epochs, cut) = (scored.accuracy, fit.epochs, realised.cut().cloned());
+                let prediction = cost.prediction;
+                (
+                    Deployed::Searched,
+                    reward,
+                    acc,
+                    Some(before),
+                    bytes,
+                    prediction,
+                    deployment,
+                    epochs,
+                    cut,
+                )
+            }
+        };
+    let speedups = found
+        .methods
         .iter()
-        .map(|b| (b.method.clone(), b.latency_s / cost.prediction.total_s))
+        .map(|b| (b.method.clone(), b.latency_s / prediction.total_s))
         .collect();
     Ok(AutomlFinal {
-        baselines,
+        deployed,
+        searched_reward: winner.best.reward,
+        deployed_reward,
+        baselines: found.methods,
         speedups,
         config,
-        cut: realised.cut().cloned(),
+        cut,
         test_images: test.len(),
         baseline_accuracy: baseline,
         accuracy_before_finetune: before,
-        accuracy: scored.accuracy,
-        finetune_epochs: fit.epochs,
-        bytes_per_sample: scored.bytes_per_sample,
-        prediction: cost.prediction,
+        accuracy,
+        finetune_epochs: epochs,
+        bytes_per_sample: bytes,
+        prediction,
         deployment,
     })
 }

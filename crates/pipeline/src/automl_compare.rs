@@ -11,14 +11,14 @@ use coinfer_agents::{ddpg_search, random_search};
 use coinfer_compress::FeatureCodec;
 use coinfer_engine::Engine;
 use coinfer_graph::{CutPoint, Graph};
-use coinfer_sim::{AutomlEnv, Evaluator, PruneConfig, PruneSpace, Work};
+use coinfer_sim::{AutomlEnv, Evaluator, Prediction, PruneConfig, PruneSpace, Work};
 
 use crate::automl::{candidate_cuts, environment, space_at, AutomlJob, ProxyData};
 use crate::automl_cache::{Cached, Recorder};
 use crate::automl_proxy::AccuracyProxy;
 use crate::error::{PipelineError, Result};
 use crate::evaluate::{evaluate, Stages};
-use crate::image_codec::ImageCodec;
+use crate::image_codec::{input_session_codec, ImageCodec, INPUT_CALIBRATION_IMAGES};
 use crate::progress::{NoProgress, Progress};
 
 /// What to compare.
@@ -133,7 +133,7 @@ pub fn compare(config: &CompareConfig<'_>, progress: &mut dyn Progress) -> Resul
     }
     methods.push(uniform(job, &space, &mut cached)?);
     methods.push(three_step(job, &space, &mut cached)?);
-    methods.extend(baselines(job, config.baseline_graph, &data, engine, reference)?);
+    methods.extend(baselines(job, config.baseline_graph, &data, engine, reference)?.methods);
     progress
         .note(&format!("{} evaluations computed, {} from the cache", cached.misses, cached.hits));
     let reference_s = reference.0;
@@ -268,17 +268,57 @@ fn three_step(
     Ok(m)
 }
 
+/// The cost model's predictions for the unpruned, unsplit model: on the device, or on the
+/// edge with the input sent.
+pub struct UnsplitCosts {
+    /// Device-only.
+    pub device_only: Prediction,
+    /// Seconds of the whole model on the edge.
+    edge_s: f64,
+}
+
+impl UnsplitCosts {
+    /// `graph`'s costs on `job`'s hardware and link.
+    pub fn new(job: &AutomlJob<'_>, graph: &Graph) -> Result<UnsplitCosts> {
+        let options = crate::automl_space::SpaceOptions {
+            multiple_of: 1,
+            min_keep: 1.0,
+            bits: vec![8],
+            header_bytes: 0.0,
+        };
+        let whole = crate::automl_space::prune_space(graph, None, &options)?;
+        let device_only =
+            whole.cost(&whole.full(), &job.device, &job.edge, &job.link, None).prediction;
+        let edge_s = whole.layers.iter().map(|l| job.edge.layer_s(&l.layer)).sum();
+        Ok(UnsplitCosts { device_only, edge_s })
+    }
+
+    /// Edge-only with `bytes` of input on the link.
+    pub fn edge_only(&self, job: &AutomlJob<'_>, bytes: f64) -> Prediction {
+        coinfer_sim::predict(&Work::split(0.0, job.device.power_w, bytes, self.edge_s), &job.link)
+    }
+}
+
+/// The baselines of a search, scored like its configurations.
+pub struct Baselines {
+    /// Device-only, Neurosurgeon (fp32) and edge-only with the best input codec.
+    pub methods: Vec<MethodResult>,
+    /// Edge-only with the input codec a plan can deploy ([`input_session_codec`]).
+    pub deployable_edge_only: MethodResult,
+}
+
 /// Device-only, Neurosurgeon's best uncompressed split and edge-only with the best input
-/// codec (raw bytes, PNG or JPEG), all on the unpruned `graph`, scored on `data`'s validation
-/// images with `job`'s hardware, link and reward (`reference`: the reward's reference latency
-/// and accuracy, those of the searched space's unpruned configuration).
+/// codec (raw bytes, PNG, JPEG, or the pixels ANS coded with a per-pixel model), all on the
+/// unpruned `graph`, scored on `data`'s validation images with `job`'s hardware, link and
+/// reward (`reference`: the reward's reference latency and accuracy, those of the searched
+/// space's unpruned configuration).
 pub fn baselines(
     job: &AutomlJob<'_>,
     graph: &Graph,
     data: &ProxyData,
     engine: Arc<dyn Engine>,
     reference: (f64, f64),
-) -> Result<Vec<MethodResult>> {
+) -> Result<Baselines> {
     let (reference_s, reference_accuracy) = reference;
     let model = engine.prepare(&graph.proto)?;
     let raw = coinfer_compress::Codec::RawF32;
@@ -300,26 +340,12 @@ pub fn baselines(
                 curve: vec![],
             }
         };
-    let whole = crate::automl_space::prune_space(
-        graph,
-        None,
-        &crate::automl_space::SpaceOptions {
-            multiple_of: 1,
-            min_keep: 1.0,
-            bits: vec![8],
-            header_bytes: 0.0,
-        },
-    )?;
-    let device =
-        whole.cost(&whole.full(), &job.device, &job.edge, &job.link, None).prediction.total_s;
-    let edge_s: f64 = whole.layers.iter().map(|l| job.edge.layer_s(&l.layer)).sum();
+    let costs = UnsplitCosts::new(job, graph)?;
+    let device = costs.device_only.total_s;
     let mut out = vec![fixed("device-only", accuracy, None, device, 1)];
 
     // Edge-only: the input crosses the link and the edge runs the whole model.
-    let edge_only = |bytes: f64| {
-        coinfer_sim::predict(&Work::split(0.0, job.device.power_w, bytes, edge_s), &job.link)
-            .total_s
-    };
+    let edge_only = |bytes: f64| costs.edge_only(job, bytes).total_s;
 
     // Neurosurgeon: every cut with the feature as float32, device-only and edge-only with
     // the input as float32; the model unpruned.
@@ -336,28 +362,29 @@ pub fn baselines(
     }
     out.push(fixed("neurosurgeon (fp32)", accuracy, best.1, best.0, graph.cut_points().len() + 2));
 
-    // Edge-only: the camera's image, as raw bytes or through the best image codec.
+    // Edge-only: the camera's image, as raw bytes, through an image codec, or ANS coded
+    // with a per-pixel model (the one a plan deploys).
     let pixels = data.val.image_len() as f64;
     let mut candidates =
         vec![fixed("edge-only (uint8)", accuracy, Some(pixels), edge_only(pixels), 1)];
-    for codec in ImageCodec::sweep() {
+    let scored = |name: String, codec: &dyn FeatureCodec| -> Result<MethodResult> {
         let e = evaluate(
             Stages::EdgeOnly(model.as_ref()),
-            &codec,
+            codec,
             &data.val,
             500,
             None,
             &mut NoProgress,
         )?;
-        let name = format!("edge-only ({})", codec.name());
-        candidates.push(fixed(
-            &name,
-            e.accuracy,
-            Some(e.bytes_per_sample),
-            edge_only(e.bytes_per_sample),
-            1,
-        ));
+        let latency = edge_only(e.bytes_per_sample);
+        Ok(fixed(&name, e.accuracy, Some(e.bytes_per_sample), latency, 1))
+    };
+    for codec in ImageCodec::sweep() {
+        candidates.push(scored(format!("edge-only ({})", codec.name()), &codec)?);
     }
+    let session = input_session_codec(job.data, INPUT_CALIBRATION_IMAGES)?;
+    let deployable = scored(DEPLOYABLE_EDGE_ONLY.into(), &session)?;
+    candidates.push(deployable.clone());
     let n = candidates.len();
     let mut best = candidates
         .into_iter()
@@ -365,8 +392,11 @@ pub fn baselines(
         .ok_or_else(|| PipelineError::Invalid("no input codec".into()))?;
     best.evaluations = n;
     out.push(best);
-    Ok(out)
+    Ok(Baselines { methods: out, deployable_edge_only: deployable })
 }
+
+/// The name of edge-only with the deployable input codec.
+pub const DEPLOYABLE_EDGE_ONLY: &str = "edge-only (uint8, per-pixel ANS)";
 
 /// One point of a sweep: a device profile and a link rate.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -6,7 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use coinfer_graph::save_model;
+use coinfer_compress::Codec;
+use coinfer_graph::{save_model, Graph};
 use coinfer_sim::{DevicePlan, Plan, SplitChoice};
 
 use crate::automl_proxy::Realised;
@@ -23,7 +24,7 @@ pub struct Deployment {
     pub device: Option<PathBuf>,
     /// The tail (edge side), if split.
     pub edge: Option<PathBuf>,
-    /// The codec, if split.
+    /// The codec file, if anything crosses the link.
     pub codec: Option<PathBuf>,
 }
 
@@ -43,36 +44,76 @@ pub fn deploy(
     name: &str,
     pruning: String,
 ) -> Result<(Plan, Deployment)> {
-    std::fs::create_dir_all(out).map_err(|source| PipelineError::Io {
-        what: format!("creating {}", out.display()),
-        source,
-    })?;
+    create(out)?;
     let model = out.join(format!("{name}.onnx"));
     save_model(&realised.graph.proto, &model)?;
-    let (split, mut device, mut edge, mut codec_path) = (SplitChoice::DeviceOnly, None, None, None);
-    let mut plan = DevicePlan::new("device-0", name, split);
+    let mut plan = DevicePlan::new("device-0", name, SplitChoice::DeviceOnly);
     plan.pruning = Some(pruning);
+    let mut deployment =
+        Deployment { plan: PathBuf::new(), model, device: None, edge: None, codec: None };
     if let Some(split) = &realised.split {
-        let (part, codec) = (&split.prepared.partition, &split.codec);
-        let cut = &part.cut;
+        let cut = &split.prepared.partition.cut;
         plan.split = SplitChoice::Cut { index: cut.index, tensor: cut.tensor.clone() };
         let (d, e) = (out.join("device.onnx"), out.join("edge.onnx"));
-        save_model(&part.head, &d)?;
-        save_model(&part.tail, &e)?;
-        let codec_name = format!("{name}-codec");
-        let path = out.join(format!("{codec_name}.json"));
-        write(&path, json(codec)?)?;
-        plan.codec = codec.clone();
-        plan.codec_name = Some(codec_name);
-        (device, edge, codec_path) = (Some(d), Some(e), Some(path));
+        save_model(&split.prepared.partition.head, &d)?;
+        save_model(&split.prepared.partition.tail, &e)?;
+        deployment.codec = Some(write_codec(&mut plan, &split.codec, out, name)?);
+        (deployment.device, deployment.edge) = (Some(d), Some(e));
     }
+    Ok((write_plan(plan, out, name, &mut deployment)?, deployment))
+}
+
+/// Writes the unsplit `graph` under `out` as model `name`, run device-only or edge-only
+/// (`split`) with the input sent by `codec` (edge-only).
+pub fn deploy_unsplit(
+    graph: &Graph,
+    split: SplitChoice,
+    codec: Option<&Codec>,
+    out: &Path,
+    name: &str,
+) -> Result<(Plan, Deployment)> {
+    create(out)?;
+    let model = out.join(format!("{name}.onnx"));
+    save_model(&graph.proto, &model)?;
+    let mut plan = DevicePlan::new("device-0", name, split);
+    plan.pruning = Some("coinfer automl: unpruned (no searched split beat it)".into());
+    let mut deployment =
+        Deployment { plan: PathBuf::new(), model, device: None, edge: None, codec: None };
+    if let Some(codec) = codec {
+        deployment.codec = Some(write_codec(&mut plan, codec, out, name)?);
+    }
+    Ok((write_plan(plan, out, name, &mut deployment)?, deployment))
+}
+
+fn create(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out)
+        .map_err(|source| PipelineError::Io { what: format!("creating {}", out.display()), source })
+}
+
+/// Writes `codec` as `<name>-codec.json` (the edge finds it by that name) and sets it in
+/// `plan`.
+fn write_codec(plan: &mut DevicePlan, codec: &Codec, out: &Path, name: &str) -> Result<PathBuf> {
+    let codec_name = format!("{name}-codec");
+    let path = out.join(format!("{codec_name}.json"));
+    write(&path, json(codec)?)?;
+    plan.codec = codec.clone();
+    plan.codec_name = Some(codec_name);
+    Ok(path)
+}
+
+fn write_plan(
+    plan: DevicePlan,
+    out: &Path,
+    name: &str,
+    deployment: &mut Deployment,
+) -> Result<Plan> {
     let plan = Plan {
         note: format!("coinfer automl: {name}"),
         uplink_capacity_bps: 0.0,
         devices: vec![plan],
     };
     plan.validate().map_err(|e| PipelineError::Invalid(e.to_string()))?;
-    let plan_path = out.join("plan.json");
-    write(&plan_path, json(&plan)?)?;
-    Ok((plan, Deployment { plan: plan_path, model, device, edge, codec: codec_path }))
+    deployment.plan = out.join("plan.json");
+    write(&deployment.plan, json(&plan)?)?;
+    Ok(plan)
 }

@@ -41,7 +41,9 @@ pub fn calibrate_code(bits: u8, frames: CodeFrames, samples: &[Feature]) -> Resu
     let range = QuantRange::PerTensor { lo: 0.0, hi: 1.0 };
     match frames {
         CodeFrames::Full => Codec::calibrate_entropy(bits, range, samples),
-        CodeFrames::Session => Codec::calibrate_session(bits, range, samples, SessionEntropy::Shared),
+        CodeFrames::Session => {
+            Codec::calibrate_session(bits, range, samples, SessionEntropy::Shared)
+        }
         CodeFrames::SessionPerElement => {
             Codec::calibrate_session(bits, range, samples, SessionEntropy::PerElement)
         }

@@ -4,7 +4,9 @@
 
 use std::io::Cursor;
 
-use coinfer_compress::{CodecError, DecodeLimits, Feature, FeatureCodec, FrameError};
+use coinfer_compress::{
+    Codec, CodecError, DecodeLimits, Feature, FeatureCodec, FrameError, QuantRange, SessionEntropy,
+};
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
 use image::{ExtendedColorType, ImageEncoder, ImageFormat};
@@ -109,6 +111,26 @@ impl FeatureCodec for ImageCodec {
     }
 }
 
+/// Training images an input session codec's entropy model is fitted on.
+pub const INPUT_CALIBRATION_IMAGES: usize = 20_000;
+
+/// The lossless codec a deployed edge-only plan sends the camera's 8-bit image with: the
+/// pixels as 8-bit symbols (values in [0, 1], exact for 8-bit images), ANS coded with one
+/// entropy model per pixel fitted on `images` training images of `data`, in session frames
+/// (6 bytes beyond the payload). Unlike PNG or JPEG it runs on `coinfer edge serve` /
+/// `device run` as a plan's codec.
+pub fn input_session_codec(data: coinfer_data::DatasetName, images: usize) -> crate::Result<Codec> {
+    let train = coinfer_data::load(data, coinfer_data::Split::Train)?.take(images);
+    let mut samples = Vec::with_capacity(train.len());
+    for (x, _) in train.batches(1000) {
+        samples.extend(crate::features::sample_features(&x));
+    }
+    let range = QuantRange::PerTensor { lo: 0.0, hi: 1.0 };
+    Codec::calibrate_session(8, range, &samples, SessionEntropy::PerElement).ok_or_else(|| {
+        crate::PipelineError::Invalid("calibrating the input's entropy model failed".into())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -143,5 +165,30 @@ mod tests {
         assert!(ImageCodec::Png.decode(b"not a png", &DecodeLimits::default()).is_err());
         let tiny = DecodeLimits { max_elements: 4, max_frame_bytes: 1 << 20 };
         assert!(ImageCodec::Png.decode(&frame, &tiny).is_err(), "12 pixels over a limit of 4");
+    }
+
+    #[test]
+    fn the_input_session_codec_is_lossless_and_smaller_than_png_on_real_images() {
+        let name = coinfer_data::DatasetName::FashionMnist;
+        let codec = input_session_codec(name, 2000).unwrap();
+        let test = coinfer_data::load(name, coinfer_data::Split::Test).unwrap().take(100);
+        let (mut session, mut png) = (0, 0);
+        for (x, _) in test.batches(100) {
+            for f in crate::features::sample_features(&x) {
+                let frame = coinfer_compress::FeatureCodec::encode(&codec, &f).unwrap();
+                session += frame.len();
+                png += ImageCodec::Png.encode(&f).unwrap().len();
+                let back = codec.decode(&frame, &DecodeLimits::default()).unwrap();
+                assert_eq!(back.shape, f.shape);
+                for (a, b) in f.values.iter().zip(&back.values) {
+                    assert_eq!(
+                        (a * 255.0).round(),
+                        (b * 255.0).round(),
+                        "lossless on 8-bit pixels"
+                    );
+                }
+            }
+        }
+        assert!(session < png, "per-pixel ANS {session} B vs PNG {png} B on 100 images");
     }
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use coinfer_data::DatasetName;
 use coinfer_graph::Graph;
 use coinfer_pipeline::automl::{
-    automl_search, bottleneck_model, finish, space_at, AutomlJob, Candidates, DdpgConfig,
+    automl_search, bottleneck_model, finish, space_at, AutomlJob, Candidates, DdpgConfig, Deployed,
 };
 use coinfer_pipeline::automl_space::{prune_space, SpaceOptions};
 use coinfer_pipeline::{NoProgress, PipelineError};
@@ -145,7 +145,8 @@ fn a_short_search_writes_a_runnable_deployment_and_caches_its_evaluations() {
 
     let out = tmp.path().join("out");
     let fit = coinfer_train::FitConfig { epochs: 0, ..Default::default() };
-    let done = finish(&job, &g, &report, &fit, 100, &out, "automl", &mut NoProgress).unwrap();
+    let done = finish(&job, &g, &report, &fit, 100, true, &out, "automl", &mut NoProgress).unwrap();
+    assert_eq!(done.deployed, Deployed::Searched, "--force-split");
     assert_eq!(done.baselines.len(), 3, "device-only, Neurosurgeon, edge-only");
     assert!(done.speedups.iter().all(|(_, s)| s.is_finite() && *s > 0.0));
     for f in ["automl.onnx", "device.onnx", "edge.onnx", "automl-codec.json", "plan.json"] {
@@ -159,6 +160,33 @@ fn a_short_search_writes_a_runnable_deployment_and_caches_its_evaluations() {
     assert!(deployed.total_macs() <= g.total_macs());
     assert!(done.baseline_accuracy > 0.8, "the unsplit model: {}", done.baseline_accuracy);
     assert!(done.bytes_per_sample > 0.0);
+
+    // Without --force-split the better of the searched split, device-only and edge-only
+    // (the image ANS coded losslessly) by the reward is deployed, runnable as it is.
+    let out = tmp.path().join("best");
+    let best =
+        finish(&job, &g, &report, &fit, 100, false, &out, "automl", &mut NoProgress).unwrap();
+    assert!(best.deployed_reward >= best.searched_reward, "{best:?}");
+    let reward = |m: &str| best.baselines.iter().find(|b| b.method == m).unwrap().reward;
+    assert!(best.deployed_reward >= reward("device-only"), "{best:?}");
+    let plan: coinfer_sim::Plan =
+        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    plan.validate().unwrap();
+    match best.deployed {
+        Deployed::Searched => assert_eq!(best.deployed_reward, best.searched_reward),
+        Deployed::DeviceOnly => {
+            assert_eq!(plan.devices[0].split, coinfer_sim::SplitChoice::DeviceOnly);
+            assert_eq!(best.bytes_per_sample, 0.0);
+        }
+        Deployed::EdgeOnly => {
+            assert_eq!(plan.devices[0].split, coinfer_sim::SplitChoice::EdgeOnly);
+            assert!(out.join("automl-codec.json").is_file());
+            // Lossless and smaller than the 784 raw bytes.
+            assert_eq!(best.accuracy, best.baseline_accuracy);
+            assert!(best.bytes_per_sample < 784.0, "{}", best.bytes_per_sample);
+        }
+    }
+    assert!(best.speedups.iter().all(|(_, s)| s.is_finite() && *s > 0.0));
 }
 
 #[test]

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use coinfer_data::DatasetName;
 use coinfer_pipeline::automl::{
     automl_search, bottleneck_model, check_deployment, finish, AutomlJob, AutomlReport, Candidates,
-    DdpgConfig,
+    DdpgConfig, Deployed,
 };
 use coinfer_pipeline::automl_cache::read_jsonl;
 use coinfer_pipeline::automl_compare::{self, CompareConfig, Comparison, MethodResult};
@@ -350,6 +350,7 @@ fn search(args: &SearchArgs, json: bool) -> Result<()> {
         &report,
         &fit,
         args.test_images,
+        args.force_split,
         &args.out,
         "automl",
         &mut bar,
@@ -373,24 +374,41 @@ fn search(args: &SearchArgs, json: bool) -> Result<()> {
         return print_json(&result);
     }
     print_searches(&report);
-    let cut = done
+    let winner = report.winner();
+    let searched_cut = winner
         .cut
         .as_ref()
         .map_or("device-only".into(), |c| format!("cut {} ({})", c.index, c.tensor));
     println!(
-        "winner: {cut}, kept {:?}, {} bits: test accuracy {:.2} % (unsplit model {:.2} %; {:.2} % \
-         before fine-tuning), {:.1} B per frame, {:.2} ms predicted end to end",
+        "search winner: {searched_cut}, kept {:?}, {} bits, reward {:.4} ({:.2} ms predicted)",
         done.config.kept,
         done.config.bits,
-        100.0 * done.accuracy,
-        100.0 * done.baseline_accuracy,
-        100.0 * done.accuracy_before_finetune,
-        done.bytes_per_sample,
-        1e3 * done.prediction.total_s
+        done.searched_reward,
+        1e3 * winner.best.cost.prediction.total_s,
     );
+    match done.deployed {
+        Deployed::Searched => println!(
+            "deployed: the searched split: test accuracy {:.2} % (unsplit model {:.2} %; {:.2} % \
+             before fine-tuning), {:.1} B per frame, {:.2} ms predicted end to end",
+            100.0 * done.accuracy,
+            100.0 * done.baseline_accuracy,
+            100.0 * done.accuracy_before_finetune.unwrap_or(f64::NAN),
+            done.bytes_per_sample,
+            1e3 * done.prediction.total_s
+        ),
+        other => println!(
+            "deployed: {other}, which scores a better reward ({:.4}) than any searched split \
+             (--force-split deploys the split anyway): test accuracy {:.2} %, {:.1} B per \
+             frame, {:.2} ms predicted end to end",
+            done.deployed_reward,
+            100.0 * done.accuracy,
+            done.bytes_per_sample,
+            1e3 * done.prediction.total_s
+        ),
+    }
     for (b, speedup) in done.baselines.iter().zip(&done.speedups) {
         println!(
-            "  vs {}: {:.2} ms predicted, {:.2} % (validation): speedup of the plan {:.2}×",
+            "  vs {}: {:.2} ms predicted, {:.2} % (validation): speedup of the deployed plan {:.2}×",
             b.method,
             1e3 * b.latency_s,
             100.0 * b.accuracy,

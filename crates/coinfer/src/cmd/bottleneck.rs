@@ -66,12 +66,14 @@ fn frames(name: &str) -> Result<CodeFrames> {
 
 /// `coinfer codec calibrate`.
 pub fn calibrate(args: &CalibrateArgs, json: bool) -> Result<()> {
-    let calibration = coinfer_data::load(DatasetName::FashionMnist, Split::Train)?.take(args.calibration);
+    let calibration =
+        coinfer_data::load(DatasetName::FashionMnist, Split::Train)?.take(args.calibration);
     let test = coinfer_data::load(DatasetName::FashionMnist, Split::Test)?.take(args.images);
     let engine = coinfer_engine::engine_for_name("tract")?;
     let frames = frames(&args.frames)?;
     let mut bar = super::Bar::new(json);
-    let mut report = recalibrate(&args.dir, frames, &calibration, &test, engine.as_ref(), &mut bar)?;
+    let mut report =
+        recalibrate(&args.dir, frames, &calibration, &test, engine.as_ref(), &mut bar)?;
     report.command = std::env::args().collect::<Vec<_>>().join(" ");
     write_json(&args.dir.join("calibration.json"), &report)?;
     if json {
