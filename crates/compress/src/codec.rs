@@ -91,7 +91,7 @@ pub enum Codec {
 }
 
 /// Bits of the codec's static entropy model, for [`Codec::UniformAnsStatic`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EntropyModel {
     /// Symbol histogram scaled into u16 (one entry per quantization level).
     pub counts: Vec<u16>,
@@ -110,7 +110,24 @@ pub struct EntropyModel {
     /// position (channel 0: context 0).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub channel_context: bool,
+    /// `per_element` as coder models, built on first use (a frame would otherwise rebuild
+    /// hundreds of them): make a changed model with [`EntropyModel::new`] rather than by
+    /// editing a used one's fields.
+    #[serde(skip)]
+    built: std::sync::OnceLock<Result<Vec<crate::entropy::SmallModel>, FrameError>>,
+    /// [`EntropyModel::fingerprint`], computed on first use (it hashes every histogram).
+    #[serde(skip)]
+    fingerprint: std::sync::OnceLock<u32>,
 }
+
+impl PartialEq for EntropyModel {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.counts, &self.sample_shape, &self.per_element, self.channel_context)
+            == (&other.counts, &other.sample_shape, &other.per_element, other.channel_context)
+    }
+}
+
+impl Eq for EntropyModel {}
 
 /// The entropy model of a session codec ([`Codec::calibrate_session`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +145,10 @@ impl EntropyModel {
     /// CRC-32 of the model (counts, and the sample shape and per-element histograms when
     /// set): frames carry it so a decoder with another model refuses.
     pub fn fingerprint(&self) -> u32 {
+        *self.fingerprint.get_or_init(|| self.hash())
+    }
+
+    fn hash(&self) -> u32 {
         let mut bytes: Vec<u8> = self.counts.iter().flat_map(|c| c.to_le_bytes()).collect();
         if !self.sample_shape.is_empty() || !self.per_element.is_empty() {
             bytes.extend(self.sample_shape.iter().flat_map(|&d| (d as u32).to_le_bytes()));
@@ -150,6 +171,28 @@ impl EntropyModel {
     /// Elements in one sample (1 when no sample shape is agreed).
     fn sample_len(&self) -> usize {
         self.sample_shape.iter().product::<usize>().max(1)
+    }
+
+    /// A model of these parts (no coder models built yet).
+    pub fn new(
+        counts: Vec<u16>,
+        sample_shape: Vec<usize>,
+        per_element: Vec<Vec<u16>>,
+        channel_context: bool,
+    ) -> EntropyModel {
+        EntropyModel {
+            counts,
+            sample_shape,
+            per_element,
+            channel_context,
+            built: std::sync::OnceLock::new(),
+            fingerprint: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn coder_models(&self) -> Result<&[crate::entropy::SmallModel], FrameError> {
+        let built = self.built.get_or_init(|| crate::entropy::small_models(&self.per_element));
+        built.as_deref().map_err(Clone::clone)
     }
 
     /// Models `per_element` must hold: one per element, times the levels with a channel
@@ -176,8 +219,9 @@ impl EntropyModel {
         if self.per_element.is_empty() {
             crate::entropy::encode_symbols(symbols, &self.counts)
         } else {
+            let Ok(models) = self.coder_models() else { return vec![] };
             let index = |i, s: &[u32]| self.model_index(i, s);
-            crate::entropy::encode_symbols_indexed(symbols, &self.per_element, index)
+            crate::entropy::encode_symbols_indexed(symbols, models, index)
         }
     }
 
@@ -193,7 +237,7 @@ impl EntropyModel {
             )));
         }
         let index = |i, s: &[u32]| self.model_index(i, s);
-        crate::entropy::decode_symbols_indexed(payload, &self.per_element, n, index)
+        crate::entropy::decode_symbols_indexed(payload, self.coder_models()?, n, index)
     }
 }
 
@@ -251,12 +295,7 @@ impl Codec {
             symbols.extend(quantize(s, bits, &range).1);
         }
         let counts = crate::entropy::scaled_counts(&symbols, 1 << bits);
-        let model = EntropyModel {
-            counts,
-            sample_shape: vec![],
-            per_element: vec![],
-            channel_context: false,
-        };
+        let model = EntropyModel::new(counts, vec![], vec![], false);
         Some(Codec::UniformAnsStatic { bits, range, model })
     }
 

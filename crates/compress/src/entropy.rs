@@ -111,18 +111,27 @@ pub(crate) fn encode_symbols(symbols: &[u32], counts: &[u16]) -> Vec<u8> {
     }
 }
 
+/// A categorical model for the small coder (u16 words, 12-bit probabilities).
+pub(crate) type SmallModel = SmallContiguousCategoricalEntropyModel;
+
+/// One small-coder model per histogram; an error if a histogram has more than 2^8 levels
+/// or none.
+pub(crate) fn small_models(histograms: &[Vec<u16>]) -> Result<Vec<SmallModel>, FrameError> {
+    if histograms.iter().any(|c| c.len() > 1 << SMALL_CODER_MAX_BITS) {
+        return Err(FrameError::Malformed("per-element entropy model is too wide".into()));
+    }
+    histograms.iter().map(|c| small_model(c)).collect()
+}
+
 /// ANS-codes `symbols` with a model chosen per symbol: symbol `i` uses
 /// `models[index(i)]` (each a histogram over at most 2^8 levels, so the small coder serves:
 /// u16 words, 12-bit probabilities). `index` may look at any symbol before `i` (the decoder
 /// knows those when it reaches `i`).
 pub(crate) fn encode_symbols_indexed(
     symbols: &[u32],
-    models: &[Vec<u16>],
+    models: &[SmallModel],
     index: impl Fn(usize, &[u32]) -> usize,
 ) -> Vec<u8> {
-    let Ok(models) = models.iter().map(|c| small_model(c)).collect::<Result<Vec<_>, _>>() else {
-        return vec![];
-    };
     let mut coder = SmallAnsCoder::new();
     // A stack: the last symbol encoded is the first decoded.
     for (i, &s) in symbols.iter().enumerate().rev() {
@@ -139,18 +148,14 @@ pub(crate) fn encode_symbols_indexed(
 /// (called with the symbols decoded so far).
 pub(crate) fn decode_symbols_indexed(
     payload: &[u8],
-    models: &[Vec<u16>],
+    models: &[SmallModel],
     n: usize,
     index: impl Fn(usize, &[u32]) -> usize,
 ) -> Result<Vec<u32>, FrameError> {
     let malformed = |what: &str| FrameError::Malformed(format!("ANS payload {what}"));
-    if models.is_empty() || models.iter().any(|c| c.len() > 1 << SMALL_CODER_MAX_BITS) {
-        return Err(FrameError::Malformed("per-element entropy model is empty or too wide".into()));
-    }
     if !payload.len().is_multiple_of(2) {
         return Err(malformed("is not a whole number of 16-bit words"));
     }
-    let models = models.iter().map(|c| small_model(c)).collect::<Result<Vec<_>, _>>()?;
     let words: Vec<u16> =
         payload.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
     let mut coder = SmallAnsCoder::from_compressed(words)

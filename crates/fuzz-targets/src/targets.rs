@@ -23,12 +23,7 @@ pub fn decode_frame(data: &[u8]) {
     let codec = Codec::UniformAnsStatic {
         bits: 3,
         range: QuantRange::PerTensor { lo: 0.0, hi: 1.0 },
-        model: EntropyModel {
-            counts: vec![9, 7, 5, 3, 2, 1, 1, 1],
-            sample_shape: vec![],
-            per_element: vec![],
-            channel_context: false,
-        },
+        model: EntropyModel::new(vec![9, 7, 5, 3, 2, 1, 1, 1], vec![], vec![], false),
     };
     check_frame(codec.decode(&fixed, &FRAME_LIMITS));
     decode_session_frame(data);
@@ -39,12 +34,8 @@ pub fn decode_frame(data: &[u8]) {
 /// made right so the ANS decoder sees the payload.
 fn decode_session_frame(data: &[u8]) {
     let counts = vec![9, 7, 5, 3, 2, 1, 1, 1];
-    let model = EntropyModel {
-        per_element: (0..64).map(|k| counts.iter().map(|&c| c + k).collect()).collect(),
-        counts,
-        sample_shape: vec![2, 2, 2],
-        channel_context: true,
-    };
+    let per_element = (0..64).map(|k| counts.iter().map(|&c| c + k).collect()).collect();
+    let model = EntropyModel::new(counts, vec![2, 2, 2], per_element, true);
     let fingerprint = model.fingerprint() as u16;
     let codec = Codec::UniformAnsStatic {
         bits: 3,

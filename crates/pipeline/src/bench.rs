@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use coinfer_compress::{Codec, DecodeLimits, Feature, QuantRange};
+use coinfer_compress::{Codec, DecodeLimits, Feature, QuantRange, SessionEntropy};
 use coinfer_engine::profile::{random_inputs, PreparedSplit};
 use coinfer_engine::Tensor;
 use coinfer_graph::Graph;
@@ -269,8 +269,16 @@ pub fn codec_bench(graph: &Graph, data: &coinfer_data::Dataset) -> Result<Vec<Co
         codecs.push(("uniform-8b".into(), c));
     }
     codecs.push(("uniform-ans-4b".into(), Codec::UniformAns { bits: 4, range: range.clone() }));
-    if let Some(c) = Codec::calibrate_entropy(4, range, calib) {
+    if let Some(c) = Codec::calibrate_entropy(4, range.clone(), calib) {
         codecs.push(("uniform-ans-static-4b".into(), c));
+    }
+    for (name, entropy) in [
+        ("session-per-element-4b", SessionEntropy::PerElement),
+        ("session-context-4b", SessionEntropy::ChannelContext),
+    ] {
+        if let Some(c) = Codec::calibrate_session(4, range.clone(), calib, entropy) {
+            codecs.push((name.into(), c));
+        }
     }
     let limits = DecodeLimits::default();
     let mut rows = Vec::new();
