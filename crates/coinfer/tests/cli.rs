@@ -1047,6 +1047,11 @@ fn automl_searches_deploys_and_compares_with_the_baselines() {
     );
     let done = &v["final"];
     assert!(done["accuracy"].as_f64().unwrap() > 0.0, "{done}");
+    // The better of the searched split, device-only and edge-only is deployed.
+    let deployed = done["deployed"].as_str().unwrap();
+    assert!(["searched", "device-only", "edge-only"].contains(&deployed), "{done}");
+    let reward = |k: &str| done[k].as_f64().unwrap();
+    assert!(reward("deployed_reward") >= reward("searched_reward"), "{done}");
     assert!(done["prediction"]["total_s"].as_f64().unwrap() > 0.0);
     // The link as given: the default 5 ms round trip and the runtime's gRPC framing.
     assert_eq!(done["prediction"]["rtt_s"].as_f64(), Some(0.005), "{done}");
@@ -1082,6 +1087,9 @@ fn automl_searches_deploys_and_compares_with_the_baselines() {
         assert!(methods.contains(&m), "{m} missing from {methods:?}");
     }
     assert!(methods.iter().any(|m| m.starts_with("edge-only (")), "{methods:?}");
+    // What `coinfer automl` would deploy per seed, and which plan that is.
+    let plan = c["methods"].as_array().unwrap().iter().find(|m| m["method"] == "automl plan");
+    assert!(plan.is_some_and(|p| p["note"].is_string()), "{c}");
     for m in c["methods"].as_array().unwrap() {
         assert!(m["reward"].as_f64().unwrap().is_finite(), "{m}");
     }

@@ -58,6 +58,10 @@ pub struct MethodResult {
     pub evaluations_to_optimum: Option<usize>,
     /// Best reward after each distinct evaluation (searches only).
     pub curve: Vec<f64>,
+    /// What the method chose, where its name does not say (the AutoML plan: `split`,
+    /// `device-only` or an edge-only codec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Every method on one space.
@@ -128,12 +132,34 @@ pub fn compare(config: &CompareConfig<'_>, progress: &mut dyn Progress) -> Resul
                 evaluations: log.len(),
                 evaluations_to_optimum,
                 curve,
+                note: None,
             });
         }
     }
     methods.push(uniform(job, &space, &mut cached)?);
     methods.push(three_step(job, &space, &mut cached)?);
-    methods.extend(baselines(job, config.baseline_graph, &data, engine, reference)?.methods);
+    let found = baselines(job, config.baseline_graph, &data, engine, reference)?;
+    // What `coinfer automl` deploys per seed: the agent's split, unless device-only or
+    // edge-only with the deployable input codec scores a better reward.
+    let unsplit = [&found.methods[0], &found.deployable_edge_only];
+    let plans: Vec<MethodResult> = methods
+        .iter()
+        .filter(|m| m.method == "ddpg")
+        .map(|m| {
+            let best = unsplit
+                .iter()
+                .copied()
+                .filter(|u| u.reward > m.reward)
+                .max_by(|a, b| a.reward.total_cmp(&b.reward));
+            let mut plan = best.cloned().unwrap_or_else(|| m.clone());
+            plan.method = AUTOML_PLAN.into();
+            plan.note = Some(best.map_or("split".into(), |u| u.method.clone()));
+            (plan.seed, plan.evaluations, plan.curve) = (m.seed, m.evaluations, vec![]);
+            plan
+        })
+        .collect();
+    methods.extend(found.methods);
+    methods.extend(plans);
     progress
         .note(&format!("{} evaluations computed, {} from the cache", cached.misses, cached.hits));
     let reference_s = reference.0;
@@ -202,6 +228,7 @@ fn best_of(
         evaluations: env.evaluations(),
         evaluations_to_optimum: None,
         curve: vec![],
+        note: None,
     })
 }
 
@@ -338,6 +365,7 @@ pub fn baselines(
                 evaluations,
                 evaluations_to_optimum: None,
                 curve: vec![],
+                note: None,
             }
         };
     let costs = UnsplitCosts::new(job, graph)?;
@@ -394,6 +422,9 @@ pub fn baselines(
     out.push(best);
     Ok(Baselines { methods: out, deployable_edge_only: deployable })
 }
+
+/// The method name of what `coinfer automl` deploys (its note says which plan).
+pub const AUTOML_PLAN: &str = "automl plan";
 
 /// The name of edge-only with the deployable input codec.
 pub const DEPLOYABLE_EDGE_ONLY: &str = "edge-only (uint8, per-pixel ANS)";

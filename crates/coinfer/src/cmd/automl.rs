@@ -154,7 +154,7 @@ fn compare(args: &CompareArgs, json: bool) -> Result<()> {
     }
     let row = |m: &MethodResult| {
         vec![
-            m.method.clone(),
+            m.note.as_ref().map_or(m.method.clone(), |n| format!("{} ({n})", m.method)),
             m.seed.map_or("".into(), |s| s.to_string()),
             m.config.as_ref().map_or("".into(), |c| format!("{:?} {}b", c.kept, c.bits)),
             format!("{:.2}", 100.0 * m.accuracy),
@@ -271,7 +271,11 @@ fn per_method(c: &Comparison) -> Vec<(String, MethodResult)> {
             avg.latency_s = mean(&|r| r.latency_s);
             avg.reward = mean(&|r| r.reward);
             avg.bytes = m.bytes.map(|_| mean(&|r| r.bytes.unwrap_or(0.0)));
-            out.push((format!("{} (mean of {})", m.method, runs.len()), avg));
+            let mut notes: Vec<&str> = runs.iter().filter_map(|r| r.note.as_deref()).collect();
+            notes.dedup();
+            let notes =
+                if notes.is_empty() { String::new() } else { format!(": {}", notes.join(" / ")) };
+            out.push((format!("{} (mean of {}{notes})", m.method, runs.len()), avg));
         } else {
             out.push((m.method.clone(), m.clone()));
         }
@@ -286,8 +290,15 @@ fn plot_sweep(
     devices: &[String],
     path: &std::path::Path,
 ) -> Result<()> {
-    let shown =
-        ["ddpg", "exhaustive", "uniform + 8-bit", "three-step", "neurosurgeon", "edge-only"];
+    let shown = [
+        "ddpg",
+        "exhaustive",
+        "uniform + 8-bit",
+        "three-step",
+        "neurosurgeon",
+        "edge-only",
+        "automl plan",
+    ];
     let mut titles = vec![];
     for d in devices {
         titles.push(format!("{d}: accuracy against end-to-end latency, one point per link rate"));
