@@ -116,6 +116,7 @@ pub fn cache_path(
     let mut h = std::collections::hash_map::DefaultHasher::new();
     model.encode_to_vec().hash(&mut h);
     (cut, val_images, recalibration_images, engine).hash(&mut h);
+    crate::automl_proxy::PROXY_CODEC_VERSION.hash(&mut h);
     dir.join(format!(
         "{}-{:016x}.jsonl",
         cut.unwrap_or("device-only").replace(['/', ' '], "_"),

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use coinfer_compress::{Codec, Feature, QuantRange};
+use coinfer_compress::{Codec, Feature, SessionEntropy};
 use coinfer_data::Dataset;
 use coinfer_engine::eval::first_output;
 use coinfer_engine::profile::PreparedSplit;
@@ -163,21 +163,28 @@ impl Evaluator for AccuracyProxy<'_> {
     }
 }
 
-/// The feature codec at `bits`: per-channel uniform ranges and (up to 12 bits) an entropy
-/// model, both calibrated on `calibration` and agreed out of band.
+/// The feature codec at `bits`: per-channel uniform ranges and an entropy model calibrated on
+/// `calibration` and agreed out of band with the feature's shape, so frames are session
+/// frames (payload + 6 bytes). The model is per element and previous channel's symbol up to
+/// 4 bits, per element up to 8, one shared model up to 12; wider: bit-packed full frames.
 pub fn feature_codec(bits: u8, calibration: &[Feature]) -> Result<Codec> {
     let no = || PipelineError::Invalid(format!("no codec at {bits} bits for this feature"));
     let Some(Codec::Uniform { range, .. }) = Codec::calibrate_uniform(bits, true, calibration)
     else {
         return Err(no());
     };
-    Ok(Codec::calibrate_entropy(bits, range.clone(), calibration)
+    let entropy =
+        if bits <= 4 { SessionEntropy::ChannelContext } else { SessionEntropy::PerElement };
+    Ok(Codec::calibrate_session(bits, range.clone(), calibration, entropy)
         .unwrap_or(Codec::Uniform { bits, range }))
 }
 
-/// Bytes a frame of `shape` spends beyond its packed values (header and checksum) with an
-/// 8-bit per-tensor quantizer.
-pub fn frame_overhead_bytes(shape: &[usize]) -> Result<f64> {
-    let codec = Codec::Uniform { bits: 8, range: QuantRange::PerTensor { lo: 0.0, hi: 1.0 } };
-    Ok(codec.frame_overhead(shape) as f64)
+/// Version of [`feature_codec`]'s frames, part of the evaluation cache's key (a change of
+/// codec changes every configuration's bytes).
+pub const PROXY_CODEC_VERSION: &str = "session-frames-1";
+
+/// Bytes a frame of `shape` spends beyond its payload with [`feature_codec`]: a session
+/// frame's 6 (the estimate a space's packed sizes use before any frame is measured).
+pub fn frame_overhead_bytes(_shape: &[usize]) -> Result<f64> {
+    Ok(coinfer_compress::frame::SESSION_FRAME_OVERHEAD as f64)
 }
