@@ -21,6 +21,10 @@ $BIN codec bottleneck --cut 9 --channels 4 --bits 2 --decoder-layers 2 --train-t
 # A wide code for seed 000's AutoML search to prune (its width and bits are searched):
 $BIN codec bottleneck --cut 9 --channels 16 --bits 4 --decoder-layers 2 --train-tail --epochs 4 --lr 3e-3 \
   --out $O/cut9-c16-b4-d2-tail --json > /dev/null
+# An early cut for seed 000 (issue 13): after the stem (16×14×14, 12,544 B fp32), where the
+# device head costs 1 % of the MACs; the search prunes the stem, the code and its bits.
+$BIN codec bottleneck --cut 2 --channels 4 --bits 2 --decoder-layers 2 --train-tail --epochs 4 --lr 3e-3 \
+  --out $O/cut2-c4-b2-d2-tail --json > /dev/null
 # Session frames (shape and entropy model agreed once): re-code the target setting without
 # retraining, each frame format in turn; the last (the default) is what codec.json holds.
 for F in full session session-per-element session-context; do
