@@ -130,12 +130,16 @@ pub fn check_on_runtime(
             let measured = Summary::of(&records);
             let n = layers.layers.len();
             let p = SplitPoint::from(choice).partition(n.saturating_sub(1));
-            let work = Work::split(
-                host.run_s(layers, 0..p),
-                0.0,
-                measured.mean_frame_bytes,
-                host.run_s(layers, p..n),
-            );
+            // Device-only sends nothing: no transfer, round trip or framing to predict.
+            let work = match choice {
+                SplitChoice::DeviceOnly => Work::local(host.run_s(layers, 0..n), 0.0),
+                _ => Work::split(
+                    host.run_s(layers, 0..p),
+                    0.0,
+                    measured.mean_frame_bytes,
+                    host.run_s(layers, p..n),
+                ),
+            };
             let transport =
                 Transport { rtt_s, stack_s, framing: Framing::grpc(), ..Transport::ideal() };
             let predicted =

@@ -319,6 +319,8 @@ fn plot_sweep(
                     b.push((p.rate_mbps.log10(), 1e3 * m.latency_s));
                 }
             }
+            // Joined in order of latency (not of rate): each method's accuracy–latency trace.
+            a.sort_by(|p, q| p.0.total_cmp(&q.0));
             front.push(Series { label: method.into(), points: a });
             by_rate.push(Series { label: method.into(), points: b });
         }
