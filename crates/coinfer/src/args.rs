@@ -64,7 +64,10 @@ pub enum Command {
     /// each width and fine-tuned; writes the ONNX files and a version table (accuracy; per-cut
     /// head/tail MACs and feature bytes; parameter bytes) that policies and the simulator read.
     Versions(VersionsArgs),
-    /// AutoML co-inference (seed 000): the search's building blocks and studies.
+    /// AutoML co-inference (seed 000): a DDPG agent picks the split, every head group's
+    /// width, the feature's width and its bits; the best of that split, device-only and
+    /// edge-only is fine-tuned and written as a plan `edge serve` / `device run` run as is.
+    /// `compare`, `sweep`: against every baseline; `proxies`: which accuracy signal to trust.
     Automl(Box<AutomlArgs>),
     /// The edge server of the real runtime (gRPC `coinfer.v1.Edge`).
     Edge(EdgeArgs),
