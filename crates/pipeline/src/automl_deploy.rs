@@ -95,7 +95,10 @@ fn create(out: &Path) -> Result<()> {
 fn write_codec(plan: &mut DevicePlan, codec: &Codec, out: &Path, name: &str) -> Result<PathBuf> {
     let codec_name = format!("{name}-codec");
     let path = out.join(format!("{codec_name}.json"));
-    write(&path, json(codec)?)?;
+    // Compact: a per-element entropy model is thousands of counts, one per line when pretty.
+    let compact = serde_json::to_string(codec)
+        .map_err(|e| PipelineError::Invalid(format!("codec JSON: {e}")))?;
+    write(&path, compact)?;
     plan.codec = codec.clone();
     plan.codec_name = Some(codec_name);
     Ok(path)
