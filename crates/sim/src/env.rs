@@ -396,6 +396,48 @@ impl MultiDeviceEnv {
         predict(&work, &link)
     }
 
+    /// The exact compute and bandwidth shares for fixed `(version, partition)` choices, one
+    /// per device, at the current channel gains: the shares that maximise the slot's summed
+    /// utility (uncapped latency term) — see [`crate::optimal_compute_shares`] and
+    /// [`crate::optimal_bandwidth_shares`]. Errors for a choice outside the space.
+    pub fn exact_shares(&self, choices: &[(usize, usize)]) -> Result<Vec<DeviceAction>, EnvError> {
+        let actions: Vec<DeviceAction> = choices
+            .iter()
+            .map(|&(version, partition)| DeviceAction {
+                version,
+                partition,
+                compute_share: 1.0,
+                bandwidth_share: 1.0,
+            })
+            .collect();
+        self.check(&actions)?;
+        let terms: Vec<crate::OffloadTerms> = actions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let d = &self.devices[i];
+                let p = self.prediction(i, a, self.gains[i], 1.0, 1.0);
+                let shared_down = if d.transport.down_bps > 0.0 { 0.0 } else { p.wire_down_bytes };
+                let offloads = p.wire_up_bytes > 0.0;
+                crate::OffloadTerms {
+                    weight: (1.0 - d.accuracy_weight) / d.latency_ref_s,
+                    edge_s: if offloads { p.edge_s } else { 0.0 },
+                    bits: if offloads { 8.0 * (p.wire_up_bytes + shared_down) } else { 0.0 },
+                    bandwidth_hz: d.radio.bandwidth_hz,
+                    snr: d.radio.tx_power_w * self.gains[i]
+                        / (d.radio.noise_w_per_hz * d.radio.bandwidth_hz),
+                }
+            })
+            .collect();
+        let compute = crate::optimal_compute_shares(&terms);
+        let bandwidth = crate::optimal_bandwidth_shares(&terms);
+        Ok(actions
+            .into_iter()
+            .zip(compute.into_iter().zip(bandwidth))
+            .map(|(a, (c, b))| DeviceAction { compute_share: c, bandwidth_share: b, ..a })
+            .collect())
+    }
+
     /// End-to-end latency (s) of [`MultiDeviceEnv::prediction`].
     pub fn latency_s(
         &self,
@@ -646,5 +688,57 @@ mod tests {
         let local =
             DeviceAction { version: 0, partition: 4, compute_share: 0.0, bandwidth_share: 0.0 };
         assert!(a.latency_s(0, &local, h, 0.0, 0.0).is_finite());
+    }
+
+    #[test]
+    fn exact_shares_beat_a_grid_of_shares_in_the_environment() {
+        let versions = vec![ModelVersion {
+            name: "v".into(),
+            accuracy: 0.9,
+            table: LayerTable::equal_width_mlp(4, 256, 256),
+        }];
+        // Three offloading devices with different weights and channels on a contended edge
+        // CPU and band, and one that stays local.
+        let devices: Vec<DeviceSpec> = (0..4)
+            .map(|i| DeviceSpec {
+                compute: Compute::throughput(1e8, 2.0),
+                radio: radio(),
+                channel: Box::new(Iid(TruncatedRayleigh::new(0.01, 1e-4).unwrap())),
+                accuracy_weight: [0.2, 0.5, 0.8, 0.5][i],
+                latency_ref_s: 0.05,
+                transport: Transport::ideal(),
+            })
+            .collect();
+        let gains = vec![0.02, 0.002, 0.01, 0.01];
+        let mut env =
+            MultiDeviceEnv::new(versions, devices, Compute::throughput(2e8, 10.0), gains, 1, 1);
+        env.reset(Some(1));
+        let choices = [(0, 1), (0, 2), (0, 0), (0, 4)];
+        let exact = env.exact_shares(&choices).unwrap();
+        assert_eq!((exact[3].compute_share, exact[3].bandwidth_share), (0.0, 0.0), "local");
+        // Summed latency term (what the shares change) for given shares.
+        let cost = |c: &[f64], b: &[f64]| -> f64 {
+            (0..3)
+                .map(|i| {
+                    let a = DeviceAction { compute_share: c[i], bandwidth_share: b[i], ..exact[i] };
+                    let d = &env.devices[i];
+                    let t = env.prediction(i, &a, env.gains[i], c[i], b[i]).total_s;
+                    (1.0 - d.accuracy_weight) * t / d.latency_ref_s
+                })
+                .sum()
+        };
+        let ec: Vec<f64> = exact.iter().map(|a| a.compute_share).collect();
+        let eb: Vec<f64> = exact.iter().map(|a| a.bandwidth_share).collect();
+        let best = cost(&ec, &eb);
+        let n = 100;
+        for i in 1..n {
+            for j in 1..n - i {
+                let g = [i as f64 / n as f64, j as f64 / n as f64, (n - i - j) as f64 / n as f64];
+                assert!(cost(&g, &eb) >= best - 1e-12, "compute grid {g:?}");
+                assert!(cost(&ec, &g) >= best - 1e-12, "bandwidth grid {g:?}");
+            }
+        }
+        // A choice outside the space is an error, not a panic.
+        assert!(env.exact_shares(&[(5, 1), (0, 1), (0, 1), (0, 1)]).is_err());
     }
 }

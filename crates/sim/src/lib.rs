@@ -9,6 +9,7 @@
 //! the deployment [`Plan`] shared with the policies and the runtime, and the environments
 //! agents train on behind one [`Env`] trait ([`SplitEnv`], [`MultiDeviceEnv`], [`AutomlEnv`]).
 
+pub use allocation::{optimal_bandwidth_shares, optimal_compute_shares, OffloadTerms};
 pub use automl_env::{
     AutomlEnv, AutomlSetup, Budget, ConfigCost, Decision, DecisionKind, EpisodeOutcome, Evaluated,
     Evaluator, FeatureSpec, PruneConfig, PruneSpace, Reward, ScaledLayer, Side, SpaceError,
@@ -34,6 +35,7 @@ pub use score::{score_plan, DeviceContext};
 pub use split_options::{split_options, SplitChoice, SplitLatency, SplitOption};
 pub use split_point::{SplitPoint, SplitPointError};
 
+mod allocation;
 mod automl_env;
 mod channel;
 mod channel_more;
