@@ -396,6 +396,49 @@ impl MultiDeviceEnv {
         predict(&work, &link)
     }
 
+    /// What `actions` would give each device in the current slot (channel gains), without
+    /// stepping: latency, energy, accuracy and utility. Errors for an action outside the space.
+    pub fn outcomes(&self, actions: &[DeviceAction]) -> Result<Vec<DeviceOutcome>, EnvError> {
+        self.check(actions)?;
+        let shares = normalised_shares(actions);
+        Ok(self
+            .devices
+            .iter()
+            .zip(actions)
+            .zip(shares)
+            .enumerate()
+            .map(|(i, ((d, a), (cshare, bshare)))| {
+                let predicted = self.prediction(i, a, self.gains[i], cshare, bshare);
+                let t = predicted.total_s;
+                let acc = self.versions.get(a.version).map_or(0.0, |v| v.accuracy);
+                let w = d.accuracy_weight;
+                // An infeasible action (zero share while offloading) costs the latency cap.
+                let t_norm = (t / d.latency_ref_s).min(10.0);
+                DeviceOutcome {
+                    latency_s: t,
+                    energy_j: predicted.device_j,
+                    accuracy: acc,
+                    utility: w * acc - (1.0 - w) * t_norm,
+                }
+            })
+            .collect())
+    }
+
+    /// Every (version, partition) a device may choose: for each version, partitions 0 (edge
+    /// only) to its layer count (device only).
+    pub fn choices(&self) -> Vec<(usize, usize)> {
+        self.versions
+            .iter()
+            .enumerate()
+            .flat_map(|(v, m)| (0..=m.table.layers.len()).map(move |p| (v, p)))
+            .collect()
+    }
+
+    /// Devices sharing the edge.
+    pub fn num_devices(&self) -> usize {
+        self.devices.len()
+    }
+
     /// The exact compute and bandwidth shares for fixed `(version, partition)` choices, one
     /// per device, at the current channel gains: the shares that maximise the slot's summed
     /// utility (uncapped latency term) — see [`crate::optimal_compute_shares`] and
@@ -505,28 +548,8 @@ impl MultiDeviceEnv {
         if self.slot >= self.horizon {
             return Err(EnvError::Finished);
         }
-        self.check(actions)?;
-        self.outcomes.clear();
-        let mut reward = 0.0;
-        let shares = normalised_shares(actions);
-        for (i, ((d, a), (cshare, bshare))) in
-            self.devices.iter().zip(actions).zip(shares).enumerate()
-        {
-            let predicted = self.prediction(i, a, self.gains[i], cshare, bshare);
-            let t = predicted.total_s;
-            let acc = self.versions.get(a.version).map_or(0.0, |v| v.accuracy);
-            let w = d.accuracy_weight;
-            // An infeasible action (zero share while offloading) costs the latency term's cap.
-            let t_norm = (t / d.latency_ref_s).min(10.0);
-            let utility = w * acc - (1.0 - w) * t_norm;
-            reward += utility;
-            self.outcomes.push(DeviceOutcome {
-                latency_s: t,
-                energy_j: predicted.device_j,
-                accuracy: acc,
-                utility,
-            });
-        }
+        self.outcomes = self.outcomes(actions)?;
+        let reward = self.outcomes.iter().map(|o| o.utility).sum();
         self.slot += 1;
         self.draw_gains();
         Ok(Step { observation: self.observe(), reward, done: self.slot >= self.horizon })
