@@ -434,6 +434,40 @@ impl MultiDeviceEnv {
             .collect()
     }
 
+    /// Each version's device-only partition (its layer count).
+    pub fn local_partitions(&self) -> Vec<usize> {
+        self.versions.iter().map(|v| v.table.layers.len()).collect()
+    }
+
+    /// Index of the most accurate version (the first of equals; 0 without versions).
+    pub fn most_accurate_version(&self) -> usize {
+        (0..self.versions.len())
+            .max_by(|&a, &b| {
+                self.versions[a].accuracy.total_cmp(&self.versions[b].accuracy).then(b.cmp(&a))
+            })
+            .unwrap_or(0)
+    }
+
+    /// One device's utility for action `a` with normalised shares `cshare`, `bshare` at its
+    /// current gain. Errors for a device or version outside the space.
+    pub fn device_utility(
+        &self,
+        device: usize,
+        a: &DeviceAction,
+        cshare: f64,
+        bshare: f64,
+    ) -> Result<f64, EnvError> {
+        let (Some(d), Some(v)) = (self.devices.get(device), self.versions.get(a.version)) else {
+            return Err(EnvError::InvalidAction(format!(
+                "device {device} / version {} outside the space",
+                a.version
+            )));
+        };
+        let t = self.prediction(device, a, self.gains[device], cshare, bshare).total_s;
+        let w = d.accuracy_weight;
+        Ok(w * v.accuracy - (1.0 - w) * (t / d.latency_ref_s).min(10.0))
+    }
+
     /// Devices sharing the edge.
     pub fn num_devices(&self) -> usize {
         self.devices.len()

@@ -28,7 +28,9 @@ pub use env::{
 pub use environment::{Env, EnvError, Space};
 pub use layer_cost::{Hardware, LayerCost, LayerTimes, LayerTimesError};
 pub use layers::{Compute, CostWeights, Layer, LayerTable};
-pub use mcia_search::{coordinate_descent, exhaustive, SlotSolution, EXHAUSTIVE_LIMIT};
+pub use mcia_search::{
+    coordinate_descent, exhaustive, slot_baseline, SlotBaseline, SlotSolution, EXHAUSTIVE_LIMIT,
+};
 pub use measured::{MeasuredCut, MeasuredModel, TIMER_FLOOR_S};
 pub use plan::{DevicePlan, OnlineSplit, Plan, PlanError};
 pub use profiles::{builtin_profiles, profile_by_name, HardwareProfile, Role};

@@ -108,6 +108,89 @@ pub fn coordinate_descent(
     Ok(best)
 }
 
+/// The baselines of seed 001 for one slot, each scored with the environment's utility.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SlotBaseline {
+    /// Every device runs locally the version that scores it best (no edge at all).
+    DeviceOnly,
+    /// Every device sends its input to the edge, most accurate version, equal shares.
+    EdgeOnlyEqualShares,
+    /// Neurosurgeon per device: the most accurate version, each device's best partition for an
+    /// equal share of compute and band, then equal shares among those that offload.
+    NeurosurgeonEqualShares,
+    /// Each device's best (version, partition) for an equal share, then the exact allocation.
+    Greedy,
+}
+
+/// Equal shares among the devices that offload (those whose partition is below their
+/// version's layer count); 0 for the rest.
+fn equal_shares(env: &MultiDeviceEnv, choices: &[(usize, usize)]) -> Vec<DeviceAction> {
+    let local = env.local_partitions();
+    choices
+        .iter()
+        .map(|&(version, partition)| {
+            let offloads = local.get(version).is_some_and(|&n| partition < n);
+            let share = if offloads { 1.0 } else { 0.0 };
+            DeviceAction { version, partition, compute_share: share, bandwidth_share: share }
+        })
+        .collect()
+}
+
+/// One device's best choice among `options` for shares `c`, `b`, by its own utility.
+fn best_alone(
+    env: &MultiDeviceEnv,
+    device: usize,
+    options: &[(usize, usize)],
+    share: f64,
+) -> Result<(usize, usize), EnvError> {
+    let mut best = (f64::NEG_INFINITY, options.first().copied().unwrap_or((0, 0)));
+    for &(version, partition) in options {
+        let a = DeviceAction { version, partition, compute_share: share, bandwidth_share: share };
+        let u = env.device_utility(device, &a, share, share)?;
+        if u > best.0 {
+            best = (u, (version, partition));
+        }
+    }
+    Ok(best.1)
+}
+
+/// `baseline`'s decision for the slot and its summed utility.
+pub fn slot_baseline(
+    env: &MultiDeviceEnv,
+    baseline: SlotBaseline,
+) -> Result<SlotSolution, EnvError> {
+    let n = env.num_devices();
+    if n == 0 {
+        return Err(EnvError::InvalidAction("no device".into()));
+    }
+    let local = env.local_partitions();
+    let accurate = env.most_accurate_version();
+    let equal = 1.0 / n as f64;
+    let choices: Vec<(usize, usize)> = match baseline {
+        SlotBaseline::DeviceOnly => {
+            let options: Vec<(usize, usize)> = local.iter().copied().enumerate().collect();
+            (0..n).map(|d| best_alone(env, d, &options, 0.0)).collect::<Result<_, _>>()?
+        }
+        SlotBaseline::EdgeOnlyEqualShares => vec![(accurate, 0); n],
+        SlotBaseline::NeurosurgeonEqualShares => {
+            let options: Vec<(usize, usize)> =
+                env.choices().into_iter().filter(|c| c.0 == accurate).collect();
+            (0..n).map(|d| best_alone(env, d, &options, equal)).collect::<Result<_, _>>()?
+        }
+        SlotBaseline::Greedy => {
+            let options = env.choices();
+            (0..n).map(|d| best_alone(env, d, &options, equal)).collect::<Result<_, _>>()?
+        }
+    };
+    let actions = match baseline {
+        SlotBaseline::Greedy => env.exact_shares(&choices)?,
+        _ => equal_shares(env, &choices),
+    };
+    let utility = env.outcomes(&actions)?.iter().map(|o| o.utility).sum();
+    Ok(SlotSolution { actions, utility, evaluated: 1 })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +201,12 @@ mod tests {
     use crate::layers::{Compute, LayerTable};
 
     fn env(n: usize) -> MultiDeviceEnv {
+        let mut env = env_with_edge(n, 2e7, Compute::throughput(5e8, 10.0));
+        env.reset(Some(3));
+        env
+    }
+
+    fn env_with_edge(n: usize, device_macs: f64, edge: Compute) -> MultiDeviceEnv {
         let versions = vec![
             ModelVersion {
                 name: "small".into(),
@@ -133,7 +222,7 @@ mod tests {
         let radio = Radio { bandwidth_hz: 1e6, tx_power_w: 0.2, noise_w_per_hz: 1e-9 };
         let devices = (0..n)
             .map(|i| DeviceSpec {
-                compute: Compute::throughput(2e7 * (1 + i) as f64, 2.0),
+                compute: Compute::throughput(device_macs * (1 + i) as f64, 2.0),
                 radio,
                 channel: Box::new(Iid(TruncatedRayleigh::new(0.01, 1e-4).unwrap())),
                 accuracy_weight: if i % 2 == 0 { 0.7 } else { 0.3 },
@@ -184,6 +273,39 @@ mod tests {
             opt.utility
         );
         assert!(cd.evaluated < opt.evaluated);
+    }
+
+    #[test]
+    fn baselines_never_beat_the_optimum_and_device_only_is_it_when_the_edge_is_useless() {
+        let env = env(3);
+        let opt = exhaustive(&env).unwrap();
+        for b in [
+            SlotBaseline::DeviceOnly,
+            SlotBaseline::EdgeOnlyEqualShares,
+            SlotBaseline::NeurosurgeonEqualShares,
+            SlotBaseline::Greedy,
+        ] {
+            let s = slot_baseline(&env, b).unwrap();
+            assert!(s.utility <= opt.utility + 1e-12, "{b:?}: {} > {}", s.utility, opt.utility);
+            assert_eq!(s.actions.len(), 3);
+        }
+        let edge_only = slot_baseline(&env, SlotBaseline::EdgeOnlyEqualShares).unwrap();
+        assert!(edge_only.actions.iter().all(|a| a.partition == 0 && a.compute_share == 1.0));
+        // An edge far slower than the devices: staying local is optimal. (Devices fast enough
+        // that no local latency nears the utility's cap of 10 reference latencies, which
+        // would make offloading to a useless edge cost no more than staying.)
+        let mut slow = env_with_edge(3, 1e9, Compute::throughput(1e2, 10.0));
+        slow.reset(Some(3));
+        let local = slot_baseline(&slow, SlotBaseline::DeviceOnly).unwrap();
+        let opt = exhaustive(&slow).unwrap();
+        assert!(
+            (local.utility - opt.utility).abs() < 1e-12,
+            "{} vs {}: {:?} vs {:?}",
+            local.utility,
+            opt.utility,
+            local.actions,
+            opt.actions
+        );
     }
 
     #[test]
