@@ -230,16 +230,7 @@ mod tests {
                 transport: Transport::ideal(),
             })
             .collect();
-        let mut env = MultiDeviceEnv::new(
-            versions,
-            devices,
-            Compute::throughput(5e8, 10.0),
-            vec![0.01; n],
-            1,
-            3,
-        );
-        env.reset(Some(3));
-        env
+        MultiDeviceEnv::new(versions, devices, edge, vec![0.01; n], 1, 3)
     }
 
     #[test]
