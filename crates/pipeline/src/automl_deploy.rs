@@ -11,7 +11,7 @@ use coinfer_graph::{save_model, Graph};
 use coinfer_sim::{DevicePlan, Plan, SplitChoice};
 
 use crate::automl_proxy::Realised;
-use crate::error::{PipelineError, Result};
+use crate::error::{write_json, PipelineError, Result};
 
 /// The files a deployment wrote.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -26,15 +26,6 @@ pub struct Deployment {
     pub edge: Option<PathBuf>,
     /// The codec file, if anything crosses the link.
     pub codec: Option<PathBuf>,
-}
-
-fn write(path: &Path, text: String) -> Result<()> {
-    std::fs::write(path, text + "\n")
-        .map_err(|source| PipelineError::Io { what: format!("writing {}", path.display()), source })
-}
-
-fn json<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string_pretty(value).map_err(|e| PipelineError::Invalid(format!("JSON: {e}")))
 }
 
 /// Writes `realised` under `out` as model `name`; `pruning` describes it in the plan.
@@ -96,9 +87,7 @@ fn write_codec(plan: &mut DevicePlan, codec: &Codec, out: &Path, name: &str) -> 
     let codec_name = format!("{name}-codec");
     let path = out.join(format!("{codec_name}.json"));
     // Compact: a per-element entropy model is thousands of counts, one per line when pretty.
-    let compact = serde_json::to_string(codec)
-        .map_err(|e| PipelineError::Invalid(format!("codec JSON: {e}")))?;
-    write(&path, compact)?;
+    write_json(&path, codec, false)?;
     plan.codec = codec.clone();
     plan.codec_name = Some(codec_name);
     Ok(path)
@@ -117,6 +106,6 @@ fn write_plan(
     };
     plan.validate().map_err(|e| PipelineError::Invalid(e.to_string()))?;
     deployment.plan = out.join("plan.json");
-    write(&deployment.plan, json(&plan)?)?;
+    write_json(&deployment.plan, &plan, true)?;
     Ok(plan)
 }

@@ -11,7 +11,7 @@ use coinfer_engine::{Engine, Runnable};
 use coinfer_graph::{compose, save_model, CutPoint, Graph};
 use coinfer_train::{train_bottleneck, BottleneckConfig, CutFeatures, EpochLog, FitConfig};
 
-use crate::error::{PipelineError, Result};
+use crate::error::{write_json, PipelineError, Result};
 use crate::evaluate::{evaluate, Evaluation, Stages};
 use crate::features::sample_features;
 use crate::progress::{NoProgress, Progress};
@@ -198,7 +198,7 @@ pub fn train_and_deploy(
     // Entropy model of the code, calibrated on validation images.
     let device = engine.prepare(&device_model)?;
     let codec = calibrate_code(config.bits, job.frames, &code_samples(device.as_ref(), &val)?)?;
-    write_json(&out.join("codec.json"), &codec)?;
+    write_json(&out.join("codec.json"), &codec, true)?;
 
     let full = engine.prepare(&graph.proto)?;
     let baseline =
@@ -227,13 +227,6 @@ pub fn train_and_deploy(
 pub struct BottleneckSummary {
     /// Float32 bytes per sample of the original cut feature the bottleneck replaces.
     pub fp32_feature_bytes: u64,
-}
-
-fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let json = serde_json::to_string_pretty(value)
-        .map_err(|e| PipelineError::Invalid(format!("{}: {e}", path.display())))?;
-    std::fs::write(path, json + "\n")
-        .map_err(|source| PipelineError::Io { what: format!("writing {}", path.display()), source })
 }
 
 /// `calibration.json`: a trained bottleneck's code re-coded by [`recalibrate`].
@@ -293,7 +286,7 @@ pub fn recalibrate(
     let samples = code_samples(device.as_ref(), calibration)?;
     let code_shape = samples.first().map(|x| x.shape.clone()).unwrap_or_default();
     let codec = calibrate_code(bits, frames, &samples)?;
-    write_json(&dir.join("codec.json"), &codec)?;
+    write_json(&dir.join("codec.json"), &codec, true)?;
     let scored = evaluate_deployed(dir, test, engine, progress)?;
     let header_bytes = codec.frame_overhead(&code_shape) as f64;
     Ok(CalibrationReport {

@@ -47,3 +47,17 @@ pub enum PipelineError {
 
 /// Result of the workflows.
 pub type Result<T> = std::result::Result<T, PipelineError>;
+
+/// Writes `value` as JSON to `path` with a final newline: pretty, or compact (for files of
+/// thousands of numbers, such as per-element entropy models).
+pub(crate) fn write_json<T: serde::Serialize>(
+    path: &std::path::Path,
+    value: &T,
+    pretty: bool,
+) -> Result<()> {
+    let json =
+        if pretty { serde_json::to_string_pretty(value) } else { serde_json::to_string(value) }
+            .map_err(|e| PipelineError::Invalid(format!("{}: {e}", path.display())))?;
+    std::fs::write(path, json + "\n")
+        .map_err(|source| PipelineError::Io { what: format!("writing {}", path.display()), source })
+}
