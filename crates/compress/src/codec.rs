@@ -290,11 +290,7 @@ impl Codec {
         if samples.is_empty() || !(1..=crate::entropy::MAX_ENTROPY_BITS).contains(&bits) {
             return None;
         }
-        let mut symbols = Vec::new();
-        for s in samples {
-            symbols.extend(quantize(s, bits, &range).1);
-        }
-        let counts = crate::entropy::scaled_counts(&symbols, 1 << bits);
+        let counts = crate::entropy::scaled_counts(&symbols_of(samples, bits, &range), 1 << bits);
         let model = EntropyModel::new(counts, vec![], vec![], false);
         Some(Codec::UniformAnsStatic { bits, range, model })
     }
@@ -314,23 +310,20 @@ impl Codec {
         if samples.iter().any(|s| s.shape.get(1..) != Some(sample_shape.as_slice())) {
             return None;
         }
-        let Codec::UniformAnsStatic { bits, range, mut model } =
-            Codec::calibrate_entropy(bits, range, samples)?
-        else {
+        if !(1..=crate::entropy::MAX_ENTROPY_BITS).contains(&bits) {
             return None;
-        };
-        model.sample_shape = sample_shape;
-        model.channel_context = entropy == SessionEntropy::ChannelContext && bits <= 4;
+        }
+        // The symbols are quantized once: the shared histogram and the per-element ones.
+        let symbols = symbols_of(samples, bits, &range);
+        let counts = crate::entropy::scaled_counts(&symbols, 1 << bits);
+        let channel_context = entropy == SessionEntropy::ChannelContext && bits <= 4;
+        let mut model = EntropyModel::new(counts, sample_shape, vec![], channel_context);
         let per_element = match entropy {
             SessionEntropy::Shared => false,
             SessionEntropy::PerElement => bits <= crate::entropy::SMALL_CODER_MAX_BITS,
             SessionEntropy::ChannelContext => bits <= 4,
         };
         if per_element {
-            let mut symbols = Vec::new();
-            for s in samples {
-                symbols.extend(quantize(s, bits, &range).1);
-            }
             let index = |i, s: &[u32]| model.model_index(i, s);
             let counts = &model.counts;
             let per = crate::entropy::indexed_counts(&symbols, model.models(), index, counts);
@@ -541,6 +534,11 @@ impl Codec {
             other => Err(FrameError::UnknownCodec(other)),
         }
     }
+}
+
+/// The symbols of every calibration sample, laid end to end.
+fn symbols_of(samples: &[Feature], bits: u8, range: &QuantRange) -> Vec<u32> {
+    samples.iter().flat_map(|s| quantize(s, bits, range).1).collect()
 }
 
 /// Quantization parameters (bits, mode, ranges) and the symbols of `x`.

@@ -157,13 +157,7 @@ pub(crate) fn parse_session_frame<'a>(
         return None;
     }
     Some((|| {
-        if bytes.len() > limits.max_frame_bytes {
-            return Err(FrameError::TooLarge {
-                what: "frame bytes",
-                value: bytes.len(),
-                limit: limits.max_frame_bytes,
-            });
-        }
+        check_frame_size(bytes, limits)?;
         if bytes.len() < SESSION_FRAME_OVERHEAD {
             return Err(FrameError::Truncated {
                 expected_bytes: SESSION_FRAME_OVERHEAD,
@@ -186,6 +180,18 @@ pub(crate) fn parse_session_frame<'a>(
             payload: &body[4..],
         })
     })())
+}
+
+/// Refuses a frame (of either kind) larger than the limits allow.
+fn check_frame_size(bytes: &[u8], limits: &DecodeLimits) -> Result<(), FrameError> {
+    if bytes.len() > limits.max_frame_bytes {
+        return Err(FrameError::TooLarge {
+            what: "frame bytes",
+            value: bytes.len(),
+            limit: limits.max_frame_bytes,
+        });
+    }
+    Ok(())
 }
 
 /// A bounds-checked little-endian reader.
@@ -243,13 +249,7 @@ pub(crate) fn parse_frame<'a>(
     bytes: &'a [u8],
     limits: &DecodeLimits,
 ) -> Result<ParsedFrame<'a>, FrameError> {
-    if bytes.len() > limits.max_frame_bytes {
-        return Err(FrameError::TooLarge {
-            what: "frame bytes",
-            value: bytes.len(),
-            limit: limits.max_frame_bytes,
-        });
-    }
+    check_frame_size(bytes, limits)?;
     let mut r = Reader::new(bytes);
     if r.take(4)? != FRAME_MAGIC {
         return Err(FrameError::BadMagic);
