@@ -528,16 +528,12 @@ pub fn finish(
                     m.reward, winner.best.reward
                 ));
                 let (split, codec) = match kind {
-                    Deployed::EdgeOnly => (
-                        coinfer_sim::SplitChoice::EdgeOnly,
-                        Some(crate::image_codec::input_session_codec(
-                            job.data,
-                            crate::image_codec::INPUT_CALIBRATION_IMAGES,
-                        )?),
-                    ),
+                    Deployed::EdgeOnly => {
+                        (coinfer_sim::SplitChoice::EdgeOnly, Some(&found.deployable_codec))
+                    }
                     _ => (coinfer_sim::SplitChoice::DeviceOnly, None),
                 };
-                let (accuracy, bytes, prediction) = match &codec {
+                let (accuracy, bytes, prediction) = match codec {
                     Some(codec) => {
                         let model = engine.prepare(&baseline_graph.proto)?;
                         let stages = crate::evaluate::Stages::EdgeOnly(model.as_ref());
@@ -553,13 +549,8 @@ pub fn finish(
                     }
                     None => (baseline, 0.0, costs.device_only),
                 };
-                let (_, deployment) = crate::automl_deploy::deploy_unsplit(
-                    baseline_graph,
-                    split,
-                    codec.as_ref(),
-                    out,
-                    name,
-                )?;
+                let (_, deployment) =
+                    crate::automl_deploy::deploy_unsplit(baseline_graph, split, codec, out, name)?;
                 (kind, m.reward, accuracy, None, bytes, prediction, deployment, 0, None)
             }
             None => {

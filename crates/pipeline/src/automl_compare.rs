@@ -332,6 +332,8 @@ pub struct Baselines {
     pub methods: Vec<MethodResult>,
     /// Edge-only with the input codec a plan can deploy ([`input_session_codec`]).
     pub deployable_edge_only: MethodResult,
+    /// That codec.
+    pub deployable_codec: coinfer_compress::Codec,
 }
 
 /// Device-only, Neurosurgeon's best uncompressed split and edge-only with the best input
@@ -420,7 +422,7 @@ pub fn baselines(
         .ok_or_else(|| PipelineError::Invalid("no input codec".into()))?;
     best.evaluations = n;
     out.push(best);
-    Ok(Baselines { methods: out, deployable_edge_only: deployable })
+    Ok(Baselines { methods: out, deployable_edge_only: deployable, deployable_codec: session })
 }
 
 /// The method name of what `coinfer automl` deploys (its note says which plan).

@@ -39,17 +39,15 @@ pub enum CodeFrames {
 /// The code's codec (`bits`, values in [0, 1]) calibrated on `samples` (one per image).
 pub fn calibrate_code(bits: u8, frames: CodeFrames, samples: &[Feature]) -> Result<Codec> {
     let range = QuantRange::PerTensor { lo: 0.0, hi: 1.0 };
-    match frames {
-        CodeFrames::Full => Codec::calibrate_entropy(bits, range, samples),
-        CodeFrames::Session => {
-            Codec::calibrate_session(bits, range, samples, SessionEntropy::Shared)
-        }
-        CodeFrames::SessionPerElement => {
-            Codec::calibrate_session(bits, range, samples, SessionEntropy::PerElement)
-        }
-        CodeFrames::SessionContext => {
-            Codec::calibrate_session(bits, range, samples, SessionEntropy::ChannelContext)
-        }
+    let entropy = match frames {
+        CodeFrames::Full => None,
+        CodeFrames::Session => Some(SessionEntropy::Shared),
+        CodeFrames::SessionPerElement => Some(SessionEntropy::PerElement),
+        CodeFrames::SessionContext => Some(SessionEntropy::ChannelContext),
+    };
+    match entropy {
+        None => Codec::calibrate_entropy(bits, range, samples),
+        Some(entropy) => Codec::calibrate_session(bits, range, samples, entropy),
     }
     .ok_or_else(|| PipelineError::Invalid("calibrating the code's entropy model failed".into()))
 }
