@@ -165,7 +165,7 @@ pub fn bottleneck_model(dir: &std::path::Path) -> Result<(Graph, String)> {
 /// The space of `job` at `cut`.
 pub fn space_at(job: &AutomlJob<'_>, cut: Option<&CutPoint>) -> Result<PruneSpace> {
     let header_bytes = match cut {
-        Some(c) => frame_overhead_bytes(&c.shape)?,
+        Some(_) => frame_overhead_bytes(),
         None => 0.0,
     };
     let options = SpaceOptions {

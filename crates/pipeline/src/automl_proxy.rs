@@ -183,8 +183,8 @@ pub fn feature_codec(bits: u8, calibration: &[Feature]) -> Result<Codec> {
 /// codec changes every configuration's bytes).
 pub const PROXY_CODEC_VERSION: &str = "session-frames-1";
 
-/// Bytes a frame of `shape` spends beyond its payload with [`feature_codec`]: a session
+/// Bytes a frame spends beyond its payload with [`feature_codec`]: a session
 /// frame's 6 (the estimate a space's packed sizes use before any frame is measured).
-pub fn frame_overhead_bytes(_shape: &[usize]) -> Result<f64> {
-    Ok(coinfer_compress::frame::SESSION_FRAME_OVERHEAD as f64)
+pub fn frame_overhead_bytes() -> f64 {
+    coinfer_compress::frame::SESSION_FRAME_OVERHEAD as f64
 }

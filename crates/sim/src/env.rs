@@ -411,14 +411,11 @@ impl MultiDeviceEnv {
                 let predicted = self.prediction(i, a, self.gains[i], cshare, bshare);
                 let t = predicted.total_s;
                 let acc = self.versions.get(a.version).map_or(0.0, |v| v.accuracy);
-                let w = d.accuracy_weight;
-                // An infeasible action (zero share while offloading) costs the latency cap.
-                let t_norm = (t / d.latency_ref_s).min(10.0);
                 DeviceOutcome {
                     latency_s: t,
                     energy_j: predicted.device_j,
                     accuracy: acc,
-                    utility: w * acc - (1.0 - w) * t_norm,
+                    utility: utility(d, acc, t),
                 }
             })
             .collect())
@@ -464,8 +461,7 @@ impl MultiDeviceEnv {
             )));
         };
         let t = self.prediction(device, a, self.gains[device], cshare, bshare).total_s;
-        let w = d.accuracy_weight;
-        Ok(w * v.accuracy - (1.0 - w) * (t / d.latency_ref_s).min(10.0))
+        Ok(utility(d, v.accuracy, t))
     }
 
     /// Devices sharing the edge.
@@ -588,6 +584,14 @@ impl MultiDeviceEnv {
         self.draw_gains();
         Ok(Step { observation: self.observe(), reward, done: self.slot >= self.horizon })
     }
+}
+
+/// A device's utility `ω·A − (1 − ω)·T/T_ref` for accuracy `accuracy` and latency
+/// `latency_s`; an infeasible action (zero share while offloading) costs the latency term's
+/// cap of 10.
+fn utility(d: &DeviceSpec, accuracy: f64, latency_s: f64) -> f64 {
+    let w = d.accuracy_weight;
+    w * accuracy - (1.0 - w) * (latency_s / d.latency_ref_s).min(10.0)
 }
 
 /// Each action's compute and bandwidth shares, divided by their sums where a sum exceeds 1
