@@ -182,12 +182,14 @@ pub fn sim_bench(devices: usize) -> Result<SimBench> {
     let specs = (0..devices)
         .map(|i| {
             Ok(DeviceSpec {
-                compute: Compute::throughput(1e9 * (1 + i % 8) as f64, 3.0),
-                radio,
-                channel: Box::new(Iid(TruncatedRayleigh::new(1e-13, 1e-15).map_err(invalid)?)),
-                accuracy_weight: if i % 2 == 0 { 0.8 } else { 0.2 },
-                latency_ref_s: 0.05,
                 transport: Default::default(),
+                ..DeviceSpec::new(
+                    Compute::throughput(1e9 * (1 + i % 8) as f64, 3.0),
+                    radio,
+                    Box::new(Iid(TruncatedRayleigh::new(1e-13, 1e-15).map_err(invalid)?)),
+                    if i % 2 == 0 { 0.8 } else { 0.2 },
+                    0.05,
+                )
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -151,14 +151,7 @@ proptest! {
 
         // The multi-device environment with this device alone and the whole edge.
         let version = ModelVersion { name: "v".into(), accuracy: 0.9, table: c.table.clone() };
-        let spec = DeviceSpec {
-            compute: c.device,
-            radio: c.radio,
-            channel: Box::new(channel(c.gain)),
-            accuracy_weight: 0.5,
-            latency_ref_s: 1.0,
-            transport: c.transport.clone(),
-        };
+        let spec = DeviceSpec { transport: c.transport.clone(), ..DeviceSpec::new(c.device, c.radio, Box::new(channel(c.gain)), 0.5, 1.0) };
         let mut multi = MultiDeviceEnv::new(vec![version], vec![spec], c.edge, vec![c.gain], 1, 1);
         Env::reset(&mut multi, Some(1));
         let action = DeviceAction { version: 0, partition: c.stop, compute_share: 1.0, bandwidth_share: 1.0 };

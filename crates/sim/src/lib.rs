@@ -21,17 +21,19 @@ pub use channel_more::{
 };
 pub use config::{ChannelConfig, ComputeConfig, ConfigError, NetworkConfig};
 pub use cost_model::{predict, Chunking, Framing, Link, Prediction, Transport, Work};
-pub use env::{
-    DeviceAction, DeviceOutcome, DeviceSpec, ModelVersion, MultiDeviceEnv, SplitEnv, SplitSetup,
-    Step,
-};
+pub use env::{SplitEnv, SplitSetup, Step};
 pub use environment::{Env, EnvError, Space};
 pub use layer_cost::{Hardware, LayerCost, LayerTimes, LayerTimesError};
 pub use layers::{Compute, CostWeights, Layer, LayerTable};
 pub use mcia_search::{
-    coordinate_descent, exhaustive, slot_baseline, SlotBaseline, SlotSolution, EXHAUSTIVE_LIMIT,
+    coordinate_descent, exhaustive, random_slot, score, slot_baseline, SlotBaseline, SlotSolution,
+    EXHAUSTIVE_LIMIT,
 };
 pub use measured::{MeasuredCut, MeasuredModel, TIMER_FLOOR_S};
+pub use multi_device::{
+    Candidate, DeviceAction, DeviceOutcome, DeviceSpec, ModelVersion, MultiDeviceEnv,
+    DEVICE_OBSERVATION_LEN,
+};
 pub use plan::{DevicePlan, OnlineSplit, Plan, PlanError};
 pub use profiles::{builtin_profiles, profile_by_name, HardwareProfile, Role};
 pub use score::{score_plan, DeviceContext};
@@ -50,6 +52,7 @@ mod layer_cost;
 mod layers;
 mod mcia_search;
 mod measured;
+mod multi_device;
 mod plan;
 mod profiles;
 mod score;

@@ -39,14 +39,19 @@ fn multi_env(horizon: usize) -> MultiDeviceEnv {
             table: LayerTable::equal_width_mlp(4, 16, 32),
         },
     ];
+    // Device 0 holds 8 kB of fp32 parameters: the large version's first three layers do not
+    // fit.
     let devices = (0..2)
-        .map(|_| DeviceSpec {
-            compute: Compute::throughput(1e8, 2.0),
-            radio: radio(),
-            channel: Box::new(Iid(FiniteStateChannel::new(vec![(0.01, 1.0)]).unwrap())),
-            accuracy_weight: 0.5,
-            latency_ref_s: 0.01,
+        .map(|i| DeviceSpec {
             transport: Default::default(),
+            memory_bytes: if i == 0 { 8e3 } else { f64::INFINITY },
+            ..DeviceSpec::new(
+                Compute::throughput(1e8, 2.0),
+                radio(),
+                Box::new(Iid(FiniteStateChannel::new(vec![(0.01, 1.0)]).unwrap())),
+                0.5,
+                0.01,
+            )
         })
         .collect();
     let edge = Compute::throughput(1e11, 70.0);
@@ -90,7 +95,10 @@ fn multi_device_env_refuses_every_kind_of_bad_action_and_the_end() {
         ("compute share NaN", vec![act(0, 1, f64::NAN, 0.5), good[1]]),
         ("bandwidth share inf", vec![act(0, 1, 0.5, f64::INFINITY), good[1]]),
         ("compute share -0.1", vec![act(0, 1, -0.1, 0.5), good[1]]),
-        ("bandwidth share 1.5", vec![act(0, 1, 0.5, 1.5), good[1]]),
+        (
+            "device 0: the head of `l` up to partition 3 does not fit",
+            vec![act(1, 3, 0.0, 0.0), good[1]],
+        ),
     ];
     for (want, actions) in cases {
         match env.step(&actions) {
@@ -109,7 +117,7 @@ fn multi_device_env_refuses_every_kind_of_bad_action_and_the_end() {
         Space::Tuple(vec![
             Space::Discrete(2),
             Space::Discrete(5),
-            Space::Box { low: vec![0.0; 2], high: vec![1.0; 2] }
+            Space::Box { low: vec![0.0; 2], high: vec![f64::INFINITY; 2] }
         ])
     );
 }
