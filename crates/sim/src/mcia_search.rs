@@ -47,12 +47,15 @@ fn prefix_value(env: &MultiDeviceEnv, choices: &[(usize, usize)]) -> Result<f64,
     Ok(total)
 }
 
+/// A device's (version, partition) with an upper bound on its utility.
+type Bounded = ((usize, usize), f64);
+
 /// Device `d`'s choices worth searching, best first by their upper bound (its utility with
 /// the whole edge and band): its best local choice, and every offloading choice whose bound
 /// beats it (any other is dominated: it cannot beat staying local and takes shares from the
 /// others). Falls back to every fitting choice if no local one fits.
-fn search_options(env: &MultiDeviceEnv, d: usize) -> Result<Vec<((usize, usize), f64)>, EnvError> {
-    let mut local: Option<((usize, usize), f64)> = None;
+fn search_options(env: &MultiDeviceEnv, d: usize) -> Result<Vec<Bounded>, EnvError> {
+    let mut local: Option<Bounded> = None;
     let mut offload = Vec::new();
     for (v, p) in env.device_choices(d) {
         let a = DeviceAction::choice(v, p);
@@ -65,7 +68,7 @@ fn search_options(env: &MultiDeviceEnv, d: usize) -> Result<Vec<((usize, usize),
             }
         }
     }
-    let mut options: Vec<((usize, usize), f64)> = match local {
+    let mut options: Vec<Bounded> = match local {
         Some(l) => offload.into_iter().filter(|o| o.1 > l.1).chain([l]).collect(),
         None => offload,
     };
@@ -83,7 +86,7 @@ pub fn exhaustive(env: &MultiDeviceEnv) -> Result<SlotSolution, EnvError> {
     if n == 0 {
         return Err(EnvError::InvalidAction("no device to search".into()));
     }
-    let options: Vec<Vec<((usize, usize), f64)>> =
+    let options: Vec<Vec<Bounded>> =
         (0..n).map(|d| search_options(env, d)).collect::<Result<_, _>>()?;
     if options.iter().any(|o| o.is_empty()) {
         return Err(EnvError::InvalidAction("a device has no choice that fits".into()));
@@ -117,7 +120,7 @@ pub fn exhaustive(env: &MultiDeviceEnv) -> Result<SlotSolution, EnvError> {
 /// The depth-first state of [`exhaustive`].
 struct BranchAndBound<'a> {
     env: &'a MultiDeviceEnv,
-    options: &'a [Vec<((usize, usize), f64)>],
+    options: &'a [Vec<Bounded>],
     rest: &'a [f64],
     best: f64,
     best_choices: Option<Vec<(usize, usize)>>,
@@ -177,7 +180,7 @@ pub fn coordinate_descent(
     let mut choices = start.to_vec();
     let mut best = score(env, &choices)?;
     let mut evaluated = 1;
-    let options: Vec<Vec<((usize, usize), f64)>> =
+    let options: Vec<Vec<Bounded>> =
         (0..choices.len()).map(|d| search_options(env, d)).collect::<Result<_, _>>()?;
     for _ in 0..max_rounds {
         let mut improved = false;
