@@ -25,6 +25,7 @@ pub use env::{SplitEnv, SplitSetup, Step};
 pub use environment::{Env, EnvError, Space};
 pub use layer_cost::{Hardware, LayerCost, LayerTimes, LayerTimesError};
 pub use layers::{Compute, CostWeights, Layer, LayerTable};
+pub use mcia_scenario::{ChannelSpec, DeviceGroup, EdgeConfig, Scenario, ScenarioError, TaskKind};
 pub use mcia_search::{
     coordinate_descent, exhaustive, random_slot, score, slot_baseline, SlotBaseline, SlotSolution,
     EXHAUSTIVE_LIMIT,
@@ -50,6 +51,7 @@ mod env;
 mod environment;
 mod layer_cost;
 mod layers;
+mod mcia_scenario;
 mod mcia_search;
 mod measured;
 mod multi_device;
