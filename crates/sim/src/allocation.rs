@@ -46,18 +46,84 @@ impl OffloadTerms {
         self.weight * (edge + self.transfer_s(beta))
     }
 
+    /// The rate `r(β) = β·B·log2(1 + s/β)` and its first two derivatives in `β` (bit/s).
+    fn rate_derivatives(&self, beta: f64) -> (f64, f64, f64) {
+        let b = self.bandwidth_hz / std::f64::consts::LN_2;
+        let s = self.snr;
+        let ln = (s / beta).ln_1p();
+        (beta * b * ln, b * (ln - s / (beta + s)), -b * s * s / (beta * (beta + s) * (beta + s)))
+    }
+
     /// `−w·∂transfer/∂β` at `beta`: the weighted time one more unit of band saves.
     fn marginal_gain(&self, beta: f64) -> f64 {
         if self.bits <= 0.0 || self.weight <= 0.0 {
             return 0.0;
         }
-        let x = self.snr / beta;
-        let log = (1.0 + x).log2();
-        let rate = beta * self.bandwidth_hz * log;
-        let d_rate = self.bandwidth_hz * (log - x / ((1.0 + x) * std::f64::consts::LN_2));
-        self.weight * self.bits * d_rate / (rate * rate)
+        let (r, dr, _) = self.rate_derivatives(beta);
+        self.weight * self.bits * dr / (r * r)
+    }
+
+    /// `d ln(marginal gain) / d ln β` at `beta` (negative: the gain falls as `β` grows).
+    fn gain_elasticity(&self, beta: f64) -> f64 {
+        let (r, dr, ddr) = self.rate_derivatives(beta);
+        beta * (ddr / dr - 2.0 * dr / r)
+    }
+
+    /// The share in `(0, 1]` at which the marginal gain falls to `price` (1 if it is still
+    /// above `price` at the whole band): safeguarded Newton steps on `ln β`, bisection when a
+    /// step leaves the bracket.
+    fn share_at(&self, price: f64) -> f64 {
+        if self.marginal_gain(1.0) >= price {
+            return 1.0;
+        }
+        let target = price.ln();
+        let (mut lo, mut hi) = (MIN_LN_SHARE, 0.0f64);
+        if self.marginal_gain(lo.exp()) <= price {
+            return lo.exp();
+        }
+        let mut x = 0.5 * (lo + hi);
+        for _ in 0..100 {
+            let beta = x.exp();
+            let f = self.marginal_gain(beta).ln() - target;
+            if f > 0.0 {
+                lo = x;
+            } else {
+                hi = x;
+            }
+            let mut next = x - f / self.gain_elasticity(beta);
+            if !(next > lo && next < hi) {
+                next = 0.5 * (lo + hi);
+            }
+            if (next - x).abs() <= 1e-13 || hi - lo <= 1e-13 {
+                return next.exp();
+            }
+            x = next;
+        }
+        x.exp()
+    }
+
+    /// `min over β ∈ (0, 1] of w·transfer(β) + price·β`.
+    fn band_dual(&self, price: f64) -> f64 {
+        if self.bits <= 0.0 || self.weight <= 0.0 {
+            return 0.0;
+        }
+        let beta = self.share_at(price);
+        self.weight * self.transfer_s(beta) + price * beta
+    }
+
+    /// `min over c ∈ (0, 1] of w·E/c + price·c`.
+    fn compute_dual(&self, price: f64) -> f64 {
+        let we = self.weight.max(0.0) * self.edge_s.max(0.0);
+        if we <= 0.0 {
+            return 0.0;
+        }
+        let c = if price > 0.0 { (we / price).sqrt().min(1.0) } else { 1.0 };
+        we / c + price * c
     }
 }
+
+/// Smallest bandwidth share considered, as `ln β` (a share of 1e-15 of the band).
+const MIN_LN_SHARE: f64 = -34.5;
 
 /// Compute shares minimising `Σ wᵢ·Eᵢ/cᵢ` with `Σ cᵢ = 1`: `cᵢ = √(wᵢEᵢ) / Σ √(wⱼEⱼ)`.
 /// Devices with no weighted edge work get 0; if none has any, the edge is split equally.
@@ -73,61 +139,95 @@ pub fn optimal_compute_shares(terms: &[OffloadTerms]) -> Vec<f64> {
 }
 
 /// Bandwidth shares minimising `Σ wᵢ·Dᵢ / rateᵢ(βᵢ)` with `Σ βᵢ = 1` (every term convex and
-/// decreasing): the shares at which the marginal gains are equal, found by bisection to a
-/// relative 1e-12. Devices that send nothing, or whose latency has no weight, get 0; if none
-/// sends anything, the band is split equally.
+/// decreasing): the shares at which the marginal gains are equal. Devices that send nothing,
+/// or whose latency has no weight, get 0; if none sends anything, the band is split equally.
 pub fn optimal_bandwidth_shares(terms: &[OffloadTerms]) -> Vec<f64> {
-    let active: Vec<bool> =
-        terms.iter().map(|t| t.bits > 0.0 && t.weight > 0.0 && t.snr > 0.0).collect();
-    if !active.iter().any(|&a| a) {
-        return vec![1.0 / terms.len().max(1) as f64; terms.len()];
+    bandwidth_allocation(terms).0
+}
+
+/// [`optimal_bandwidth_shares`] and the band's price (the common marginal gain). Newton
+/// steps on `ln price` (`dβᵢ/dprice = 1/gᵢ'(βᵢ)`), safeguarded by a bracket, to a relative
+/// 1e-12 on `Σ βᵢ`.
+pub fn bandwidth_allocation(terms: &[OffloadTerms]) -> (Vec<f64>, f64) {
+    let is_active = |t: &OffloadTerms| t.bits > 0.0 && t.weight > 0.0 && t.snr > 0.0;
+    let active: Vec<&OffloadTerms> = terms.iter().filter(|t| is_active(t)).collect();
+    if active.is_empty() {
+        return (vec![1.0 / terms.len().max(1) as f64; terms.len()], 0.0);
     }
-    // β(λ): the share at which device i's marginal gain falls to λ (the gain decreases in β).
-    let share_at = |t: &OffloadTerms, lambda: f64| -> f64 {
-        if t.marginal_gain(1.0) >= lambda {
-            return 1.0;
-        }
-        let (mut lo, mut hi) = (0.0f64, 1.0f64);
-        for _ in 0..200 {
-            let mid = 0.5 * (lo + hi);
-            if mid <= 0.0 || t.marginal_gain(mid) > lambda {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-            if hi - lo <= 1e-14 * hi {
-                break;
+    // Σβ(e^μ) and its derivative in μ (dβ/dμ = β / (d ln g / d ln β) below the cap).
+    let total = |mu: f64| -> (f64, f64) {
+        let price = mu.exp();
+        let (mut sum, mut slope) = (0.0, 0.0);
+        for t in &active {
+            let beta = t.share_at(price);
+            sum += beta;
+            if beta < 1.0 {
+                slope += beta / t.gain_elasticity(beta);
             }
         }
-        0.5 * (lo + hi)
+        (sum, slope)
     };
-    let total = |lambda: f64| -> f64 {
-        terms.iter().zip(&active).filter(|(_, &a)| a).map(|(t, _)| share_at(t, lambda)).sum()
-    };
-    // Σβ(λ) decreases in λ: bracket Σ = 1 on a log scale, then bisect.
-    let (mut lo, mut hi) = (1e-30f64, 1e30f64);
-    for _ in 0..400 {
-        let mid = (0.5 * (lo.ln() + hi.ln())).exp();
-        if total(mid) > 1.0 {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-        if hi / lo - 1.0 <= 1e-12 {
+    // Start at the mean log price of equal shares; Newton, bracketed once a side is known.
+    let equal = 1.0 / active.len() as f64;
+    let mut mu = (active.iter().map(|t| t.marginal_gain(equal).ln()).sum::<f64>()
+        / active.len() as f64)
+        .clamp(-700.0, 700.0);
+    let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
+    for _ in 0..300 {
+        let (sum, slope) = total(mu);
+        if (sum - 1.0).abs() <= 1e-12 {
             break;
         }
+        if sum > 1.0 {
+            lo = mu;
+        } else {
+            hi = mu;
+        }
+        let mut next = if slope < 0.0 { mu - (sum - 1.0) / slope } else { f64::NAN };
+        if !(next > lo && next < hi) {
+            next = match (lo.is_finite(), hi.is_finite()) {
+                (true, true) => 0.5 * (lo + hi),
+                (true, false) => lo + 2.0,
+                _ => hi - 2.0,
+            };
+        }
+        if (next - mu).abs() <= 1e-14 {
+            break;
+        }
+        mu = next;
     }
-    let lambda = hi;
-    let mut shares: Vec<f64> = terms
-        .iter()
-        .zip(&active)
-        .map(|(t, &a)| if a { share_at(t, lambda) } else { 0.0 })
-        .collect();
+    let price = mu.exp();
+    let mut shares: Vec<f64> =
+        terms.iter().map(|t| if is_active(t) { t.share_at(price) } else { 0.0 }).collect();
     let sum: f64 = shares.iter().sum();
     if sum > 0.0 {
         shares.iter_mut().for_each(|s| *s /= sum);
     }
-    shares
+    (shares, price)
+}
+
+/// The prices (Lagrange multipliers, in weighted seconds per whole resource) of the edge's
+/// compute and the band at an exact allocation: what one more whole edge or band would save.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct SharePrices {
+    /// Price of the edge's compute.
+    pub compute: f64,
+    /// Price of the band.
+    pub band: f64,
+}
+
+/// The compute price of [`optimal_compute_shares`]: `(Σ √(wᵢEᵢ))²`.
+pub fn compute_price(terms: &[OffloadTerms]) -> f64 {
+    let sum: f64 = terms.iter().map(|t| (t.weight.max(0.0) * t.edge_s.max(0.0)).sqrt()).sum();
+    sum * sum
+}
+
+/// A lower bound on one offloading device's weighted share-dependent time when the
+/// resources are priced at `prices`: `min over c, β ∈ (0, 1] of w·(E/c + transfer(β)) +
+/// p_c·c + p_b·β`. Summed over the devices less `p_c + p_b`, it bounds the weighted time of
+/// any allocation from below (Lagrangian duality), whatever the other devices choose.
+pub fn lagrangian_bound(term: &OffloadTerms, prices: SharePrices) -> f64 {
+    term.compute_dual(prices.compute) + term.band_dual(prices.band)
 }
 
 #[cfg(test)]

@@ -9,7 +9,10 @@
 //! the deployment [`Plan`] shared with the policies and the runtime, and the environments
 //! agents train on behind one [`Env`] trait ([`SplitEnv`], [`MultiDeviceEnv`], [`AutomlEnv`]).
 
-pub use allocation::{optimal_bandwidth_shares, optimal_compute_shares, OffloadTerms};
+pub use allocation::{
+    bandwidth_allocation, compute_price, lagrangian_bound, optimal_bandwidth_shares,
+    optimal_compute_shares, OffloadTerms, SharePrices,
+};
 pub use automl_env::{
     AutomlEnv, AutomlSetup, Budget, ConfigCost, Decision, DecisionKind, EpisodeOutcome, Evaluated,
     Evaluator, FeatureSpec, PruneConfig, PruneSpace, Reward, ScaledLayer, Side, SpaceError,

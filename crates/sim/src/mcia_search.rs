@@ -30,23 +30,6 @@ pub fn score(env: &MultiDeviceEnv, choices: &[(usize, usize)]) -> Result<SlotSol
     Ok(SlotSolution { actions, utility, evaluated: 1 })
 }
 
-/// The summed utility of the first `choices.len()` devices when only they share the edge,
-/// with the exact allocation among them.
-fn prefix_value(env: &MultiDeviceEnv, choices: &[(usize, usize)]) -> Result<f64, EnvError> {
-    let actions: Vec<DeviceAction> =
-        choices.iter().map(|&(v, p)| DeviceAction::choice(v, p)).collect();
-    let terms: Vec<crate::OffloadTerms> =
-        actions.iter().enumerate().map(|(i, a)| env.offload_terms(i, a)).collect();
-    let compute = crate::optimal_compute_shares(&terms);
-    let band = crate::optimal_bandwidth_shares(&terms);
-    let mut total = 0.0;
-    for (i, a) in actions.iter().enumerate() {
-        let (c, b) = if env.offloads(a) { (compute[i], band[i]) } else { (0.0, 0.0) };
-        total += env.device_utility(i, a, c, b)?;
-    }
-    Ok(total)
-}
-
 /// A device's (version, partition) with an upper bound on its utility.
 type Bounded = ((usize, usize), f64);
 
@@ -77,29 +60,39 @@ fn search_options(env: &MultiDeviceEnv, d: usize) -> Result<Vec<Bounded>, EnvErr
 }
 
 /// The slot's optimum: every device's (version, partition) searched with the exact
-/// allocation, by branch and bound (a prefix of devices sharing the edge alone is worth at
-/// least what it is worth in any completion; each remaining device at most its utility with
-/// the whole edge and band), from coordinate descent's solution. Errors for no device, and
-/// when the search would solve more than [`EXHAUSTIVE_LIMIT`] allocations.
+/// allocation, by branch and bound from coordinate descent's solution. The bound is
+/// Lagrangian: with the edge's compute and the band priced at the incumbent's multipliers,
+/// each device's best priced utility is separable, and their sum plus the prices bounds any
+/// joint choice from above, so only joint choices that could beat the incumbent are solved.
+/// Errors for no device, and when the search would solve more than [`EXHAUSTIVE_LIMIT`]
+/// allocations.
 pub fn exhaustive(env: &MultiDeviceEnv) -> Result<SlotSolution, EnvError> {
     let n = env.num_devices();
     if n == 0 {
         return Err(EnvError::InvalidAction("no device to search".into()));
     }
-    let options: Vec<Vec<Bounded>> =
-        (0..n).map(|d| search_options(env, d)).collect::<Result<_, _>>()?;
-    if options.iter().any(|o| o.is_empty()) {
-        return Err(EnvError::InvalidAction("a device has no choice that fits".into()));
-    }
-    // Bounds of the devices after position k.
-    let mut rest = vec![0.0; n + 1];
-    for k in (0..n).rev() {
-        rest[k] = rest[k + 1] + options[k][0].1;
-    }
     let start = slot_baseline(env, SlotBaseline::Greedy)?;
     let start: Vec<(usize, usize)> =
         start.actions.iter().map(|a| (a.version, a.partition)).collect();
     let incumbent = coordinate_descent(env, &start, 10)?;
+    let prices = slot_prices(env, &incumbent.actions);
+    let mut options: Vec<Vec<Bounded>> = Vec::with_capacity(n);
+    for d in 0..n {
+        let mut o = Vec::new();
+        for (choice, _) in search_options(env, d)? {
+            o.push((choice, priced_utility(env, d, choice, prices)?));
+        }
+        o.sort_by(|a, b| b.1.total_cmp(&a.1));
+        if o.is_empty() {
+            return Err(EnvError::InvalidAction(format!("device {d} has no choice that fits")));
+        }
+        options.push(o);
+    }
+    // Bounds of the devices from position k on, with the prices added once.
+    let mut rest = vec![prices.compute + prices.band; n + 1];
+    for k in (0..n).rev() {
+        rest[k] = rest[k + 1] + options[k][0].1;
+    }
     let mut search = BranchAndBound {
         env,
         options: &options,
@@ -117,6 +110,34 @@ pub fn exhaustive(env: &MultiDeviceEnv) -> Result<SlotSolution, EnvError> {
     }
 }
 
+/// The prices of the edge's compute and the band at `actions`' exact allocation.
+pub fn slot_prices(env: &MultiDeviceEnv, actions: &[DeviceAction]) -> crate::SharePrices {
+    let terms: Vec<crate::OffloadTerms> =
+        actions.iter().enumerate().map(|(i, a)| env.offload_terms(i, a)).collect();
+    crate::SharePrices {
+        compute: crate::compute_price(&terms),
+        band: crate::bandwidth_allocation(&terms).1,
+    }
+}
+
+/// Device `d`'s utility for `choice` when it may buy any compute and band share at `prices`,
+/// less what it pays: an upper bound on its part of the Lagrangian.
+fn priced_utility(
+    env: &MultiDeviceEnv,
+    d: usize,
+    choice: (usize, usize),
+    prices: crate::SharePrices,
+) -> Result<f64, EnvError> {
+    let a = DeviceAction::choice(choice.0, choice.1);
+    if !env.offloads(&a) {
+        return env.device_utility(d, &a, 0.0, 0.0);
+    }
+    let terms = env.offload_terms(d, &a);
+    // Utility = (what does not depend on the shares) − w·(E/c + transfer(β)).
+    let fixed = env.device_utility(d, &a, 1.0, 1.0)? + terms.weighted_s(1.0, 1.0);
+    Ok(fixed - crate::lagrangian_bound(&terms, prices))
+}
+
 /// The depth-first state of [`exhaustive`].
 struct BranchAndBound<'a> {
     env: &'a MultiDeviceEnv,
@@ -129,40 +150,33 @@ struct BranchAndBound<'a> {
 }
 
 impl BranchAndBound<'_> {
-    /// Extends `chosen` (worth `value` alone) by every option of the next device whose bound
-    /// can beat the best so far.
-    fn descend(&mut self, value: f64) -> Result<(), EnvError> {
+    /// Extends `chosen` (whose bounds sum to `bound`) by every option of the next device
+    /// that could still beat the best so far; solves complete joint choices exactly.
+    fn descend(&mut self, bound: f64) -> Result<(), EnvError> {
         let k = self.chosen.len();
         if k == self.options.len() {
-            if value > self.best + 1e-12 {
-                self.best = value;
+            self.evaluated += 1;
+            if self.evaluated > EXHAUSTIVE_LIMIT {
+                return Err(EnvError::InvalidAction(format!(
+                    "exhaustive search over {} devices needs more than {EXHAUSTIVE_LIMIT} \
+                     allocations: use coordinate descent",
+                    self.options.len()
+                )));
+            }
+            let s = score(self.env, &self.chosen)?;
+            if s.utility > self.best + 1e-12 {
+                self.best = s.utility;
                 self.best_choices = Some(self.chosen.clone());
             }
             return Ok(());
         }
-        for &(choice, bound) in &self.options[k] {
+        for &(choice, value) in &self.options[k] {
             // Options are sorted by bound: once one cannot win, none after it can.
-            if value + bound + self.rest[k + 1] <= self.best + 1e-12 {
+            if bound + value + self.rest[k + 1] <= self.best + 1e-9 {
                 break;
             }
             self.chosen.push(choice);
-            let a = DeviceAction::choice(choice.0, choice.1);
-            let next = if self.env.offloads(&a) {
-                self.evaluated += 1;
-                if self.evaluated > EXHAUSTIVE_LIMIT {
-                    return Err(EnvError::InvalidAction(format!(
-                        "exhaustive search over {} devices needs more than {EXHAUSTIVE_LIMIT} \
-                         allocations: use coordinate descent",
-                        self.options.len()
-                    )));
-                }
-                prefix_value(self.env, &self.chosen)?
-            } else {
-                value + bound
-            };
-            if next + self.rest[k + 1] > self.best + 1e-12 {
-                self.descend(next)?;
-            }
+            self.descend(bound + value)?;
             self.chosen.pop();
         }
         Ok(())
@@ -221,18 +235,30 @@ pub enum SlotBaseline {
     /// partition for an equal share of compute and band, then equal shares among those that
     /// offload.
     NeurosurgeonEqualShares,
+    /// Each device's best (version, partition) for an equal share, run with equal shares
+    /// among those that offload.
+    BestSplitEqualShares,
     /// Each device's best (version, partition) for an equal share, then the exact allocation.
     Greedy,
 }
 
 impl SlotBaseline {
     /// Every baseline.
-    pub const ALL: [SlotBaseline; 5] = [
+    pub const ALL: [SlotBaseline; 6] = [
         SlotBaseline::DeviceOnly,
         SlotBaseline::EdgeOnlyEqualShares,
         SlotBaseline::EdgeOnlyExactShares,
         SlotBaseline::NeurosurgeonEqualShares,
+        SlotBaseline::BestSplitEqualShares,
         SlotBaseline::Greedy,
+    ];
+
+    /// The trivial baselines the gap to the optimum is measured from: all local, all
+    /// offloading with exact shares, each device's best split with equal shares.
+    pub const TRIVIAL: [SlotBaseline; 3] = [
+        SlotBaseline::DeviceOnly,
+        SlotBaseline::EdgeOnlyExactShares,
+        SlotBaseline::BestSplitEqualShares,
     ];
 
     /// Its name in reports.
@@ -242,6 +268,7 @@ impl SlotBaseline {
             SlotBaseline::EdgeOnlyEqualShares => "edge-only equal shares",
             SlotBaseline::EdgeOnlyExactShares => "edge-only exact shares",
             SlotBaseline::NeurosurgeonEqualShares => "neurosurgeon equal shares",
+            SlotBaseline::BestSplitEqualShares => "best split equal shares",
             SlotBaseline::Greedy => "greedy",
         }
     }
@@ -304,7 +331,9 @@ pub fn slot_baseline(
             SlotBaseline::NeurosurgeonEqualShares => {
                 best_alone(env, d, env.choices().into_iter().filter(|c| c.0 == accurate), equal)?
             }
-            SlotBaseline::Greedy => best_alone(env, d, env.choices(), equal)?,
+            SlotBaseline::Greedy | SlotBaseline::BestSplitEqualShares => {
+                best_alone(env, d, env.choices(), equal)?
+            }
         };
         choices.push(choice.unwrap_or((accurate, 0)));
     }
