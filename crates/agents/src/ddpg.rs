@@ -5,12 +5,13 @@
 //! episode after the warm-up. Seeded and bit-reproducible: every weight is initialised from a
 //! ChaCha8 generator (candle's CPU generator cannot be seeded) and all sampling uses it too.
 
-use candle_core::{DType, Device, Module, Tensor, Var};
+use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{linear, AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use rand::{Rng, SeedableRng};
 use rand_distr::Distribution;
 
 use crate::error::{AgentError, Result};
+use crate::nets::{prefixed, seeded_init};
 use crate::replay::{Replay, Transition};
 
 /// DDPG's settings; the defaults are AMC's (`amc_search.py`).
@@ -330,15 +331,6 @@ fn truncated_normal(mean: f64, sigma: f64, rng: &mut impl Rng) -> f32 {
     mean.clamp(0.0, 1.0) as f32
 }
 
-/// The variables whose names start with `prefix.`, in name order.
-fn prefixed(vars: &VarMap, prefix: &str) -> Result<Vec<Var>> {
-    let data = vars.data().lock().map_err(|_| AgentError::Config("poisoned lock".into()))?;
-    let mut named: Vec<(&String, &Var)> =
-        data.iter().filter(|(k, _)| k.starts_with(&format!("{prefix}."))).collect();
-    named.sort_by(|a, b| a.0.cmp(b.0));
-    Ok(named.into_iter().map(|(_, v)| v.clone()).collect())
-}
-
 /// `target ← τ·source + (1 − τ)·target` for every variable under `source.` / `target.`.
 fn soft_update(vars: &VarMap, source: &str, target: &str, tau: f64) -> Result<()> {
     let data = vars.data().lock().map_err(|_| AgentError::Config("poisoned lock".into()))?;
@@ -347,27 +339,6 @@ fn soft_update(vars: &VarMap, source: &str, target: &str, tau: f64) -> Result<()
         let t = data.get(&twin).ok_or_else(|| AgentError::Config(format!("no `{twin}`")))?;
         let mixed = (var.as_tensor().affine(tau, 0.0)? + t.as_tensor().affine(1.0 - tau, 0.0)?)?;
         t.set(&mixed)?;
-    }
-    Ok(())
-}
-
-/// PyTorch's default for linear layers from a seeded generator: weights
-/// `U(−1/√fan_in, 1/√fan_in)`, biases zero; variables in name order, so the same seed gives
-/// the same networks.
-fn seeded_init(vars: &VarMap, rng: &mut impl Rng) -> Result<()> {
-    let data = vars.data().lock().map_err(|_| AgentError::Config("poisoned lock".into()))?;
-    let mut names: Vec<&String> = data.keys().collect();
-    names.sort();
-    for name in names {
-        let var = &data[name];
-        let dims = var.dims().to_vec();
-        let values: Vec<f32> = if dims.len() >= 2 {
-            let bound = 1.0 / (dims[1] as f32).sqrt();
-            (0..var.elem_count()).map(|_| rng.random_range(-bound..bound)).collect()
-        } else {
-            vec![0.0; var.elem_count()]
-        };
-        var.set(&Tensor::from_vec(values, dims, var.device())?)?;
     }
     Ok(())
 }

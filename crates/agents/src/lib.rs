@@ -21,6 +21,8 @@
 
 pub use ddpg::{Ddpg, DdpgConfig};
 pub use error::{AgentError, Result};
+pub use mcia_features::{ChoiceTable, SlotFeatures, CHOICE_FEATURES, DEVICE_FEATURES};
+pub use mcia_ppo::{MciaPpo, MciaPpoConfig, TrainLog, VersionShape};
 pub use replay::{Batch, Replay, Transition};
 pub use search::{
     ddpg_search, observation_dim, random_search, ActionScale, EpisodeLog, SearchResult,
@@ -28,5 +30,8 @@ pub use search::{
 
 mod ddpg;
 mod error;
+mod mcia_features;
+mod mcia_ppo;
+mod nets;
 mod replay;
 mod search;

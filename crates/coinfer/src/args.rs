@@ -69,6 +69,11 @@ pub enum Command {
     /// edge-only is fine-tuned and written as a plan `edge serve` / `device run` run as is.
     /// `compare`, `sweep`: against every baseline; `proxies`: which accuracy signal to trust.
     Automl(Box<AutomlArgs>),
+    /// Multi-device co-inference (seed 001, MCIA): for many devices sharing one edge, each
+    /// slot's model version, partition point, edge compute share and bandwidth share. `train`
+    /// a PPO agent on a scenario file, `eval` it against the exact optimum and every baseline,
+    /// `sweep` the number of devices.
+    Mcia(MciaArgs),
     /// The edge server of the real runtime (gRPC `coinfer.v1.Edge`).
     Edge(EdgeArgs),
     /// A device of the real runtime: runs its plan entry against an edge server.
@@ -411,6 +416,99 @@ pub struct SearchArgs {
     pub engine: EngineArg,
     #[command(flatten)]
     pub shape: ShapeArg,
+}
+
+/// `coinfer mcia`.
+#[derive(Debug, Args)]
+pub struct MciaArgs {
+    #[command(subcommand)]
+    pub what: MciaWhat,
+}
+
+/// MCIA subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MciaWhat {
+    /// Train the PPO agent (one actor shared by every device, exact shares, difference
+    /// rewards) on a scenario; writes the agent (safetensors + JSON header), the learning
+    /// curve (train.json, train.csv, train.svg).
+    Train(MciaTrainArgs),
+    /// The agent (if given) against the slot's optimum (exhaustive up to 8 devices, coordinate
+    /// descent above), coordinate descent, every baseline and random, on held-out slots:
+    /// utility, gap closed, latency, accuracy, deadline misses per task kind, decision time.
+    Eval(MciaEvalArgs),
+    /// `eval` for several device counts (the scenario's groups rescaled): sweep.json,
+    /// sweep.csv and sweep.svg (gap closed, utility per device and decision time vs devices).
+    Sweep(MciaSweepArgs),
+}
+
+/// `coinfer mcia train`.
+#[derive(Debug, Args)]
+pub struct MciaTrainArgs {
+    /// Scenario file (TOML or JSON; see experiments/mcia/scenarios).
+    pub scenario: PathBuf,
+    /// Slots to train for.
+    #[arg(long, default_value_t = 25_600)]
+    pub slots: usize,
+    /// Device counts to train on in turn (the scenario rescaled); default: the scenario's.
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<usize>,
+    /// Seed of weights and sampling.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Hidden units of actor and critic.
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Joint choices solved exactly per decision.
+    #[arg(long, default_value_t = 8)]
+    pub top_k: usize,
+    /// Where to write the agent (its header goes next to it, extension .json).
+    #[arg(long, default_value = "mcia-out/agent.safetensors")]
+    pub agent: PathBuf,
+}
+
+/// Evaluation options shared by `mcia eval` and `mcia sweep`.
+#[derive(Debug, Args)]
+pub struct MciaEvalCommon {
+    /// Scenario file.
+    pub scenario: PathBuf,
+    /// A trained agent (from `mcia train`); without it, only the solvers and baselines.
+    #[arg(long)]
+    pub agent: Option<PathBuf>,
+    /// Held-out slots.
+    #[arg(long, default_value_t = 1000)]
+    pub slots: usize,
+    /// Seed of the held-out slots.
+    #[arg(long, default_value_t = 12_345)]
+    pub seed: u64,
+    /// Rounds of coordinate descent.
+    #[arg(long, default_value_t = 10)]
+    pub cd_rounds: usize,
+    /// Output directory for JSON, CSV and SVG.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `coinfer mcia eval`.
+#[derive(Debug, Args)]
+pub struct MciaEvalArgs {
+    #[command(flatten)]
+    pub common: MciaEvalCommon,
+    /// Devices (the scenario's groups rescaled); default: the scenario's.
+    #[arg(long)]
+    pub devices: Option<usize>,
+}
+
+/// `coinfer mcia sweep`.
+#[derive(Debug, Args)]
+pub struct MciaSweepArgs {
+    #[command(flatten)]
+    pub common: MciaEvalCommon,
+    /// Device counts.
+    #[arg(long, value_delimiter = ',', default_value = "2,4,8,16,32,64")]
+    pub devices: Vec<usize>,
 }
 
 /// AutoML subcommands.

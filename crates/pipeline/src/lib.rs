@@ -65,6 +65,7 @@ pub mod features;
 pub mod finetune;
 pub mod image_codec;
 pub mod layers;
+pub mod mcia;
 pub mod profile;
 mod progress;
 pub mod prune_sweep;

@@ -220,6 +220,28 @@ impl Scenario {
         Ok((scenario, versions))
     }
 
+    /// The same scenario with `n` devices, the groups' proportions kept (largest remainders
+    /// get the extra devices; groups may end up empty).
+    pub fn with_devices(&self, n: usize) -> Scenario {
+        let total = self.num_devices().max(1);
+        let mut counts: Vec<usize> = self.devices.iter().map(|g| g.count * n / total).collect();
+        let mut order: Vec<usize> = (0..counts.len()).collect();
+        order.sort_by_key(|&g| std::cmp::Reverse((self.devices[g].count * n) % total));
+        let mut missing = n - counts.iter().sum::<usize>();
+        for &g in order.iter().cycle().take(missing * counts.len().max(1)) {
+            if missing == 0 {
+                break;
+            }
+            counts[g] += 1;
+            missing -= 1;
+        }
+        let mut scaled = self.clone();
+        for (g, c) in scaled.devices.iter_mut().zip(counts) {
+            g.count = c;
+        }
+        scaled
+    }
+
     /// Total number of devices.
     pub fn num_devices(&self) -> usize {
         self.devices.iter().map(|g| g.count).sum()

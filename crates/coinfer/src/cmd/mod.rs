@@ -11,6 +11,7 @@ mod edge;
 mod eval;
 mod finetune;
 mod link;
+mod mcia;
 mod profile;
 mod prune;
 mod run;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Finetune(a) => finetune::run(&a, json),
         Command::Versions(a) => versions::run(&a, json),
         Command::Automl(a) => automl::run(a, json),
+        Command::Mcia(a) => mcia::run(a.what, json),
     }
 }
 

@@ -1,0 +1,244 @@
+//! `coinfer mcia train|eval|sweep`: seed 001 (MCIA) on a scenario file.
+
+use anyhow::{Context, Result};
+use coinfer_pipeline::mcia::{self, EvalConfig, EvalReport, MciaPpo, MciaPpoConfig, TrainConfig};
+
+use super::Bar;
+use crate::args::{MciaEvalCommon, MciaWhat};
+use crate::output::{print_json, table, write_json};
+use crate::plot::{write_svg, Series};
+
+pub fn run(what: MciaWhat, json: bool) -> Result<()> {
+    match what {
+        MciaWhat::Train(a) => {
+            let config = TrainConfig {
+                scenario: a.scenario.clone(),
+                slots: a.slots,
+                device_counts: a.devices.clone(),
+                agent: MciaPpoConfig {
+                    hidden: a.hidden,
+                    lr: a.lr,
+                    top_k: a.top_k,
+                    seed: a.seed,
+                    ..MciaPpoConfig::default()
+                },
+            };
+            let report = mcia::train(&config, &a.agent, &mut Bar::new(json))?;
+            let dir = a.agent.parent().filter(|d| !d.as_os_str().is_empty());
+            let dir = dir.unwrap_or(std::path::Path::new("."));
+            write_json(&dir.join("train.json"), &report)?;
+            let mut csv = String::from("slots,mean_utility,entropy,offload_fraction\n");
+            for l in &report.curve {
+                csv += &format!(
+                    "{},{},{},{}\n",
+                    l.slots, l.mean_utility, l.entropy, l.offload_fraction
+                );
+            }
+            std::fs::write(dir.join("train.csv"), csv).context("writing train.csv")?;
+            let curve = |f: fn(&mcia::TrainLog) -> f64, label: &str| Series {
+                label: label.into(),
+                points: report.curve.iter().map(|l| (l.slots as f64, f(l))).collect(),
+            };
+            write_svg(
+                &dir.join("train.svg"),
+                &[
+                    (
+                        "Sampled slot utility while training",
+                        "slots",
+                        "utility",
+                        vec![curve(|l| l.mean_utility, "mean utility")],
+                        false,
+                    ),
+                    (
+                        "Policy entropy",
+                        "slots",
+                        "nats",
+                        vec![curve(|l| l.entropy, "entropy")],
+                        false,
+                    ),
+                ],
+            )?;
+            if json {
+                return print_json(&report);
+            }
+            println!(
+                "trained on {} slots in {:.0} s; wrote {} and {}/train.{{json,csv,svg}}",
+                a.slots,
+                report.seconds,
+                a.agent.display(),
+                dir.display()
+            );
+            Ok(())
+        }
+        MciaWhat::Eval(a) => {
+            let mut agent = load_agent(&a.common)?;
+            let config = eval_config(&a.common, a.devices);
+            let report = mcia::evaluate(&config, agent.as_mut(), &mut Bar::new(json))?;
+            if let Some(dir) = &a.common.out {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                write_json(&dir.join("eval.json"), &report)?;
+                std::fs::write(dir.join("eval.csv"), csv(std::slice::from_ref(&report)))
+                    .context("writing eval.csv")?;
+            }
+            if json {
+                return print_json(&report);
+            }
+            print_report(&report);
+            Ok(())
+        }
+        MciaWhat::Sweep(a) => {
+            let mut agent = load_agent(&a.common)?;
+            let config = eval_config(&a.common, None);
+            let reports = mcia::sweep(&config, &a.devices, agent.as_mut(), &mut Bar::new(json))?;
+            if let Some(dir) = &a.common.out {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                write_json(&dir.join("sweep.json"), &reports)?;
+                std::fs::write(dir.join("sweep.csv"), csv(&reports))
+                    .context("writing sweep.csv")?;
+                plot_sweep(&dir.join("sweep.svg"), &reports)?;
+            }
+            if json {
+                return print_json(&reports);
+            }
+            for r in &reports {
+                print_report(r);
+                println!();
+            }
+            Ok(())
+        }
+    }
+}
+
+fn load_agent(common: &MciaEvalCommon) -> Result<Option<MciaPpo>> {
+    common
+        .agent
+        .as_ref()
+        .map(|p| MciaPpo::load(p).with_context(|| format!("loading the agent {}", p.display())))
+        .transpose()
+}
+
+fn eval_config(common: &MciaEvalCommon, devices: Option<usize>) -> EvalConfig {
+    EvalConfig {
+        scenario: common.scenario.clone(),
+        devices,
+        slots: common.slots,
+        seed: common.seed,
+        cd_rounds: common.cd_rounds,
+    }
+}
+
+/// One CSV row per (device count, method).
+fn csv(reports: &[EvalReport]) -> String {
+    let mut out = String::from(
+        "devices,method,mean_utility,gap_closed,gap_closed_p5,mean_latency_ms,p95_latency_ms,\
+         accuracy,offload_fraction,offloads_where_reference_does,decision_us,decision_us_p95\n",
+    );
+    for r in reports {
+        for m in &r.methods {
+            out += &format!(
+                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                r.devices,
+                m.method,
+                m.mean_utility,
+                m.gap_closed,
+                m.gap_closed_p5,
+                m.mean_latency_ms,
+                m.p95_latency_ms,
+                m.accuracy,
+                m.offload_fraction,
+                m.offloads_where_reference_does,
+                m.decision_us,
+                m.decision_us_p95
+            );
+        }
+    }
+    out
+}
+
+fn print_report(r: &EvalReport) {
+    println!(
+        "{} devices, {} held-out slots; reference: {}; gap = reference − {} = {:.4} utility/slot",
+        r.devices, r.config.slots, r.reference, r.best_trivial, r.gap
+    );
+    let kinds: Vec<String> =
+        r.methods.first().map(|m| m.deadline_misses.keys().cloned().collect()).unwrap_or_default();
+    let mut header =
+        vec!["method", "utility", "gap closed", "p5", "lat ms", "p95 ms", "acc", "offload"];
+    let miss_labels: Vec<String> = kinds.iter().map(|k| format!("miss {k}")).collect();
+    header.extend(miss_labels.iter().map(|s| s.as_str()));
+    header.push("decide µs");
+    let rows = r
+        .methods
+        .iter()
+        .map(|m| {
+            let mut row = vec![
+                m.method.clone(),
+                format!("{:.4}", m.mean_utility),
+                format!("{:.1} %", 100.0 * m.gap_closed),
+                format!("{:.1} %", 100.0 * m.gap_closed_p5),
+                format!("{:.1}", m.mean_latency_ms),
+                format!("{:.1}", m.p95_latency_ms),
+                format!("{:.4}", m.accuracy),
+                format!("{:.2}", m.offload_fraction),
+            ];
+            row.extend(kinds.iter().map(|k| {
+                m.deadline_misses.get(k).map_or("-".into(), |x| format!("{:.1} %", 100.0 * x))
+            }));
+            row.push(format!("{:.0}", m.decision_us));
+            row
+        })
+        .collect();
+    println!("{}", table(&header, rows));
+}
+
+/// Gap closed, utility per device and decision time against the number of devices.
+fn plot_sweep(path: &std::path::Path, reports: &[EvalReport]) -> Result<()> {
+    let mut names: Vec<String> = Vec::new();
+    for r in reports {
+        for m in &r.methods {
+            if !names.contains(&m.method) && !m.method.starts_with("reference,") {
+                names.push(m.method.clone());
+            }
+        }
+    }
+    let series = |f: &dyn Fn(&EvalReport, &coinfer_pipeline::mcia::MethodStats) -> f64| {
+        names
+            .iter()
+            .map(|name| Series {
+                label: name.clone(),
+                points: reports
+                    .iter()
+                    .filter_map(|r| {
+                        r.methods
+                            .iter()
+                            .find(|m| &m.method == name)
+                            .map(|m| (r.devices as f64, f(r, m)))
+                    })
+                    .filter(|p| p.1.is_finite())
+                    .collect(),
+            })
+            .collect::<Vec<_>>()
+    };
+    write_svg(
+        path,
+        &[
+            (
+                "Gap closed (reference vs best trivial baseline)",
+                "devices",
+                "fraction of the gap",
+                series(&|_, m| m.gap_closed.max(-1.0)),
+                false,
+            ),
+            (
+                "Mean utility per device",
+                "devices",
+                "utility",
+                series(&|r, m| m.mean_utility / r.devices as f64),
+                false,
+            ),
+            ("Decision time per slot", "devices", "µs", series(&|_, m| m.decision_us), true),
+        ],
+    )
+}
