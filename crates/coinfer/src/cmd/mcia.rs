@@ -9,6 +9,12 @@ use crate::output::{print_json, table, write_json};
 use crate::plot::{write_svg, Series};
 
 pub fn run(what: MciaWhat, json: bool) -> Result<()> {
+    // The agent's networks are small: candle's multithreaded matmuls only contend (half the
+    // time in the kernel on this 2-core machine, 5× slower). One thread unless the user says
+    // otherwise; no other thread exists yet.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
     match what {
         MciaWhat::Train(a) => {
             let config = TrainConfig {

@@ -1,0 +1,70 @@
+//! Seed 001 (MCIA) end to end on the bundled 4-device scenario: a short training run closes a
+//! real part of the gap between the best trivial baseline and the exact optimum, beats random
+//! and the equal-share baselines, is reproducible from its file, and refuses another version
+//! table.
+
+use std::path::{Path, PathBuf};
+
+use coinfer_pipeline::mcia::{self, EvalConfig, MciaPpo, MciaPpoConfig, TrainConfig};
+use coinfer_pipeline::NoProgress;
+
+fn scenario() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/mcia/scenarios/contended-4.toml")
+}
+
+#[test]
+fn a_short_training_run_closes_most_of_the_gap_and_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent_path = dir.path().join("agent.safetensors");
+    let config = TrainConfig {
+        scenario: scenario(),
+        slots: 3072,
+        device_counts: vec![],
+        agent: MciaPpoConfig { seed: 3, ..MciaPpoConfig::default() },
+    };
+    let report = mcia::train(&config, &agent_path, &mut NoProgress).unwrap();
+    assert_eq!(report.curve.last().unwrap().slots, 3072);
+    let mut agent = MciaPpo::load(&agent_path).unwrap();
+    let eval = EvalConfig {
+        scenario: scenario(),
+        devices: None,
+        slots: 200,
+        seed: 777,
+        cd_rounds: 10,
+    };
+    let r = mcia::evaluate(&eval, Some(&mut agent), &mut NoProgress).unwrap();
+    let get = |name: &str| r.methods.iter().find(|m| m.method == name).unwrap();
+    let ppo = get("ppo agent");
+    assert_eq!(r.reference, "exhaustive");
+    assert!(r.gap > 0.01, "the scenario has a gap to close: {}", r.gap);
+    assert!(ppo.gap_closed >= 0.6, "closed {:.3} of the gap", ppo.gap_closed);
+    for other in ["random", "best split equal shares", "edge-only exact shares", "device-only"] {
+        assert!(ppo.mean_utility > get(other).mean_utility, "{other}");
+    }
+    assert!(ppo.mean_utility <= get("exhaustive (optimum)").mean_utility + 1e-9);
+    assert!(ppo.offloads_where_reference_does > 0.5, "{}", ppo.offloads_where_reference_does);
+    // The same file decides the same way.
+    let mut again = MciaPpo::load(&agent_path).unwrap();
+    let r2 = mcia::evaluate(&eval, Some(&mut again), &mut NoProgress).unwrap();
+    let ppo2 = r2.methods.iter().find(|m| m.method == "ppo agent").unwrap();
+    assert_eq!(ppo.mean_utility, ppo2.mean_utility);
+}
+
+#[test]
+fn an_agent_for_another_version_table_or_a_broken_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.safetensors");
+    let shape = coinfer_agents::VersionShape(vec![("other".into(), 3)]);
+    MciaPpo::new(MciaPpoConfig::default(), shape).unwrap().save(&path).unwrap();
+    let mut agent = MciaPpo::load(&path).unwrap();
+    let eval = EvalConfig { scenario: scenario(), devices: None, slots: 5, seed: 1, cd_rounds: 2 };
+    let err = mcia::evaluate(&eval, Some(&mut agent), &mut NoProgress).unwrap_err().to_string();
+    assert!(err.contains("trained for versions") && err.contains("width-1.00"), "{err}");
+    std::fs::write(path.with_extension("json"), "{\"kind\": 3}").unwrap();
+    let err = MciaPpo::load(&path).err().unwrap().to_string();
+    assert!(err.contains("agent.json"), "{err}");
+    // Zero devices requested.
+    let zero = EvalConfig { devices: Some(0), ..eval };
+    let err = mcia::evaluate(&zero, None, &mut NoProgress).unwrap_err().to_string();
+    assert!(err.contains("zero devices"), "{err}");
+}
