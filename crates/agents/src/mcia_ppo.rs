@@ -12,7 +12,8 @@
 //! treated as a contextual bandit (γ = 0): exact without arrivals, myopic with them.
 //!
 //! At decision time the policy's most likely joint choice, `top_k − 1` samples and every
-//! device's best local choice are each solved exactly and the best is kept.
+//! device's best local choice are each solved exactly and the best is kept; then each device
+//! in turn tries its `refine` next most likely choices with the others fixed.
 
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{linear, AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
@@ -41,8 +42,16 @@ pub struct MciaPpoConfig {
     pub entropy: f64,
     /// Joint choices solved exactly at decision time (the most likely one and samples).
     pub top_k: usize,
+    /// At decision time, after the top-K: for each device in turn, its this-many next most
+    /// likely choices are tried with the others fixed (exact shares each), keeping gains.
+    #[serde(default = "default_refine")]
+    pub refine: usize,
     /// Seed of weights and sampling.
     pub seed: u64,
+}
+
+fn default_refine() -> usize {
+    1
 }
 
 impl Default for MciaPpoConfig {
@@ -55,6 +64,7 @@ impl Default for MciaPpoConfig {
             slots_per_update: 64,
             entropy: 0.01,
             top_k: 8,
+            refine: default_refine(),
             seed: 1,
         }
     }
@@ -188,6 +198,17 @@ impl MciaPpo {
         &self.config
     }
 
+    /// Overrides how [`MciaPpo::decide`] searches: joint choices solved exactly (≥ 1) and
+    /// alternatives tried per device after them.
+    pub fn set_decision(&mut self, top_k: Option<usize>, refine: Option<usize>) {
+        if let Some(k) = top_k {
+            self.config.top_k = k.max(1);
+        }
+        if let Some(r) = refine {
+            self.config.refine = r;
+        }
+    }
+
     /// Slots it has trained on.
     pub fn slots_trained(&self) -> usize {
         self.slots
@@ -265,7 +286,28 @@ impl MciaPpo {
                 best = Some(s);
             }
         }
-        let best = best.ok_or_else(|| AgentError::Space("nothing to decide".into()))?;
+        let mut best = best.ok_or_else(|| AgentError::Space("nothing to decide".into()))?;
+        if self.config.refine > 0 {
+            let mut current: Vec<(usize, usize)> =
+                best.actions.iter().map(|a| (a.version, a.partition)).collect();
+            for d in 0..n {
+                let row = &logp[d * k..(d + 1) * k];
+                let mut order: Vec<usize> = (0..k).filter(|&j| row[j] > -1e8).collect();
+                order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+                let here = current[d];
+                for j in
+                    order.into_iter().filter(|&j| table.choices[j] != here).take(self.config.refine)
+                {
+                    let mut trial = current.clone();
+                    trial[d] = table.choices[j];
+                    let s = score(env, &trial)?;
+                    evaluated += 1;
+                    if s.utility > best.utility {
+                        (best, current) = (s, trial);
+                    }
+                }
+            }
+        }
         Ok(SlotSolution { evaluated, ..best })
     }
 

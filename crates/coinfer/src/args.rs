@@ -486,6 +486,12 @@ pub struct MciaEvalCommon {
     /// Rounds of coordinate descent.
     #[arg(long, default_value_t = 10)]
     pub cd_rounds: usize,
+    /// Joint choices the agent solves exactly per decision (default: the agent's own).
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Alternatives per device the agent tries after its top-K (default: the agent's own).
+    #[arg(long)]
+    pub refine: Option<usize>,
     /// Output directory for JSON, CSV and SVG.
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -25,13 +25,8 @@ fn a_short_training_run_closes_most_of_the_gap_and_reloads() {
     let report = mcia::train(&config, &agent_path, &mut NoProgress).unwrap();
     assert_eq!(report.curve.last().unwrap().slots, 3072);
     let mut agent = MciaPpo::load(&agent_path).unwrap();
-    let eval = EvalConfig {
-        scenario: scenario(),
-        devices: None,
-        slots: 200,
-        seed: 777,
-        cd_rounds: 10,
-    };
+    let eval =
+        EvalConfig { scenario: scenario(), devices: None, slots: 200, seed: 777, cd_rounds: 10 };
     let r = mcia::evaluate(&eval, Some(&mut agent), &mut NoProgress).unwrap();
     let get = |name: &str| r.methods.iter().find(|m| m.method == name).unwrap();
     let ppo = get("ppo agent");

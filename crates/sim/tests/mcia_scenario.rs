@@ -46,7 +46,10 @@ fn bad_scenarios_name_the_field() {
         (text.replace("bandwidth_mhz = 1.0", "bandwidth_mhz = -1.0"), "edge.bandwidth_mhz"),
         (text.replace("count = 2", "count = 0"), "zero devices"),
         (text.replace("task = \"latency\"", "task = \"fast\""), "devices[1].task"),
-        (text.replace("accuracy_weight = 0.9", "accuracy_weight = 1.5"), "accuracy.accuracy_weight"),
+        (
+            text.replace("accuracy_weight = 0.9", "accuracy_weight = 1.5"),
+            "accuracy.accuracy_weight",
+        ),
         (text.replace("slot_ms = 100", "slot_ms = 0"), "slot_ms"),
         (text.replace("memory_kb = 512", "memory_kb = -3"), "devices[0].memory_kb"),
         (text.replace("rho = 0.9", "rho = 1.5"), "devices[0].channel"),

@@ -121,7 +121,12 @@ fn load_agent(common: &MciaEvalCommon) -> Result<Option<MciaPpo>> {
     common
         .agent
         .as_ref()
-        .map(|p| MciaPpo::load(p).with_context(|| format!("loading the agent {}", p.display())))
+        .map(|p| {
+            let mut agent =
+                MciaPpo::load(p).with_context(|| format!("loading the agent {}", p.display()))?;
+            agent.set_decision(common.top_k, common.refine);
+            Ok(agent)
+        })
         .transpose()
 }
 
@@ -165,13 +170,23 @@ fn csv(reports: &[EvalReport]) -> String {
 
 fn print_report(r: &EvalReport) {
     println!(
-        "{} devices, {} held-out slots; reference: {}; gap = reference − {} = {:.4} utility/slot",
+        "{} devices, {} held-out slots; reference: {}; gap = reference − {} = {:.4} utility/slot \
+         (∩ ref: of the devices the reference offloads, the fraction this method offloads too)",
         r.devices, r.config.slots, r.reference, r.best_trivial, r.gap
     );
     let kinds: Vec<String> =
         r.methods.first().map(|m| m.deadline_misses.keys().cloned().collect()).unwrap_or_default();
-    let mut header =
-        vec!["method", "utility", "gap closed", "p5", "lat ms", "p95 ms", "acc", "offload"];
+    let mut header = vec![
+        "method",
+        "utility",
+        "gap closed",
+        "p5",
+        "lat ms",
+        "p95 ms",
+        "acc",
+        "offload",
+        "∩ ref",
+    ];
     let miss_labels: Vec<String> = kinds.iter().map(|k| format!("miss {k}")).collect();
     header.extend(miss_labels.iter().map(|s| s.as_str()));
     header.push("decide µs");
@@ -188,6 +203,7 @@ fn print_report(r: &EvalReport) {
                 format!("{:.1}", m.p95_latency_ms),
                 format!("{:.4}", m.accuracy),
                 format!("{:.2}", m.offload_fraction),
+                format!("{:.2}", m.offloads_where_reference_does),
             ];
             row.extend(kinds.iter().map(|k| {
                 m.deadline_misses.get(k).map_or("-".into(), |x| format!("{:.1} %", 100.0 * x))

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Seed 001 (MCIA) results in docs/results.md: each line made the files next to it.
+# Run from the repository root after `cargo build --release -p coinfer`.
+set -euo pipefail
+bin=./target/release/coinfer
+
+# Four MCU sensors on a small edge box and a 1 MHz band (both resources contended).
+$bin mcia train experiments/mcia/scenarios/contended-4.toml --slots 25600 \
+  --agent experiments/mcia/contended-4/agent.safetensors
+$bin mcia eval experiments/mcia/scenarios/contended-4.toml --slots 10000 \
+  --agent experiments/mcia/contended-4/agent.safetensors --out experiments/mcia/contended-4 \
+  | tee experiments/mcia/contended-4/eval.txt
+
+# Sixteen mixed devices on an edge CPU and a 10 MHz band, rescaled from 2 to 64 devices.
+$bin mcia train experiments/mcia/scenarios/campus-16.toml --devices 4,8,16 --slots 25600 \
+  --agent experiments/mcia/campus/agent.safetensors
+$bin mcia sweep experiments/mcia/scenarios/campus-16.toml --devices 2,4,8,16,32,64 --slots 200 \
+  --agent experiments/mcia/campus/agent.safetensors --out experiments/mcia/campus \
+  | tee experiments/mcia/campus/sweep.txt
