@@ -175,7 +175,7 @@ enum Method<'a> {
     Exhaustive,
     CoordinateDescent(usize),
     Baseline(SlotBaseline),
-    Random(rand_chacha::ChaCha8Rng),
+    Random(Box<rand_chacha::ChaCha8Rng>),
     Agent(&'a mut MciaPpo, ChoiceTable),
     /// The reference's choices with one resource split equally among its offloaders.
     EqualShare {
@@ -215,7 +215,7 @@ impl Method<'_> {
                 coordinate_descent(env, &greedy_start(env)?, *rounds)?
             }
             Method::Baseline(b) => slot_baseline(env, *b)?,
-            Method::Random(rng) => random_slot(env, rng)?,
+            Method::Random(rng) => random_slot(env, rng.as_mut())?,
             Method::Agent(agent, table) => agent.decide(env, table)?,
             Method::EqualShare { compute } => {
                 let reference = reference.ok_or_else(|| {
@@ -288,7 +288,7 @@ pub fn evaluate(
         methods.push(Method::CoordinateDescent(config.cd_rounds));
     }
     methods.extend(SlotBaseline::ALL.iter().map(|&b| Method::Baseline(b)));
-    methods.push(Method::Random(rand_chacha::ChaCha8Rng::seed_from_u64(config.seed)));
+    methods.push(Method::Random(Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(config.seed))));
     let mut envs = Vec::with_capacity(methods.len());
     for _ in &methods {
         let mut env = environment(&config.scenario, config.devices, config.seed)?.1;
