@@ -22,7 +22,7 @@
 pub use ddpg::{Ddpg, DdpgConfig};
 pub use error::{AgentError, Result};
 pub use mcia_features::{ChoiceTable, SlotFeatures, CHOICE_FEATURES, DEVICE_FEATURES};
-pub use mcia_ppo::{MciaPpo, MciaPpoConfig, TrainLog, VersionShape};
+pub use mcia_ppo::{MciaPpo, MciaPpoConfig, ShareMode, TrainLog, VersionShape};
 pub use replay::{Batch, Replay, Transition};
 pub use search::{
     ddpg_search, observation_dim, random_search, ActionScale, EpisodeLog, SearchResult,

@@ -17,7 +17,7 @@
 
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{linear, AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
-use coinfer_sim::{score, MultiDeviceEnv, SlotSolution};
+use coinfer_sim::{score, DeviceAction, MultiDeviceEnv, SlotSolution};
 use rand::{Rng, SeedableRng};
 
 use crate::error::{AgentError, Result};
@@ -46,9 +46,28 @@ pub struct MciaPpoConfig {
     /// likely choices are tried with the others fixed (exact shares each), keeping gains.
     #[serde(default = "default_refine")]
     pub refine: usize,
+    /// How the edge's compute and band are shared: solved exactly for the chosen
+    /// (version, partition)s, or learned (hybrid action: Gaussian share logits per device).
+    #[serde(default)]
+    pub shares: ShareMode,
     /// Seed of weights and sampling.
     pub seed: u64,
 }
+
+/// Who decides the compute and band shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShareMode {
+    /// The exact allocation for the chosen (version, partition)s.
+    #[default]
+    Exact,
+    /// A hybrid action as MCIA and MAHPPO learn it: each device's actor also outputs two
+    /// Gaussian share logits (compute, band), `exp` of which are its share weights.
+    Learned,
+}
+
+/// Inputs of the share head: the chosen choice's features and the device's.
+const SHARE_INPUT: usize = CHOICE_FEATURES + DEVICE_FEATURES;
 
 fn default_refine() -> usize {
     1
@@ -65,6 +84,7 @@ impl Default for MciaPpoConfig {
             entropy: 0.01,
             top_k: 8,
             refine: default_refine(),
+            shares: ShareMode::Exact,
             seed: 1,
         }
     }
@@ -104,7 +124,7 @@ impl VersionShape {
     }
 }
 
-/// A two-hidden-layer ReLU network with a scalar output.
+/// A two-hidden-layer ReLU network.
 struct Mlp {
     l1: Linear,
     l2: Linear,
@@ -112,18 +132,23 @@ struct Mlp {
 }
 
 impl Mlp {
-    fn new(vb: VarBuilder, input: usize, hidden: usize) -> Result<Mlp> {
+    fn new(vb: VarBuilder, input: usize, hidden: usize, output: usize) -> Result<Mlp> {
         Ok(Mlp {
             l1: linear(input, hidden, vb.pp("l1"))?,
             l2: linear(hidden, hidden, vb.pp("l2"))?,
-            l3: linear(hidden, 1, vb.pp("l3"))?,
+            l3: linear(hidden, output, vb.pp("l3"))?,
         })
     }
 
-    /// `[rows, input]` → `[rows]`.
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// `[rows, input]` → `[rows, output]`.
+    fn forward_all(&self, x: &Tensor) -> Result<Tensor> {
         let h = self.l2.forward(&self.l1.forward(x)?.relu()?)?.relu()?;
-        Ok(self.l3.forward(&h)?.squeeze(1)?)
+        Ok(self.l3.forward(&h)?)
+    }
+
+    /// `[rows, input]` → `[rows]` (a scalar head).
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.forward_all(x)?.squeeze(1)?)
     }
 }
 
@@ -138,6 +163,8 @@ pub struct TrainLog {
     pub entropy: f64,
     /// Devices (of the batch) that offloaded, as a fraction.
     pub offload_fraction: f64,
+    /// Seconds since this training run started.
+    pub seconds: f64,
 }
 
 /// The data of one device in one slot.
@@ -148,6 +175,10 @@ struct Sample {
     chosen: u32,
     logp: f32,
     reward: f32,
+    /// Learned shares only: the share head's input, the sampled logits, whether it offloads.
+    share_input: Vec<f32>,
+    share_logits: [f32; 2],
+    offloads: f32,
 }
 
 /// The agent: actor, critic, optimiser and the version table it was trained for.
@@ -157,9 +188,18 @@ pub struct MciaPpo {
     vars: VarMap,
     actor: Mlp,
     critic: Mlp,
+    share_head: Mlp,
+    share_log_std: Tensor,
     opt: AdamW,
     rng: rand_chacha::ChaCha8Rng,
     slots: usize,
+}
+
+/// A standard normal sample (Box–Muller) from the agent's seeded generator.
+fn gaussian(rng: &mut impl Rng) -> f32 {
+    let u1: f32 = rng.random::<f32>().max(f32::MIN_POSITIVE);
+    let u2: f32 = rng.random();
+    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
 }
 
 /// File names of a saved agent: weights and a JSON header.
@@ -184,13 +224,28 @@ impl MciaPpo {
         config.validate()?;
         let vars = VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
-        let actor = Mlp::new(vb.pp("actor"), CHOICE_FEATURES, config.hidden)?;
-        let critic = Mlp::new(vb.pp("critic"), DEVICE_FEATURES, config.hidden)?;
+        let actor = Mlp::new(vb.pp("actor"), CHOICE_FEATURES, config.hidden, 1)?;
+        let critic = Mlp::new(vb.pp("critic"), DEVICE_FEATURES, config.hidden, 1)?;
+        let share_head = Mlp::new(vb.pp("shares"), SHARE_INPUT, config.hidden, 2)?;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
         seeded_init(&vars, &mut rng)?;
+        // The share logits' log σ (a vector, so seeded_init left it at 0: σ = 1).
+        let share_log_std =
+            vars.get(2, "shares.log_std", candle_nn::Init::Const(0.0), DType::F32, &Device::Cpu)?;
         let params = ParamsAdamW { lr: config.lr, weight_decay: 0.0, ..ParamsAdamW::default() };
         let opt = AdamW::new(vars.all_vars(), params)?;
-        Ok(MciaPpo { config, shape, vars, actor, critic, opt, rng, slots: 0 })
+        Ok(MciaPpo {
+            config,
+            shape,
+            vars,
+            actor,
+            critic,
+            share_head,
+            share_log_std,
+            opt,
+            rng,
+            slots: 0,
+        })
     }
 
     /// Its settings.
@@ -256,6 +311,60 @@ impl MciaPpo {
             .collect()
     }
 
+    /// The share head's inputs `[devices, SHARE_INPUT]` for choices `pick` and its means
+    /// `[devices, 2]`.
+    fn share_means(
+        &self,
+        f: &SlotFeatures,
+        pick: &[usize],
+        k: usize,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        let n = pick.len();
+        let mut input = Vec::with_capacity(n * SHARE_INPUT);
+        for (d, &j) in pick.iter().enumerate() {
+            let at = (d * k + j) * CHOICE_FEATURES;
+            input.extend_from_slice(&f.rows[at..at + CHOICE_FEATURES]);
+            input.extend_from_slice(&f.devices[d * DEVICE_FEATURES..(d + 1) * DEVICE_FEATURES]);
+        }
+        let x = Tensor::from_slice(&input, (n, SHARE_INPUT), &Device::Cpu)?;
+        let means = self.share_head.forward_all(&x)?.flatten_all()?.to_vec1()?;
+        Ok((input, means))
+    }
+
+    /// Actions for `choices` with share logits `logits` (`[devices, 2]`): weights `exp`.
+    fn learned_actions(choices: &[(usize, usize)], logits: &[f32]) -> Vec<DeviceAction> {
+        choices
+            .iter()
+            .zip(logits.chunks(2))
+            .map(|(&(version, partition), z)| DeviceAction {
+                version,
+                partition,
+                compute_share: (z[0].clamp(-20.0, 20.0) as f64).exp(),
+                bandwidth_share: (z[1].clamp(-20.0, 20.0) as f64).exp(),
+            })
+            .collect()
+    }
+
+    /// `pick`'s joint decision: exact shares, or the share head's mean logits.
+    fn solve(
+        &self,
+        env: &MultiDeviceEnv,
+        table: &ChoiceTable,
+        f: &SlotFeatures,
+        pick: &[usize],
+    ) -> Result<SlotSolution> {
+        let choices: Vec<(usize, usize)> = pick.iter().map(|&j| table.choices[j]).collect();
+        match self.config.shares {
+            ShareMode::Exact => Ok(score(env, &choices)?),
+            ShareMode::Learned => {
+                let (_, means) = self.share_means(f, pick, table.choices.len())?;
+                let actions = Self::learned_actions(&choices, &means);
+                let utility = env.outcomes(&actions)?.iter().map(|o| o.utility).sum();
+                Ok(SlotSolution { actions, utility, evaluated: 1 })
+            }
+        }
+    }
+
     /// The agent's decision for `env`'s current slot: the best, after exact allocation, of the
     /// most likely joint choice, `top_k − 1` samples and all-best-local.
     pub fn decide(&mut self, env: &MultiDeviceEnv, table: &ChoiceTable) -> Result<SlotSolution> {
@@ -278,29 +387,27 @@ impl MciaPpo {
         }
         let mut best: Option<SlotSolution> = None;
         let mut evaluated = 0;
+        let mut best_pick = f.fallback.clone();
         for pick in tried {
-            let choices: Vec<(usize, usize)> = pick.iter().map(|&j| table.choices[j]).collect();
-            let s = score(env, &choices)?;
+            let s = self.solve(env, table, &f, &pick)?;
             evaluated += 1;
             if best.as_ref().is_none_or(|b| s.utility > b.utility) {
                 best = Some(s);
+                best_pick = pick;
             }
         }
         let mut best = best.ok_or_else(|| AgentError::Space("nothing to decide".into()))?;
         if self.config.refine > 0 {
-            let mut current: Vec<(usize, usize)> =
-                best.actions.iter().map(|a| (a.version, a.partition)).collect();
+            let mut current = best_pick;
             for d in 0..n {
                 let row = &logp[d * k..(d + 1) * k];
                 let mut order: Vec<usize> = (0..k).filter(|&j| row[j] > -1e8).collect();
                 order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
                 let here = current[d];
-                for j in
-                    order.into_iter().filter(|&j| table.choices[j] != here).take(self.config.refine)
-                {
+                for j in order.into_iter().filter(|&j| j != here).take(self.config.refine) {
                     let mut trial = current.clone();
-                    trial[d] = table.choices[j];
-                    let s = score(env, &trial)?;
+                    trial[d] = j;
+                    let s = self.solve(env, table, &f, &trial)?;
                     evaluated += 1;
                     if s.utility > best.utility {
                         (best, current) = (s, trial);
@@ -329,6 +436,7 @@ impl MciaPpo {
             tables.push(ChoiceTable::new(env)?);
         }
         let mut logs = Vec::new();
+        let start = std::time::Instant::now();
         let mut done = 0;
         let mut which = 0;
         while done < slots {
@@ -340,7 +448,9 @@ impl MciaPpo {
             done += batch;
             self.slots += batch;
             let entropy = self.update(&samples, table.choices.len())?;
-            let log = TrainLog { slots: self.slots, mean_utility, entropy, offload_fraction };
+            let seconds = start.elapsed().as_secs_f64();
+            let log =
+                TrainLog { slots: self.slots, mean_utility, entropy, offload_fraction, seconds };
             progress(&log);
             logs.push(log);
         }
@@ -363,27 +473,66 @@ impl MciaPpo {
             let logp = self.log_probs(&f, n, k)?;
             let pick = self.draw(&logp, k, false);
             let choices: Vec<(usize, usize)> = pick.iter().map(|&j| table.choices[j]).collect();
-            let joint = score(env, &choices)?;
-            utility += joint.utility;
+            // Learned shares: logits sampled around the share head's means.
+            let (share_input, logits, share_logp) = match self.config.shares {
+                ShareMode::Exact => (vec![0.0; n * SHARE_INPUT], vec![0.0; 2 * n], vec![0.0; n]),
+                ShareMode::Learned => {
+                    let (input, means) = self.share_means(&f, &pick, k)?;
+                    let std: Vec<f32> =
+                        self.share_log_std.to_vec1::<f32>()?.iter().map(|l| l.exp()).collect();
+                    let mut z = Vec::with_capacity(2 * n);
+                    let mut lp = vec![0.0f32; n];
+                    for (i, &m) in means.iter().enumerate() {
+                        let e = gaussian(&mut self.rng);
+                        z.push(m + std[i % 2] * e);
+                        lp[i / 2] +=
+                            -0.5 * e * e - std[i % 2].ln() - 0.5 * (std::f32::consts::TAU).ln();
+                    }
+                    (input, z, lp)
+                }
+            };
+            let (joint_actions, joint_utility, utility_of) = {
+                let actions = match self.config.shares {
+                    ShareMode::Exact => score(env, &choices)?.actions,
+                    ShareMode::Learned => Self::learned_actions(&choices, &logits),
+                };
+                let u: f64 = env.outcomes(&actions)?.iter().map(|o| o.utility).sum();
+                (actions, u, |alt: &[(usize, usize)]| -> Result<f64> {
+                    Ok(match self.config.shares {
+                        ShareMode::Exact => score(env, alt)?.utility,
+                        ShareMode::Learned => env
+                            .outcomes(&Self::learned_actions(alt, &logits))?
+                            .iter()
+                            .map(|o| o.utility)
+                            .sum(),
+                    })
+                })
+            };
+            utility += joint_utility;
             for d in 0..n {
                 let reward = if pick[d] == f.fallback[d] {
                     0.0
                 } else {
                     let mut alt = choices.clone();
                     alt[d] = table.choices[f.fallback[d]];
-                    joint.utility - score(env, &alt)?.utility
+                    joint_utility - utility_of(&alt)?
                 };
-                offloading += usize::from(env.offloads(&joint.actions[d]));
+                let offloads = env.offloads(&joint_actions[d]);
+                offloading += usize::from(offloads);
+                let learned = self.config.shares == ShareMode::Learned && offloads;
                 samples.push(Sample {
                     rows: f.rows[d * k * CHOICE_FEATURES..(d + 1) * k * CHOICE_FEATURES].to_vec(),
                     mask: f.mask[d * k..(d + 1) * k].to_vec(),
                     device: f.devices[d * DEVICE_FEATURES..(d + 1) * DEVICE_FEATURES].to_vec(),
                     chosen: pick[d] as u32,
-                    logp: logp[d * k + pick[d]],
+                    logp: logp[d * k + pick[d]] + if learned { share_logp[d] } else { 0.0 },
                     reward: reward as f32,
+                    share_input: share_input[d * SHARE_INPUT..(d + 1) * SHARE_INPUT].to_vec(),
+                    share_logits: [logits[2 * d], logits[2 * d + 1]],
+                    offloads: if learned { 1.0 } else { 0.0 },
                 });
             }
-            let step = env.step(&joint.actions)?;
+            let step = env.step(&joint_actions)?;
             if step.done {
                 env.reset(None);
             }
@@ -417,11 +566,28 @@ impl MciaPpo {
         let std = (adv.iter().map(|a| (a - mean).powi(2)).sum::<f32>() / m as f32).sqrt();
         let adv: Vec<f32> = adv.iter().map(|a| (a - mean) / (std + 1e-6)).collect();
         let adv = Tensor::from_vec(adv, m, &dev)?;
+        let shares = if self.config.shares == ShareMode::Learned {
+            let input = Tensor::from_vec(cat(|s| &s.share_input), (m, SHARE_INPUT), &dev)?;
+            let z: Vec<f32> = samples.iter().flat_map(|s| s.share_logits).collect();
+            let z = Tensor::from_vec(z, (m, 2), &dev)?;
+            let off = samples.iter().map(|s| s.offloads).collect::<Vec<f32>>();
+            Some((input, z, Tensor::from_vec(off, m, &dev)?))
+        } else {
+            None
+        };
         let mut first_entropy = 0.0;
         for epoch in 0..self.config.epochs {
             let logits = (self.actor.forward(&x)?.reshape((m, choices))? + &mask)?;
             let logp_all = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-            let logp = logp_all.gather(&chosen, 1)?.squeeze(1)?;
+            let mut logp = logp_all.gather(&chosen, 1)?.squeeze(1)?;
+            if let Some((input, z, offloads)) = &shares {
+                let mean = self.share_head.forward_all(input)?;
+                let log_std = self.share_log_std.unsqueeze(0)?.broadcast_as((m, 2))?;
+                let e = ((z - &mean)? / log_std.exp()?)?;
+                let lp = ((e.sqr()?.affine(-0.5, -0.5 * std::f64::consts::TAU.ln())? - &log_std)?)
+                    .sum(1)?;
+                logp = (logp + (lp * offloads)?)?;
+            }
             let ratio = (logp - &old)?.exp()?;
             let clipped = ratio.clamp(1.0 - self.config.clip, 1.0 + self.config.clip)?;
             let surrogate = (&ratio * &adv)?.minimum(&(&clipped * &adv)?)?;

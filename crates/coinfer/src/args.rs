@@ -429,8 +429,8 @@ pub struct MciaArgs {
 #[derive(Debug, Subcommand)]
 pub enum MciaWhat {
     /// Train the PPO agent (one actor shared by every device, exact shares, difference
-    /// rewards) on a scenario; writes the agent (safetensors + JSON header), the learning
-    /// curve (train.json, train.csv, train.svg).
+    /// rewards) on a scenario; writes the agent (safetensors + JSON header) and its learning
+    /// curve next to it (AGENT-train.json, .csv, .svg).
     Train(MciaTrainArgs),
     /// The agent (if given) against the slot's optimum (exhaustive up to 8 devices, coordinate
     /// descent above), coordinate descent, every baseline and random, on held-out slots:
@@ -464,6 +464,10 @@ pub struct MciaTrainArgs {
     /// Joint choices solved exactly per decision.
     #[arg(long, default_value_t = 8)]
     pub top_k: usize,
+    /// Learn the shares too (hybrid action: Gaussian share logits per device, as MCIA and
+    /// MAHPPO do) instead of solving them exactly.
+    #[arg(long)]
+    pub learned_shares: bool,
     /// Where to write the agent (its header goes next to it, extension .json).
     #[arg(long, default_value = "mcia-out/agent.safetensors")]
     pub agent: PathBuf,
@@ -474,9 +478,10 @@ pub struct MciaTrainArgs {
 pub struct MciaEvalCommon {
     /// Scenario file.
     pub scenario: PathBuf,
-    /// A trained agent (from `mcia train`); without it, only the solvers and baselines.
+    /// A trained agent (from `mcia train`; repeatable); without one, only the solvers and
+    /// baselines.
     #[arg(long)]
-    pub agent: Option<PathBuf>,
+    pub agent: Vec<PathBuf>,
     /// Held-out slots.
     #[arg(long, default_value_t = 1000)]
     pub slots: usize,

@@ -115,7 +115,7 @@ fn draw_lines<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64> + ValueFor
 /// Axis tick text: plain for moderate magnitudes, scientific otherwise.
 fn tick(v: f64) -> String {
     let a = v.abs();
-    if a == 0.0 || (1e-2..1e4).contains(&a) {
+    if a == 0.0 || (1e-2..1e6).contains(&a) {
         format!("{}", (v * 1000.0).round() / 1000.0)
     } else {
         format!("{v:.0e}")

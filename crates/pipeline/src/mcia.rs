@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use coinfer_agents::{ChoiceTable, VersionShape};
-pub use coinfer_agents::{MciaPpo, MciaPpoConfig, TrainLog};
+pub use coinfer_agents::{MciaPpo, MciaPpoConfig, ShareMode, TrainLog};
 use coinfer_sim::{
     coordinate_descent, exhaustive, random_slot, slot_baseline, DeviceAction, MultiDeviceEnv,
     Scenario, SlotBaseline, SlotSolution,
@@ -190,7 +190,10 @@ impl Method<'_> {
             Method::CoordinateDescent(_) => "coordinate descent".into(),
             Method::Baseline(b) => b.name().into(),
             Method::Random(_) => "random".into(),
-            Method::Agent(..) => "ppo agent".into(),
+            Method::Agent(agent, _) => match agent.config().shares {
+                ShareMode::Exact => "ppo agent".into(),
+                ShareMode::Learned => "hybrid ppo (learned shares)".into(),
+            },
             Method::EqualShare { compute: true } => "reference, equal compute shares".into(),
             Method::EqualShare { compute: false } => "reference, equal band shares".into(),
         }
@@ -262,12 +265,12 @@ fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 
-/// Evaluates `agent` (if given) and every other method on `config.slots` held-out slots.
+/// Evaluates the agents (if any) and every other method on `config.slots` held-out slots.
 /// Each method plays its own copy of the environment (same seed: identical channels when
 /// there are no arrivals).
 pub fn evaluate(
     config: &EvalConfig,
-    agent: Option<&mut MciaPpo>,
+    agents: &mut [MciaPpo],
     progress: &mut dyn Progress,
 ) -> Result<EvalReport> {
     if config.slots == 0 {
@@ -280,7 +283,7 @@ pub fn evaluate(
         vec![if exact { Method::Exhaustive } else { Method::CoordinateDescent(config.cd_rounds) }];
     methods.push(Method::EqualShare { compute: true });
     methods.push(Method::EqualShare { compute: false });
-    if let Some(agent) = agent {
+    for agent in agents.iter_mut() {
         agent.check(&probe)?;
         methods.push(Method::Agent(agent, ChoiceTable::new(&probe)?));
     }
@@ -406,18 +409,18 @@ pub fn evaluate(
     })
 }
 
-/// Evaluates `agent` for each device count of `counts` (the scenario rescaled).
+/// Evaluates the agents for each device count of `counts` (the scenario rescaled).
 pub fn sweep(
     config: &EvalConfig,
     counts: &[usize],
-    mut agent: Option<&mut MciaPpo>,
+    agents: &mut [MciaPpo],
     progress: &mut dyn Progress,
 ) -> Result<Vec<EvalReport>> {
     counts
         .iter()
         .map(|&n| {
             let c = EvalConfig { devices: Some(n), ..config.clone() };
-            evaluate(&c, agent.as_deref_mut(), progress)
+            evaluate(&c, agents, progress)
         })
         .collect()
 }

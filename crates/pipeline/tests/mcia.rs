@@ -27,7 +27,7 @@ fn a_short_training_run_closes_most_of_the_gap_and_reloads() {
     let mut agent = MciaPpo::load(&agent_path).unwrap();
     let eval =
         EvalConfig { scenario: scenario(), devices: None, slots: 200, seed: 777, cd_rounds: 10 };
-    let r = mcia::evaluate(&eval, Some(&mut agent), &mut NoProgress).unwrap();
+    let r = mcia::evaluate(&eval, std::slice::from_mut(&mut agent), &mut NoProgress).unwrap();
     let get = |name: &str| r.methods.iter().find(|m| m.method == name).unwrap();
     let ppo = get("ppo agent");
     assert_eq!(r.reference, "exhaustive");
@@ -40,7 +40,7 @@ fn a_short_training_run_closes_most_of_the_gap_and_reloads() {
     assert!(ppo.offloads_where_reference_does > 0.5, "{}", ppo.offloads_where_reference_does);
     // The same file decides the same way.
     let mut again = MciaPpo::load(&agent_path).unwrap();
-    let r2 = mcia::evaluate(&eval, Some(&mut again), &mut NoProgress).unwrap();
+    let r2 = mcia::evaluate(&eval, std::slice::from_mut(&mut again), &mut NoProgress).unwrap();
     let ppo2 = r2.methods.iter().find(|m| m.method == "ppo agent").unwrap();
     assert_eq!(ppo.mean_utility, ppo2.mean_utility);
 }
@@ -53,13 +53,43 @@ fn an_agent_for_another_version_table_or_a_broken_file_is_refused() {
     MciaPpo::new(MciaPpoConfig::default(), shape).unwrap().save(&path).unwrap();
     let mut agent = MciaPpo::load(&path).unwrap();
     let eval = EvalConfig { scenario: scenario(), devices: None, slots: 5, seed: 1, cd_rounds: 2 };
-    let err = mcia::evaluate(&eval, Some(&mut agent), &mut NoProgress).unwrap_err().to_string();
+    let err = mcia::evaluate(&eval, std::slice::from_mut(&mut agent), &mut NoProgress)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("trained for versions") && err.contains("width-1.00"), "{err}");
     std::fs::write(path.with_extension("json"), "{\"kind\": 3}").unwrap();
     let err = MciaPpo::load(&path).err().unwrap().to_string();
     assert!(err.contains("agent.json"), "{err}");
     // Zero devices requested.
     let zero = EvalConfig { devices: Some(0), ..eval };
-    let err = mcia::evaluate(&zero, None, &mut NoProgress).unwrap_err().to_string();
+    let err = mcia::evaluate(&zero, &mut [], &mut NoProgress).unwrap_err().to_string();
     assert!(err.contains("zero devices"), "{err}");
+}
+
+#[test]
+fn the_hybrid_action_agent_learns_shares_that_beat_equal_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hybrid.safetensors");
+    let config = TrainConfig {
+        scenario: scenario(),
+        slots: 2048,
+        device_counts: vec![],
+        agent: MciaPpoConfig {
+            shares: mcia::ShareMode::Learned,
+            seed: 5,
+            ..MciaPpoConfig::default()
+        },
+    };
+    mcia::train(&config, &path, &mut NoProgress).unwrap();
+    let mut agent = MciaPpo::load(&path).unwrap();
+    assert_eq!(agent.config().shares, mcia::ShareMode::Learned);
+    let eval =
+        EvalConfig { scenario: scenario(), devices: None, slots: 100, seed: 99, cd_rounds: 5 };
+    let r = mcia::evaluate(&eval, std::slice::from_mut(&mut agent), &mut NoProgress).unwrap();
+    let get = |name: &str| r.methods.iter().find(|m| m.method == name).unwrap().mean_utility;
+    let hybrid = get("hybrid ppo (learned shares)");
+    for other in ["random", "edge-only equal shares", "neurosurgeon equal shares", "device-only"] {
+        assert!(hybrid > get(other), "{other}: {hybrid} vs {}", get(other));
+    }
+    assert!(hybrid <= get("exhaustive (optimum)") + 1e-9);
 }

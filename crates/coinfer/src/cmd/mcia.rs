@@ -25,6 +25,11 @@ pub fn run(what: MciaWhat, json: bool) -> Result<()> {
                     hidden: a.hidden,
                     lr: a.lr,
                     top_k: a.top_k,
+                    shares: if a.learned_shares {
+                        mcia::ShareMode::Learned
+                    } else {
+                        mcia::ShareMode::Exact
+                    },
                     seed: a.seed,
                     ..MciaPpoConfig::default()
                 },
@@ -32,21 +37,23 @@ pub fn run(what: MciaWhat, json: bool) -> Result<()> {
             let report = mcia::train(&config, &a.agent, &mut Bar::new(json))?;
             let dir = a.agent.parent().filter(|d| !d.as_os_str().is_empty());
             let dir = dir.unwrap_or(std::path::Path::new("."));
-            write_json(&dir.join("train.json"), &report)?;
-            let mut csv = String::from("slots,mean_utility,entropy,offload_fraction\n");
+            let stem = a.agent.file_stem().and_then(|s| s.to_str()).unwrap_or("agent");
+            let file = |ext: &str| dir.join(format!("{stem}-train.{ext}"));
+            write_json(&file("json"), &report)?;
+            let mut csv = String::from("slots,seconds,mean_utility,entropy,offload_fraction\n");
             for l in &report.curve {
                 csv += &format!(
-                    "{},{},{},{}\n",
-                    l.slots, l.mean_utility, l.entropy, l.offload_fraction
+                    "{},{},{},{},{}\n",
+                    l.slots, l.seconds, l.mean_utility, l.entropy, l.offload_fraction
                 );
             }
-            std::fs::write(dir.join("train.csv"), csv).context("writing train.csv")?;
+            std::fs::write(file("csv"), csv).context("writing the training curve")?;
             let curve = |f: fn(&mcia::TrainLog) -> f64, label: &str| Series {
                 label: label.into(),
                 points: report.curve.iter().map(|l| (l.slots as f64, f(l))).collect(),
             };
             write_svg(
-                &dir.join("train.svg"),
+                &file("svg"),
                 &[
                     (
                         "Sampled slot utility while training",
@@ -68,7 +75,7 @@ pub fn run(what: MciaWhat, json: bool) -> Result<()> {
                 return print_json(&report);
             }
             println!(
-                "trained on {} slots in {:.0} s; wrote {} and {}/train.{{json,csv,svg}}",
+                "trained on {} slots in {:.0} s; wrote {} and {}/{stem}-train.{{json,csv,svg}}",
                 a.slots,
                 report.seconds,
                 a.agent.display(),
@@ -77,9 +84,9 @@ pub fn run(what: MciaWhat, json: bool) -> Result<()> {
             Ok(())
         }
         MciaWhat::Eval(a) => {
-            let mut agent = load_agent(&a.common)?;
+            let mut agents = load_agents(&a.common)?;
             let config = eval_config(&a.common, a.devices);
-            let report = mcia::evaluate(&config, agent.as_mut(), &mut Bar::new(json))?;
+            let report = mcia::evaluate(&config, &mut agents, &mut Bar::new(json))?;
             if let Some(dir) = &a.common.out {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
@@ -94,9 +101,9 @@ pub fn run(what: MciaWhat, json: bool) -> Result<()> {
             Ok(())
         }
         MciaWhat::Sweep(a) => {
-            let mut agent = load_agent(&a.common)?;
+            let mut agents = load_agents(&a.common)?;
             let config = eval_config(&a.common, None);
-            let reports = mcia::sweep(&config, &a.devices, agent.as_mut(), &mut Bar::new(json))?;
+            let reports = mcia::sweep(&config, &a.devices, &mut agents, &mut Bar::new(json))?;
             if let Some(dir) = &a.common.out {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
@@ -117,17 +124,17 @@ pub fn run(what: MciaWhat, json: bool) -> Result<()> {
     }
 }
 
-fn load_agent(common: &MciaEvalCommon) -> Result<Option<MciaPpo>> {
+fn load_agents(common: &MciaEvalCommon) -> Result<Vec<MciaPpo>> {
     common
         .agent
-        .as_ref()
+        .iter()
         .map(|p| {
             let mut agent =
                 MciaPpo::load(p).with_context(|| format!("loading the agent {}", p.display()))?;
             agent.set_decision(common.top_k, common.refine);
             Ok(agent)
         })
-        .transpose()
+        .collect()
 }
 
 fn eval_config(common: &MciaEvalCommon, devices: Option<usize>) -> EvalConfig {
