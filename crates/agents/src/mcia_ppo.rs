@@ -21,7 +21,7 @@ use coinfer_sim::{score, DeviceAction, MultiDeviceEnv, SlotSolution};
 use rand::{Rng, SeedableRng};
 
 use crate::error::{AgentError, Result};
-use crate::mcia_features::{ChoiceTable, SlotFeatures, CHOICE_FEATURES, DEVICE_FEATURES};
+use crate::mcia_features::{ChoiceTable, SlotFeatures, CHOICE_FEATURES, DEVICE_FEATURES, MASKED};
 use crate::nets::seeded_init;
 
 /// The agent's settings.
@@ -283,10 +283,28 @@ impl MciaPpo {
 
     /// Log-probabilities `[devices, choices]` of the slot `f` (masked choices ≈ −1e9).
     fn log_probs(&self, f: &SlotFeatures, devices: usize, choices: usize) -> Result<Vec<f32>> {
-        let x = Tensor::from_slice(&f.rows, (devices * choices, CHOICE_FEATURES), &Device::Cpu)?;
-        let mask = Tensor::from_slice(&f.mask, (devices, choices), &Device::Cpu)?;
-        let logits = (self.actor.forward(&x)?.reshape((devices, choices))? + mask)?;
-        Ok(candle_nn::ops::log_softmax(&logits, D::Minus1)?.flatten_all()?.to_vec1()?)
+        // Only the valid rows go through the actor (most are masked at many devices).
+        let valid: Vec<usize> = (0..devices * choices).filter(|&i| f.mask[i] == 0.0).collect();
+        let mut rows = Vec::with_capacity(valid.len() * CHOICE_FEATURES);
+        for &i in &valid {
+            rows.extend_from_slice(&f.rows[i * CHOICE_FEATURES..(i + 1) * CHOICE_FEATURES]);
+        }
+        let mut logits = vec![MASKED; devices * choices];
+        if !valid.is_empty() {
+            let x = Tensor::from_vec(rows, (valid.len(), CHOICE_FEATURES), &Device::Cpu)?;
+            let scores: Vec<f32> = self.actor.forward(&x)?.to_vec1()?;
+            for (&i, s) in valid.iter().zip(scores) {
+                logits[i] = s;
+            }
+        }
+        // Log-softmax per device.
+        for row in logits.chunks_mut(choices) {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f32 = row.iter().map(|&l| (l - max).exp()).sum();
+            let log_sum = max + sum.ln();
+            row.iter_mut().for_each(|l| *l -= log_sum);
+        }
+        Ok(logits)
     }
 
     /// One choice per device drawn from `logp` (`greedy`: the most likely).

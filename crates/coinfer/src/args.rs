@@ -768,6 +768,28 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 64)]
         devices: usize,
     },
+    /// Seed 001's decision time per slot on one core: the agent (policy, top-K, refinement,
+    /// exact shares), the exact allocation alone, greedy and coordinate descent, on the same
+    /// slots, with the ratio of each to the agent.
+    Mcia {
+        /// Scenario file.
+        scenario: PathBuf,
+        /// A trained agent.
+        #[arg(long)]
+        agent: PathBuf,
+        /// Devices (the scenario rescaled).
+        #[arg(long, default_value_t = 64)]
+        devices: usize,
+        /// Slots timed (coordinate descent: at most 3 of them).
+        #[arg(long, default_value_t = 50)]
+        slots: usize,
+        /// Joint choices the agent solves exactly (default: the agent's own).
+        #[arg(long)]
+        top_k: Option<usize>,
+        /// Alternatives per device the agent tries after them (default: the agent's own).
+        #[arg(long)]
+        refine: Option<usize>,
+    },
 }
 
 /// `coinfer prune`.

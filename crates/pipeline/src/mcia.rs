@@ -424,3 +424,76 @@ pub fn sweep(
         })
         .collect()
 }
+
+/// One method's decision time.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DecisionTime {
+    /// Method.
+    pub method: String,
+    /// Mean per slot (µs).
+    pub mean_us: f64,
+    /// 95th percentile (µs).
+    pub p95_us: f64,
+}
+
+/// Decision times measured on the same slots.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DecisionBench {
+    /// Devices.
+    pub devices: usize,
+    /// Slots timed.
+    pub slots: usize,
+    /// The agent's mean (µs), the ratios' denominator.
+    pub agent_us: f64,
+    /// Every method.
+    pub rows: Vec<DecisionTime>,
+}
+
+/// Times, slot by slot on one scenario rescaled to `devices`, the agent's decision, the exact
+/// allocation alone (for the agent's choices), greedy, and coordinate descent (its first 3
+/// slots only: it takes seconds at 64 devices).
+pub fn decision_bench(
+    scenario: &Path,
+    agent: &mut MciaPpo,
+    devices: usize,
+    slots: usize,
+) -> Result<DecisionBench> {
+    let (_, mut env) = environment(scenario, Some(devices), 4242)?;
+    agent.check(&env)?;
+    let table = ChoiceTable::new(&env)?;
+    env.reset(Some(4242));
+    let mut times: Vec<(String, Vec<f64>)> =
+        ["ppo agent", "exact allocation alone", "greedy", "coordinate descent"]
+            .iter()
+            .map(|m| (m.to_string(), Vec::new()))
+            .collect();
+    let us = |start: Instant| start.elapsed().as_secs_f64() * 1e6;
+    for slot in 0..slots.max(1) {
+        let start = Instant::now();
+        let decision = agent.decide(&env, &table)?;
+        times[0].1.push(us(start));
+        let choices: Vec<(usize, usize)> =
+            decision.actions.iter().map(|a| (a.version, a.partition)).collect();
+        let start = Instant::now();
+        std::hint::black_box(env.exact_shares(&choices)?);
+        times[1].1.push(us(start));
+        let start = Instant::now();
+        let greedy = slot_baseline(&env, SlotBaseline::Greedy)?;
+        times[2].1.push(us(start));
+        if slot < 3 {
+            let start_choices: Vec<(usize, usize)> =
+                greedy.actions.iter().map(|a| (a.version, a.partition)).collect();
+            let start = Instant::now();
+            std::hint::black_box(coordinate_descent(&env, &start_choices, 10)?);
+            times[3].1.push(us(start));
+        }
+        if env.step(&decision.actions)?.done {
+            env.reset(None);
+        }
+    }
+    let rows: Vec<DecisionTime> = times
+        .into_iter()
+        .map(|(method, t)| DecisionTime { method, mean_us: mean(&t), p95_us: percentile(&t, 0.95) })
+        .collect();
+    Ok(DecisionBench { devices, slots: slots.max(1), agent_us: rows[0].mean_us, rows })
+}

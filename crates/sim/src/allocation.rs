@@ -73,6 +73,12 @@ impl OffloadTerms {
     /// above `price` at the whole band): safeguarded Newton steps on `ln β`, bisection when a
     /// step leaves the bracket.
     fn share_at(&self, price: f64) -> f64 {
+        self.share_at_from(price, f64::NAN)
+    }
+
+    /// [`OffloadTerms::share_at`] starting its search at share `hint` (a previous answer
+    /// for a nearby price; NaN: the middle of the bracket in `ln β`).
+    fn share_at_from(&self, price: f64, hint: f64) -> f64 {
         if self.marginal_gain(1.0) >= price {
             return 1.0;
         }
@@ -81,7 +87,7 @@ impl OffloadTerms {
         if self.marginal_gain(lo.exp()) <= price {
             return lo.exp();
         }
-        let mut x = 0.5 * (lo + hi);
+        let mut x = if hint > 0.0 && hint < 1.0 { hint.ln().max(lo) } else { 0.5 * (lo + hi) };
         for _ in 0..100 {
             let beta = x.exp();
             let f = self.marginal_gain(beta).ln() - target;
@@ -154,12 +160,15 @@ pub fn bandwidth_allocation(terms: &[OffloadTerms]) -> (Vec<f64>, f64) {
     if active.is_empty() {
         return (vec![1.0 / terms.len().max(1) as f64; terms.len()], 0.0);
     }
-    // Σβ(e^μ) and its derivative in μ (dβ/dμ = β / (d ln g / d ln β) below the cap).
-    let total = |mu: f64| -> (f64, f64) {
+    // Σβ(e^μ) and its derivative in μ (dβ/dμ = β / (d ln g / d ln β) below the cap), each
+    // device's search started from its share at the previous price.
+    let mut hints = vec![f64::NAN; active.len()];
+    let mut total = |mu: f64| -> (f64, f64) {
         let price = mu.exp();
         let (mut sum, mut slope) = (0.0, 0.0);
-        for t in &active {
-            let beta = t.share_at(price);
+        for (t, hint) in active.iter().zip(hints.iter_mut()) {
+            let beta = t.share_at_from(price, *hint);
+            *hint = beta;
             sum += beta;
             if beta < 1.0 {
                 slope += beta / t.gain_elasticity(beta);

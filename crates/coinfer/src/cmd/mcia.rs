@@ -271,3 +271,39 @@ fn plot_sweep(path: &std::path::Path, reports: &[EvalReport]) -> Result<()> {
         ],
     )
 }
+
+/// `coinfer bench mcia`.
+pub fn bench(
+    scenario: &std::path::Path,
+    agent: &std::path::Path,
+    devices: usize,
+    slots: usize,
+    (top_k, refine): (Option<usize>, Option<usize>),
+    json: bool,
+) -> Result<()> {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
+    let mut agent =
+        MciaPpo::load(agent).with_context(|| format!("loading the agent {}", agent.display()))?;
+    agent.set_decision(top_k, refine);
+    let b = mcia::decision_bench(scenario, &mut agent, devices, slots)?;
+    if json {
+        return print_json(&b);
+    }
+    println!("{devices} devices, {} slots, one core: decision time per slot", b.slots);
+    let rows = b
+        .rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.method.clone(),
+                format!("{:.1}", r.mean_us),
+                format!("{:.1}", r.p95_us),
+                format!("{:.2}×", r.mean_us / b.agent_us),
+            ]
+        })
+        .collect();
+    println!("{}", table(&["method", "mean µs", "p95 µs", "× agent"], rows));
+    Ok(())
+}
