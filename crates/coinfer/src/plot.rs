@@ -112,10 +112,14 @@ fn draw_lines<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64> + ValueFor
     Ok(())
 }
 
-/// Axis tick text: plain for moderate magnitudes, scientific otherwise.
+/// Axis tick text: plain for moderate magnitudes, scientific otherwise (a tick within 1e-12
+/// of zero, a rounding residue of the axis, is 0).
 fn tick(v: f64) -> String {
     let a = v.abs();
-    if a == 0.0 || (1e-2..1e6).contains(&a) {
+    if a < 1e-12 {
+        return "0".into();
+    }
+    if (1e-2..1e6).contains(&a) {
         format!("{}", (v * 1000.0).round() / 1000.0)
     } else {
         format!("{v:.0e}")
