@@ -74,3 +74,19 @@ fn bad_scenarios_name_the_field() {
     let err = Scenario::load(&path).unwrap_err().to_string();
     assert!(err.contains("versions"), "{err}");
 }
+
+#[test]
+fn a_plan_whose_bandwidth_shares_sum_above_one_is_refused() {
+    let (scenario, versions) = Scenario::load(&bundled("contended-4.toml")).unwrap();
+    let mut env = scenario.build(versions, 1).unwrap();
+    env.reset(Some(1));
+    let opt = exhaustive(&env).unwrap();
+    let ids: Vec<String> = (0..4).map(|i| format!("sensor-{i}")).collect();
+    let mut plan = env.plan(&opt.actions, "fmnist-resnet", &ids).unwrap();
+    let total: f64 = plan.devices.iter().map(|d| d.bandwidth_share).sum();
+    assert!((total - 1.0).abs() < 1e-9, "the optimum's shares fill the band: {total}");
+    // A hand-edited plan granting more band than there is.
+    plan.devices.iter_mut().for_each(|d| d.bandwidth_share = 0.4);
+    let err = plan.validate().unwrap_err().to_string();
+    assert!(err.contains("bandwidth shares sum to 1.600 > 1"), "{err}");
+}
