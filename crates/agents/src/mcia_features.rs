@@ -41,7 +41,7 @@ pub struct ChoiceTable {
 pub struct SlotFeatures {
     /// `devices × choices × CHOICE_FEATURES`, row-major.
     pub rows: Vec<f32>,
-    /// `devices × choices`: 0 for a valid choice, [`MASKED`] otherwise.
+    /// `devices × choices`: 0 for a valid choice, −1e9 (a masked logit) otherwise.
     pub mask: Vec<f32>,
     /// `devices × DEVICE_FEATURES` for the critic.
     pub devices: Vec<f32>,
