@@ -7,13 +7,26 @@ bin=./target/release/coinfer
 # Four MCU sensors on a small edge box and a 1 MHz band (both resources contended).
 $bin mcia train experiments/mcia/scenarios/contended-4.toml --slots 25600 \
   --agent experiments/mcia/contended-4/agent.safetensors
+$bin mcia train experiments/mcia/scenarios/contended-4.toml --slots 25600 --learned-shares \
+  --agent experiments/mcia/contended-4/hybrid.safetensors
 $bin mcia eval experiments/mcia/scenarios/contended-4.toml --slots 10000 \
-  --agent experiments/mcia/contended-4/agent.safetensors --out experiments/mcia/contended-4 \
+  --agent experiments/mcia/contended-4/agent.safetensors \
+  --agent experiments/mcia/contended-4/hybrid.safetensors --out experiments/mcia/contended-4 \
   | tee experiments/mcia/contended-4/eval.txt
+
+# The same with task arrivals (sequential): an agent trained on it and the one trained without.
+$bin mcia train experiments/mcia/scenarios/contended-4-queues.toml --slots 25600 \
+  --agent experiments/mcia/contended-4-queues/agent.safetensors
+$bin mcia eval experiments/mcia/scenarios/contended-4-queues.toml --slots 2000 \
+  --agent experiments/mcia/contended-4-queues/agent.safetensors \
+  --agent experiments/mcia/contended-4/agent.safetensors --out experiments/mcia/contended-4-queues \
+  | tee experiments/mcia/contended-4-queues/eval.txt
 
 # Sixteen mixed devices on an edge CPU and a 10 MHz band, rescaled from 2 to 64 devices.
 $bin mcia train experiments/mcia/scenarios/campus-16.toml --devices 4,8,16 --slots 25600 \
   --agent experiments/mcia/campus/agent.safetensors
-$bin mcia sweep experiments/mcia/scenarios/campus-16.toml --devices 2,4,8,16,32,64 --slots 200 \
+$bin mcia sweep experiments/mcia/scenarios/campus-16.toml --devices 2,4,8,16,32,64 --slots 100 \
   --agent experiments/mcia/campus/agent.safetensors --out experiments/mcia/campus \
   | tee experiments/mcia/campus/sweep.txt
+$bin bench mcia experiments/mcia/scenarios/campus-16.toml --devices 64 \
+  --agent experiments/mcia/campus/agent.safetensors

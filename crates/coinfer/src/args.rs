@@ -478,8 +478,8 @@ pub struct MciaTrainArgs {
 pub struct MciaEvalCommon {
     /// Scenario file.
     pub scenario: PathBuf,
-    /// A trained agent (from `mcia train`; repeatable); without one, only the solvers and
-    /// baselines.
+    /// A trained agent (from `mcia train`; repeatable: the second of a kind is reported as
+    /// `ppo agent #2`, …); without one, only the solvers and baselines.
     #[arg(long)]
     pub agent: Vec<PathBuf>,
     /// Held-out slots.

@@ -176,7 +176,8 @@ enum Method<'a> {
     CoordinateDescent(usize),
     Baseline(SlotBaseline),
     Random(Box<rand_chacha::ChaCha8Rng>),
-    Agent(&'a mut MciaPpo, ChoiceTable),
+    /// An agent, its table, and its number among the agents of the same kind (0: the first).
+    Agent(&'a mut MciaPpo, ChoiceTable, usize),
     /// The reference's choices with one resource split equally among its offloaders.
     EqualShare {
         compute: bool,
@@ -190,10 +191,17 @@ impl Method<'_> {
             Method::CoordinateDescent(_) => "coordinate descent".into(),
             Method::Baseline(b) => b.name().into(),
             Method::Random(_) => "random".into(),
-            Method::Agent(agent, _) => match agent.config().shares {
-                ShareMode::Exact => "ppo agent".into(),
-                ShareMode::Learned => "hybrid ppo (learned shares)".into(),
-            },
+            Method::Agent(agent, _, i) => {
+                let name = match agent.config().shares {
+                    ShareMode::Exact => "ppo agent",
+                    ShareMode::Learned => "hybrid ppo (learned shares)",
+                };
+                if *i == 0 {
+                    name.into()
+                } else {
+                    format!("{name} #{}", i + 1)
+                }
+            }
             Method::EqualShare { compute: true } => "reference, equal compute shares".into(),
             Method::EqualShare { compute: false } => "reference, equal band shares".into(),
         }
@@ -219,7 +227,7 @@ impl Method<'_> {
             }
             Method::Baseline(b) => slot_baseline(env, *b)?,
             Method::Random(rng) => random_slot(env, rng.as_mut())?,
-            Method::Agent(agent, table) => agent.decide(env, table)?,
+            Method::Agent(agent, table, _) => agent.decide(env, table)?,
             Method::EqualShare { compute } => {
                 let reference = reference.ok_or_else(|| {
                     PipelineError::Invalid("equal-share variants need the reference".into())
@@ -283,9 +291,13 @@ pub fn evaluate(
         vec![if exact { Method::Exhaustive } else { Method::CoordinateDescent(config.cd_rounds) }];
     methods.push(Method::EqualShare { compute: true });
     methods.push(Method::EqualShare { compute: false });
+    let mut seen: Vec<ShareMode> = Vec::new();
     for agent in agents.iter_mut() {
         agent.check(&probe)?;
-        methods.push(Method::Agent(agent, ChoiceTable::new(&probe)?));
+        let mode = agent.config().shares;
+        let index = seen.iter().filter(|&&m| m == mode).count();
+        seen.push(mode);
+        methods.push(Method::Agent(agent, ChoiceTable::new(&probe)?, index));
     }
     if exact {
         methods.push(Method::CoordinateDescent(config.cd_rounds));
