@@ -98,7 +98,7 @@ impl ChoiceTable {
             let t_ref = spec.latency_ref_s;
             let wait = env.backlogs().get(d).copied().unwrap_or(0.0);
             let rate = spec.radio.rate_bps(env.gains().get(d).copied().unwrap_or(0.0)).max(1e-9);
-            let utility = |acc: f64, t: f64| w * acc - (1.0 - w) * (t + wait) / t_ref;
+            let utility = |acc: f64, t: f64| spec.utility(acc, t + wait);
             let mut best_local: Option<(usize, f64)> = None;
             for (j, s) in table.iter().enumerate() {
                 if s.fits && !s.offloads {

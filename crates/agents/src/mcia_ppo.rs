@@ -363,6 +363,24 @@ impl MciaPpo {
             .collect()
     }
 
+    /// `choices` as a joint decision: with the exact shares, or (learned shares) with share
+    /// weights `exp(logits)` (`[devices, 2]`).
+    fn joint(
+        &self,
+        env: &MultiDeviceEnv,
+        choices: &[(usize, usize)],
+        logits: &[f32],
+    ) -> Result<SlotSolution> {
+        match self.config.shares {
+            ShareMode::Exact => Ok(score(env, choices)?),
+            ShareMode::Learned => {
+                let actions = Self::learned_actions(choices, logits);
+                let utility = env.outcomes(&actions)?.iter().map(|o| o.utility).sum();
+                Ok(SlotSolution { actions, utility, evaluated: 1 })
+            }
+        }
+    }
+
     /// `pick`'s joint decision: exact shares, or the share head's mean logits.
     fn solve(
         &self,
@@ -372,15 +390,11 @@ impl MciaPpo {
         pick: &[usize],
     ) -> Result<SlotSolution> {
         let choices: Vec<(usize, usize)> = pick.iter().map(|&j| table.choices[j]).collect();
-        match self.config.shares {
-            ShareMode::Exact => Ok(score(env, &choices)?),
-            ShareMode::Learned => {
-                let (_, means) = self.share_means(f, pick, table.choices.len())?;
-                let actions = Self::learned_actions(&choices, &means);
-                let utility = env.outcomes(&actions)?.iter().map(|o| o.utility).sum();
-                Ok(SlotSolution { actions, utility, evaluated: 1 })
-            }
-        }
+        let means = match self.config.shares {
+            ShareMode::Exact => Vec::new(),
+            ShareMode::Learned => self.share_means(f, pick, table.choices.len())?.1,
+        };
+        self.joint(env, &choices, &means)
     }
 
     /// The agent's decision for `env`'s current slot: the best, after exact allocation, of the
@@ -509,23 +523,8 @@ impl MciaPpo {
                     (input, z, lp)
                 }
             };
-            let (joint_actions, joint_utility, utility_of) = {
-                let actions = match self.config.shares {
-                    ShareMode::Exact => score(env, &choices)?.actions,
-                    ShareMode::Learned => Self::learned_actions(&choices, &logits),
-                };
-                let u: f64 = env.outcomes(&actions)?.iter().map(|o| o.utility).sum();
-                (actions, u, |alt: &[(usize, usize)]| -> Result<f64> {
-                    Ok(match self.config.shares {
-                        ShareMode::Exact => score(env, alt)?.utility,
-                        ShareMode::Learned => env
-                            .outcomes(&Self::learned_actions(alt, &logits))?
-                            .iter()
-                            .map(|o| o.utility)
-                            .sum(),
-                    })
-                })
-            };
+            let joint = self.joint(env, &choices, &logits)?;
+            let joint_utility = joint.utility;
             utility += joint_utility;
             for d in 0..n {
                 let reward = if pick[d] == f.fallback[d] {
@@ -533,9 +532,9 @@ impl MciaPpo {
                 } else {
                     let mut alt = choices.clone();
                     alt[d] = table.choices[f.fallback[d]];
-                    joint_utility - utility_of(&alt)?
+                    joint_utility - self.joint(env, &alt, &logits)?.utility
                 };
-                let offloads = env.offloads(&joint_actions[d]);
+                let offloads = env.offloads(&joint.actions[d]);
                 offloading += usize::from(offloads);
                 let learned = self.config.shares == ShareMode::Learned && offloads;
                 samples.push(Sample {
@@ -550,7 +549,7 @@ impl MciaPpo {
                     offloads: if learned { 1.0 } else { 0.0 },
                 });
             }
-            let step = env.step(&joint_actions)?;
+            let step = env.step(&joint.actions)?;
             if step.done {
                 env.reset(None);
             }

@@ -14,8 +14,8 @@ use std::time::Instant;
 use coinfer_agents::{ChoiceTable, VersionShape};
 pub use coinfer_agents::{MciaPpo, MciaPpoConfig, ShareMode, TrainLog};
 use coinfer_sim::{
-    coordinate_descent, exhaustive, random_slot, slot_baseline, DeviceAction, MultiDeviceEnv,
-    Scenario, SlotBaseline, SlotSolution,
+    coordinate_descent_from_greedy, exhaustive, random_slot, slot_baseline, DeviceAction,
+    MultiDeviceEnv, Scenario, SlotBaseline, SlotSolution,
 };
 use rand::SeedableRng;
 
@@ -213,18 +213,9 @@ impl Method<'_> {
         env: &MultiDeviceEnv,
         reference: Option<&[DeviceAction]>,
     ) -> Result<Vec<DeviceAction>> {
-        let greedy_start = |env: &MultiDeviceEnv| -> Result<Vec<(usize, usize)>> {
-            Ok(slot_baseline(env, SlotBaseline::Greedy)?
-                .actions
-                .iter()
-                .map(|a| (a.version, a.partition))
-                .collect())
-        };
         let solution: SlotSolution = match self {
             Method::Exhaustive => exhaustive(env)?,
-            Method::CoordinateDescent(rounds) => {
-                coordinate_descent(env, &greedy_start(env)?, *rounds)?
-            }
+            Method::CoordinateDescent(rounds) => coordinate_descent_from_greedy(env, *rounds)?,
             Method::Baseline(b) => slot_baseline(env, *b)?,
             Method::Random(rng) => random_slot(env, rng.as_mut())?,
             Method::Agent(agent, table, _) => agent.decide(env, table)?,
@@ -462,7 +453,7 @@ pub struct DecisionBench {
 }
 
 /// Times, slot by slot on one scenario rescaled to `devices`, the agent's decision, the exact
-/// allocation alone (for the agent's choices), greedy, and coordinate descent (its first 3
+/// allocation alone (for the agent's choices), greedy, and coordinate descent from greedy (its first 3
 /// slots only: it takes seconds at 64 devices).
 pub fn decision_bench(
     scenario: &Path,
@@ -484,19 +475,15 @@ pub fn decision_bench(
         let start = Instant::now();
         let decision = agent.decide(&env, &table)?;
         times[0].1.push(us(start));
-        let choices: Vec<(usize, usize)> =
-            decision.actions.iter().map(|a| (a.version, a.partition)).collect();
         let start = Instant::now();
-        std::hint::black_box(env.exact_shares(&choices)?);
+        std::hint::black_box(env.exact_shares(&decision.choices())?);
         times[1].1.push(us(start));
         let start = Instant::now();
-        let greedy = slot_baseline(&env, SlotBaseline::Greedy)?;
+        std::hint::black_box(slot_baseline(&env, SlotBaseline::Greedy)?);
         times[2].1.push(us(start));
         if slot < 3 {
-            let start_choices: Vec<(usize, usize)> =
-                greedy.actions.iter().map(|a| (a.version, a.partition)).collect();
             let start = Instant::now();
-            std::hint::black_box(coordinate_descent(&env, &start_choices, 10)?);
+            std::hint::black_box(coordinate_descent_from_greedy(&env, 10)?);
             times[3].1.push(us(start));
         }
         if env.step(&decision.actions)?.done {

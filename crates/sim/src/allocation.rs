@@ -117,9 +117,14 @@ impl OffloadTerms {
         self.weight * self.transfer_s(beta) + price * beta
     }
 
+    /// `w·E`: its weighted edge work (negative inputs count as none).
+    fn weighted_edge(&self) -> f64 {
+        self.weight.max(0.0) * self.edge_s.max(0.0)
+    }
+
     /// `min over c ∈ (0, 1] of w·E/c + price·c`.
     fn compute_dual(&self, price: f64) -> f64 {
-        let we = self.weight.max(0.0) * self.edge_s.max(0.0);
+        let we = self.weighted_edge();
         if we <= 0.0 {
             return 0.0;
         }
@@ -134,8 +139,7 @@ const MIN_LN_SHARE: f64 = -34.5;
 /// Compute shares minimising `Σ wᵢ·Eᵢ/cᵢ` with `Σ cᵢ = 1`: `cᵢ = √(wᵢEᵢ) / Σ √(wⱼEⱼ)`.
 /// Devices with no weighted edge work get 0; if none has any, the edge is split equally.
 pub fn optimal_compute_shares(terms: &[OffloadTerms]) -> Vec<f64> {
-    let roots: Vec<f64> =
-        terms.iter().map(|t| (t.weight.max(0.0) * t.edge_s.max(0.0)).sqrt()).collect();
+    let roots: Vec<f64> = terms.iter().map(|t| t.weighted_edge().sqrt()).collect();
     let sum: f64 = roots.iter().sum();
     if sum > 0.0 && sum.is_finite() {
         roots.iter().map(|r| r / sum).collect()
@@ -227,7 +231,7 @@ pub struct SharePrices {
 
 /// The compute price of [`optimal_compute_shares`]: `(Σ √(wᵢEᵢ))²`.
 pub fn compute_price(terms: &[OffloadTerms]) -> f64 {
-    let sum: f64 = terms.iter().map(|t| (t.weight.max(0.0) * t.edge_s.max(0.0)).sqrt()).sum();
+    let sum: f64 = terms.iter().map(|t| t.weighted_edge().sqrt()).sum();
     sum * sum
 }
 

@@ -30,8 +30,8 @@ pub use layer_cost::{Hardware, LayerCost, LayerTimes, LayerTimesError};
 pub use layers::{Compute, CostWeights, Layer, LayerTable};
 pub use mcia_scenario::{ChannelSpec, DeviceGroup, EdgeConfig, Scenario, ScenarioError, TaskKind};
 pub use mcia_search::{
-    coordinate_descent, exhaustive, random_slot, score, slot_baseline, SlotBaseline, SlotSolution,
-    EXHAUSTIVE_LIMIT,
+    coordinate_descent, coordinate_descent_from_greedy, exhaustive, random_slot, score,
+    slot_baseline, SlotBaseline, SlotSolution, EXHAUSTIVE_LIMIT,
 };
 pub use measured::{MeasuredCut, MeasuredModel, TIMER_FLOOR_S};
 pub use multi_device::{

@@ -19,6 +19,13 @@ pub struct SlotSolution {
     pub evaluated: usize,
 }
 
+impl SlotSolution {
+    /// Each device's (version, partition).
+    pub fn choices(&self) -> Vec<(usize, usize)> {
+        self.actions.iter().map(|a| (a.version, a.partition)).collect()
+    }
+}
+
 /// Most allocations [`exhaustive`] solves before it gives up (a branch-and-bound search is
 /// usually far below this up to 4–6 devices).
 pub const EXHAUSTIVE_LIMIT: usize = 2_000_000;
@@ -71,10 +78,7 @@ pub fn exhaustive(env: &MultiDeviceEnv) -> Result<SlotSolution, EnvError> {
     if n == 0 {
         return Err(EnvError::InvalidAction("no device to search".into()));
     }
-    let start = slot_baseline(env, SlotBaseline::Greedy)?;
-    let start: Vec<(usize, usize)> =
-        start.actions.iter().map(|a| (a.version, a.partition)).collect();
-    let incumbent = coordinate_descent(env, &start, 10)?;
+    let incumbent = coordinate_descent_from_greedy(env, 10)?;
     let prices = slot_prices(env, &incumbent.actions);
     let mut options: Vec<Vec<Bounded>> = Vec::with_capacity(n);
     for d in 0..n {
@@ -218,6 +222,14 @@ pub fn coordinate_descent(
     }
     best.evaluated = evaluated;
     Ok(best)
+}
+
+/// [`coordinate_descent`] started from the greedy baseline's choices.
+pub fn coordinate_descent_from_greedy(
+    env: &MultiDeviceEnv,
+    max_rounds: usize,
+) -> Result<SlotSolution, EnvError> {
+    coordinate_descent(env, &slot_baseline(env, SlotBaseline::Greedy)?.choices(), max_rounds)
 }
 
 /// The baselines of seed 001 for one slot, each scored with the environment's utility.

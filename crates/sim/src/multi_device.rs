@@ -66,6 +66,19 @@ pub struct DeviceSpec {
 }
 
 impl DeviceSpec {
+    /// Its utility `ω·A − (1 − ω)·T/T_ref` for accuracy `accuracy` and latency `latency_s`
+    /// (a task with `ω = 1` ignores latency, even an infinite one).
+    pub fn utility(&self, accuracy: f64, latency_s: f64) -> f64 {
+        let w = self.accuracy_weight;
+        let latency_term = if w >= 1.0 { 0.0 } else { (1.0 - w) * latency_s / self.latency_ref_s };
+        w * accuracy - latency_term
+    }
+
+    /// Time (s) of the first `partition` layers of `table` on this device.
+    fn head_s(&self, table: &LayerTable, partition: usize) -> f64 {
+        table.layers[..partition].iter().map(|l| self.compute.layer_s(l)).sum()
+    }
+
     /// A device with unlimited memory, no deadline, task kind 0, no queue and ideal transport.
     pub fn new(
         compute: Compute,
@@ -339,7 +352,7 @@ impl MultiDeviceEnv {
         };
         let n = v.table.layers.len();
         let p = a.partition.min(n);
-        let local: f64 = v.table.layers[..p].iter().map(|l| d.compute.layer_s(l)).sum();
+        let local = d.head_s(&v.table, p);
         let work = if p == n {
             Work::local(local, d.compute.power_w)
         } else {
@@ -375,7 +388,7 @@ impl MultiDeviceEnv {
                 v.name
             )));
         }
-        let local_s = v.table.layers[..partition].iter().map(|l| d.compute.layer_s(l)).sum();
+        let local_s = d.head_s(&v.table, partition);
         let offloads = partition < n;
         Ok(Candidate {
             accuracy: v.accuracy,
@@ -408,7 +421,7 @@ impl MultiDeviceEnv {
                     wait_s,
                     energy_j: predicted.device_j,
                     accuracy: acc,
-                    utility: utility(d, acc, t),
+                    utility: d.utility(acc, t),
                     offloads: self.offloads(a),
                     missed_deadline: t > d.deadline_s,
                     compute_share: cshare,
@@ -489,7 +502,7 @@ impl MultiDeviceEnv {
         };
         let t = self.prediction(device, a, self.gains[device], cshare, bshare).total_s
             + self.backlog_s[device];
-        Ok(utility(d, v.accuracy, t))
+        Ok(d.utility(v.accuracy, t))
     }
 
     /// Devices sharing the edge.
@@ -616,14 +629,6 @@ impl MultiDeviceEnv {
         self.draw_gains();
         Ok(Step { observation: self.observe(), reward, done: self.slot >= self.horizon })
     }
-}
-
-/// A device's utility `ω·A − (1 − ω)·T/T_ref` for accuracy `accuracy` and latency
-/// `latency_s` (a task with `ω = 1` ignores latency, even an infinite one).
-fn utility(d: &DeviceSpec, accuracy: f64, latency_s: f64) -> f64 {
-    let w = d.accuracy_weight;
-    let latency_term = if w >= 1.0 { 0.0 } else { (1.0 - w) * latency_s / d.latency_ref_s };
-    w * accuracy - latency_term
 }
 
 /// One [`DeviceAction`] per device.

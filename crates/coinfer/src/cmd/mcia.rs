@@ -9,12 +9,7 @@ use crate::output::{print_json, table, write_json};
 use crate::plot::{write_svg, Series};
 
 pub fn run(what: MciaWhat, json: bool) -> Result<()> {
-    // The agent's networks are small: candle's multithreaded matmuls only contend (half the
-    // time in the kernel on this 2-core machine, 5× slower). One thread unless the user says
-    // otherwise; no other thread exists yet.
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        std::env::set_var("RAYON_NUM_THREADS", "1");
-    }
+    single_candle_thread();
     match what {
         MciaWhat::Train(a) => {
             let config = TrainConfig {
@@ -121,6 +116,15 @@ pub fn run(what: MciaWhat, json: bool) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// The agent's networks are small: candle's multithreaded matmuls only contend (half the
+/// time in the kernel on this 2-core machine, 5× slower). One thread unless the user says
+/// otherwise; called before any other thread exists.
+fn single_candle_thread() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
     }
 }
 
@@ -281,9 +285,7 @@ pub fn bench(
     (top_k, refine): (Option<usize>, Option<usize>),
     json: bool,
 ) -> Result<()> {
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        std::env::set_var("RAYON_NUM_THREADS", "1");
-    }
+    single_candle_thread();
     let mut agent =
         MciaPpo::load(agent).with_context(|| format!("loading the agent {}", agent.display()))?;
     agent.set_decision(top_k, refine);
