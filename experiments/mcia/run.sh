@@ -30,3 +30,12 @@ $bin mcia sweep experiments/mcia/scenarios/campus-16.toml --devices 2,4,8,16,32,
   | tee experiments/mcia/campus/sweep.txt
 $bin bench mcia experiments/mcia/scenarios/campus-16.toml --devices 64 \
   --agent experiments/mcia/campus/agent.safetensors
+
+# The agents' plans on the real runtime (one edge, every device a concurrent client).
+mkdir -p experiments/mcia/deploy-contended-8 experiments/mcia/deploy-campus-16
+$bin mcia deploy experiments/mcia/scenarios/contended-4.toml --devices 8 --slots 5 --requests 30 \
+  --agent experiments/mcia/contended-4/agent.safetensors --out experiments/mcia/deploy-contended-8 \
+  | tee experiments/mcia/deploy-contended-8/deploy.txt
+$bin mcia deploy experiments/mcia/scenarios/campus-16.toml --slots 5 --requests 30 \
+  --agent experiments/mcia/campus/agent.safetensors --out experiments/mcia/deploy-campus-16 \
+  | tee experiments/mcia/deploy-campus-16/deploy.txt

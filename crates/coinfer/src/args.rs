@@ -439,6 +439,46 @@ pub enum MciaWhat {
     /// `eval` for several device counts (the scenario's groups rescaled): sweep.json,
     /// sweep.csv and sweep.svg (gap closed, utility per device and decision time vs devices).
     Sweep(MciaSweepArgs),
+    /// The agent's plans on the real runtime: an edge server and every device a concurrent
+    /// gRPC client behind its own emulated link, for a few slots; measured vs simulated
+    /// latency and utility per device (deploy.json, deploy.csv). Device and edge *speeds*
+    /// are emulated to the scenario's hardware (answers held until it would have finished)
+    /// and each link runs at its bandwidth share's rate; models, codec, sockets, scheduler
+    /// and images are real.
+    Deploy(MciaDeployArgs),
+}
+
+/// `coinfer mcia deploy`.
+#[derive(Debug, Args)]
+pub struct MciaDeployArgs {
+    /// Scenario file.
+    pub scenario: PathBuf,
+    /// The trained agent (from `mcia train`).
+    #[arg(long)]
+    pub agent: PathBuf,
+    /// Devices (the scenario's groups rescaled); default: the scenario's.
+    #[arg(long)]
+    pub devices: Option<usize>,
+    /// Slots, each with the agent's plan for that slot's channel gains.
+    #[arg(long, default_value_t = 3)]
+    pub slots: usize,
+    /// Requests each device sends per slot (after one warm-up).
+    #[arg(long, default_value_t = 20)]
+    pub requests: usize,
+    /// Seed of the channel draws.
+    #[arg(long, default_value_t = 12_345)]
+    pub seed: u64,
+    /// Joint choices the agent solves exactly per decision (default: the agent's own).
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Alternatives per device the agent tries after its top-K (default: the agent's own).
+    #[arg(long)]
+    pub refine: Option<usize>,
+    #[command(flatten)]
+    pub engine: EngineArg,
+    /// Output directory for deploy.json and deploy.csv.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `coinfer mcia train`.

@@ -66,6 +66,7 @@ pub mod finetune;
 pub mod image_codec;
 pub mod layers;
 pub mod mcia;
+pub mod mcia_deploy;
 pub mod profile;
 mod progress;
 pub mod prune_sweep;

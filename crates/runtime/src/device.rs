@@ -68,6 +68,10 @@ pub struct Record {
     pub e2e_ms: f64,
     /// Why the edge did not answer (fallback only).
     pub error: Option<String>,
+    /// With [`DeviceOptions::emulated_compute`]: how much longer than the emulated time the
+    /// real compute took (ms; 0 = the emulation held) — this host too slow to emulate.
+    #[serde(default)]
+    pub compute_overrun_ms: f64,
 }
 
 /// How the device talks to the edge.
@@ -77,6 +81,11 @@ pub struct DeviceOptions {
     pub retry_after: Duration,
     /// Give up on the edge after this long when the plan has no deadline.
     pub default_timeout: Duration,
+    /// Testbed knob: emulate a slower device by holding its own compute of the plan (the
+    /// head, or the whole model when it keeps everything) until this long after the request
+    /// started; a real run that takes longer is not cut short, and finishing locally after an
+    /// edge failure is not held. `None` = this host's speed.
+    pub emulated_compute: Option<Duration>,
 }
 
 impl Default for DeviceOptions {
@@ -84,6 +93,7 @@ impl Default for DeviceOptions {
         DeviceOptions {
             retry_after: Duration::from_millis(500),
             default_timeout: Duration::from_secs(5),
+            emulated_compute: None,
         }
     }
 }
@@ -243,8 +253,12 @@ impl DeviceRunner {
             local_ms: 0.0,
             e2e_ms: 0.0,
             error: None,
+            compute_overrun_ms: 0.0,
         };
         let (cut, feature, rate) = self.head(input).await?;
+        if cut.is_some() {
+            rec.compute_overrun_ms = self.hold_emulated_compute(t0).await;
+        }
         rec.head_ms = ms(t0.elapsed());
         rec.observed_rate_bps = rate;
 
@@ -275,6 +289,9 @@ impl DeviceRunner {
             None => {
                 let t = Instant::now();
                 let out = self.finish_locally(cut, feature).await?;
+                if cut.is_none() {
+                    rec.compute_overrun_ms = self.hold_emulated_compute(t0).await;
+                }
                 rec.local_ms = ms(t.elapsed());
                 coinfer_data::argmax(&out).first().map_or(0, |&i| i as u32)
             }
@@ -283,6 +300,15 @@ impl DeviceRunner {
         rec.correct = label.map(|l| l == predicted);
         rec.e2e_ms = ms(t0.elapsed());
         Ok(rec)
+    }
+
+    /// Waits until the emulated device compute that started at `t0` is over; returns by how
+    /// much the real compute overran it (ms).
+    async fn hold_emulated_compute(&self, t0: Instant) -> f64 {
+        let Some(target) = self.options.emulated_compute else { return 0.0 };
+        let overrun = ms(t0.elapsed().saturating_sub(target));
+        crate::pace::sleep_until(t0 + target).await;
+        overrun
     }
 
     /// Sends the frame unless the edge is marked down; marks it down on failure.

@@ -23,6 +23,7 @@ pub mod keep_awake;
 pub mod link;
 pub mod metrics;
 pub mod models;
+pub mod pace;
 pub mod relay;
 pub mod scheduler;
 pub mod server;

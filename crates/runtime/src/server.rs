@@ -70,6 +70,12 @@ pub struct ShareConfig {
     /// Granted uplink rate (bit/s); 0 = unlimited.
     #[serde(default)]
     pub bandwidth_bps: f64,
+    /// Testbed knob, not for production: emulate this device's *reserved slice of a slower
+    /// edge* by answering its requests no sooner than this long (ms) after their tail started
+    /// (the real tail runs; a longer one is not cut short). 0 = off. `coinfer mcia deploy`
+    /// sets it to the simulator's tail time on the scenario's edge at the device's share.
+    #[serde(default)]
+    pub emulated_tail_ms: f64,
 }
 
 impl ShareConfig {
@@ -82,6 +88,7 @@ impl ShareConfig {
                 device_id: d.device_id.clone(),
                 compute_share: d.compute_share,
                 bandwidth_bps: plan.granted_bps(d),
+                emulated_tail_ms: 0.0,
             })
             .collect()
     }
@@ -146,6 +153,12 @@ impl EdgeConfig {
         }
         for s in &self.shares {
             check_share(&s.device_id, s.compute_share, s.bandwidth_bps)?;
+            if !(s.emulated_tail_ms.is_finite() && s.emulated_tail_ms >= 0.0) {
+                return bad(format!(
+                    "shares of `{}`: emulated_tail_ms = {} must be a finite number ≥ 0",
+                    s.device_id, s.emulated_tail_ms
+                ));
+            }
         }
         Ok(())
     }
@@ -206,6 +219,8 @@ pub struct EdgeState {
     config: EdgeConfig,
     in_flight: Mutex<HashMap<String, usize>>,
     codecs: Mutex<HashMap<String, Arc<Codec>>>,
+    /// Per device: the tail time its answers are held to (see [`ShareConfig::emulated_tail_ms`]).
+    emulated_tail: HashMap<String, Duration>,
     started: Instant,
     keep_awake: Option<crate::keep_awake::KeepAwake>,
 }
@@ -237,6 +252,12 @@ impl EdgeState {
             metrics,
             in_flight: Mutex::default(),
             codecs: Mutex::default(),
+            emulated_tail: config
+                .shares
+                .iter()
+                .filter(|s| s.emulated_tail_ms > 0.0)
+                .map(|s| (s.device_id.clone(), Duration::from_secs_f64(s.emulated_tail_ms / 1e3)))
+                .collect(),
             started: Instant::now(),
             keep_awake: (config.busy_poll_us > 0).then(|| {
                 crate::keep_awake::KeepAwake::start(Duration::from_micros(config.busy_poll_us))
@@ -394,6 +415,14 @@ impl EdgeState {
             Err(e @ JobError::Engine(_)) => return Err(Status::internal(e.to_string())),
             Err(JobError::Shutdown) => return Err(Status::unavailable("edge is shutting down")),
         };
+        // An emulated slower edge slice: the answer waits out the rest of its tail time.
+        let tail_time = match self.emulated_tail.get(&req.device_id) {
+            Some(&target) if target > out.tail => {
+                crate::pace::sleep_until(Instant::now() + (target - out.tail)).await;
+                target
+            }
+            _ => out.tail,
+        };
         let total = arrived.elapsed();
         self.touch();
         let m = &self.metrics;
@@ -401,7 +430,7 @@ impl EdgeState {
             ("shaping", shaping),
             ("decode", decode),
             ("queue", out.queue),
-            ("tail", out.tail),
+            ("tail", tail_time),
             ("total", total),
         ] {
             m.stage(stage, d.as_secs_f64());
@@ -418,7 +447,7 @@ impl EdgeState {
                 shaping_us: micros(shaping),
                 decode_us: micros(decode),
                 queue_us: micros(out.queue),
-                tail_us: micros(out.tail),
+                tail_us: micros(tail_time),
                 batch_size: out.batch_size as u32,
                 total_us: micros(total),
             }),

@@ -129,6 +129,7 @@ async fn edge_stopped_mid_run_and_restarted_nothing_is_lost() {
     let options = DeviceOptions {
         retry_after: Duration::from_millis(100),
         default_timeout: Duration::from_secs(2),
+        ..DeviceOptions::default()
     };
     let answered = Arc::new(AtomicUsize::new(0));
     let restarted = Arc::new(AtomicBool::new(false));
@@ -272,6 +273,7 @@ async fn bandwidth_shares_hold_requests_at_the_granted_rate() {
             device_id: "slow".into(),
             compute_share: 1.0,
             bandwidth_bps: 1e6,
+            emulated_tail_ms: 0.0,
         }],
         ..EdgeConfig::default()
     };

@@ -546,6 +546,14 @@ impl MultiDeviceEnv {
         }
     }
 
+    /// Gives every device the transport `f` makes of its own (e.g. a runtime's framing and
+    /// measured stack time in place of the scenario's).
+    pub fn map_transports(&mut self, f: impl Fn(&Transport) -> Transport) {
+        for d in &mut self.devices {
+            d.transport = f(&d.transport);
+        }
+    }
+
     /// End-to-end latency (s) of [`MultiDeviceEnv::prediction`].
     pub fn latency_s(
         &self,

@@ -1,7 +1,8 @@
-//! `coinfer mcia train|eval|sweep`: seed 001 (MCIA) on a scenario file.
+//! `coinfer mcia train|eval|sweep|deploy`: seed 001 (MCIA) on a scenario file.
 
 use anyhow::{Context, Result};
 use coinfer_pipeline::mcia::{self, EvalConfig, EvalReport, MciaPpo, MciaPpoConfig, TrainConfig};
+use coinfer_pipeline::mcia_deploy::{self, DeployConfig};
 
 use super::Bar;
 use crate::args::{MciaEvalCommon, MciaWhat};
@@ -116,7 +117,148 @@ pub fn run(what: MciaWhat, json: bool) -> Result<()> {
             }
             Ok(())
         }
+        MciaWhat::Deploy(a) => deploy(a, json),
     }
+}
+
+fn deploy(a: crate::args::MciaDeployArgs, json: bool) -> Result<()> {
+    let config = DeployConfig {
+        scenario: a.scenario.clone(),
+        agent: a.agent.clone(),
+        devices: a.devices,
+        slots: a.slots,
+        requests: a.requests,
+        seed: a.seed,
+        engine: a.engine.engine.clone(),
+        top_k: a.top_k,
+        refine: a.refine,
+    };
+    let report = mcia_deploy::deploy(&config, &mut Bar::new(json))?;
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        write_json(&dir.join("deploy.json"), &report)?;
+        std::fs::write(dir.join("deploy.csv"), deploy_csv(&report))
+            .context("writing deploy.csv")?;
+    }
+    if json {
+        return print_json(&report);
+    }
+    let f = |v: f64| format!("{:.1}", v + 0.0);
+    let rows = report
+        .runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.slot.to_string(),
+                r.device_id.clone(),
+                r.version.clone(),
+                r.partition.to_string(),
+                if r.offloads { format!("{:.2}", r.compute_share) } else { "-".into() },
+                if r.offloads { format!("{:.2}", r.bandwidth_share) } else { "-".into() },
+                if r.offloads { format!("{:.2}", r.link_bps / 1e6) } else { "-".into() },
+                format!("{} / {}", f(r.simulated_ms.device), f(r.measured_ms.device)),
+                format!("{} / {}", f(r.simulated_ms.transfer), f(r.measured_ms.transfer)),
+                format!("{} / {}", f(r.simulated_ms.edge), f(r.measured_ms.edge)),
+                format!("{} / {}", f(r.simulated_ms.total), f(r.measured_ms.total)),
+                f(r.measured_e2e_ms.p95),
+                format!("{:+.1} %", 100.0 * r.relative_error),
+                format!("{}/{}/{}", r.served[0], r.served[1], r.served[2]),
+                r.overruns.0.to_string(),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(
+            &[
+                "slot",
+                "device",
+                "version",
+                "layers on device",
+                "compute share",
+                "band share",
+                "link Mbit/s",
+                "device ms sim / meas",
+                "transfer ms",
+                "edge ms",
+                "total ms",
+                "p95 ms",
+                "error",
+                "edge/local/fallback",
+                "overruns",
+            ],
+            rows,
+        )
+    );
+    for (slot, [sim, meas]) in report.slot_utility.iter().enumerate() {
+        println!("slot {slot}: utility simulated {sim:.4}, measured {meas:.4}");
+    }
+    let e = &report.abs_error;
+    println!(
+        "|error| of the mean latency: offloading devices median {:.1} %, max {:.1} %; local \
+         devices median {:.1} %, max {:.1} %  (stack time {:.2} ms, {} requests per device \
+         and slot)",
+        100.0 * e.offloading_median,
+        100.0 * e.offloading_max,
+        100.0 * e.local_median,
+        100.0 * e.local_max,
+        report.stack_s * 1e3,
+        report.requests
+    );
+    let overruns: usize = report.runs.iter().map(|r| r.overruns.0).sum();
+    if overruns > 0 {
+        println!(
+            "{overruns} requests overran their emulated device time: this host was too busy to \
+             emulate those devices (fewer devices, or slower device profiles, emulate faithfully)"
+        );
+    }
+    println!("{}", report.note);
+    Ok(())
+}
+
+fn deploy_csv(report: &mcia_deploy::DeployReport) -> String {
+    let mut out = String::from(
+        "slot,device,task,version,partition,offloads,compute_share,bandwidth_share,link_bps,\
+         sim_device_ms,sim_transfer_ms,sim_edge_ms,sim_total_ms,meas_device_ms,meas_transfer_ms,\
+         meas_edge_ms,meas_total_ms,meas_p50_ms,meas_p95_ms,relative_error,utility_sim,\
+         utility_meas,sim_request_bytes,frame_bytes,edge,local,fallback,overruns,mean_overrun_ms\n",
+    );
+    for r in &report.runs {
+        let (s, m) = (&r.simulated_ms, &r.measured_ms);
+        out += &format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            r.slot,
+            r.device_id,
+            r.task,
+            r.version,
+            r.partition,
+            r.offloads,
+            r.compute_share,
+            r.bandwidth_share,
+            r.link_bps,
+            s.device,
+            s.transfer,
+            s.edge,
+            s.total,
+            m.device,
+            m.transfer,
+            m.edge,
+            m.total,
+            r.measured_e2e_ms.p50,
+            r.measured_e2e_ms.p95,
+            r.relative_error,
+            r.utility[0],
+            r.utility[1],
+            r.request_bytes[0],
+            r.request_bytes[1],
+            r.served[0],
+            r.served[1],
+            r.served[2],
+            r.overruns.0,
+            r.overruns.1,
+        );
+    }
+    out
 }
 
 /// The agent's networks are small: candle's multithreaded matmuls only contend (half the
