@@ -39,3 +39,19 @@ $bin mcia deploy experiments/mcia/scenarios/contended-4.toml --devices 8 --slots
 $bin mcia deploy experiments/mcia/scenarios/campus-16.toml --slots 5 --requests 30 \
   --agent experiments/mcia/campus/agent.safetensors --out experiments/mcia/deploy-campus-16 \
   | tee experiments/mcia/deploy-campus-16/deploy.txt
+
+# Channel dynamics (every channel Gauss–Markov, with arrivals) and heterogeneity (one group's
+# compute, one group's mean SNR), the committed agents unchanged.
+mkdir -p experiments/mcia/dynamics experiments/mcia/heterogeneity experiments/mcia/heterogeneity-snr
+$bin mcia sweep experiments/mcia/scenarios/contended-4-queues.toml --slots 1000 \
+  --set 'devices.*.channel.kind=gauss-markov' --vary 'devices.*.channel.rho=0,0.5,0.8,0.9,0.95,0.99' \
+  --agent experiments/mcia/contended-4-queues/agent.safetensors --agent experiments/mcia/contended-4/agent.safetensors \
+  --out experiments/mcia/dynamics | tee experiments/mcia/dynamics/sweep.txt
+$bin mcia sweep experiments/mcia/scenarios/contended-4.toml --slots 1000 \
+  --vary 'devices.1.compute.macs_per_s=1e7,2e7,4e7,6e7,8e7,1e8' \
+  --agent experiments/mcia/contended-4/agent.safetensors \
+  --out experiments/mcia/heterogeneity | tee experiments/mcia/heterogeneity/sweep.txt
+$bin mcia sweep experiments/mcia/scenarios/contended-4.toml --slots 1000 \
+  --vary 'devices.1.channel.mean_snr_db=-5,0,5,10,15,20' \
+  --agent experiments/mcia/contended-4/agent.safetensors \
+  --out experiments/mcia/heterogeneity-snr | tee experiments/mcia/heterogeneity-snr/sweep.txt

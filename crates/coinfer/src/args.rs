@@ -537,6 +537,11 @@ pub struct MciaEvalCommon {
     /// Alternatives per device the agent tries after its top-K (default: the agent's own).
     #[arg(long)]
     pub refine: Option<usize>,
+    /// Set a number in the scenario first: `FIELD=VALUE`, the field a dotted path as the file
+    /// spells it, array elements by index or `*` (`--set devices.*.channel.rho=0.5`,
+    /// `--set edge.bandwidth_mhz=2`); repeatable.
+    #[arg(long, value_name = "FIELD=VALUE")]
+    pub set: Vec<String>,
     /// Output directory for JSON, CSV and SVG.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -560,6 +565,11 @@ pub struct MciaSweepArgs {
     /// Device counts.
     #[arg(long, value_delimiter = ',', default_value = "2,4,8,16,32,64")]
     pub devices: Vec<usize>,
+    /// Sweep a scenario field instead of the device count (the scenario's own devices):
+    /// `FIELD=V1,V2,…`, the field as in `--set` — channel dynamics with
+    /// `devices.*.channel.rho=0,0.5,0.9,0.99`, heterogeneity with one group's compute.
+    #[arg(long, value_name = "FIELD=V1,V2,…", conflicts_with = "devices")]
+    pub vary: Option<String>,
 }
 
 /// AutoML subcommands.

@@ -37,7 +37,17 @@ pub fn environment(
     devices: Option<usize>,
     seed: u64,
 ) -> Result<(Scenario, MultiDeviceEnv)> {
-    let (scenario, versions) = Scenario::load(path).map_err(scenario_error)?;
+    environment_with(path, &[], devices, seed)
+}
+
+/// [`environment`] with scenario fields set first ([`Scenario::with_field`]).
+pub fn environment_with(
+    path: &Path,
+    set: &[(String, String)],
+    devices: Option<usize>,
+    seed: u64,
+) -> Result<(Scenario, MultiDeviceEnv)> {
+    let (scenario, versions) = Scenario::load_with(path, set).map_err(scenario_error)?;
     let scenario = match devices {
         Some(0) => {
             return Err(PipelineError::Invalid(
@@ -121,6 +131,10 @@ pub struct EvalConfig {
     /// Rounds of coordinate descent (as a baseline and as the reference above
     /// [`EXHAUSTIVE_MAX_DEVICES`]).
     pub cd_rounds: usize,
+    /// Scenario fields set before building, in order (`mcia eval --set`, `mcia sweep
+    /// --vary`; see [`Scenario::with_field`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<(String, String)>,
 }
 
 /// One method's numbers over the held-out slots.
@@ -275,7 +289,8 @@ pub fn evaluate(
     if config.slots == 0 {
         return Err(PipelineError::Invalid("evaluate at least one slot".into()));
     }
-    let (scenario, probe) = environment(&config.scenario, config.devices, config.seed)?;
+    let (scenario, probe) =
+        environment_with(&config.scenario, &config.set, config.devices, config.seed)?;
     let n = probe.num_devices();
     let exact = n <= EXHAUSTIVE_MAX_DEVICES;
     let mut methods: Vec<Method> =
@@ -297,7 +312,8 @@ pub fn evaluate(
     methods.push(Method::Random(Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(config.seed))));
     let mut envs = Vec::with_capacity(methods.len());
     for _ in &methods {
-        let mut env = environment(&config.scenario, config.devices, config.seed)?.1;
+        let mut env =
+            environment_with(&config.scenario, &config.set, config.devices, config.seed)?.1;
         env.reset(Some(config.seed));
         envs.push(env);
     }
@@ -424,6 +440,25 @@ pub fn sweep(
         .map(|&n| {
             let c = EvalConfig { devices: Some(n), ..config.clone() };
             evaluate(&c, agents, progress)
+        })
+        .collect()
+}
+
+/// [`evaluate`] with scenario field `field` set to each of `values` in turn (channel
+/// dynamics: `devices.*.channel.rho`; heterogeneity: one group's compute, …).
+pub fn sweep_field(
+    config: &EvalConfig,
+    field: &str,
+    values: &[String],
+    agents: &mut [MciaPpo],
+    progress: &mut dyn Progress,
+) -> Result<Vec<EvalReport>> {
+    values
+        .iter()
+        .map(|v| {
+            let mut set = config.set.clone();
+            set.push((field.to_string(), v.clone()));
+            evaluate(&EvalConfig { set, ..config.clone() }, agents, progress)
         })
         .collect()
 }

@@ -25,8 +25,14 @@ fn a_short_training_run_closes_most_of_the_gap_and_reloads() {
     let report = mcia::train(&config, &agent_path, &mut NoProgress).unwrap();
     assert_eq!(report.curve.last().unwrap().slots, 3072);
     let mut agent = MciaPpo::load(&agent_path).unwrap();
-    let eval =
-        EvalConfig { scenario: scenario(), devices: None, slots: 200, seed: 777, cd_rounds: 10 };
+    let eval = EvalConfig {
+        scenario: scenario(),
+        devices: None,
+        slots: 200,
+        seed: 777,
+        cd_rounds: 10,
+        set: vec![],
+    };
     let r = mcia::evaluate(&eval, std::slice::from_mut(&mut agent), &mut NoProgress).unwrap();
     let get = |name: &str| r.methods.iter().find(|m| m.method == name).unwrap();
     let ppo = get("ppo agent");
@@ -52,7 +58,14 @@ fn an_agent_for_another_version_table_or_a_broken_file_is_refused() {
     let shape = coinfer_agents::VersionShape(vec![("other".into(), 3)]);
     MciaPpo::new(MciaPpoConfig::default(), shape).unwrap().save(&path).unwrap();
     let mut agent = MciaPpo::load(&path).unwrap();
-    let eval = EvalConfig { scenario: scenario(), devices: None, slots: 5, seed: 1, cd_rounds: 2 };
+    let eval = EvalConfig {
+        scenario: scenario(),
+        devices: None,
+        slots: 5,
+        seed: 1,
+        cd_rounds: 2,
+        set: vec![],
+    };
     let err = mcia::evaluate(&eval, std::slice::from_mut(&mut agent), &mut NoProgress)
         .unwrap_err()
         .to_string();
@@ -83,8 +96,14 @@ fn the_hybrid_action_agent_learns_shares_that_beat_equal_ones() {
     mcia::train(&config, &path, &mut NoProgress).unwrap();
     let mut agent = MciaPpo::load(&path).unwrap();
     assert_eq!(agent.config().shares, mcia::ShareMode::Learned);
-    let eval =
-        EvalConfig { scenario: scenario(), devices: None, slots: 100, seed: 99, cd_rounds: 5 };
+    let eval = EvalConfig {
+        scenario: scenario(),
+        devices: None,
+        slots: 100,
+        seed: 99,
+        cd_rounds: 5,
+        set: vec![],
+    };
     let r = mcia::evaluate(&eval, std::slice::from_mut(&mut agent), &mut NoProgress).unwrap();
     let get = |name: &str| r.methods.iter().find(|m| m.method == name).unwrap().mean_utility;
     let hybrid = get("hybrid ppo (learned shares)");
@@ -92,4 +111,32 @@ fn the_hybrid_action_agent_learns_shares_that_beat_equal_ones() {
         assert!(hybrid > get(other), "{other}: {hybrid} vs {}", get(other));
     }
     assert!(hybrid <= get("exhaustive (optimum)") + 1e-9);
+}
+
+/// Channel dynamics as a sweep: one report per value, each built with the field set (the
+/// optimum still bounds every method), and a field the scenario lacks refused by name.
+#[test]
+fn a_field_sweep_evaluates_each_value() {
+    let eval = EvalConfig {
+        scenario: scenario(),
+        devices: None,
+        slots: 20,
+        seed: 3,
+        cd_rounds: 3,
+        set: vec![("devices.*.channel.kind".into(), "gauss-markov".into())],
+    };
+    let values: Vec<String> = ["0", "0.99"].iter().map(|v| v.to_string()).collect();
+    let reports =
+        mcia::sweep_field(&eval, "devices.*.channel.rho", &values, &mut [], &mut NoProgress)
+            .unwrap();
+    assert_eq!(reports.len(), 2);
+    for (r, v) in reports.iter().zip(&values) {
+        assert_eq!(r.config.set.last().unwrap(), &("devices.*.channel.rho".to_string(), v.clone()));
+        let best = r.methods[0].mean_utility;
+        assert!(r.methods.iter().all(|m| m.mean_utility <= best + 1e-9), "{v}");
+    }
+    // Different correlations, different slots.
+    assert_ne!(reports[0].methods[0].mean_utility, reports[1].methods[0].mean_utility);
+    let bad = mcia::sweep_field(&eval, "edge.bandwith_mhz", &values, &mut [], &mut NoProgress);
+    assert!(bad.unwrap_err().to_string().contains("bandwith_mhz"));
 }

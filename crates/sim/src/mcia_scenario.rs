@@ -184,6 +184,47 @@ pub struct DeviceGroup {
     pub rtt_ms: f64,
 }
 
+/// Sets every value `path` reaches in `v` to `new` (a number or a string, replacing a number,
+/// a string or nothing); how many it set.
+fn set_value(
+    v: &mut serde_json::Value,
+    path: &[&str],
+    new: &serde_json::Value,
+) -> Result<usize, String> {
+    use serde_json::Value;
+    let Some((key, rest)) = path.split_first() else {
+        return match v {
+            Value::Number(_) | Value::String(_) | Value::Null => {
+                *v = new.clone();
+                Ok(1)
+            }
+            other => Err(format!("holds {other}, not a single value")),
+        };
+    };
+    match v {
+        Value::Array(items) if *key == "*" => {
+            items.iter_mut().map(|item| set_value(item, rest, new)).sum()
+        }
+        Value::Array(items) => {
+            let len = items.len();
+            let i: usize =
+                key.parse().map_err(|_| format!("`{key}`: an array needs an index or `*`"))?;
+            let item = items.get_mut(i).ok_or_else(|| format!("index {i} of {len} elements"))?;
+            set_value(item, rest, new)
+        }
+        Value::Object(map) => {
+            // A key the file left out is added: the scenario then refuses it if unknown.
+            let entry = map.entry(key.to_string()).or_insert(if rest.is_empty() {
+                Value::Null
+            } else {
+                Value::Object(Default::default())
+            });
+            set_value(entry, rest, new)
+        }
+        other => Err(format!("`{key}`: {other} has no fields")),
+    }
+}
+
 fn dbm_to_w(dbm: f64) -> f64 {
     10f64.powf(dbm / 10.0) * 1e-3
 }
@@ -202,10 +243,21 @@ impl Scenario {
     /// Reads a scenario file and its version table (relative paths are relative to the
     /// scenario file): the scenario and the versions it selects.
     pub fn load(path: &std::path::Path) -> Result<(Scenario, Vec<ModelVersion>), ScenarioError> {
+        Scenario::load_with(path, &[])
+    }
+
+    /// [`Scenario::load`] with fields set first (see [`Scenario::with_field`]).
+    pub fn load_with(
+        path: &std::path::Path,
+        set: &[(String, String)],
+    ) -> Result<(Scenario, Vec<ModelVersion>), ScenarioError> {
         let text = std::fs::read_to_string(path)
             .or_else(|e| bad("(file)", format!("{}: {e}", path.display())))?;
-        let scenario = Scenario::parse(&text)
+        let mut scenario = Scenario::parse(&text)
             .map_err(|e| ScenarioError { why: format!("{}: {}", path.display(), e.why), ..e })?;
+        if !set.is_empty() {
+            scenario = scenario.with_fields(set)?;
+        }
         let table_path =
             path.parent().unwrap_or(std::path::Path::new(".")).join(&scenario.versions);
         let table = std::fs::read_to_string(&table_path)
@@ -218,6 +270,40 @@ impl Scenario {
             .or_else(|e| bad("versions", format!("{}: {e}", table_path.display())))?;
         let versions = scenario.select_versions(&table.versions)?;
         Ok((scenario, versions))
+    }
+
+    /// The same scenario with `field` set to `value` (a number if it reads as one, else a
+    /// string): `field` is a dotted path through tables and arrays as the file spells it,
+    /// array elements by index or `*` for all (`devices.*.channel.rho`,
+    /// `devices.*.channel.kind` = `gauss-markov`, `devices.1.compute.macs_per_s`,
+    /// `edge.bandwidth_mhz`). A field the scenario does not have is refused by name, as in a
+    /// file.
+    pub fn with_field(&self, field: &str, value: &str) -> Result<Scenario, ScenarioError> {
+        self.with_fields(&[(field.to_string(), value.to_string())])
+    }
+
+    /// [`Scenario::with_field`] for several fields, set in order and checked together (so a
+    /// channel's `kind` and the field only that kind has can change at once).
+    pub fn with_fields(&self, set: &[(String, String)]) -> Result<Scenario, ScenarioError> {
+        let mut v = serde_json::to_value(self).or_else(|e| bad("(scenario)", e.to_string()))?;
+        for (field, value) in set {
+            let path: Vec<&str> = field.split('.').collect();
+            let new = match value.trim().parse::<f64>() {
+                Ok(x) if x.fract() == 0.0 && x.abs() < 9e15 => serde_json::Value::from(x as i64),
+                Ok(x) => match serde_json::Number::from_f64(x) {
+                    Some(n) => serde_json::Value::Number(n),
+                    None => return bad(field, format!("{value} is not a finite number")),
+                },
+                Err(_) => serde_json::Value::String(value.trim().to_string()),
+            };
+            match set_value(&mut v, &path, &new) {
+                Ok(0) => return bad(field, "matches nothing (an empty array?)"),
+                Ok(_) => {}
+                Err(why) => return bad(field, why),
+            }
+        }
+        let fields: Vec<&str> = set.iter().map(|(f, _)| f.as_str()).collect();
+        serde_json::from_value(v).or_else(|e| bad(fields.join(", "), e.to_string()))
     }
 
     /// The same scenario with `n` devices, the groups' proportions kept (largest remainders

@@ -90,3 +90,36 @@ fn a_plan_whose_bandwidth_shares_sum_above_one_is_refused() {
     let err = plan.validate().unwrap_err().to_string();
     assert!(err.contains("bandwidth shares sum to 1.600 > 1"), "{err}");
 }
+
+/// `--set` / `--vary`: fields set by dotted path (indices, `*`), numbers or strings, several
+/// at once; what the scenario does not have is refused by name.
+#[test]
+fn fields_set_by_path_change_the_scenario_or_are_refused_by_name() {
+    let (scenario, _) = Scenario::load(&bundled("contended-4.toml")).unwrap();
+    let set = |pairs: &[(&str, &str)]| {
+        let pairs: Vec<(String, String)> =
+            pairs.iter().map(|(f, v)| (f.to_string(), v.to_string())).collect();
+        scenario.with_fields(&pairs)
+    };
+    let wider = scenario.with_field("edge.bandwidth_mhz", "2.5").unwrap();
+    assert_eq!(wider.edge.bandwidth_mhz, 2.5);
+    let more = scenario.with_field("devices.1.count", "5").unwrap();
+    assert_eq!((more.devices[0].count, more.devices[1].count), (2, 5));
+    // Every channel made Gauss–Markov with one correlation: a kind and its field at once.
+    let gm = set(&[("devices.*.channel.kind", "gauss-markov"), ("devices.*.channel.rho", "0.5")])
+        .unwrap();
+    let text = serde_json::to_string(&gm.devices).unwrap();
+    assert_eq!(text.matches("\"rho\":0.5").count(), 2, "{text}");
+    // Refused, naming the field.
+    for (pairs, needle) in [
+        (vec![("devices.*.channel.rho", "0.5")], "rho"),
+        (vec![("edge.bandwith_mhz", "2")], "bandwith_mhz"),
+        (vec![("devices.7.count", "1")], "index 7"),
+        (vec![("devices.x.count", "1")], "index or `*`"),
+        (vec![("devices", "1")], "not a single value"),
+        (vec![("edge.bandwidth_mhz", "wide")], "edge.bandwidth_mhz"),
+    ] {
+        let err = set(&pairs).unwrap_err().to_string();
+        assert!(err.contains(needle) && err.contains(pairs[0].0), "{pairs:?}: {err}");
+    }
+}

@@ -81,13 +81,13 @@ pub fn run(what: MciaWhat, json: bool) -> Result<()> {
         }
         MciaWhat::Eval(a) => {
             let mut agents = load_agents(&a.common)?;
-            let config = eval_config(&a.common, a.devices);
+            let config = eval_config(&a.common, a.devices)?;
             let report = mcia::evaluate(&config, &mut agents, &mut Bar::new(json))?;
             if let Some(dir) = &a.common.out {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
                 write_json(&dir.join("eval.json"), &report)?;
-                std::fs::write(dir.join("eval.csv"), csv(std::slice::from_ref(&report)))
+                std::fs::write(dir.join("eval.csv"), csv(std::slice::from_ref(&report))?)
                     .context("writing eval.csv")?;
             }
             if json {
@@ -98,15 +98,36 @@ pub fn run(what: MciaWhat, json: bool) -> Result<()> {
         }
         MciaWhat::Sweep(a) => {
             let mut agents = load_agents(&a.common)?;
-            let config = eval_config(&a.common, None);
-            let reports = mcia::sweep(&config, &a.devices, &mut agents, &mut Bar::new(json))?;
+            let config = eval_config(&a.common, None)?;
+            let (reports, x_label) = match &a.vary {
+                Some(v) => {
+                    let (field, values) = v
+                        .split_once('=')
+                        .with_context(|| format!("--vary {v}: write FIELD=V1,V2,…"))?;
+                    let field = field.trim().to_string();
+                    let values: Vec<String> =
+                        values.split(',').map(|x| x.trim().to_string()).collect();
+                    let reports = mcia::sweep_field(
+                        &config,
+                        &field,
+                        &values,
+                        &mut agents,
+                        &mut Bar::new(json),
+                    )?;
+                    (reports, field)
+                }
+                None => (
+                    mcia::sweep(&config, &a.devices, &mut agents, &mut Bar::new(json))?,
+                    "devices".to_string(),
+                ),
+            };
             if let Some(dir) = &a.common.out {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
                 write_json(&dir.join("sweep.json"), &reports)?;
-                std::fs::write(dir.join("sweep.csv"), csv(&reports))
+                std::fs::write(dir.join("sweep.csv"), csv(&reports)?)
                     .context("writing sweep.csv")?;
-                plot_sweep(&dir.join("sweep.svg"), &reports)?;
+                plot_sweep(&dir.join("sweep.svg"), &reports, &x_label)?;
             }
             if json {
                 return print_json(&reports);
@@ -283,28 +304,58 @@ fn load_agents(common: &MciaEvalCommon) -> Result<Vec<MciaPpo>> {
         .collect()
 }
 
-fn eval_config(common: &MciaEvalCommon, devices: Option<usize>) -> EvalConfig {
-    EvalConfig {
+fn eval_config(common: &MciaEvalCommon, devices: Option<usize>) -> Result<EvalConfig> {
+    let set = common
+        .set
+        .iter()
+        .map(|s| {
+            let (field, value) =
+                s.split_once('=').with_context(|| format!("--set {s}: write FIELD=VALUE"))?;
+            Ok((field.trim().to_string(), value.trim().to_string()))
+        })
+        .collect::<Result<_>>()?;
+    Ok(EvalConfig {
         scenario: common.scenario.clone(),
         devices,
         slots: common.slots,
         seed: common.seed,
         cd_rounds: common.cd_rounds,
+        set,
+    })
+}
+
+/// What a report varies: the last field set (its value if a number, else its position), or
+/// the device count.
+fn x_of(r: &EvalReport, position: usize) -> f64 {
+    match r.config.set.last() {
+        Some((_, v)) => v.parse().unwrap_or(position as f64),
+        None => r.devices as f64,
     }
 }
 
-/// One CSV row per (device count, method).
-fn csv(reports: &[EvalReport]) -> String {
-    let mut out = String::from(
-        "devices,method,mean_utility,gap_closed,gap_closed_p5,mean_latency_ms,p95_latency_ms,\
-         accuracy,offload_fraction,offloads_where_reference_does,decision_us,decision_us_p95\n",
-    );
+/// One CSV row per (device count or varied value, method).
+fn csv(reports: &[EvalReport]) -> Result<String> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    w.write_record([
+        "devices",
+        "varied",
+        "value",
+        "method",
+        "mean_utility",
+        "gap_closed",
+        "gap_closed_p5",
+        "mean_latency_ms",
+        "p95_latency_ms",
+        "accuracy",
+        "offload_fraction",
+        "offloads_where_reference_does",
+        "decision_us",
+        "decision_us_p95",
+    ])?;
     for r in reports {
+        let (field, value) = r.config.set.last().cloned().unwrap_or_default();
         for m in &r.methods {
-            out += &format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                r.devices,
-                m.method,
+            let numbers = [
                 m.mean_utility,
                 m.gap_closed,
                 m.gap_closed_p5,
@@ -314,14 +365,21 @@ fn csv(reports: &[EvalReport]) -> String {
                 m.offload_fraction,
                 m.offloads_where_reference_does,
                 m.decision_us,
-                m.decision_us_p95
-            );
+                m.decision_us_p95,
+            ];
+            let mut row =
+                vec![r.devices.to_string(), field.clone(), value.clone(), m.method.clone()];
+            row.extend(numbers.iter().map(f64::to_string));
+            w.write_record(&row)?;
         }
     }
-    out
+    Ok(String::from_utf8(w.into_inner()?)?)
 }
 
 fn print_report(r: &EvalReport) {
+    for (field, value) in &r.config.set {
+        println!("{field} = {value}");
+    }
     println!(
         "{} devices, {} held-out slots; reference: {}; gap = reference − {} = {:.4} utility/slot \
          (∩ ref: of the devices the reference offloads, the fraction this method offloads too)",
@@ -369,7 +427,7 @@ fn print_report(r: &EvalReport) {
 }
 
 /// Gap closed, utility per device and decision time against the number of devices.
-fn plot_sweep(path: &std::path::Path, reports: &[EvalReport]) -> Result<()> {
+fn plot_sweep(path: &std::path::Path, reports: &[EvalReport], x_label: &str) -> Result<()> {
     let mut names: Vec<String> = Vec::new();
     for r in reports {
         for m in &r.methods {
@@ -385,11 +443,9 @@ fn plot_sweep(path: &std::path::Path, reports: &[EvalReport]) -> Result<()> {
                 label: name.clone(),
                 points: reports
                     .iter()
-                    .filter_map(|r| {
-                        r.methods
-                            .iter()
-                            .find(|m| &m.method == name)
-                            .map(|m| (r.devices as f64, f(r, m)))
+                    .enumerate()
+                    .filter_map(|(i, r)| {
+                        r.methods.iter().find(|m| &m.method == name).map(|m| (x_of(r, i), f(r, m)))
                     })
                     .filter(|p| p.1.is_finite())
                     .collect(),
@@ -401,19 +457,19 @@ fn plot_sweep(path: &std::path::Path, reports: &[EvalReport]) -> Result<()> {
         &[
             (
                 "Gap closed: reference = exhaustive ≤ 8 devices, coordinate descent above (clipped at −1)",
-                "devices",
+                x_label,
                 "fraction of the gap",
                 series(&|_, m| m.gap_closed.max(-1.0)),
                 false,
             ),
             (
                 "Mean utility per device",
-                "devices",
+                x_label,
                 "utility",
                 series(&|r, m| m.mean_utility / r.devices as f64),
                 false,
             ),
-            ("Decision time per slot", "devices", "µs", series(&|_, m| m.decision_us), true),
+            ("Decision time per slot", x_label, "µs", series(&|_, m| m.decision_us), true),
         ],
     )
 }
