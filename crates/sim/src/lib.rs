@@ -28,6 +28,7 @@ pub use env::{SplitEnv, SplitSetup, Step};
 pub use environment::{Env, EnvError, Space};
 pub use layer_cost::{Hardware, LayerCost, LayerTimes, LayerTimesError};
 pub use layers::{Compute, CostWeights, Layer, LayerTable};
+pub use markov_channel::{MarkovChannel, MarkovError};
 pub use mcia_scenario::{ChannelSpec, DeviceGroup, EdgeConfig, Scenario, ScenarioError, TaskKind};
 pub use mcia_search::{
     coordinate_descent, coordinate_descent_from_greedy, exhaustive, random_slot, score,
@@ -54,6 +55,7 @@ mod env;
 mod environment;
 mod layer_cost;
 mod layers;
+mod markov_channel;
 mod mcia_scenario;
 mod mcia_search;
 mod measured;
