@@ -303,6 +303,32 @@ pub struct StoppingArgs {
     /// minimum uplink rate per stage), for `coinfer device run`.
     #[arg(long, requires = "model")]
     pub online_rule: Option<PathBuf>,
+    /// Correlated channels: compare the Markov rule (backward induction over stage and channel
+    /// state) with the i.i.d. rule on Gauss–Markov fading with these correlations per layer
+    /// (in [0, 1); the configured channel's mean gain), e.g. `0,0.5,0.9,0.95,0.99`.
+    #[arg(long, value_delimiter = ',')]
+    pub correlation: Vec<f64>,
+    /// Correlated channel fitted to a recorded trace (CSV, values in the last column).
+    #[arg(long)]
+    pub markov_trace: Option<PathBuf>,
+    /// What the trace's values are.
+    #[arg(long, value_enum, default_value = "rate-bps")]
+    pub trace_values: TraceValues,
+    /// Trace samples per layer (stage) when fitting the chain.
+    #[arg(long, default_value_t = 1)]
+    pub lag: usize,
+    /// States of the Markov chains.
+    #[arg(long, default_value_t = 64)]
+    pub states: usize,
+}
+
+/// What a trace's values are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TraceValues {
+    /// Achievable uplink rates (bit/s), converted to gains by the radio's Shannon formula.
+    RateBps,
+    /// Channel power gains.
+    Gain,
 }
 
 /// `coinfer automl`: without a subcommand, the search.

@@ -113,6 +113,14 @@ pub struct StoppingBench {
     pub osla_decision_ns: f64,
     /// Monte Carlo evaluation of the OSLA rule (inferences/s).
     pub monte_carlo_inferences_per_s: f64,
+    /// Markov backward induction, 50 stages × 64 channel states (ms; target ≤ 1).
+    pub markov_induction_50x64_ms: f64,
+    /// One Markov-rule decision: the observed gain to its state, then the table (ns; target
+    /// ≤ 100).
+    pub markov_decision_ns: f64,
+    /// Placement: the period cost of every K for a 1,000-layer table on a 64-state channel
+    /// (ms; target ≤ 1,000).
+    pub placement_1000_layers_ms: f64,
 }
 
 /// Times backward induction, an OSLA decision and Monte Carlo evaluation, ~1 s each.
@@ -147,10 +155,41 @@ pub fn stopping_bench() -> Result<StoppingBench> {
     let samples = 200_000;
     let mc_ns = time_ns(1.0, || monte_carlo(&p, &ch, stages, &rule, samples, &mut rng).mean)
         / samples as f64;
+    let markov = coinfer_sim::MarkovChannel::gauss_markov(0.9, 0.02, 64)
+        .map_err(|e| PipelineError::Invalid(e.to_string()))?;
+    let markov_ns = time_ns(1.0, || {
+        coinfer_policy::stopping_markov::markov_backward_induction(&p, &markov, stages)
+            .expected_cost
+    });
+    let table =
+        coinfer_policy::stopping_markov::markov_backward_induction(&p, &markov, stages).rule;
+    let decision_ns = time_ns(1.0, || {
+        use coinfer_policy::stopping_markov::StateRule;
+        i = (i + 1) & 1023;
+        table.stop(i % stages, markov.state_of(gains[i]))
+    });
+    let layers = 1000;
+    let big = StoppingProblem {
+        offload_bits: (0..=layers).map(|n| 1e5 / (1.0 + n as f64)).collect(),
+        edge_time_s: (0..=layers).map(|n| (layers - n) as f64 * 1e-6).collect(),
+        local_cost: vec![1e-4; layers],
+        ..p.clone()
+    };
+    let small = FiniteStateChannel::rayleigh_quantiles(0.02, 64)
+        .map_err(|e| PipelineError::Invalid(e.to_string()))?;
+    let downloads = vec![1e-5; layers];
+    let t = std::time::Instant::now();
+    let (_, best) =
+        coinfer_policy::placement::enumerate_placement(&big, &small, &downloads, 1000.0);
+    let placement_ms = t.elapsed().as_secs_f64() * 1e3;
+    std::hint::black_box(best);
     Ok(StoppingBench {
         backward_induction_50x1000_ms: bi_ns / 1e6,
         osla_decision_ns: osla_ns,
         monte_carlo_inferences_per_s: 1e9 / mc_ns,
+        markov_induction_50x64_ms: markov_ns / 1e6,
+        markov_decision_ns: decision_ns,
+        placement_1000_layers_ms: placement_ms,
     })
 }
 

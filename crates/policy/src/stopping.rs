@@ -101,7 +101,7 @@ impl StoppingProblem {
         self.offload_cost_at_rate(n, self.radio.rate_bps(h))
     }
 
-    fn offload_cost_at_rate(&self, n: usize, up_bps: f64) -> f64 {
+    pub(crate) fn offload_cost_at_rate(&self, n: usize, up_bps: f64) -> f64 {
         let link =
             Link { up_bps, tx_power_w: self.radio.tx_power_w, transport: self.transport.clone() };
         let work = Work::split(0.0, 0.0, self.offload_bits[n] / 8.0, self.edge_time_s[n]);
@@ -109,7 +109,7 @@ impl StoppingProblem {
     }
 
     /// Cost of being forced to stop at the horizon `k` (0 when `k = N`: done locally).
-    fn terminal_cost(&self, k: usize, h: f64) -> f64 {
+    pub(crate) fn terminal_cost(&self, k: usize, h: f64) -> f64 {
         if k == self.layers() {
             0.0
         } else {

@@ -16,11 +16,37 @@ const ROW_SUM_TOLERANCE: f64 = 1e-9;
 /// A finite-state Markov channel: state `s` has gain `gains[s]` (sorted ascending); from `s`
 /// the next stage is in `s'` with probability `transition[s][s']`; stage 0's state is drawn
 /// from `initial`.
+/// In files, `{gains, transition, initial}`, validated on reading.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "MarkovFile", into = "MarkovFile")]
 pub struct MarkovChannel {
     gains: Vec<f64>,
     transition: Vec<Vec<f64>>,
     initial: Vec<f64>,
+    /// Lowest gain of states 1.. (geometric means of neighbours), for [`MarkovChannel::state_of`].
+    boundaries: Vec<f64>,
+}
+
+/// A Markov channel as written in a file.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MarkovFile {
+    gains: Vec<f64>,
+    transition: Vec<Vec<f64>>,
+    initial: Vec<f64>,
+}
+
+impl TryFrom<MarkovFile> for MarkovChannel {
+    type Error = MarkovError;
+    fn try_from(f: MarkovFile) -> Result<Self, MarkovError> {
+        MarkovChannel::new(f.gains, f.transition, f.initial)
+    }
+}
+
+impl From<MarkovChannel> for MarkovFile {
+    fn from(c: MarkovChannel) -> Self {
+        MarkovFile { gains: c.gains, transition: c.transition, initial: c.initial }
+    }
 }
 
 /// Why a Markov channel is unusable, naming the row or field.
@@ -98,7 +124,8 @@ impl MarkovChannel {
             check_row(format!("transition[{i}]"), row)?;
         }
         check_row("initial".into(), &initial)?;
-        Ok(MarkovChannel { gains, transition, initial })
+        let boundaries = gains.windows(2).map(|w| (w[0] * w[1]).sqrt()).collect();
+        Ok(MarkovChannel { gains, transition, initial, boundaries })
     }
 
     /// Quantises a Gauss–Markov Rayleigh process (complex amplitude
@@ -236,10 +263,7 @@ impl MarkovChannel {
     /// The state a gain falls in: the one whose gain is nearest in log scale (boundaries at
     /// geometric means of neighbours) — how a device maps an observed rate to a state.
     pub fn state_of(&self, gain: f64) -> usize {
-        self.gains
-            .windows(2)
-            .position(|w| gain < (w[0] * w[1]).sqrt())
-            .unwrap_or(self.gains.len() - 1)
+        self.boundaries.partition_point(|&b| b <= gain)
     }
 
     /// The lowest gain mapped to state `s` (0 for the first).
@@ -247,7 +271,7 @@ impl MarkovChannel {
         if s == 0 {
             0.0
         } else {
-            (self.gains[s - 1] * self.gains[s]).sqrt()
+            self.boundaries.get(s - 1).copied().unwrap_or(f64::INFINITY)
         }
     }
 
@@ -310,7 +334,7 @@ impl MarkovChannel {
 
 /// Row `i` of the quantised chain: `P(|g'|² ∈ bin j | |g|² ∈ bin i)` for every `j`, for the
 /// AR(1) complex Gaussian with correlation `rho` and `|g|² ~ Exp(1)` (bins between `edges`).
-/// Gauss–Legendre over `|g|²` in probability space (4 panels × 16 points), the conditional
+/// Gauss–Legendre over `|g|²` in probability space (2 panels × 16 points, 8 on the unbounded last bin), the conditional
 /// law at every edge per node.
 fn quantised_row(rho: f64, edges: &[f64], i: usize) -> Vec<f64> {
     let states = edges.len() - 1;
@@ -319,7 +343,8 @@ fn quantised_row(rho: f64, edges: &[f64], i: usize) -> Vec<f64> {
     let (ua, ub) = (1.0 - (-a).exp(), if b.is_finite() { 1.0 - (-b).exp() } else { 1.0 });
     let (nodes, weights) = gauss_legendre_16();
     let mut row = vec![0.0; states];
-    let panels = 4;
+    // The last bin reaches to infinity: more panels where the conditional law moves most.
+    let panels = if b.is_finite() { 2 } else { 8 };
     for p in 0..panels {
         let lo = ua + (ub - ua) * p as f64 / panels as f64;
         let hi = ua + (ub - ua) * (p + 1) as f64 / panels as f64;
@@ -455,6 +480,14 @@ mod tests {
         .to_string();
         assert!(e.contains("initial"), "{e}");
         assert!(MarkovChannel::gauss_markov(1.0, 1.0, 8).is_err());
+        // Files are validated on reading.
+        let text = serde_json::to_string(&ok.unwrap()).unwrap();
+        let back: MarkovChannel = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.state_of(1.5), 1);
+        assert_eq!(back.state_of(1.4), 0);
+        let bad = text.replace("0.8", "0.7");
+        let e = serde_json::from_str::<MarkovChannel>(&bad).unwrap_err().to_string();
+        assert!(e.contains("transition[1]"), "{e}");
         assert!(MarkovChannel::gauss_markov(0.5, 1.0, 0).is_err());
     }
 

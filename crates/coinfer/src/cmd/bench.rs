@@ -89,6 +89,21 @@ pub fn stopping(json: bool) -> Result<()> {
             format!("{:.2e} inferences/s", b.monte_carlo_inferences_per_s),
             "-".into(),
         ],
+        vec![
+            "Markov backward induction, 50 stages × 64 states".into(),
+            format!("{:.3} ms", b.markov_induction_50x64_ms),
+            "≤ 1 ms".into(),
+        ],
+        vec![
+            "one Markov-rule decision (gain → state → table)".into(),
+            format!("{:.1} ns", b.markov_decision_ns),
+            "≤ 100 ns".into(),
+        ],
+        vec![
+            "placement, every K of a 1,000-layer table (64 states)".into(),
+            format!("{:.0} ms", b.placement_1000_layers_ms),
+            "≤ 1,000 ms".into(),
+        ],
     ];
     println!("{}", table(&["measurement", "value", "target"], rows));
     Ok(())
