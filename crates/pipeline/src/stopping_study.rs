@@ -188,7 +188,7 @@ fn evaluate_rules(
     let rules: [(&'static str, &dyn StoppingRule); 6] = [
         ("optimal (backward induction)", &opt.rule),
         ("one-stage look-ahead", &osla),
-        ("fixed split (mean channel)", &fixed),
+        ("best fixed split (in expectation)", &fixed),
         ("myopic", &myopic),
         ("always offload input", &offload),
         ("always local (to horizon)", &local),
@@ -260,10 +260,7 @@ pub fn stopping_study(study: &StudyConfig) -> Result<StoppingStudy> {
                 download_cost: downloads[0],
                 inferences: cfg.placement.inferences_per_period,
             };
-            // The closed form neglects the edge-time term, as in its derivation.
-            let mut no_edge = p.clone();
-            no_edge.edge_time_s.iter_mut().for_each(|t| *t = 0.0);
-            Some(mlp.closed_form(ch.as_ref(), &|h| no_edge.offload_cost(0, h)))
+            Some(mlp.closed_form(ch.as_ref(), &p))
         }
         _ => None,
     };

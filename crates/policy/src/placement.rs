@@ -76,39 +76,54 @@ pub struct ClosedFormPlacement {
 }
 
 impl EqualWidthMlp {
-    /// The closed-form placement, given the offloading cost `Φ(h)` of the (common) feature.
+    /// The closed-form placement for problem `p` (an equal-width MLP: the same feature after
+    /// every layer, edge time `τ_n = (N − n)·t_e`). The edge term is folded in, not dropped:
+    /// stopping after `n` layers costs `Σ_{i<n}(ψ − w_T·t_e) + Φ′(h) + w_T·N·t_e` with `Φ′` the
+    /// offload cost without edge time, so the formula runs with `ψ′ = ψ − w_T·t_e` and adds
+    /// the constant `w_T·N·t_e` to every `J(K)` (finishing locally gives the same identity).
+    /// Every expectation splits exactly at the OSLA threshold.
     pub fn closed_form(
         &self,
         channel: &dyn ChannelModel,
-        offload_cost: &dyn Fn(f64) -> f64,
+        p: &StoppingProblem,
     ) -> ClosedFormPlacement {
-        let c = channel.expect(offload_cost);
-        // OSLA: stop iff Φ(h) ≤ ψ + E[Φ]; Φ decreases in h, so this is h ≥ η.
-        let g = self.local_cost + c;
-        let stop = |h: f64| offload_cost(h) <= g;
-        let p = channel.expect(&|h| if stop(h) { 1.0 } else { 0.0 });
-        let q = 1.0 - p;
-        let above = channel.expect(&|h| if stop(h) { offload_cost(h) } else { 0.0 });
         let n = self.layers;
-        // m = E[Φ | h ≥ η], U = m + (q/p)·ψ (only meaningful when p > 0).
-        let u = if p > 0.0 { above / p + q / p * self.local_cost } else { f64::NAN };
+        let w_t = p.weights.time;
+        let tau0 = p.edge_time_s.first().copied().unwrap_or(0.0);
+        let tau1 = p.edge_time_s.get(1).copied().unwrap_or(0.0);
+        let edge_layer = w_t * (tau0 - tau1);
+        let constant = n as f64 * edge_layer;
+        let psi = self.local_cost - edge_layer;
+        let phi = |h: f64| p.offload_cost(0, h) - w_t * tau0;
+        let c = channel.expect(&phi);
+        // OSLA: stop iff Φ′(h) ≤ ψ′ + E[Φ′], i.e. Φ_0(h) ≤ that + w_T·τ_0: h ≥ η.
+        let eta = p.threshold_for(0, psi + c + w_t * tau0);
+        let prob = channel.prob_at_least(eta);
+        let q = 1.0 - prob;
+        let above = channel.expect_above(eta, &phi);
+        // m = E[Φ′ | h ≥ η], U = m + (q/p)·ψ′ (only meaningful when p > 0).
+        let u = if prob > 0.0 { above / prob + q / prob * psi } else { f64::NAN };
         let formula = |k: usize| -> f64 {
-            if p <= 0.0 {
+            if prob <= 0.0 {
                 // Never stop early: compute to the horizon, then forced offload (or done).
-                let j = k as f64 * self.local_cost + if k == n { 0.0 } else { c };
-                return k as f64 * self.download_cost + self.inferences * j;
+                let j = k as f64 * psi + if k == n { 0.0 } else { c };
+                return k as f64 * self.download_cost + self.inferences * (j + constant);
             }
             let j = if k == n {
                 // The last stage looks ahead to finishing locally (terminal cost 0).
-                let last = self.last_stage_cost(channel, offload_cost);
+                let last = {
+                    let eta_last = p.threshold_for(0, psi + w_t * tau0);
+                    channel.expect_above(eta_last, &phi)
+                        + (1.0 - channel.prob_at_least(eta_last)) * psi
+                };
                 u * (1.0 - q.powi(n as i32 - 1)) + q.powi(n as i32 - 1) * last
             } else {
                 u + q.powi(k as i32) * (c - u)
             };
-            k as f64 * self.download_cost + self.inferences * j
+            k as f64 * self.download_cost + self.inferences * (j + constant)
         };
         let costs: Vec<f64> = (0..=n).map(formula).collect();
-        let k_star = if p > 0.0 && q > 0.0 {
+        let k_star = if prob > 0.0 && q > 0.0 {
             let arg = self.inferences * (c - u) * (1.0 / q).ln() / self.download_cost;
             if arg > 0.0 {
                 arg.ln() / (1.0 / q).ln()
@@ -129,16 +144,6 @@ impl EqualWidthMlp {
         let k = candidates.into_iter().fold(n, |b, k| if costs[k] < costs[b] { k } else { b });
         ClosedFormPlacement { k_star, k, total: costs[k], costs }
     }
-
-    /// Expected cost from the last stage `N − 1` when the horizon is `N`: OSLA compares
-    /// `Φ(h)` with `ψ` (finishing locally).
-    fn last_stage_cost(
-        &self,
-        channel: &dyn ChannelModel,
-        offload_cost: &dyn Fn(f64) -> f64,
-    ) -> f64 {
-        channel.expect(&|h| offload_cost(h).min(self.local_cost))
-    }
 }
 
 #[cfg(test)]
@@ -148,9 +153,14 @@ mod tests {
     use coinfer_sim::{FiniteStateChannel, Radio, TruncatedRayleigh};
 
     fn mlp_problem(n: usize, psi: f64) -> StoppingProblem {
+        mlp_with_edge(n, psi, 0.0)
+    }
+
+    /// Edge time `t_e` per remaining layer.
+    fn mlp_with_edge(n: usize, psi: f64, t_e: f64) -> StoppingProblem {
         StoppingProblem {
             offload_bits: vec![32.0 * 256.0; n + 1],
-            edge_time_s: vec![0.0; n + 1],
+            edge_time_s: (0..=n).map(|i| (n - i) as f64 * t_e).collect(),
             local_cost: vec![psi; n],
             radio: Radio { bandwidth_hz: 1e6, tx_power_w: 0.2, noise_w_per_hz: 1e-9 },
             weights: CostWeights { time: 1.0, energy: 0.5 },
@@ -161,13 +171,15 @@ mod tests {
     #[test]
     fn closed_form_matches_enumeration_of_the_osla_cost() {
         let mut interior = 0;
-        for (n, psi, s, q_inf) in [
-            (8, 2e-3, 1e-3, 50.0),
-            (12, 1e-3, 5e-2, 200.0),
-            (6, 5e-3, 1e-4, 10.0),
-            (10, 5e-4, 1e-2, 1000.0),
+        for (n, psi, s, q_inf, t_e) in [
+            (8, 2e-3, 1e-3, 50.0, 0.0),
+            (12, 1e-3, 5e-2, 200.0, 0.0),
+            (6, 5e-3, 1e-4, 10.0, 0.0),
+            (10, 5e-4, 1e-2, 1000.0, 0.0),
+            // A slow edge: its time folds into the local cost (ψ′ = ψ − w_T·t_e).
+            (8, 2e-3, 1e-3, 50.0, 1.2e-3),
         ] {
-            let p = mlp_problem(n, psi);
+            let p = mlp_with_edge(n, psi, t_e);
             let mlp =
                 EqualWidthMlp { layers: n, local_cost: psi, download_cost: s, inferences: q_inf };
             for ch in [
@@ -175,7 +187,7 @@ mod tests {
                     as Box<dyn ChannelModel>,
                 Box::new(TruncatedRayleigh::new(0.01, 0.001).unwrap()),
             ] {
-                let cf = mlp.closed_form(ch.as_ref(), &|h| p.offload_cost(0, h));
+                let cf = mlp.closed_form(ch.as_ref(), &p);
                 interior += usize::from(cf.k > 0 && cf.k < n && cf.k_star.is_finite());
                 // Enumeration: F(K) from the exact expected cost of the OSLA rule.
                 let enumerated: Vec<f64> = (0..=n)
@@ -198,7 +210,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(interior, 8, "every case should have its optimum strictly inside 0..N");
+        assert_eq!(interior, 10, "every case should have its optimum strictly inside 0..N");
     }
 
     #[test]

@@ -120,7 +120,7 @@ impl StoppingProblem {
     /// The gain above which `Φ_n(h) ≤ g` (0: always; ∞: never). The cost model is affine in
     /// the inverse uplink rate, `Φ = A + B / r`: `A` is its value on an infinitely fast link,
     /// `B` its excess at 1 bit/s, and the threshold rate `B / (g − A)`.
-    fn threshold_for(&self, n: usize, g: f64) -> f64 {
+    pub(crate) fn threshold_for(&self, n: usize, g: f64) -> f64 {
         let fixed = self.offload_cost_at_rate(n, f64::INFINITY);
         let slack = g - fixed;
         if slack <= 0.0 {
@@ -138,6 +138,11 @@ impl StoppingProblem {
 pub trait StoppingRule {
     /// `true` = offload now.
     fn stop(&self, n: usize, h: f64) -> bool;
+    /// `Some(η)` when stage `n` stops exactly for `h ≥ η` (`∞`: never): exact evaluation
+    /// then integrates each side of the jump separately. `None`: any other shape.
+    fn threshold(&self, _n: usize) -> Option<f64> {
+        None
+    }
 }
 
 /// Stop at stage `n` iff `h ≥ thresholds[n]` (the horizon stage always stops).
@@ -150,6 +155,9 @@ pub struct ThresholdRule {
 impl StoppingRule for ThresholdRule {
     fn stop(&self, n: usize, h: f64) -> bool {
         self.thresholds.get(n).is_none_or(|&eta| h >= eta)
+    }
+    fn threshold(&self, n: usize) -> Option<f64> {
+        Some(self.thresholds.get(n).copied().unwrap_or(0.0))
     }
 }
 
@@ -221,7 +229,8 @@ pub fn always_local(k: usize) -> ThresholdRule {
     ThresholdRule { thresholds }
 }
 
-/// The fixed split that is best for the average channel, used whatever `h` is.
+/// The best fixed split in expectation: the stage whose expected cost (local layers plus the
+/// expected offload cost there) is lowest, used whatever `h` is.
 pub fn fixed_split(
     p: &StoppingProblem,
     channel: &dyn ChannelModel,
@@ -273,6 +282,43 @@ impl StoppingRule for Myopic<'_> {
         };
         p.offload_cost(n, h) <= p.local_cost[n] + next
     }
+
+    fn threshold(&self, n: usize) -> Option<f64> {
+        // Both sides are affine in 1/r: Φ_n = A_n + B_n/r against ψ + A' + B'/r, so the rule
+        // is an upper threshold on the rate when B_n ≥ B' (offloading now costs at least as
+        // much per inverse bit/s as after one more layer).
+        let p = self.problem;
+        if n >= self.horizon {
+            return Some(0.0);
+        }
+        let (a, b) = affine(p, n);
+        let (a2, b2) = if n + 1 == self.horizon && self.horizon == p.layers() {
+            (0.0, 0.0)
+        } else {
+            affine(p, n + 1)
+        };
+        let slack = p.local_cost[n] + a2 - a;
+        let excess = b - b2;
+        if excess < 0.0 {
+            // Waiting sends more: always stop when the fixed parts allow it, otherwise stop
+            // only on *slow* links — not an upper threshold.
+            return (slack >= 0.0).then_some(0.0);
+        }
+        if excess == 0.0 {
+            return Some(if slack >= 0.0 { 0.0 } else { f64::INFINITY });
+        }
+        if slack <= 0.0 {
+            return Some(f64::INFINITY);
+        }
+        Some(p.radio.gain_for_rate(excess / slack))
+    }
+}
+
+/// `Φ_n = A + B / r`: the offload cost's value on an infinitely fast link and its excess at
+/// 1 bit/s.
+fn affine(p: &StoppingProblem, n: usize) -> (f64, f64) {
+    let fixed = p.offload_cost_at_rate(n, f64::INFINITY);
+    (fixed, p.offload_cost_at_rate(n, 1.0) - fixed)
 }
 
 /// Exact expected cost of any rule (exact on finite-state channels, quadrature otherwise).
@@ -286,7 +332,14 @@ pub fn expected_cost(
     let mut value = channel.expect(&|h| p.terminal_cost(k, h));
     for n in (0..k).rev() {
         let cont = p.local_cost[n] + value;
-        value = channel.expect(&|h| if rule.stop(n, h) { p.offload_cost(n, h) } else { cont });
+        value = match rule.threshold(n) {
+            // Each side of the jump integrated on its own (exact splitting).
+            Some(eta) => {
+                channel.expect_above(eta, &|h| p.offload_cost(n, h))
+                    + (1.0 - channel.prob_at_least(eta)) * cont
+            }
+            None => channel.expect(&|h| if rule.stop(n, h) { p.offload_cost(n, h) } else { cont }),
+        };
     }
     value
 }

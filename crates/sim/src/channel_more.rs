@@ -49,16 +49,22 @@ fn bessel_i0e(x: f64) -> f64 {
 }
 
 /// Rician fading with K-factor `k_factor` and mean gain `mean_gain`, truncated below at `h_min`
-/// (> 0, to keep `E[1/r]` finite). Sampling by rejection; expectations by Simpson quadrature
-/// of the density on `[h_min, h_min + 60·mean]`.
+/// (> 0, to keep `E[1/r]` finite). Sampling by rejection; expectations by graded-panel
+/// Gauss–Legendre quadrature of the density on `[h_min, h_min + 60·mean]`, split exactly at
+/// any threshold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TruncatedRician {
     k_factor: f64,
     mean_gain: f64,
     h_min: f64,
-    /// Quadrature nodes (gain, weight) with weights summing to 1.
-    nodes: Vec<(f64, f64)>,
+    /// Panels over `h − h_min` (units of gain).
+    panels: crate::panel_quadrature::Panels,
+    /// The density's mass above `h_min` (it normalises the truncated law).
+    mass: f64,
 }
+
+/// Span of the Rician quadrature in means above `h_min` (the density there is below e^{−40}).
+const RICIAN_SPAN: f64 = 60.0;
 
 impl TruncatedRician {
     /// A validated channel (`k_factor ≥ 0`: 0 is Rayleigh).
@@ -72,27 +78,10 @@ impl TruncatedRician {
         }
         let mean_gain = positive("mean_gain", mean_gain)?;
         let h_min = positive("h_min", h_min)?;
-        let pdf = |h: f64| {
-            let a = (k_factor + 1.0) / mean_gain;
-            let x = 2.0 * (k_factor * (k_factor + 1.0) * h / mean_gain).sqrt();
-            a * (-k_factor - a * h + x).exp() * bessel_i0e(x)
-        };
-        let intervals = 6000; // even
-        let width = 60.0 * mean_gain / intervals as f64;
-        let mut nodes: Vec<(f64, f64)> = (0..=intervals)
-            .map(|i| {
-                let h = h_min + i as f64 * width;
-                let w = if i == 0 || i == intervals {
-                    1.0
-                } else if i % 2 == 1 {
-                    4.0
-                } else {
-                    2.0
-                };
-                (h, w * width / 3.0 * pdf(h))
-            })
-            .collect();
-        let mass: f64 = nodes.iter().map(|n| n.1).sum();
+        let panels =
+            crate::panel_quadrature::Panels::graded(1e-3 * mean_gain, RICIAN_SPAN * mean_gain);
+        let mut channel = TruncatedRician { k_factor, mean_gain, h_min, panels, mass: 1.0 };
+        let mass = channel.integral_above(h_min, &|_| 1.0);
         if !(mass.is_finite() && mass > 1e-12) {
             return Err(ChannelError::Invalid {
                 field: "h_min",
@@ -100,8 +89,23 @@ impl TruncatedRician {
                 why: "leaves no probability mass above it",
             });
         }
-        nodes.iter_mut().for_each(|n| n.1 /= mass);
-        Ok(TruncatedRician { k_factor, mean_gain, h_min, nodes })
+        channel.mass = mass;
+        Ok(channel)
+    }
+
+    /// The (untruncated) Rician density of the gain.
+    fn pdf(&self, h: f64) -> f64 {
+        let (k, m) = (self.k_factor, self.mean_gain);
+        let a = (k + 1.0) / m;
+        let x = 2.0 * (k * (k + 1.0) * h / m).sqrt();
+        a * (-k - a * h + x).exp() * bessel_i0e(x)
+    }
+
+    /// `∫_{max(eta, h_min)} f(h)·pdf(h) dh / mass`.
+    fn integral_above(&self, eta: f64, f: &dyn Fn(f64) -> f64) -> f64 {
+        let h0 = self.h_min;
+        let lo = (eta - h0).max(0.0);
+        self.panels.integrate(lo, f64::INFINITY, &|x| f(h0 + x) * self.pdf(h0 + x)) / self.mass
     }
 
     fn draw(&self, rng: &mut dyn rand::RngCore) -> f64 {
@@ -121,24 +125,26 @@ impl ChannelModel for TruncatedRician {
                 return h;
             }
         }
-        // Astronomically unlikely once `new` accepted h_min; fall back to the quadrature law.
-        let u: f64 = rng.random();
-        let mut acc = 0.0;
-        for &(h, w) in &self.nodes {
-            acc += w;
-            if acc >= u {
-                return h;
-            }
-        }
+        // Astronomically unlikely once `new` accepted h_min (mass > 1e-12).
         self.h_min
     }
 
     fn expect(&self, f: &dyn Fn(f64) -> f64) -> f64 {
-        self.nodes.iter().map(|&(h, w)| w * f(h)).sum()
+        self.integral_above(self.h_min, f)
     }
 
     fn prob_at_least(&self, eta: f64) -> f64 {
-        self.nodes.iter().filter(|n| n.0 >= eta).map(|n| n.1).sum()
+        if eta == f64::INFINITY {
+            return 0.0;
+        }
+        self.integral_above(eta, &|_| 1.0).min(1.0)
+    }
+
+    fn expect_above(&self, eta: f64, f: &dyn Fn(f64) -> f64) -> f64 {
+        if eta == f64::INFINITY {
+            return 0.0;
+        }
+        self.integral_above(eta, f)
     }
 }
 
@@ -224,6 +230,18 @@ impl ChannelModel for GaussMarkov {
         } else {
             (-eta / self.mean_gain).exp()
         }
+    }
+
+    fn expect_above(&self, eta: f64, f: &dyn Fn(f64) -> f64) -> f64 {
+        if eta <= self.h_min {
+            return self.expect(f);
+        }
+        if eta == f64::INFINITY {
+            return 0.0;
+        }
+        // Above eta (> h_min) the gain is eta plus the same exponential.
+        let tail = crate::channel::TruncatedRayleigh { mean_gain: self.mean_gain, h_min: eta };
+        self.prob_at_least(eta) * tail.expect(f)
     }
 }
 

@@ -60,6 +60,7 @@ mod mcia_scenario;
 mod mcia_search;
 mod measured;
 mod multi_device;
+mod panel_quadrature;
 mod plan;
 mod profiles;
 mod score;

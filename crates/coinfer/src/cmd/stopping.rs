@@ -133,7 +133,7 @@ fn print_report(report: &StoppingStudy, samples: usize) {
     );
     if let Some(c) = &closed {
         println!(
-            "closed form (equal-width MLP, OSLA, edge time neglected): K* = {:.2} → K = {} (period cost {:.4e})",
+            "closed form (equal-width MLP, OSLA, edge time folded into ψ): K* = {:.2} → K = {} (period cost {:.4e})",
             c.k_star, c.k, c.total
         );
     }
