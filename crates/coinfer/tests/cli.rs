@@ -553,13 +553,28 @@ fn stopping_config_errors_name_the_field() {
             "sum to 0.9",
         ),
         ("download_rate_bps = 20e6", "download_rate_bps = -1.0", "download_rate_bps"),
+        ("download_rate_bps = 20e6", "download_rate_bps = 0", "must be a finite number > 0"),
         ("layers = 10", "layers = 0", "no layers"),
+        // Unknown keys are refused everywhere, not only at the top.
+        ("tx_power_w = 0.2 ", "tx_powr_w = 0.3\ntx_power_w = 0.2 ", "tx_powr_w"),
+        ("energy = 0.5 ", "energi = 1.0\nenergy = 0.5 ", "energi"),
+        // A negative weight is named as the weight, not as the first local cost.
+        ("time = 1.0 ", "time = -1.0 ", "weights.time"),
+        // Two forms of a device: refused, naming both.
+        ("profile = \"rpi4\"", "profile = \"rpi4\"\nmacs_per_s = 1e9", "not a mix of `profile`, `macs_per_s`"),
+        ("levels = 32", "levels = 0", "levels"),
+        ("samples = 200000", "samples = 0", "monte_carlo.samples"),
     ] {
         assert!(base.contains(from), "{from}");
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, base.replace(from, to)).unwrap();
         fails_with(&["stopping", "--config", path.to_str().unwrap()], &[needle]);
     }
+    // A horizon beyond the network.
+    fails_with(
+        &["stopping", "--config", "examples/stopping-mlp.toml", "--horizon", "11"],
+        &["horizon 11", "10 layers"],
+    );
 }
 
 #[test]

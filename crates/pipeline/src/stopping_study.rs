@@ -264,7 +264,17 @@ pub fn stopping_study(study: &StudyConfig) -> Result<StoppingStudy> {
         }
         _ => None,
     };
-    let k = study.horizon.unwrap_or(best.k).min(n);
+    if let Some(h) = study.horizon.filter(|&h| h > n) {
+        return Err(PipelineError::Invalid(format!(
+            "horizon {h}: the network has {n} layers (K counts layers placed on the device, 0..={n})"
+        )));
+    }
+    if cfg.monte_carlo.samples == 0 {
+        return Err(PipelineError::Invalid(
+            "`monte_carlo.samples` = 0: must be ≥ 1 (inferences simulated per rule)".into(),
+        ));
+    }
+    let k = study.horizon.unwrap_or(best.k);
     let seed = cfg.monte_carlo.seed;
     let rules = evaluate_rules(&p, ch.as_ref(), k, cfg.monte_carlo.samples, seed);
     let opt = backward_induction(&p, ch.as_ref(), k);

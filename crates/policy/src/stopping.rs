@@ -14,13 +14,15 @@ use coinfer_sim::{predict, ChannelModel, Link, Radio, Transport, Work};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoppingError {
-    /// A numeric field is NaN, infinite or negative.
-    #[error("`{field}` = {value} is invalid: must be a finite number ≥ 0")]
+    /// A numeric field is NaN, infinite or out of its range.
+    #[error("`{field}` = {value} is invalid: must be {why}")]
     Invalid {
         /// Field (with index), e.g. `local_cost[3]`.
         field: String,
         /// Value given.
         value: f64,
+        /// What it must be (`a finite number ≥ 0`).
+        why: &'static str,
     },
     /// The layer table is empty or its columns have different lengths.
     #[error("layer table: {0}")]
@@ -32,6 +34,9 @@ pub enum StoppingError {
     #[error(transparent)]
     Config(#[from] coinfer_sim::ConfigError),
 }
+
+/// What most numeric fields must be.
+pub(crate) const NON_NEGATIVE: &str = "a finite number ≥ 0";
 
 /// An online splitting problem over `N` layers.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -72,6 +77,19 @@ impl StoppingProblem {
                 self.edge_time_s.len()
             )));
         }
+        // The weights first: a bad weight makes every local cost bad, and the weight is the
+        // field to fix.
+        for (field, value) in
+            [("weights.time", self.weights.time), ("weights.energy", self.weights.energy)]
+        {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(StoppingError::Invalid {
+                    field: field.into(),
+                    value,
+                    why: NON_NEGATIVE,
+                });
+            }
+        }
         let columns: [(&str, &[f64]); 3] = [
             ("offload_bits", &self.offload_bits),
             ("edge_time_s", &self.edge_time_s),
@@ -81,14 +99,11 @@ impl StoppingProblem {
             if let Some((i, &v)) =
                 col.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v >= 0.0))
             {
-                return Err(StoppingError::Invalid { field: format!("{name}[{i}]"), value: v });
-            }
-        }
-        for (field, value) in
-            [("weights.time", self.weights.time), ("weights.energy", self.weights.energy)]
-        {
-            if !(value.is_finite() && value >= 0.0) {
-                return Err(StoppingError::Invalid { field: field.into(), value });
+                return Err(StoppingError::Invalid {
+                    field: format!("{name}[{i}]"),
+                    value: v,
+                    why: NON_NEGATIVE,
+                });
             }
         }
         self.radio.validate()?;

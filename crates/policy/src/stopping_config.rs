@@ -82,8 +82,10 @@ impl StoppingConfig {
             ("placement.download_rate_bps", p.download_rate_bps),
             ("placement.rx_power_w", p.rx_power_w),
         ] {
-            if !(v.is_finite() && v >= 0.0) || (field.ends_with("rate_bps") && v == 0.0) {
-                return Err(StoppingError::Invalid { field: field.into(), value: v });
+            let rate = field.ends_with("rate_bps");
+            if !(v.is_finite() && v >= 0.0) || (rate && v == 0.0) {
+                let why = if rate { "a finite number > 0" } else { crate::stopping::NON_NEGATIVE };
+                return Err(StoppingError::Invalid { field: field.into(), value: v, why });
             }
         }
         let table = self.network.table();
@@ -114,6 +116,7 @@ pub fn problem_from_table(
                 return Err(StoppingError::Invalid {
                     field: format!("layers[{i}].{name}"),
                     value: v,
+                    why: crate::stopping::NON_NEGATIVE,
                 });
             }
         }

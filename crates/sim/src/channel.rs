@@ -36,6 +36,7 @@ fn positive(field: &'static str, value: f64) -> Result<f64, ChannelError> {
 
 /// Radio parameters of the uplink.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Radio {
     /// Bandwidth `B` (Hz).
     pub bandwidth_hz: f64,
@@ -119,7 +120,13 @@ impl FiniteStateChannel {
     /// `mean_gain`), i.e. `h_j = −mean·ln(1 − (j + ½)/n)`.
     pub fn rayleigh_quantiles(mean_gain: f64, n: usize) -> Result<Self, ChannelError> {
         positive("mean_gain", mean_gain)?;
-        let n = n.max(1);
+        if n == 0 {
+            return Err(ChannelError::Invalid {
+                field: "levels",
+                value: 0.0,
+                why: "must be ≥ 1 (states of the quantised channel)",
+            });
+        }
         let states = (0..n)
             .map(|j| (-mean_gain * (1.0 - (j as f64 + 0.5) / n as f64).ln(), 1.0 / n as f64))
             .collect();

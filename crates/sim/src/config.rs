@@ -11,12 +11,14 @@ use crate::profiles::profile_by_name;
 #[non_exhaustive]
 pub enum ConfigError {
     /// A numeric field is NaN, infinite or out of range.
-    #[error("`{field}` = {value} is invalid: must be a finite number > 0")]
+    #[error("`{field}` = {value} is invalid: must be {why}")]
     Invalid {
         /// Field.
         field: String,
         /// Value given.
         value: f64,
+        /// What it must be (`a finite number > 0`).
+        why: &'static str,
     },
     /// No built-in profile has this name.
     #[error("unknown hardware profile `{0}` (see `coinfer profiles`)")]
@@ -163,9 +165,11 @@ impl NetworkConfig {
     }
 }
 
-/// A compute resource: a named profile or explicit figures.
+/// A compute resource: a named profile or explicit figures. Exactly one form per table: a mix
+/// (`profile` with `macs_per_s`, say) is refused, naming the keys, rather than one form
+/// silently winning.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, try_from = "RawCompute")]
 pub enum ComputeConfig {
     /// A built-in profile by name (`coinfer profiles`).
     Profile {
@@ -185,6 +189,70 @@ pub enum ComputeConfig {
     },
 }
 
+/// Every key any form of [`ComputeConfig`] has, to tell which form a table is.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCompute {
+    profile: Option<String>,
+    macs_per_s: Option<f64>,
+    power_w: Option<f64>,
+    mem_bytes_per_s: Option<f64>,
+    op_overhead_s: Option<f64>,
+    kappa: Option<f64>,
+    freq_hz: Option<f64>,
+    cycles_per_mac: Option<f64>,
+}
+
+impl TryFrom<RawCompute> for ComputeConfig {
+    type Error = String;
+    fn try_from(r: RawCompute) -> Result<Self, String> {
+        let named = |pairs: &[(&str, bool)]| -> Vec<String> {
+            pairs.iter().filter(|p| p.1).map(|p| format!("`{}`", p.0)).collect()
+        };
+        let profile = named(&[("profile", r.profile.is_some())]);
+        let explicit = named(&[
+            ("macs_per_s", r.macs_per_s.is_some()),
+            ("power_w", r.power_w.is_some()),
+            ("mem_bytes_per_s", r.mem_bytes_per_s.is_some()),
+            ("op_overhead_s", r.op_overhead_s.is_some()),
+        ]);
+        let dvfs = named(&[
+            ("kappa", r.kappa.is_some()),
+            ("freq_hz", r.freq_hz.is_some()),
+            ("cycles_per_mac", r.cycles_per_mac.is_some()),
+        ]);
+        let forms = [!profile.is_empty(), !explicit.is_empty(), !dvfs.is_empty()];
+        if forms.iter().filter(|f| **f).count() > 1 {
+            let mut keys = profile;
+            keys.extend(explicit);
+            keys.extend(dvfs);
+            return Err(format!(
+                "compute: give one form — `profile`, or `macs_per_s` + `power_w` (+ \
+                 `mem_bytes_per_s`, `op_overhead_s`), or `kappa` + `freq_hz` + \
+                 `cycles_per_mac` — not a mix of {}",
+                keys.join(", ")
+            ));
+        }
+        let missing = |what: &str| format!("compute: `{what}` is missing");
+        if let Some(profile) = r.profile {
+            return Ok(ComputeConfig::Profile { profile });
+        }
+        if forms[2] {
+            return Ok(ComputeConfig::Dvfs {
+                kappa: r.kappa.ok_or_else(|| missing("kappa"))?,
+                freq_hz: r.freq_hz.ok_or_else(|| missing("freq_hz"))?,
+                cycles_per_mac: r.cycles_per_mac.ok_or_else(|| missing("cycles_per_mac"))?,
+            });
+        }
+        Ok(ComputeConfig::Explicit(Compute {
+            macs_per_s: r.macs_per_s.ok_or_else(|| missing("macs_per_s"))?,
+            power_w: r.power_w.ok_or_else(|| missing("power_w"))?,
+            mem_bytes_per_s: r.mem_bytes_per_s.unwrap_or(0.0),
+            op_overhead_s: r.op_overhead_s.unwrap_or(0.0),
+        }))
+    }
+}
+
 impl ComputeConfig {
     /// The compute figures.
     pub fn compute(&self) -> Result<Compute, ConfigError> {
@@ -197,7 +265,11 @@ impl ComputeConfig {
                     [("kappa", *kappa), ("freq_hz", *freq_hz), ("cycles_per_mac", *cycles_per_mac)]
                 {
                     if !(v.is_finite() && v > 0.0) {
-                        return Err(ConfigError::Invalid { field: field.into(), value: v });
+                        return Err(ConfigError::Invalid {
+                            field: field.into(),
+                            value: v,
+                            why: "a finite number > 0",
+                        });
                     }
                 }
                 Ok(Compute::dvfs(*kappa, *freq_hz, *cycles_per_mac))
@@ -205,14 +277,22 @@ impl ComputeConfig {
             ComputeConfig::Explicit(c) => {
                 for (field, v) in [("macs_per_s", c.macs_per_s), ("power_w", c.power_w)] {
                     if !(v.is_finite() && v > 0.0) {
-                        return Err(ConfigError::Invalid { field: field.into(), value: v });
+                        return Err(ConfigError::Invalid {
+                            field: field.into(),
+                            value: v,
+                            why: "a finite number > 0",
+                        });
                     }
                 }
                 for (field, v) in
                     [("mem_bytes_per_s", c.mem_bytes_per_s), ("op_overhead_s", c.op_overhead_s)]
                 {
                     if !(v.is_finite() && v >= 0.0) {
-                        return Err(ConfigError::Invalid { field: field.into(), value: v });
+                        return Err(ConfigError::Invalid {
+                            field: field.into(),
+                            value: v,
+                            why: "a finite number ≥ 0",
+                        });
                     }
                 }
                 Ok(*c)

@@ -5,6 +5,7 @@ use crate::profiles::HardwareProfile;
 
 /// One layer (or segment) of a chain.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Layer {
     /// Multiply–accumulates per inference.
     pub macs: f64,
@@ -46,6 +47,7 @@ pub struct LayerTable {
 
 /// Weights of the energy-and-time cost `w_T·T + w_E·E`.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CostWeights {
     /// `w_T`, per second.
     pub time: f64,
