@@ -4,7 +4,8 @@
 //! bit-reproducible on one thread. So far: AMC's DDPG ([`Ddpg`], He et al., ECCV 2018, the
 //! agent of seed 000's AutoML co-inference) with its replay memory ([`Replay`]) and episodic
 //! search loop ([`ddpg_search`]), and random search at equal evaluations
-//! ([`random_search`]), the baseline every search must beat.
+//! ([`random_search`]), the baseline every search must beat; seed 001's [`MciaPpo`]; and a
+//! learned online-splitting rule for channels known only by a trace ([`FittedStopping`]).
 //!
 //! ```no_run
 //! use coinfer_agents::{ddpg_search, observation_dim, Ddpg, DdpgConfig};
@@ -21,6 +22,7 @@
 
 pub use ddpg::{Ddpg, DdpgConfig};
 pub use error::{AgentError, Result};
+pub use fitted_stopping::{replay_cost, FittedStopping, SplittingCosts};
 pub use mcia_features::{ChoiceTable, SlotFeatures, CHOICE_FEATURES, DEVICE_FEATURES};
 pub use mcia_ppo::{MciaPpo, MciaPpoConfig, ShareMode, TrainLog, VersionShape};
 pub use replay::{Batch, Replay, Transition};
@@ -30,6 +32,7 @@ pub use search::{
 
 mod ddpg;
 mod error;
+mod fitted_stopping;
 mod mcia_features;
 mod mcia_ppo;
 mod nets;

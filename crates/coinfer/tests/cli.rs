@@ -522,6 +522,17 @@ fn the_markov_rule_beats_the_iid_rule_on_correlated_fading() {
     assert!(get(&rows[1], "gap") > 0.01, "ρ = 0.9: {}", rows[1]);
     assert!(get(&rows[2], "gap") > get(&rows[1], "gap"), "ρ = 0.99: {}", rows[2]);
     assert!(rows[3]["channel"].as_str().unwrap().contains("uplink-trace.csv"));
+    // The trace's held-out replay: the learned rule (fitted continuation values) and the
+    // fitted Markov rule both beat the i.i.d. optimum on data none of them saw.
+    let replayed = rows[3]["held_out"]["replayed"].as_array().unwrap();
+    let cost = |name: &str| {
+        replayed.iter().find(|r| r[0].as_str().unwrap().starts_with(name)).unwrap()[1]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(cost("learned") < cost("i.i.d. optimal"), "{replayed:?}");
+    assert!(cost("Markov optimal") < cost("i.i.d. optimal"), "{replayed:?}");
+    assert_eq!(replayed.len(), 6);
     // Bad correlation and a trace too short for its lag: clear errors.
     fails_with(
         &["stopping", "--config", "examples/stopping-mlp.toml", "--correlation", "1.0"],

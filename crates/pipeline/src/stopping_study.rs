@@ -87,6 +87,19 @@ pub struct MarkovRow {
     pub threshold_form: bool,
     /// Backward induction's time (µs, median of 21 runs).
     pub induction_us: f64,
+    /// For a trace: every rule fitted on its first half and replayed on the second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_out: Option<HeldOut>,
+}
+
+/// Rules fitted on the first half of a trace, replayed on the second half (mean cost over
+/// every start position with room for the horizon): no model is trusted, only the data.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HeldOut {
+    /// Samples fitted on / replayed on.
+    pub samples: [usize; 2],
+    /// (rule, mean replayed cost), best first.
+    pub replayed: Vec<(String, f64)>,
 }
 
 /// A Monte Carlo estimate.
@@ -365,5 +378,53 @@ fn markov_row(
         markov_monte_carlo: MonteCarlo { mean: mc.mean, ci95: mc.ci95, samples: mc.samples },
         threshold_form: opt.rule.lowest_stopping_states().is_some(),
         induction_us: times[times.len() / 2],
+        held_out: match source {
+            MarkovSource::Trace { gains, states, lag, .. } => {
+                Some(held_out(p, k, gains, *states, *lag).map_err(PipelineError::Invalid)?)
+            }
+            MarkovSource::GaussMarkov { .. } => None,
+        },
     })
+}
+
+/// Fits every rule on the first half of `gains` and replays it on the second half.
+fn held_out(
+    p: &StoppingProblem,
+    k: usize,
+    gains: &[f64],
+    states: usize,
+    lag: usize,
+) -> std::result::Result<HeldOut, String> {
+    use coinfer_agents::{replay_cost, FittedStopping, SplittingCosts};
+    use coinfer_policy::stopping_markov::{markov_backward_induction, StateRule};
+    let (train, test) = gains.split_at(gains.len() / 2);
+    let chain =
+        coinfer_sim::MarkovChannel::from_trace(train, states, lag).map_err(|e| e.to_string())?;
+    let iid = chain.marginal().map_err(|e| e.to_string())?;
+    let offload = |n: usize, h: f64| p.offload_cost(n, h);
+    let costs = SplittingCosts { local_cost: &p.local_cost, offload_cost: &offload };
+    let learned = FittedStopping::fit(train, lag, k, &costs).map_err(|e| e.to_string())?;
+    let markov = markov_backward_induction(p, &chain, k).rule;
+    let iid_opt = backward_induction(p, &iid, k).rule;
+    let iid_osla = one_stage_look_ahead(p, &iid, k);
+    let (_, fixed) = fixed_split(p, &iid, k);
+    type Rule<'a> = Box<dyn Fn(usize, f64) -> bool + 'a>;
+    let rules: Vec<(&str, Rule<'_>)> = vec![
+        ("learned (fitted continuation values)", Box::new(|n, h| learned.stop(n, h, &costs))),
+        ("Markov optimal (chain fitted)", Box::new(|n, h| markov.stop(n, chain.state_of(h)))),
+        ("i.i.d. optimal", Box::new(|n, h| iid_opt.stop(n, h))),
+        ("i.i.d. one-stage look-ahead", Box::new(|n, h| iid_osla.stop(n, h))),
+        ("best fixed split (in expectation)", Box::new(|n, h| fixed.stop(n, h))),
+        ("always offload input", Box::new(|_, _| true)),
+    ];
+    let mut replayed = rules
+        .iter()
+        .map(|(name, rule)| {
+            replay_cost(test, lag, k, &costs, rule.as_ref())
+                .map(|c| (name.to_string(), c))
+                .ok_or_else(|| format!("the held-out half is shorter than the horizon {k}"))
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()?;
+    replayed.sort_by(|a, b| a.1.total_cmp(&b.1));
+    Ok(HeldOut { samples: [train.len(), test.len()], replayed })
 }

@@ -34,7 +34,7 @@ pub use mcia_search::{
     coordinate_descent, coordinate_descent_from_greedy, exhaustive, random_slot, score,
     slot_baseline, SlotBaseline, SlotSolution, EXHAUSTIVE_LIMIT,
 };
-pub use measured::{MeasuredCut, MeasuredModel, TIMER_FLOOR_S};
+pub use measured::{isotonic, MeasuredCut, MeasuredModel, TIMER_FLOOR_S};
 pub use multi_device::{
     Candidate, DeviceAction, DeviceOutcome, DeviceSpec, ModelVersion, MultiDeviceEnv,
     DEVICE_OBSERVATION_LEN,

@@ -89,7 +89,7 @@ fn median(xs: &mut [f64]) -> Option<f64> {
 
 /// The non-decreasing sequence closest to `ys` in least squares (pool-adjacent-violators).
 /// Written here: a dozen lines, where a crate would bring a statistics stack.
-fn isotonic(ys: &[f64]) -> Vec<f64> {
+pub fn isotonic(ys: &[f64]) -> Vec<f64> {
     let mut blocks: Vec<(f64, usize)> = Vec::with_capacity(ys.len()); // (mean, count)
     for &y in ys {
         blocks.push((y, 1));

@@ -205,4 +205,25 @@ fn print_report(report: &StoppingStudy, samples: usize) {
             rows
         )
     );
+    for m in &report.markov {
+        let Some(h) = &m.held_out else { continue };
+        println!(
+            "{}: every rule fitted on the first {} samples, replayed on the other {} (mean cost \
+             per inference over every start)",
+            m.channel, h.samples[0], h.samples[1]
+        );
+        let best = h.replayed.first().map_or(f64::NAN, |r| r.1);
+        let rows = h
+            .replayed
+            .iter()
+            .map(|(rule, c)| {
+                vec![
+                    rule.clone(),
+                    format!("{c:.5e}"),
+                    format!("{:+.2} %", 100.0 * (c / best - 1.0)),
+                ]
+            })
+            .collect();
+        println!("{}", table(&["rule", "replayed cost", "vs best"], rows));
+    }
 }
