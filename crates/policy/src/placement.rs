@@ -4,7 +4,7 @@
 
 use coinfer_sim::ChannelModel;
 
-use crate::stopping::{backward_induction, StoppingProblem};
+use crate::stopping::StoppingProblem;
 
 /// The per-period placement cost `F(K) = Ω(K) + Q·J(K)`.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -28,13 +28,19 @@ pub fn enumerate_placement(
     layer_download_cost: &[f64],
     inferences: f64,
 ) -> (Vec<PlacementCost>, PlacementCost) {
+    // Every horizon's induction is independent: one per core (rayon).
+    use rayon::prelude::*;
+    let affine = crate::stopping::AffineCosts::of(p);
+    let per_inference: Vec<f64> = (0..=p.layers())
+        .into_par_iter()
+        .map(|k| crate::stopping::backward_induction_with(p, &affine, channel, k).expected_cost)
+        .collect();
     let mut all = Vec::with_capacity(p.layers() + 1);
     let mut download = 0.0;
-    for k in 0..=p.layers() {
+    for (k, &j) in per_inference.iter().enumerate() {
         if k > 0 {
             download += layer_download_cost.get(k - 1).copied().unwrap_or(0.0);
         }
-        let j = backward_induction(p, channel, k).expected_cost;
         all.push(PlacementCost { k, download, per_inference: j, total: download + inferences * j });
     }
     let best = all.iter().copied().fold(all[0], |b, c| if c.total < b.total { c } else { b });

@@ -191,19 +191,78 @@ pub fn backward_induction(
     channel: &dyn ChannelModel,
     k: usize,
 ) -> OptimalRule {
+    backward_induction_with(p, &AffineCosts::of(p), channel, k)
+}
+
+/// Every stage's offload cost in its affine form `Φ_n(h) = A_n + B_n / r(h)` (exact for the
+/// cost model: every time it adds is bytes over the rate or a constant), so an expectation
+/// of `Φ_n` needs only `P(h ≥ η)` and `E[1/r; h ≥ η]`, whatever the stage.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AffineCosts {
+    /// `A_n`: the cost on an infinitely fast link.
+    pub(crate) fixed: Vec<f64>,
+    /// `B_n`: the excess at 1 bit/s.
+    pub(crate) per_inverse_rate: Vec<f64>,
+}
+
+impl AffineCosts {
+    /// Two predictions per stage.
+    pub(crate) fn of(p: &StoppingProblem) -> AffineCosts {
+        let (fixed, per_inverse_rate) = (0..=p.layers())
+            .map(|n| {
+                let a = p.offload_cost_at_rate(n, f64::INFINITY);
+                (a, p.offload_cost_at_rate(n, 1.0) - a)
+            })
+            .unzip();
+        AffineCosts { fixed, per_inverse_rate }
+    }
+
+    /// `E[Φ_n; h ≥ η]` from `P(h ≥ η)` and `E[1/r; h ≥ η]`.
+    fn expect_above(&self, n: usize, mass: f64, inverse_rate: f64) -> f64 {
+        self.fixed[n] * mass + self.per_inverse_rate[n] * inverse_rate
+    }
+
+    /// The gain above which `Φ_n(h) ≤ g` (as [`StoppingProblem::threshold_for`]).
+    fn threshold(&self, p: &StoppingProblem, n: usize, g: f64) -> f64 {
+        let slack = g - self.fixed[n];
+        if slack <= 0.0 {
+            return f64::INFINITY;
+        }
+        if self.per_inverse_rate[n] <= 0.0 {
+            return 0.0;
+        }
+        p.radio.gain_for_rate(self.per_inverse_rate[n] / slack)
+    }
+}
+
+/// [`backward_induction`] with the affine costs computed once (placement calls it for every
+/// horizon).
+pub(crate) fn backward_induction_with(
+    p: &StoppingProblem,
+    costs: &AffineCosts,
+    channel: &dyn ChannelModel,
+    k: usize,
+) -> OptimalRule {
     let k = k.min(p.layers());
+    let inverse_rate = |h: f64| 1.0 / p.radio.rate_bps(h);
+    let whole = channel.expect(&inverse_rate);
     let mut thresholds = vec![0.0; k + 1];
     // E[V_K]
-    let mut value = channel.expect(&|h| p.terminal_cost(k, h));
-    if k == p.layers() {
-        thresholds[k] = 0.0;
-    }
+    let mut value = if k == p.layers() { 0.0 } else { costs.expect_above(k, 1.0, whole) };
     for n in (0..k).rev() {
         let g = p.local_cost[n] + value;
-        let eta = p.threshold_for(n, g);
+        let eta = costs.threshold(p, n, g);
         thresholds[n] = eta;
-        value = channel.expect_above(eta, &|h| p.offload_cost(n, h))
-            + (1.0 - channel.prob_at_least(eta)) * g;
+        let mass = channel.prob_at_least(eta);
+        // Never and always need no integral.
+        let above = if mass <= 0.0 {
+            0.0
+        } else if mass >= 1.0 {
+            whole
+        } else {
+            channel.expect_above(eta, &inverse_rate)
+        };
+        value = costs.expect_above(n, mass, above) + (1.0 - mass) * g;
     }
     OptimalRule { rule: ThresholdRule { thresholds }, expected_cost: value }
 }

@@ -166,13 +166,9 @@ pub struct TruncatedRayleigh {
     pub h_min: f64,
 }
 
-/// Panels of [`TruncatedRayleigh::expect`] in units of the mean: `x = (h − h_min)/mean`
-/// over `[0, 50]` (the exponential tail beyond holds e^{−50} ≈ 2e-22 of the mass).
-fn rayleigh_panels() -> &'static crate::panel_quadrature::Panels {
-    static PANELS: std::sync::OnceLock<crate::panel_quadrature::Panels> =
-        std::sync::OnceLock::new();
-    PANELS.get_or_init(|| crate::panel_quadrature::Panels::graded(1e-3, 50.0))
-}
+/// Span of [`TruncatedRayleigh::expect`] in means above `h_min` (the exponential tail beyond
+/// holds e^{−50} ≈ 2e-22 of the mass).
+const RAYLEIGH_SPAN: f64 = 50.0;
 
 impl TruncatedRayleigh {
     /// A validated channel.
@@ -194,8 +190,16 @@ impl ChannelModel for TruncatedRayleigh {
     }
 
     fn expect(&self, f: &dyn Fn(f64) -> f64) -> f64 {
+        // In x = (h − h_min)/mean. The cost model's integrands are singular where the rate
+        // vanishes, at h = 0, i.e. x = −h_min/mean: the first panel is a quarter of that
+        // distance (within [1e-3, 1]), and the grading keeps every panel as far from it.
         let (h0, m) = (self.h_min, self.mean_gain);
-        rayleigh_panels().integrate(0.0, 50.0, &|x| f(h0 + m * x) * (-x).exp())
+        let first = (0.25 * h0 / m).clamp(1e-3, 1.0);
+        crate::panel_quadrature::Panels::graded(first, RAYLEIGH_SPAN).integrate(
+            0.0,
+            RAYLEIGH_SPAN,
+            &|x| f(h0 + m * x) * (-x).exp(),
+        )
     }
 
     fn prob_at_least(&self, eta: f64) -> f64 {

@@ -9,33 +9,34 @@
 //! integrated exactly on each side). Hand-written: `gauss-quad` and `quadrature` give nodes
 //! or one adaptive rule, not a reusable graded panel set with exact sub-range splitting.
 
-/// Panels over `[0, span]` in a unit the caller scales: edges at 0 and `first·√2^k`.
-#[derive(Debug, Clone, PartialEq)]
+/// Panels over `[0, span]` in a unit the caller scales: edges at 0 and `first·√2^k`
+/// (generated on the fly: no allocation per integral).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Panels {
-    edges: Vec<f64>,
+    first: f64,
+    span: f64,
 }
 
 impl Panels {
     /// Edges `0, first, first·√2, …` up to `span` (the last edge is `span`).
     pub(crate) fn graded(first: f64, span: f64) -> Panels {
-        let mut edges = vec![0.0];
-        let mut e = first;
-        while e < span {
-            edges.push(e);
-            e *= std::f64::consts::SQRT_2;
-        }
-        edges.push(span);
-        Panels { edges }
+        Panels { first, span }
     }
 
     /// `∫ g(x) dx` over `[lo, hi] ∩ [0, span]`.
     pub(crate) fn integrate(&self, lo: f64, hi: f64, g: &dyn Fn(f64) -> f64) -> f64 {
         let mut total = 0.0;
-        for w in self.edges.windows(2) {
-            let (a, b) = (w[0].max(lo), w[1].min(hi));
-            if b > a {
-                total += gauss_legendre(a, b, g);
+        let (mut a, mut b): (f64, f64) = (0.0, self.first.min(self.span));
+        loop {
+            let (x, y) = (a.max(lo), b.min(hi));
+            if y > x {
+                total += gauss_legendre(x, y, g);
             }
+            if b >= self.span || b >= hi {
+                break;
+            }
+            a = b;
+            b = (b * std::f64::consts::SQRT_2).min(self.span);
         }
         total
     }

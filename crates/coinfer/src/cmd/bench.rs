@@ -100,7 +100,7 @@ pub fn stopping(json: bool) -> Result<()> {
             "≤ 100 ns".into(),
         ],
         vec![
-            "placement, every K of a 1,000-layer table (64 states)".into(),
+            "placement, every K of a 1,000-layer table (truncated Rayleigh)".into(),
             format!("{:.0} ms", b.placement_1000_layers_ms),
             "≤ 1,000 ms".into(),
         ],
