@@ -574,6 +574,8 @@ fn stopping_config_errors_name_the_field() {
         // Two forms of a device: refused, naming both.
         ("profile = \"rpi4\"", "profile = \"rpi4\"\nmacs_per_s = 1e9", "not a mix of `profile`, `macs_per_s`"),
         ("levels = 32", "levels = 0", "levels"),
+        ("profile = \"rpi4\"", "macs_per_s = 0\npower_w = 1", "[device] `macs_per_s` = 0"),
+        ("kind = \"mlp\"\nlayers = 10\ninput = 512\nwidth = 512", "kind = \"table\"\ninput_values = 4\nbits_per_value = 32\nlayers = [{ macs = 1, output_values = 2, params = 3, flops = 9 }]", "flops"),
         ("samples = 200000", "samples = 0", "monte_carlo.samples"),
     ] {
         assert!(base.contains(from), "{from}");

@@ -250,11 +250,13 @@ pub fn stopping_study(study: &StudyConfig) -> Result<StoppingStudy> {
     }
     let device = match study.device {
         Some(c) => c,
-        None => cfg.device.compute().map_err(|e| stopping(e.into()))?,
+        None => {
+            cfg.device.compute().map_err(|e| PipelineError::Invalid(format!("[device] {e}")))?
+        }
     };
     let edge = match study.edge {
         Some(c) => c,
-        None => cfg.edge.compute().map_err(|e| stopping(e.into()))?,
+        None => cfg.edge.compute().map_err(|e| PipelineError::Invalid(format!("[edge] {e}")))?,
     };
     let table = cfg.network.table();
     let p =
