@@ -320,6 +320,11 @@ pub struct StoppingArgs {
     /// States of the Markov chains.
     #[arg(long, default_value_t = 64)]
     pub states: usize,
+    /// With --model and one correlated channel (--correlation ρ or --markov-trace): write the
+    /// Markov rule as a plan's `online` block (a minimum rate per stage; refused when the
+    /// rule is not a rate threshold), for `coinfer device run`.
+    #[arg(long, requires = "model")]
+    pub markov_online_rule: Option<PathBuf>,
 }
 
 /// What a trace's values are.

@@ -533,6 +533,31 @@ fn the_markov_rule_beats_the_iid_rule_on_correlated_fading() {
     assert!(cost("learned") < cost("i.i.d. optimal"), "{replayed:?}");
     assert!(cost("Markov optimal") < cost("i.i.d. optimal"), "{replayed:?}");
     assert_eq!(replayed.len(), 6);
+    // The Markov rule in runtime form, for a real model: one minimum rate per stage.
+    let dir = tempfile::tempdir().unwrap();
+    let rule = dir.path().join("markov-rule.json");
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            "stopping",
+            "--config",
+            "examples/stopping-cnn.toml",
+            "--model",
+            "models/fmnist-resnet.onnx",
+            "--markov-online-rule",
+            rule.to_str().unwrap(),
+        ];
+        v.extend_from_slice(extra);
+        v.iter().map(|s| s.to_string()).collect::<Vec<String>>()
+    };
+    let one: Vec<String> = args(&["--correlation", "0.9", "--json"]);
+    ok_json(&one.iter().map(String::as_str).collect::<Vec<_>>());
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rule).unwrap()).unwrap();
+    let (cuts, rates) =
+        (written["cuts"].as_array().unwrap(), written["min_rate_bps"].as_array().unwrap());
+    assert!(!rates.is_empty() && rates.len() <= cuts.len() + 1, "{written}");
+    let two: Vec<String> = args(&["--correlation", "0.5,0.9"]);
+    fails_with(&two.iter().map(String::as_str).collect::<Vec<_>>(), &["exactly one"]);
     // Bad correlation and a trace too short for its lag: clear errors.
     fails_with(
         &["stopping", "--config", "examples/stopping-mlp.toml", "--correlation", "1.0"],

@@ -90,6 +90,10 @@ pub struct MarkovRow {
     /// For a trace: every rule fitted on its first half and replayed on the second.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held_out: Option<HeldOut>,
+    /// The Markov rule in the runtime's form (a minimum rate per stage, `threshold_form`
+    /// only): what the device runs on this correlated channel.
+    #[serde(skip)]
+    pub online_rule: Option<OnlineSplit>,
 }
 
 /// Rules fitted on the first half of a trace, replayed on the second half (mean cost over
@@ -318,7 +322,9 @@ pub fn stopping_study(study: &StudyConfig) -> Result<StoppingStudy> {
         markov: study
             .markov
             .iter()
-            .map(|m| markov_row(&p, ch.expect(&|h| h), k, m, cfg.monte_carlo.samples, seed))
+            .map(|m| {
+                markov_row(&p, ch.expect(&|h| h), k, m, (cfg.monte_carlo.samples, seed), &cfg.radio)
+            })
             .collect::<Result<_>>()?,
     })
 }
@@ -329,8 +335,8 @@ fn markov_row(
     mean_gain: f64,
     k: usize,
     source: &MarkovSource,
-    samples: usize,
-    seed: u64,
+    (samples, seed): (usize, u64),
+    radio: &Radio,
 ) -> Result<MarkovRow> {
     use coinfer_policy::stopping_markov::{
         markov_backward_induction, markov_expected_cost, markov_monte_carlo,
@@ -379,6 +385,10 @@ fn markov_row(
         best_fixed_split: on_chain(&fixed.thresholds),
         markov_monte_carlo: MonteCarlo { mean: mc.mean, ci95: mc.ci95, samples: mc.samples },
         threshold_form: opt.rule.lowest_stopping_states().is_some(),
+        online_rule: opt
+            .rule
+            .gain_thresholds(&chain)
+            .map(|eta| online_rule(&eta, p.layers(), radio)),
         induction_us: times[times.len() / 2],
         held_out: match source {
             MarkovSource::Trace { gains, states, lag, .. } => {

@@ -64,6 +64,22 @@ pub fn run(args: &StoppingArgs, json: bool) -> Result<()> {
     if let Some(path) = &args.online_rule {
         write_json(path, &report.online_rule)?;
     }
+    if let Some(path) = &args.markov_online_rule {
+        let [row] = report.markov.as_slice() else {
+            anyhow::bail!(
+                "--markov-online-rule needs exactly one correlated channel (got {})",
+                report.markov.len()
+            );
+        };
+        let rule = row.online_rule.as_ref().with_context(|| {
+            format!(
+                "{}: the Markov rule is not a rate threshold at every stage (its stop sets are \
+                 not upper sets), so it has no online-split form",
+                row.channel
+            )
+        })?;
+        write_json(path, rule)?;
+    }
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         write_json(&dir.join("stopping.json"), &report)?;
