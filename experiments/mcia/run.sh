@@ -55,3 +55,9 @@ $bin mcia sweep experiments/mcia/scenarios/contended-4.toml --slots 1000 \
   --vary 'devices.1.channel.mean_snr_db=-5,0,5,10,15,20' \
   --agent experiments/mcia/contended-4/agent.safetensors \
   --out experiments/mcia/heterogeneity-snr | tee experiments/mcia/heterogeneity-snr/sweep.txt
+
+# 64 devices with price-guided refinement (the 1-point target), and its decision time.
+$bin mcia eval experiments/mcia/scenarios/campus-16.toml --devices 64 --slots 50 \
+  --agent experiments/mcia/campus/agent.safetensors --top-k 1 --refine 0 --price-rounds 3
+$bin bench mcia experiments/mcia/scenarios/campus-16.toml --devices 64 \
+  --agent experiments/mcia/campus/agent.safetensors --top-k 1 --refine 0 --price-rounds 3

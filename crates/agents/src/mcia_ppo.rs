@@ -46,6 +46,12 @@ pub struct MciaPpoConfig {
     /// likely choices are tried with the others fixed (exact shares each), keeping gains.
     #[serde(default = "default_refine")]
     pub refine: usize,
+    /// At decision time, after the top-K: rounds of price-guided refinement — each device
+    /// moves to its best choice (among those the actor scored) at the current allocation's
+    /// compute and band prices, and the joint move is kept if its exact allocation gains.
+    /// One exact allocation per round, where `refine` costs one per device.
+    #[serde(default)]
+    pub price_rounds: usize,
     /// How the edge's compute and band are shared: solved exactly for the chosen
     /// (version, partition)s, or learned (hybrid action: Gaussian share logits per device).
     #[serde(default)]
@@ -84,6 +90,7 @@ impl Default for MciaPpoConfig {
             entropy: 0.01,
             top_k: 8,
             refine: default_refine(),
+            price_rounds: 0,
             shares: ShareMode::Exact,
             seed: 1,
         }
@@ -264,6 +271,12 @@ impl MciaPpo {
         }
     }
 
+    /// Rounds of price-guided refinement at decision time (see
+    /// [`MciaPpoConfig::price_rounds`]).
+    pub fn set_price_rounds(&mut self, rounds: usize) {
+        self.config.price_rounds = rounds;
+    }
+
     /// Slots it has trained on.
     pub fn slots_trained(&self) -> usize {
         self.slots
@@ -397,6 +410,14 @@ impl MciaPpo {
         self.joint(env, &choices, &means)
     }
 
+    /// The policy alone on `env`'s current slot: every (device, choice)'s log-probability,
+    /// device-major (`−∞`-like for masked choices) — the features and one forward pass, what
+    /// a decision costs before any exact allocation.
+    pub fn log_probabilities(&self, env: &MultiDeviceEnv, table: &ChoiceTable) -> Result<Vec<f32>> {
+        let f = table.features(env);
+        self.log_probs(&f, env.num_devices(), table.choices.len())
+    }
+
     /// The agent's decision for `env`'s current slot: the best, after exact allocation, of the
     /// most likely joint choice, `top_k − 1` samples and all-best-local.
     pub fn decide(&mut self, env: &MultiDeviceEnv, table: &ChoiceTable) -> Result<SlotSolution> {
@@ -429,6 +450,30 @@ impl MciaPpo {
             }
         }
         let mut best = best.ok_or_else(|| AgentError::Space("nothing to decide".into()))?;
+        for _ in 0..self.config.price_rounds {
+            let prices = coinfer_sim::slot_prices(env, &best.actions);
+            let mut trial = best_pick.clone();
+            for (d, slot) in trial.iter_mut().enumerate() {
+                let row = &logp[d * k..(d + 1) * k];
+                let mut top = (*slot, f64::NEG_INFINITY);
+                for j in (0..k).filter(|&j| row[j] > -1e8) {
+                    let u = coinfer_sim::priced_utility(env, d, table.choices[j], prices)?;
+                    if u > top.1 {
+                        top = (j, u);
+                    }
+                }
+                *slot = top.0;
+            }
+            if trial == best_pick {
+                break;
+            }
+            let s = self.solve(env, table, &f, &trial)?;
+            evaluated += 1;
+            if s.utility <= best.utility {
+                break;
+            }
+            (best, best_pick) = (s, trial);
+        }
         if self.config.refine > 0 {
             let mut current = best_pick;
             for d in 0..n {

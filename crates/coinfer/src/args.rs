@@ -505,6 +505,11 @@ pub struct MciaDeployArgs {
     /// Alternatives per device the agent tries after its top-K (default: the agent's own).
     #[arg(long)]
     pub refine: Option<usize>,
+    /// Rounds of price-guided refinement at decision time (default: the agent's own): each
+    /// device's best response to the allocation's compute and band prices, one exact
+    /// allocation per round.
+    #[arg(long)]
+    pub price_rounds: Option<usize>,
     #[command(flatten)]
     pub engine: EngineArg,
     /// Output directory for deploy.json and deploy.csv.
@@ -568,6 +573,11 @@ pub struct MciaEvalCommon {
     /// Alternatives per device the agent tries after its top-K (default: the agent's own).
     #[arg(long)]
     pub refine: Option<usize>,
+    /// Rounds of price-guided refinement at decision time (default: the agent's own): each
+    /// device's best response to the allocation's compute and band prices, one exact
+    /// allocation per round.
+    #[arg(long)]
+    pub price_rounds: Option<usize>,
     /// Set a number in the scenario first: `FIELD=VALUE`, the field a dotted path as the file
     /// spells it, array elements by index or `*` (`--set devices.*.channel.rho=0.5`,
     /// `--set edge.bandwidth_mhz=2`); repeatable.
@@ -870,6 +880,9 @@ pub enum BenchWhat {
         /// Alternatives per device the agent tries after them (default: the agent's own).
         #[arg(long)]
         refine: Option<usize>,
+        /// Rounds of price-guided refinement (default: the agent's own).
+        #[arg(long)]
+        price_rounds: Option<usize>,
     },
 }
 

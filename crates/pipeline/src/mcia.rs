@@ -500,11 +500,17 @@ pub fn decision_bench(
     agent.check(&env)?;
     let table = ChoiceTable::new(&env)?;
     env.reset(Some(4242));
-    let mut times: Vec<(String, Vec<f64>)> =
-        ["ppo agent", "exact allocation alone", "greedy", "coordinate descent"]
-            .iter()
-            .map(|m| (m.to_string(), Vec::new()))
-            .collect();
+    let mut times: Vec<(String, Vec<f64>)> = [
+        "ppo agent",
+        "exact allocation alone",
+        "greedy",
+        "coordinate descent",
+        "policy alone (features + forward)",
+        "features alone",
+    ]
+    .iter()
+    .map(|m| (m.to_string(), Vec::new()))
+    .collect();
     let us = |start: Instant| start.elapsed().as_secs_f64() * 1e6;
     for slot in 0..slots.max(1) {
         let start = Instant::now();
@@ -521,6 +527,12 @@ pub fn decision_bench(
             std::hint::black_box(coordinate_descent_from_greedy(&env, 10)?);
             times[3].1.push(us(start));
         }
+        let start = Instant::now();
+        std::hint::black_box(agent.log_probabilities(&env, &table)?);
+        times[4].1.push(us(start));
+        let start = Instant::now();
+        std::hint::black_box(table.features(&env));
+        times[5].1.push(us(start));
         if env.step(&decision.actions)?.done {
             env.reset(None);
         }

@@ -140,3 +140,29 @@ fn a_field_sweep_evaluates_each_value() {
     let bad = mcia::sweep_field(&eval, "edge.bandwith_mhz", &values, &mut [], &mut NoProgress);
     assert!(bad.unwrap_err().to_string().contains("bandwith_mhz"));
 }
+
+/// Price-guided refinement only ever keeps a better joint choice: with it, the committed
+/// campus agent's decisions are at least as good on every slot, and better on some.
+#[test]
+fn price_rounds_never_lose_and_sometimes_gain() {
+    let campus = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../experiments/mcia/scenarios/campus-16.toml");
+    let agent_path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../experiments/mcia/campus/agent.safetensors");
+    let (_, mut env) = mcia::environment(&campus, Some(32), 7).unwrap();
+    let table = coinfer_agents::ChoiceTable::new(&env).unwrap();
+    let mut plain = MciaPpo::load(&agent_path).unwrap();
+    plain.set_decision(Some(1), Some(0));
+    let mut priced = MciaPpo::load(&agent_path).unwrap();
+    priced.set_decision(Some(1), Some(0));
+    priced.set_price_rounds(3);
+    env.reset(Some(7));
+    let mut gained = 0;
+    for _ in 0..8 {
+        let (a, b) = (plain.decide(&env, &table).unwrap(), priced.decide(&env, &table).unwrap());
+        assert!(b.utility >= a.utility - 1e-12, "{} < {}", b.utility, a.utility);
+        gained += usize::from(b.utility > a.utility + 1e-9);
+        env.step(&a.actions).unwrap();
+    }
+    assert!(gained > 0, "price rounds never helped at 32 devices");
+}

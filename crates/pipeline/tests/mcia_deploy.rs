@@ -23,6 +23,7 @@ fn config() -> DeployConfig {
         engine: "tract".into(),
         top_k: None,
         refine: None,
+        price_rounds: None,
     }
 }
 

@@ -31,8 +31,8 @@ pub use layers::{Compute, CostWeights, Layer, LayerTable};
 pub use markov_channel::{MarkovChannel, MarkovError};
 pub use mcia_scenario::{ChannelSpec, DeviceGroup, EdgeConfig, Scenario, ScenarioError, TaskKind};
 pub use mcia_search::{
-    coordinate_descent, coordinate_descent_from_greedy, exhaustive, random_slot, score,
-    slot_baseline, SlotBaseline, SlotSolution, EXHAUSTIVE_LIMIT,
+    coordinate_descent, coordinate_descent_from_greedy, exhaustive, priced_utility, random_slot,
+    score, slot_baseline, slot_prices, SlotBaseline, SlotSolution, EXHAUSTIVE_LIMIT,
 };
 pub use measured::{isotonic, MeasuredCut, MeasuredModel, TIMER_FLOOR_S};
 pub use multi_device::{

@@ -125,8 +125,9 @@ pub fn slot_prices(env: &MultiDeviceEnv, actions: &[DeviceAction]) -> crate::Sha
 }
 
 /// Device `d`'s utility for `choice` when it may buy any compute and band share at `prices`,
-/// less what it pays: an upper bound on its part of the Lagrangian.
-fn priced_utility(
+/// less what it pays: an upper bound on its part of the Lagrangian, and each device's best
+/// response when the resources are priced.
+pub fn priced_utility(
     env: &MultiDeviceEnv,
     d: usize,
     choice: (usize, usize),

@@ -153,6 +153,7 @@ fn deploy(a: crate::args::MciaDeployArgs, json: bool) -> Result<()> {
         engine: a.engine.engine.clone(),
         top_k: a.top_k,
         refine: a.refine,
+        price_rounds: a.price_rounds,
     };
     let report = mcia_deploy::deploy(&config, &mut Bar::new(json))?;
     if let Some(dir) = &a.out {
@@ -299,6 +300,9 @@ fn load_agents(common: &MciaEvalCommon) -> Result<Vec<MciaPpo>> {
             let mut agent =
                 MciaPpo::load(p).with_context(|| format!("loading the agent {}", p.display()))?;
             agent.set_decision(common.top_k, common.refine);
+            if let Some(rounds) = common.price_rounds {
+                agent.set_price_rounds(rounds);
+            }
             Ok(agent)
         })
         .collect()
@@ -480,13 +484,16 @@ pub fn bench(
     agent: &std::path::Path,
     devices: usize,
     slots: usize,
-    (top_k, refine): (Option<usize>, Option<usize>),
+    (top_k, refine, rounds): (Option<usize>, Option<usize>, Option<usize>),
     json: bool,
 ) -> Result<()> {
     single_candle_thread();
     let mut agent =
         MciaPpo::load(agent).with_context(|| format!("loading the agent {}", agent.display()))?;
     agent.set_decision(top_k, refine);
+    if let Some(rounds) = rounds {
+        agent.set_price_rounds(rounds);
+    }
     let b = mcia::decision_bench(scenario, &mut agent, devices, slots)?;
     if json {
         return print_json(&b);
