@@ -61,3 +61,13 @@ $bin mcia eval experiments/mcia/scenarios/campus-16.toml --devices 64 --slots 50
   --agent experiments/mcia/campus/agent.safetensors --top-k 1 --refine 0 --price-rounds 3
 $bin bench mcia experiments/mcia/scenarios/campus-16.toml --devices 64 \
   --agent experiments/mcia/campus/agent.safetensors --top-k 1 --refine 0 --price-rounds 3
+
+# A 32-unit agent: the decision under 1 ms at 64 devices.
+$bin mcia train experiments/mcia/scenarios/campus-16.toml --devices 4,8,16 --slots 25600 --hidden 32 \
+  --agent experiments/mcia/campus-h32/agent.safetensors
+$bin bench mcia experiments/mcia/scenarios/campus-16.toml --devices 64 --slots 200 \
+  --agent experiments/mcia/campus-h32/agent.safetensors --top-k 1 --refine 0
+$bin mcia eval experiments/mcia/scenarios/campus-16.toml --devices 64 --slots 50 \
+  --agent experiments/mcia/campus-h32/agent.safetensors --top-k 1 --refine 0
+$bin mcia eval experiments/mcia/scenarios/campus-16.toml --devices 64 --slots 50 \
+  --agent experiments/mcia/campus-h32/agent.safetensors --top-k 1 --refine 0 --price-rounds 3
