@@ -24,7 +24,7 @@ pub use ddpg::{Ddpg, DdpgConfig};
 pub use error::{AgentError, Result};
 pub use fitted_stopping::{replay_cost, FittedStopping, SplittingCosts};
 pub use mcia_features::{ChoiceTable, SlotFeatures, CHOICE_FEATURES, DEVICE_FEATURES};
-pub use mcia_ppo::{MciaPpo, MciaPpoConfig, ShareMode, TrainLog, VersionShape};
+pub use mcia_ppo::{DecisionSettings, MciaPpo, MciaPpoConfig, ShareMode, TrainLog, VersionShape};
 pub use replay::{Batch, Replay, Transition};
 pub use search::{
     ddpg_search, observation_dim, random_search, ActionScale, EpisodeLog, SearchResult,

@@ -60,6 +60,18 @@ pub struct MciaPpoConfig {
     pub seed: u64,
 }
 
+/// Overrides of an agent's decision-time search ([`MciaPpo::set_decision`]); `None` keeps the
+/// agent's own setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DecisionSettings {
+    /// Joint choices solved exactly ([`MciaPpoConfig::top_k`], ≥ 1).
+    pub top_k: Option<usize>,
+    /// Alternatives tried per device after them ([`MciaPpoConfig::refine`]).
+    pub refine: Option<usize>,
+    /// Rounds of price-guided refinement ([`MciaPpoConfig::price_rounds`]).
+    pub price_rounds: Option<usize>,
+}
+
 /// Who decides the compute and band shares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -260,21 +272,17 @@ impl MciaPpo {
         &self.config
     }
 
-    /// Overrides how [`MciaPpo::decide`] searches: joint choices solved exactly (≥ 1) and
-    /// alternatives tried per device after them.
-    pub fn set_decision(&mut self, top_k: Option<usize>, refine: Option<usize>) {
-        if let Some(k) = top_k {
+    /// Overrides how [`MciaPpo::decide`] searches; `None` keeps the agent's own setting.
+    pub fn set_decision(&mut self, d: &DecisionSettings) {
+        if let Some(k) = d.top_k {
             self.config.top_k = k.max(1);
         }
-        if let Some(r) = refine {
+        if let Some(r) = d.refine {
             self.config.refine = r;
         }
-    }
-
-    /// Rounds of price-guided refinement at decision time (see
-    /// [`MciaPpoConfig::price_rounds`]).
-    pub fn set_price_rounds(&mut self, rounds: usize) {
-        self.config.price_rounds = rounds;
+        if let Some(r) = d.price_rounds {
+            self.config.price_rounds = r;
+        }
     }
 
     /// Slots it has trained on.

@@ -479,6 +479,34 @@ pub enum MciaWhat {
     Deploy(MciaDeployArgs),
 }
 
+/// How a trained agent searches at decision time, shared by `mcia eval|sweep|deploy` and
+/// `bench mcia`; each unset option keeps the agent's own setting.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct MciaDecisionArgs {
+    /// Joint choices the agent solves exactly per decision (default: the agent's own).
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Alternatives per device the agent tries after its top-K (default: the agent's own).
+    #[arg(long)]
+    pub refine: Option<usize>,
+    /// Rounds of price-guided refinement at decision time (default: the agent's own): each
+    /// device's best response to the allocation's compute and band prices, one exact
+    /// allocation per round.
+    #[arg(long)]
+    pub price_rounds: Option<usize>,
+}
+
+impl MciaDecisionArgs {
+    /// As the agents' decision settings.
+    pub fn settings(&self) -> coinfer_pipeline::mcia::DecisionSettings {
+        coinfer_pipeline::mcia::DecisionSettings {
+            top_k: self.top_k,
+            refine: self.refine,
+            price_rounds: self.price_rounds,
+        }
+    }
+}
+
 /// `coinfer mcia deploy`.
 #[derive(Debug, Args)]
 pub struct MciaDeployArgs {
@@ -499,17 +527,8 @@ pub struct MciaDeployArgs {
     /// Seed of the channel draws.
     #[arg(long, default_value_t = 12_345)]
     pub seed: u64,
-    /// Joint choices the agent solves exactly per decision (default: the agent's own).
-    #[arg(long)]
-    pub top_k: Option<usize>,
-    /// Alternatives per device the agent tries after its top-K (default: the agent's own).
-    #[arg(long)]
-    pub refine: Option<usize>,
-    /// Rounds of price-guided refinement at decision time (default: the agent's own): each
-    /// device's best response to the allocation's compute and band prices, one exact
-    /// allocation per round.
-    #[arg(long)]
-    pub price_rounds: Option<usize>,
+    #[command(flatten)]
+    pub decision: MciaDecisionArgs,
     #[command(flatten)]
     pub engine: EngineArg,
     /// Output directory for deploy.json and deploy.csv.
@@ -567,20 +586,12 @@ pub struct MciaEvalCommon {
     /// Rounds of coordinate descent.
     #[arg(long, default_value_t = 10)]
     pub cd_rounds: usize,
-    /// Joint choices the agent solves exactly per decision (default: the agent's own).
-    #[arg(long)]
-    pub top_k: Option<usize>,
-    /// Alternatives per device the agent tries after its top-K (default: the agent's own).
-    #[arg(long)]
-    pub refine: Option<usize>,
-    /// Rounds of price-guided refinement at decision time (default: the agent's own): each
-    /// device's best response to the allocation's compute and band prices, one exact
-    /// allocation per round.
-    #[arg(long)]
-    pub price_rounds: Option<usize>,
-    /// Set a number in the scenario first: `FIELD=VALUE`, the field a dotted path as the file
-    /// spells it, array elements by index or `*` (`--set devices.*.channel.rho=0.5`,
-    /// `--set edge.bandwidth_mhz=2`); repeatable.
+    #[command(flatten)]
+    pub decision: MciaDecisionArgs,
+    /// Set a field of the scenario first: `FIELD=VALUE`, the field a dotted path as the file
+    /// spells it, array elements by index or `*`, the value a number or a string
+    /// (`--set devices.*.channel.rho=0.5`, `--set devices.*.channel.kind=gauss-markov`);
+    /// repeatable, all set before the scenario is checked.
     #[arg(long, value_name = "FIELD=VALUE")]
     pub set: Vec<String>,
     /// Output directory for JSON, CSV and SVG.
@@ -874,15 +885,8 @@ pub enum BenchWhat {
         /// Slots timed (coordinate descent: at most 3 of them).
         #[arg(long, default_value_t = 50)]
         slots: usize,
-        /// Joint choices the agent solves exactly (default: the agent's own).
-        #[arg(long)]
-        top_k: Option<usize>,
-        /// Alternatives per device the agent tries after them (default: the agent's own).
-        #[arg(long)]
-        refine: Option<usize>,
-        /// Rounds of price-guided refinement (default: the agent's own).
-        #[arg(long)]
-        price_rounds: Option<usize>,
+        #[command(flatten)]
+        decision: MciaDecisionArgs,
     },
 }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use coinfer_agents::{ChoiceTable, VersionShape};
-pub use coinfer_agents::{MciaPpo, MciaPpoConfig, ShareMode, TrainLog};
+pub use coinfer_agents::{DecisionSettings, MciaPpo, MciaPpoConfig, ShareMode, TrainLog};
 use coinfer_sim::{
     coordinate_descent_from_greedy, exhaustive, random_slot, slot_baseline, DeviceAction,
     MultiDeviceEnv, Scenario, SlotBaseline, SlotSolution,

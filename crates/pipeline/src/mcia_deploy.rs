@@ -58,12 +58,8 @@ pub struct DeployConfig {
     pub seed: u64,
     /// Engine name (`tract`, `ort`).
     pub engine: String,
-    /// Candidates per device at decision time (the agent's own setting if `None`).
-    pub top_k: Option<usize>,
-    /// Refinement rounds at decision time (the agent's own setting if `None`).
-    pub refine: Option<usize>,
-    /// Rounds of price-guided refinement (the agent's own setting if `None`).
-    pub price_rounds: Option<usize>,
+    /// Overrides of the agent's decision-time search.
+    pub decision: coinfer_agents::DecisionSettings,
 }
 
 /// One device in one slot: the plan, the simulator's prediction and what the runtime measured.
@@ -186,10 +182,7 @@ pub fn deploy(config: &DeployConfig, progress: &mut dyn Progress) -> Result<Depl
         crate::mcia::environment(&config.scenario, config.devices, config.seed)?;
     let mut agent = MciaPpo::load(&config.agent)?;
     agent.check(&env)?;
-    agent.set_decision(config.top_k, config.refine);
-    if let Some(rounds) = config.price_rounds {
-        agent.set_price_rounds(rounds);
-    }
+    agent.set_decision(&config.decision);
     let models = serve_dir(&config.scenario, &scenario, &env)?;
     let engine = coinfer_engine::engine_for_name(&config.engine)?;
     let store = Arc::new(ModelStore::new(models.path(), engine.clone()));

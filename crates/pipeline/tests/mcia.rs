@@ -152,10 +152,10 @@ fn price_rounds_never_lose_and_sometimes_gain() {
     let (_, mut env) = mcia::environment(&campus, Some(32), 7).unwrap();
     let table = coinfer_agents::ChoiceTable::new(&env).unwrap();
     let mut plain = MciaPpo::load(&agent_path).unwrap();
-    plain.set_decision(Some(1), Some(0));
+    let top_one = mcia::DecisionSettings { top_k: Some(1), refine: Some(0), price_rounds: None };
+    plain.set_decision(&top_one);
     let mut priced = MciaPpo::load(&agent_path).unwrap();
-    priced.set_decision(Some(1), Some(0));
-    priced.set_price_rounds(3);
+    priced.set_decision(&mcia::DecisionSettings { price_rounds: Some(3), ..top_one });
     env.reset(Some(7));
     let mut gained = 0;
     for _ in 0..8 {

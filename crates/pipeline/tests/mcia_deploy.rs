@@ -21,9 +21,7 @@ fn config() -> DeployConfig {
         requests: 8,
         seed: 12_345,
         engine: "tract".into(),
-        top_k: None,
-        refine: None,
-        price_rounds: None,
+        decision: Default::default(),
     }
 }
 

@@ -151,9 +151,7 @@ fn deploy(a: crate::args::MciaDeployArgs, json: bool) -> Result<()> {
         requests: a.requests,
         seed: a.seed,
         engine: a.engine.engine.clone(),
-        top_k: a.top_k,
-        refine: a.refine,
-        price_rounds: a.price_rounds,
+        decision: a.decision.settings(),
     };
     let report = mcia_deploy::deploy(&config, &mut Bar::new(json))?;
     if let Some(dir) = &a.out {
@@ -299,10 +297,7 @@ fn load_agents(common: &MciaEvalCommon) -> Result<Vec<MciaPpo>> {
         .map(|p| {
             let mut agent =
                 MciaPpo::load(p).with_context(|| format!("loading the agent {}", p.display()))?;
-            agent.set_decision(common.top_k, common.refine);
-            if let Some(rounds) = common.price_rounds {
-                agent.set_price_rounds(rounds);
-            }
+            agent.set_decision(&common.decision.settings());
             Ok(agent)
         })
         .collect()
@@ -484,16 +479,13 @@ pub fn bench(
     agent: &std::path::Path,
     devices: usize,
     slots: usize,
-    (top_k, refine, rounds): (Option<usize>, Option<usize>, Option<usize>),
+    decision: &mcia::DecisionSettings,
     json: bool,
 ) -> Result<()> {
     single_candle_thread();
     let mut agent =
         MciaPpo::load(agent).with_context(|| format!("loading the agent {}", agent.display()))?;
-    agent.set_decision(top_k, refine);
-    if let Some(rounds) = rounds {
-        agent.set_price_rounds(rounds);
-    }
+    agent.set_decision(decision);
     let b = mcia::decision_bench(scenario, &mut agent, devices, slots)?;
     if json {
         return print_json(&b);

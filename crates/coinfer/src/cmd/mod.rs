@@ -43,8 +43,8 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             BenchWhat::Stopping => bench::stopping(json),
             BenchWhat::Sim { devices } => bench::sim(devices, json),
-            BenchWhat::Mcia { scenario, agent, devices, slots, top_k, refine, price_rounds } => {
-                mcia::bench(&scenario, &agent, devices, slots, (top_k, refine, price_rounds), json)
+            BenchWhat::Mcia { scenario, agent, devices, slots, decision } => {
+                mcia::bench(&scenario, &agent, devices, slots, &decision.settings(), json)
             }
             BenchWhat::Edge(setup) => edge::bench(&setup, json),
             BenchWhat::Codec => bench::codec(json),
