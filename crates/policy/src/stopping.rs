@@ -429,6 +429,17 @@ pub struct MonteCarlo {
     pub samples: usize,
 }
 
+impl MonteCarlo {
+    /// From the sum and the sum of squares of `samples` costs: the mean and the 95 %
+    /// half-width of the normal interval (unbiased variance).
+    pub(crate) fn from_sums(sum: f64, sum2: f64, samples: usize) -> MonteCarlo {
+        let n = samples.max(1) as f64;
+        let mean = sum / n;
+        let var = (sum2 / n - mean * mean).max(0.0) * n / (n - 1.0).max(1.0);
+        MonteCarlo { mean, ci95: 1.96 * (var / n).sqrt(), samples }
+    }
+}
+
 /// Plays `rule` on `samples` independent inferences with channels drawn from `channel`.
 pub fn monte_carlo(
     p: &StoppingProblem,
@@ -456,20 +467,17 @@ pub fn monte_carlo(
         sum += cost;
         sum2 += cost * cost;
     }
-    let n = samples.max(1) as f64;
-    let mean = sum / n;
-    let var = (sum2 / n - mean * mean).max(0.0) * n / (n - 1.0).max(1.0);
-    MonteCarlo { mean, ci95: 1.96 * (var / n).sqrt(), samples }
+    MonteCarlo::from_sums(sum, sum2, samples)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use coinfer_sim::{FiniteStateChannel, TruncatedRayleigh};
     use rand::SeedableRng;
 
     /// A CNN-like problem: features shrink with depth, local layers cost time and energy.
-    fn problem() -> StoppingProblem {
+    pub(crate) fn problem() -> StoppingProblem {
         let bits = [6272.0, 100352.0, 50176.0, 50176.0, 25088.0, 12544.0, 2048.0, 320.0];
         let macs = [0.0, 2e6, 4e6, 4e6, 3e6, 3e6, 1e6, 0.1e6];
         let n = bits.len() - 1;

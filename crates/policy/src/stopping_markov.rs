@@ -200,34 +200,15 @@ pub fn markov_monte_carlo(
         sum += cost;
         sum2 += cost * cost;
     }
-    let n = samples.max(1) as f64;
-    let mean = sum / n;
-    let var = (sum2 / n - mean * mean).max(0.0) * n / (n - 1.0).max(1.0);
-    MonteCarlo { mean, ci95: 1.96 * (var / n).sqrt(), samples }
+    MonteCarlo::from_sums(sum, sum2, samples)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stopping::{backward_induction, CostWeights};
-    use coinfer_sim::Radio;
+    use crate::stopping::backward_induction;
+    use crate::stopping::tests::problem;
     use rand::SeedableRng;
-
-    /// The CNN-like problem of the i.i.d. tests.
-    fn problem() -> StoppingProblem {
-        let bits = [6272.0, 100352.0, 50176.0, 50176.0, 25088.0, 12544.0, 2048.0, 320.0];
-        let macs = [0.0, 2e6, 4e6, 4e6, 3e6, 3e6, 1e6, 0.1e6];
-        let n = bits.len() - 1;
-        let w = CostWeights { time: 1.0, energy: 0.5 };
-        StoppingProblem {
-            offload_bits: bits.to_vec(),
-            edge_time_s: (0..=n).map(|i| macs[i + 1..].iter().sum::<f64>() / 1e12).collect(),
-            local_cost: (1..=n).map(|i| 1.25 * macs[i] / 2e8).collect(),
-            radio: Radio { bandwidth_hz: 1e6, tx_power_w: 0.2, noise_w_per_hz: 1e-9 },
-            weights: w,
-            transport: Default::default(),
-        }
-    }
 
     /// At ρ = 0 the chain is i.i.d. and both inductions agree; with correlation the Markov
     /// rule is never worse than the i.i.d. rule played on the chain, and Monte Carlo agrees.

@@ -334,26 +334,24 @@ impl MarkovChannel {
 
 /// Row `i` of the quantised chain: `P(|g'|² ∈ bin j | |g|² ∈ bin i)` for every `j`, for the
 /// AR(1) complex Gaussian with correlation `rho` and `|g|² ~ Exp(1)` (bins between `edges`).
-/// Gauss–Legendre over `|g|²` in probability space (2 panels × 16 points, 8 on the unbounded last bin), the conditional
-/// law at every edge per node.
+/// Gauss–Legendre over `|g|²` in probability space (2 panels × 16 points, 8 on the unbounded
+/// last bin), the conditional law at every edge per node.
 fn quantised_row(rho: f64, edges: &[f64], i: usize) -> Vec<f64> {
     let states = edges.len() - 1;
     let (a, b) = (edges[i], edges[i + 1]);
     // In probability space u = 1 − e^{−x}, the law of x is uniform on [ua, ub].
     let (ua, ub) = (1.0 - (-a).exp(), if b.is_finite() { 1.0 - (-b).exp() } else { 1.0 });
-    let (nodes, weights) = gauss_legendre_16();
     let mut row = vec![0.0; states];
     // The last bin reaches to infinity: more panels where the conditional law moves most.
     let panels = if b.is_finite() { 2 } else { 8 };
     for p in 0..panels {
         let lo = ua + (ub - ua) * p as f64 / panels as f64;
         let hi = ua + (ub - ua) * (p + 1) as f64 / panels as f64;
-        let (h, m) = (0.5 * (hi - lo), 0.5 * (hi + lo));
-        for (t, w) in nodes.iter().zip(&weights) {
-            let x = -(1.0 - (m + h * t)).ln();
+        for (u, w) in crate::panel_quadrature::gauss_legendre_nodes(lo, hi) {
+            let x = -(1.0 - u).ln();
             let cdf: Vec<f64> = edges.iter().map(|&y| conditional_cdf(rho, x, y)).collect();
             for (j, r) in row.iter_mut().enumerate() {
-                *r += w * h * (cdf[j + 1] - cdf[j]).max(0.0);
+                *r += w * (cdf[j + 1] - cdf[j]).max(0.0);
             }
         }
     }
@@ -397,37 +395,6 @@ fn conditional_cdf(rho: f64, x: f64, y: f64) -> f64 {
     let arc =
         quadrature::double_exponential::integrate(per_angle, theta0, std::f64::consts::PI, 1e-14);
     (arc.integral / std::f64::consts::PI).clamp(0.0, 1.0)
-}
-
-/// Nodes and weights of the 16-point Gauss–Legendre rule on [−1, 1].
-fn gauss_legendre_16() -> ([f64; 16], [f64; 16]) {
-    const X: [f64; 8] = [
-        0.095_012_509_837_637_44,
-        0.281_603_550_779_258_9,
-        0.458_016_777_657_227_4,
-        0.617_876_244_402_643_7,
-        0.755_404_408_355_003,
-        0.865_631_202_387_831_8,
-        0.944_575_023_073_232_6,
-        0.989_400_934_991_649_9,
-    ];
-    const W: [f64; 8] = [
-        0.189_450_610_455_068_5,
-        0.182_603_415_044_923_6,
-        0.169_156_519_395_002_5,
-        0.149_595_988_816_576_7,
-        0.124_628_971_255_533_9,
-        0.095_158_511_682_492_8,
-        0.062_253_523_938_647_9,
-        0.027_152_459_411_754_1,
-    ];
-    let mut x = [0.0; 16];
-    let mut w = [0.0; 16];
-    for i in 0..8 {
-        (x[i], w[i]) = (-X[7 - i], W[7 - i]);
-        (x[8 + i], w[8 + i]) = (X[i], W[i]);
-    }
-    (x, w)
 }
 
 #[cfg(test)]

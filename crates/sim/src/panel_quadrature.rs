@@ -44,16 +44,18 @@ impl Panels {
 
 /// 16-point Gauss–Legendre on `[a, b]`.
 fn gauss_legendre(a: f64, b: f64, g: &dyn Fn(f64) -> f64) -> f64 {
+    gauss_legendre_nodes(a, b).map(|(x, w)| w * g(x)).sum()
+}
+
+/// The 16 nodes of the Gauss–Legendre rule on `[a, b]` with their weights (summing to
+/// `b − a`), for integrands that are not one scalar function.
+pub(crate) fn gauss_legendre_nodes(a: f64, b: f64) -> impl Iterator<Item = (f64, f64)> {
     let (h, m) = (0.5 * (b - a), 0.5 * (b + a));
-    let mut sum = 0.0;
-    for (x, w) in GL16_X.iter().zip(GL16_W) {
-        sum += w * (g(m - h * x) + g(m + h * x));
-    }
-    sum * h
+    GL16_X.iter().zip(GL16_W).flat_map(move |(x, w)| [(m - h * x, h * w), (m + h * x, h * w)])
 }
 
 /// Positive nodes of the 16-point Gauss–Legendre rule on [−1, 1].
-pub(crate) const GL16_X: [f64; 8] = [
+const GL16_X: [f64; 8] = [
     0.095_012_509_837_637_44,
     0.281_603_550_779_258_9,
     0.458_016_777_657_227_4,
@@ -64,7 +66,7 @@ pub(crate) const GL16_X: [f64; 8] = [
     0.989_400_934_991_649_9,
 ];
 /// Their weights.
-pub(crate) const GL16_W: [f64; 8] = [
+const GL16_W: [f64; 8] = [
     0.189_450_610_455_068_5,
     0.182_603_415_044_923_6,
     0.169_156_519_395_002_5,
