@@ -196,7 +196,16 @@ pub fn deploy(config: &DeployConfig, progress: &mut dyn Progress) -> Result<Depl
 
     let framing = runtime_framing(&calibration_codec());
     progress.start("stack calibration", 1);
+    // The served version with the lowest name (any would do: the input is what is sent).
+    let version = env
+        .versions()
+        .iter()
+        .map(|v| v.name.as_str())
+        .min()
+        .ok_or_else(|| invalid("no version to calibrate with"))?
+        .to_string();
     let stack_s = rt.block_on(calibrate_stack(
+        &version,
         models.path(),
         &store,
         engine.clone(),
@@ -457,8 +466,9 @@ fn runtime_framing(codec: &Codec) -> Framing {
 
 /// The stack's own time per request (s): one device, edge-only, through a relay at
 /// [`CALIBRATION_BPS`] with the scenario's delay; the median round trip less what the link
-/// model predicts for it (RTT, both directions' bytes with `framing`).
+/// model predicts for it (RTT, both directions' bytes with `framing`); `version` is served in `dir`.
 async fn calibrate_stack(
+    version: &str,
     dir: &Path,
     store: &Arc<ModelStore>,
     engine: Arc<dyn coinfer_engine::Engine>,
@@ -466,14 +476,8 @@ async fn calibrate_stack(
     rtt_s: f64,
     framing: &Framing,
 ) -> Result<f64> {
-    let version = std::fs::read_dir(dir.join(MODEL))
-        .map_err(io("listing the model folder"))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.path().file_stem().and_then(|s| s.to_str()).map(String::from))
-        .min()
-        .ok_or_else(|| invalid("no version to calibrate with"))?;
     let mut plan = DevicePlan::new("calibration", MODEL, SplitChoice::EdgeOnly);
-    plan.version = version;
+    plan.version = version.to_string();
     plan.codec = calibration_codec();
     let setup = DeviceSetup {
         plan,
