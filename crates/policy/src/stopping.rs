@@ -116,7 +116,7 @@ impl StoppingProblem {
         self.offload_cost_at_rate(n, self.radio.rate_bps(h))
     }
 
-    pub(crate) fn offload_cost_at_rate(&self, n: usize, up_bps: f64) -> f64 {
+    fn offload_cost_at_rate(&self, n: usize, up_bps: f64) -> f64 {
         let link =
             Link { up_bps, tx_power_w: self.radio.tx_power_w, transport: self.transport.clone() };
         let work = Work::split(0.0, 0.0, self.offload_bits[n] / 8.0, self.edge_time_s[n]);
@@ -132,16 +132,25 @@ impl StoppingProblem {
         }
     }
 
-    /// The gain above which `Φ_n(h) ≤ g` (0: always; ∞: never). The cost model is affine in
-    /// the inverse uplink rate, `Φ = A + B / r`: `A` is its value on an infinitely fast link,
-    /// `B` its excess at 1 bit/s, and the threshold rate `B / (g − A)`.
+    /// The gain above which `Φ_n(h) ≤ g` (0: always; ∞: never).
     pub(crate) fn threshold_for(&self, n: usize, g: f64) -> f64 {
+        self.gain_threshold(self.affine(n), g)
+    }
+
+    /// `(A_n, B_n)` of `Φ_n(h) = A_n + B_n / r(h)`: the cost model is affine in the inverse
+    /// uplink rate (every time it adds is bytes over the rate or a constant); `A` is its value
+    /// on an infinitely fast link, `B` its excess at 1 bit/s.
+    pub(crate) fn affine(&self, n: usize) -> (f64, f64) {
         let fixed = self.offload_cost_at_rate(n, f64::INFINITY);
+        (fixed, self.offload_cost_at_rate(n, 1.0) - fixed)
+    }
+
+    /// The gain above which `A + B / r(h) ≤ g`: the rate `B / (g − A)` (0: always; ∞: never).
+    fn gain_threshold(&self, (fixed, per_inverse_rate): (f64, f64), g: f64) -> f64 {
         let slack = g - fixed;
         if slack <= 0.0 {
             return f64::INFINITY;
         }
-        let per_inverse_rate = self.offload_cost_at_rate(n, 1.0) - fixed;
         if per_inverse_rate <= 0.0 {
             return 0.0;
         }
@@ -194,9 +203,8 @@ pub fn backward_induction(
     backward_induction_with(p, &AffineCosts::of(p), channel, k)
 }
 
-/// Every stage's offload cost in its affine form `Φ_n(h) = A_n + B_n / r(h)` (exact for the
-/// cost model: every time it adds is bytes over the rate or a constant), so an expectation
-/// of `Φ_n` needs only `P(h ≥ η)` and `E[1/r; h ≥ η]`, whatever the stage.
+/// Every stage's offload cost in its affine form ([`StoppingProblem::affine`]), so an
+/// expectation of `Φ_n` needs only `P(h ≥ η)` and `E[1/r; h ≥ η]`, whatever the stage.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct AffineCosts {
     /// `A_n`: the cost on an infinitely fast link.
@@ -208,12 +216,7 @@ pub(crate) struct AffineCosts {
 impl AffineCosts {
     /// Two predictions per stage.
     pub(crate) fn of(p: &StoppingProblem) -> AffineCosts {
-        let (fixed, per_inverse_rate) = (0..=p.layers())
-            .map(|n| {
-                let a = p.offload_cost_at_rate(n, f64::INFINITY);
-                (a, p.offload_cost_at_rate(n, 1.0) - a)
-            })
-            .unzip();
+        let (fixed, per_inverse_rate) = (0..=p.layers()).map(|n| p.affine(n)).unzip();
         AffineCosts { fixed, per_inverse_rate }
     }
 
@@ -224,14 +227,7 @@ impl AffineCosts {
 
     /// The gain above which `Φ_n(h) ≤ g` (as [`StoppingProblem::threshold_for`]).
     fn threshold(&self, p: &StoppingProblem, n: usize, g: f64) -> f64 {
-        let slack = g - self.fixed[n];
-        if slack <= 0.0 {
-            return f64::INFINITY;
-        }
-        if self.per_inverse_rate[n] <= 0.0 {
-            return 0.0;
-        }
-        p.radio.gain_for_rate(self.per_inverse_rate[n] / slack)
+        p.gain_threshold((self.fixed[n], self.per_inverse_rate[n]), g)
     }
 }
 
@@ -365,11 +361,11 @@ impl StoppingRule for Myopic<'_> {
         if n >= self.horizon {
             return Some(0.0);
         }
-        let (a, b) = affine(p, n);
+        let (a, b) = p.affine(n);
         let (a2, b2) = if n + 1 == self.horizon && self.horizon == p.layers() {
             (0.0, 0.0)
         } else {
-            affine(p, n + 1)
+            p.affine(n + 1)
         };
         let slack = p.local_cost[n] + a2 - a;
         let excess = b - b2;
@@ -386,13 +382,6 @@ impl StoppingRule for Myopic<'_> {
         }
         Some(p.radio.gain_for_rate(excess / slack))
     }
-}
-
-/// `Φ_n = A + B / r`: the offload cost's value on an infinitely fast link and its excess at
-/// 1 bit/s.
-fn affine(p: &StoppingProblem, n: usize) -> (f64, f64) {
-    let fixed = p.offload_cost_at_rate(n, f64::INFINITY);
-    (fixed, p.offload_cost_at_rate(n, 1.0) - fixed)
 }
 
 /// Exact expected cost of any rule (exact on finite-state channels, quadrature otherwise).

@@ -87,8 +87,7 @@ pub struct MarkovOptimal {
 /// Offload cost `Φ_n` at every state of `channel` (the cost model is affine in the inverse
 /// rate, so two predictions per stage give every state's cost).
 fn offload_costs(p: &StoppingProblem, channel: &MarkovChannel, n: usize) -> Vec<f64> {
-    let fixed = p.offload_cost_at_rate(n, f64::INFINITY);
-    let per_inverse_rate = p.offload_cost_at_rate(n, 1.0) - fixed;
+    let (fixed, per_inverse_rate) = p.affine(n);
     channel.gains().iter().map(|&h| fixed + per_inverse_rate / p.radio.rate_bps(h)).collect()
 }
 
