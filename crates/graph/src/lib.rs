@@ -22,7 +22,7 @@ pub use compose::compose;
 pub use cost::node_macs;
 pub use cuts::CutPoint;
 pub use error::{GraphError, Result};
-pub use io::{decode_model, load_model, save_model};
+pub use io::{decode_model, load_model, save_model, MAX_MODEL_BYTES};
 pub use shapes::{InputShape, InputShapes};
 pub use surgery::{Partition, INPUT_SHAPE_KEY};
 /// The ONNX protobuf types (prost-generated; shared with tract).

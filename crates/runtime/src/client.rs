@@ -9,7 +9,8 @@ use tonic::{Request, Status};
 use crate::error::{Result, RuntimeError};
 use crate::proto::edge_client::EdgeClient as Stub;
 use crate::proto::{
-    HealthRequest, HealthResponse, InferRequest, InferResponse, Share, SharesRequest,
+    FetchRequest, HealthRequest, HealthResponse, InferRequest, InferResponse, ModelChunk, Share,
+    SharesRequest, VersionsRequest, VersionsResponse,
 };
 
 /// A connection to an edge server. Cloning is cheap and shares the connection.
@@ -74,5 +75,22 @@ impl EdgeClient {
     pub async fn set_shares(&mut self, shares: Vec<Share>) -> Result<u32, Status> {
         let r = self.request(SharesRequest { shares }, Some(Duration::from_secs(5)));
         Ok(self.stub.set_shares(r).await?.into_inner().applied)
+    }
+
+    /// The versions of `model` the edge publishes, with their heads.
+    pub async fn versions(&mut self, model: &str) -> Result<VersionsResponse, Status> {
+        // Describing a version builds every head once on the edge: allow for large models.
+        let r =
+            self.request(VersionsRequest { model: model.into() }, Some(Duration::from_secs(60)));
+        Ok(self.stub.versions(r).await?.into_inner())
+    }
+
+    /// Starts streaming a head file (see [`crate::fetch`] for the resuming download).
+    pub async fn fetch_model(
+        &mut self,
+        req: FetchRequest,
+    ) -> Result<tonic::Streaming<ModelChunk>, Status> {
+        let r = self.request(req, None);
+        Ok(self.stub.fetch_model(r).await?.into_inner())
     }
 }

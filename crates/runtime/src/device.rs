@@ -23,6 +23,8 @@ pub enum ServedBy {
     Fallback,
     /// The plan (or the online rule) kept it on the device.
     Local,
+    /// The edge failed and the device holds only a head: no answer (`predicted` is 0).
+    Unanswered,
 }
 
 /// One request, timed. Times in ms.
@@ -86,6 +88,10 @@ pub struct DeviceOptions {
     /// started; a real run that takes longer is not cut short, and finishing locally after an
     /// edge failure is not held. `None` = this host's speed.
     pub emulated_compute: Option<Duration>,
+    /// Testbed knob for online splitting: the emulated device time of each layer (layer `k`
+    /// at index `k − 1`, layers as in [`crate::distribution`]); each stage is held until the
+    /// layers run so far would have finished. Empty = this host's speed.
+    pub emulated_layers: Vec<Duration>,
 }
 
 impl Default for DeviceOptions {
@@ -94,6 +100,7 @@ impl Default for DeviceOptions {
             retry_after: Duration::from_millis(500),
             default_timeout: Duration::from_secs(5),
             emulated_compute: None,
+            emulated_layers: Vec::new(),
         }
     }
 }
@@ -101,10 +108,20 @@ impl Default for DeviceOptions {
 /// Observes the current uplink rate (bit/s), for online splitting.
 pub type RateProbe = Arc<dyn Fn() -> Option<f64> + Send + Sync>;
 
+/// The model a device runs its part from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalModel {
+    /// In the device's model store (a version, or a downloaded head `<version>.k<K>`).
+    pub id: ModelId,
+    /// Whether it is the whole network (else a head: the device cannot answer alone).
+    pub complete: bool,
+}
+
 /// A device executing its plan entry.
 pub struct DeviceRunner {
     plan: DevicePlan,
-    id: ModelId,
+    /// `None`: nothing placed on the device (every request goes to the edge).
+    local: Option<LocalModel>,
     store: Arc<ModelStore>,
     client: Option<EdgeClient>,
     options: DeviceOptions,
@@ -148,33 +165,102 @@ impl DeviceRunner {
         probe: Option<RateProbe>,
     ) -> DeviceRunner {
         let id = ModelId { model: plan.model.clone(), version: plan.version.clone() };
-        DeviceRunner { plan, id, store, client, options, probe, edge_down_until: None, next_id: 0 }
+        let local = Some(LocalModel { id, complete: true });
+        DeviceRunner {
+            plan,
+            local,
+            store,
+            client,
+            options,
+            probe,
+            edge_down_until: None,
+            next_id: 0,
+        }
     }
 
     /// Loads every part the plan can use, so the first request is not slowed by it.
     pub async fn warm_up(&self) -> Result<()> {
-        for p in self.parts_used() {
-            part(&self.store, &self.id, p).await?;
+        Self::prepare(&self.store, &self.plan, self.local.as_ref()).await
+    }
+
+    /// Loads every part `plan` uses from `local` into `store` (before [`DeviceRunner::switch`],
+    /// while the device keeps serving).
+    pub async fn prepare(
+        store: &Arc<ModelStore>,
+        plan: &DevicePlan,
+        local: Option<&LocalModel>,
+    ) -> Result<()> {
+        let Some(local) = local else { return Ok(()) };
+        for p in parts_used(plan, local.complete) {
+            part(store, &local.id, p).await?;
         }
         Ok(())
     }
 
-    fn parts_used(&self) -> Vec<Part> {
-        let mut v = vec![Part::Full];
-        if let Some(o) = &self.plan.online {
+    /// Switches to `plan` (the wire: its model, version, codec, rule) run from `local` (none
+    /// = nothing on the device: the plan must send the input). Takes effect from the next
+    /// request; call [`DeviceRunner::prepare`] first so the switch itself waits for nothing.
+    pub async fn switch(&mut self, plan: DevicePlan, local: Option<LocalModel>) -> Result<()> {
+        if local.is_none() && !matches!(plan.split, SplitChoice::EdgeOnly) {
+            return Err(RuntimeError::Invalid(format!(
+                "device `{}`: with nothing placed the plan must be edge-only, not {}",
+                plan.device_id, plan.split
+            )));
+        }
+        Self::prepare(&self.store, &plan, local.as_ref()).await?;
+        self.plan = plan;
+        self.local = local;
+        Ok(())
+    }
+
+    /// The plan being run.
+    pub fn plan(&self) -> &DevicePlan {
+        &self.plan
+    }
+
+    /// The model the device runs from (`None`: nothing placed).
+    pub fn local(&self) -> Option<&LocalModel> {
+        self.local.as_ref()
+    }
+
+    /// The local model, or an error saying there is none.
+    fn local_id(&self) -> Result<&ModelId> {
+        self.local.as_ref().map(|l| &l.id).ok_or_else(|| {
+            RuntimeError::Invalid(format!(
+                "device `{}` holds no model: only edge-only plans run",
+                self.plan.device_id
+            ))
+        })
+    }
+}
+
+/// The parts of the local model `plan` uses (`complete`: the local model is the whole network,
+/// so it can finish requests the edge fails).
+fn parts_used(plan: &DevicePlan, complete: bool) -> Vec<Part> {
+    {
+        let mut v = if complete { vec![Part::Full] } else { vec![] };
+        if let Some(o) = &plan.online {
             let mut from = None;
             for &c in &o.cuts {
                 v.push(Part::Segment { from, to: c });
                 v.push(Part::Tail(c));
                 from = Some(c);
             }
-        } else if let SplitChoice::Cut { index, .. } = self.plan.split {
+        } else if let SplitChoice::Cut { index, .. } = plan.split {
             v.push(Part::Head(index));
-            v.push(Part::Tail(index));
+            if complete {
+                v.push(Part::Tail(index));
+            }
+        }
+        if !complete {
+            // A head finishes nothing: the last stage's tail is the edge's.
+            v.retain(|p| !matches!(p, Part::Tail(_)));
         }
         v
     }
+}
 
+impl DeviceRunner {
     /// The observed uplink rate now.
     fn observe(&self) -> Option<f64> {
         self.probe.as_ref().and_then(|p| p())
@@ -182,8 +268,9 @@ impl DeviceRunner {
 
     /// Where to split this request: runs head stages and returns the cut (`None` = stay
     /// local, `Some(-1)` = the input) with the feature there and the rate observed.
-    async fn head(&self, input: Tensor) -> Result<(Option<i32>, Tensor, Option<f64>)> {
+    async fn head(&self, input: Tensor, t0: Instant) -> Result<(Option<i32>, Tensor, Option<f64>)> {
         if let Some(o) = &self.plan.online {
+            let mut layers_done = Duration::ZERO;
             let mut x = input;
             let mut from = None;
             for (stage, &min_rate) in o.min_rate_bps.iter().enumerate() {
@@ -196,8 +283,12 @@ impl DeviceRunner {
                 let Some(&to) = o.cuts.get(stage) else {
                     return Ok((None, x, rate));
                 };
-                let seg = part(&self.store, &self.id, Part::Segment { from, to }).await?;
+                let seg = part(&self.store, self.local_id()?, Part::Segment { from, to }).await?;
                 x = run_part(seg, x).await?;
+                if let Some(d) = self.options.emulated_layers.get(stage) {
+                    layers_done += *d;
+                    crate::pace::sleep_until(t0 + layers_done).await;
+                }
                 from = Some(to);
             }
             return Ok((None, x, self.observe()));
@@ -206,7 +297,7 @@ impl DeviceRunner {
             SplitChoice::DeviceOnly => Ok((None, input, None)),
             SplitChoice::EdgeOnly => Ok((SplitPoint::EdgeOnly.to_wire(), input, None)),
             SplitChoice::Cut { index, .. } => {
-                let head = part(&self.store, &self.id, Part::Head(*index)).await?;
+                let head = part(&self.store, self.local_id()?, Part::Head(*index)).await?;
                 Ok((SplitPoint::AfterCut(*index).to_wire(), run_part(head, input).await?, None))
             }
         }
@@ -214,7 +305,7 @@ impl DeviceRunner {
 
     /// Finishes locally from `cut` (`None`: kept on the device — the input for a device-only
     /// plan, the online rule's last stage otherwise; `-1`: the input).
-    async fn finish_locally(&self, cut: Option<i32>, x: Tensor) -> Result<Tensor> {
+    async fn finish_locally(&self, cut: Option<i32>, x: Tensor, t0: Instant) -> Result<Tensor> {
         let p = match cut {
             Some(c) if c >= 0 => Part::Tail(c as usize),
             Some(_) => Part::Full,
@@ -223,7 +314,13 @@ impl DeviceRunner {
                 None => Part::Full,
             },
         };
-        run_part(part(&self.store, &self.id, p).await?, x).await
+        let out = run_part(part(&self.store, self.local_id()?, p).await?, x).await?;
+        if !self.options.emulated_layers.is_empty() && cut.is_none() {
+            // Finished on the device: every layer ran here.
+            let all: Duration = self.options.emulated_layers.iter().sum();
+            crate::pace::sleep_until(t0 + all).await;
+        }
+        Ok(out)
     }
 
     /// Runs one sample (`input` with batch dimension 1). Always answers: when the edge
@@ -255,7 +352,7 @@ impl DeviceRunner {
             error: None,
             compute_overrun_ms: 0.0,
         };
-        let (cut, feature, rate) = self.head(input).await?;
+        let (cut, feature, rate) = self.head(input, t0).await?;
         if cut.is_some() {
             rec.compute_overrun_ms = self.hold_emulated_compute(t0).await;
         }
@@ -284,11 +381,18 @@ impl DeviceRunner {
                 }
             }
         }
+        let complete = self.local.as_ref().is_some_and(|l| l.complete);
         let predicted = match answer {
             Some(r) => r.top1.first().copied().unwrap_or(0),
+            // Only a head on the device: nothing to finish with.
+            None if !complete => {
+                rec.served_by = ServedBy::Unanswered;
+                rec.e2e_ms = ms(t0.elapsed());
+                return Ok(rec);
+            }
             None => {
                 let t = Instant::now();
-                let out = self.finish_locally(cut, feature).await?;
+                let out = self.finish_locally(cut, feature, t0).await?;
                 if cut.is_none() {
                     rec.compute_overrun_ms = self.hold_emulated_compute(t0).await;
                 }
@@ -424,6 +528,9 @@ pub struct Summary {
     pub fallback: usize,
     /// Kept on the device by the plan.
     pub local: usize,
+    /// Not answered: the edge failed and the device holds only a head.
+    #[serde(default)]
+    pub unanswered: usize,
     /// Accuracy over requests with a label.
     pub accuracy: f64,
     /// Mean frame bytes of requests sent.
@@ -472,6 +579,7 @@ impl Summary {
             edge: edge.len(),
             fallback: count(ServedBy::Fallback),
             local: count(ServedBy::Local),
+            unanswered: count(ServedBy::Unanswered),
             accuracy: labelled.iter().filter(|&&c| c).count() as f64 / labelled.len().max(1) as f64,
             mean_frame_bytes: sent.iter().map(|r| r.frame_bytes as f64).sum::<f64>()
                 / sent.len().max(1) as f64,

@@ -18,7 +18,9 @@
 pub mod client;
 pub mod cpus;
 pub mod device;
+pub mod distribution;
 pub mod error;
+pub mod fetch;
 pub mod keep_awake;
 pub mod link;
 pub mod metrics;

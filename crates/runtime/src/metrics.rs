@@ -32,6 +32,8 @@ pub struct EdgeMetrics {
     pub in_flight: Gauge,
     /// Feature bytes received.
     pub frame_bytes: Counter,
+    /// Model (head) bytes streamed to devices by `FetchModel`.
+    pub model_bytes_served: Counter,
 }
 
 impl Default for EdgeMetrics {
@@ -45,6 +47,7 @@ impl Default for EdgeMetrics {
         let queue_length = Gauge::default();
         let in_flight = Gauge::default();
         let frame_bytes = Counter::default();
+        let model_bytes_served = Counter::default();
         registry.register("requests", "Requests by outcome", requests.clone());
         registry.register(
             "stage_seconds",
@@ -55,6 +58,11 @@ impl Default for EdgeMetrics {
         registry.register("queue_length", "Jobs waiting for a worker", queue_length.clone());
         registry.register("in_flight", "Requests being handled", in_flight.clone());
         registry.register("frame_bytes", "Feature frame bytes received", frame_bytes.clone());
+        registry.register(
+            "model_bytes_served",
+            "Model head bytes streamed to devices",
+            model_bytes_served.clone(),
+        );
         EdgeMetrics {
             registry,
             requests,
@@ -63,6 +71,7 @@ impl Default for EdgeMetrics {
             queue_length,
             in_flight,
             frame_bytes,
+            model_bytes_served,
         }
     }
 }

@@ -22,16 +22,17 @@ pub enum Part {
     /// Cut `i` → outputs.
     Tail(usize),
     /// Cut `from` (or the input when `None`) → cut `to`: one stage of online splitting.
+    /// `to` = the model's cut count means its outputs.
     Segment {
         /// Start cut, `None` = the model input.
         from: Option<usize>,
-        /// End cut (> `from`).
+        /// End cut (> `from`; the cut count = the outputs).
         to: usize,
     },
 }
 
 /// A model (and version) in the directory.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ModelId {
     /// Model name.
     pub model: String,
@@ -79,6 +80,7 @@ pub struct ModelStore {
     input_shapes: HashMap<String, InputShapes>,
     models: Mutex<HashMap<ModelId, Slot<ModelEntry>>>,
     parts: Mutex<HashMap<(ModelId, Part), Slot<Loaded>>>,
+    heads: Mutex<HashMap<(ModelId, usize), Slot<crate::distribution::HeadFile>>>,
 }
 
 /// A model or version name: letters, digits, `-`, `_`, `.`, not starting with `.` (so a
@@ -142,6 +144,7 @@ impl ModelStore {
             input_shapes: HashMap::new(),
             models: Mutex::default(),
             parts: Mutex::default(),
+            heads: Mutex::default(),
         }
     }
 
@@ -202,6 +205,70 @@ impl ModelStore {
         get_or_load(&self.parts, &(id.clone(), part), || self.prepare(id, &entry, part))
     }
 
+    /// The head of `layers` layers as a file to download (built on first use, then shared):
+    /// see [`crate::distribution`].
+    pub fn head_file(
+        &self,
+        id: &ModelId,
+        layers: usize,
+    ) -> Result<Arc<crate::distribution::HeadFile>> {
+        let entry = self.model(id)?;
+        let path = self.path(id)?;
+        get_or_load(&self.heads, &(id.clone(), layers), || {
+            crate::distribution::build_head(id, &entry, &path, layers)
+        })
+    }
+
+    /// The version's description with every head (`K = 1..=N`) built.
+    pub fn version_info(&self, id: &ModelId) -> Result<crate::proto::VersionInfo> {
+        let entry = self.model(id)?;
+        let heads = (1..=entry.cuts.len() + 1)
+            .map(|k| self.head_file(id, k))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(crate::distribution::version_info(&id.version, &entry, &heads))
+    }
+
+    /// Versions of `model` in the directory (`<dir>/<model>/<version>.onnx`, names sorted;
+    /// downloaded heads `*.k<K>.onnx` left out), or `[""]` (the model itself) when it has
+    /// no version folder.
+    pub fn versions_on_disk(&self, model: &str) -> Result<Vec<String>> {
+        check_name("model", model, false)?;
+        let folder = self.dir.join(model);
+        let Ok(read) = std::fs::read_dir(&folder) else {
+            return if self.dir.join(format!("{model}.onnx")).is_file() {
+                Ok(vec![String::new()])
+            } else {
+                Err(RuntimeError::NotFound(format!("model `{model}`: no such model")))
+            };
+        };
+        let mut v: Vec<String> = read
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".onnx").map(String::from))
+            .filter(|v| crate::distribution::placed_layers(v).is_none())
+            .filter(|v| check_name("version", v, false).is_ok())
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    /// Forgets a model's analysis and prepared parts (after its file was replaced).
+    pub fn forget(&self, id: &ModelId) {
+        if let Ok(mut m) = self.models.lock() {
+            m.remove(id);
+        }
+        if let Ok(mut p) = self.parts.lock() {
+            p.retain(|(i, _), _| i != id);
+        }
+        if let Ok(mut h) = self.heads.lock() {
+            h.retain(|(i, _), _| i != id);
+        }
+    }
+
+    /// Cuts of the model (loaded on first use).
+    pub fn cut_count(&self, id: &ModelId) -> Result<usize> {
+        Ok(self.model(id)?.cuts.len())
+    }
+
     /// The part if it is already prepared (never blocks on a load).
     pub fn prepared(&self, id: &ModelId, part: Part) -> Option<Arc<Loaded>> {
         let parts = self.parts.lock().ok()?;
@@ -248,6 +315,17 @@ impl ModelStore {
                 let cut = self.cut(id, entry, i)?;
                 let p = g.split(cut)?;
                 (p.tail, cut.shape.clone(), cut.tail_macs, format!("{id}@tail{i}"))
+            }
+            // A segment to one past the last cut ends at the model's outputs: the last stage
+            // of a downloaded head (see `crate::distribution`).
+            Part::Segment { from: None, to } if to == entry.cuts.len() => {
+                let shape = input_shape(g);
+                (g.proto.clone(), shape, g.total_macs(), format!("{id}@seg-out"))
+            }
+            Part::Segment { from: Some(a), to } if to == entry.cuts.len() => {
+                let cut = self.cut(id, entry, a)?;
+                let p = g.split(cut)?;
+                (p.tail, cut.shape.clone(), cut.tail_macs, format!("{id}@seg{a}-out"))
             }
             Part::Segment { from, to } => {
                 let end = self.cut(id, entry, to)?;

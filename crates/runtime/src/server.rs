@@ -17,8 +17,8 @@ use crate::metrics::EdgeMetrics;
 use crate::models::{ModelId, ModelStore, Part};
 use crate::proto::edge_server::{Edge, EdgeServer};
 use crate::proto::{
-    HealthRequest, HealthResponse, InferRequest, InferResponse, ServerTiming, SharesRequest,
-    SharesResponse,
+    FetchRequest, HealthRequest, HealthResponse, InferRequest, InferResponse, ModelChunk,
+    ServerTiming, SharesRequest, SharesResponse, VersionsRequest, VersionsResponse,
 };
 use crate::scheduler::{Job, JobError, JobOutput, Scheduler, SchedulerConfig};
 use crate::shaping::Shaper;
@@ -223,6 +223,8 @@ pub struct EdgeState {
     emulated_tail: HashMap<String, Duration>,
     started: Instant,
     keep_awake: Option<crate::keep_awake::KeepAwake>,
+    /// Per model: the versions published so far, oldest first (none = every version on disk).
+    published: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl EdgeState {
@@ -259,6 +261,7 @@ impl EdgeState {
                 .map(|s| (s.device_id.clone(), Duration::from_secs_f64(s.emulated_tail_ms / 1e3)))
                 .collect(),
             started: Instant::now(),
+            published: Mutex::default(),
             keep_awake: (config.busy_poll_us > 0).then(|| {
                 crate::keep_awake::KeepAwake::start(Duration::from_micros(config.busy_poll_us))
             }),
@@ -282,6 +285,87 @@ impl EdgeState {
             queue_length: self.scheduler.queue_length() as u32,
             uptime_s: self.started.elapsed().as_secs_f64(),
         }
+    }
+
+    /// Publishes `version` of `model` as its current version (devices see it in `Versions`).
+    /// Until a model's first publication, every version on disk counts as published.
+    pub fn publish(&self, model: &str, version: &str) -> Result<()> {
+        let id = ModelId { model: model.into(), version: version.into() };
+        let path = self.store.path(&id)?;
+        if !path.is_file() {
+            return Err(RuntimeError::NotFound(format!(
+                "cannot publish `{id}`: no file {}",
+                path.display()
+            )));
+        }
+        let mut p = self.published.lock().map_err(|_| RuntimeError::Invalid("poisoned".into()))?;
+        let list = p.entry(model.to_string()).or_default();
+        list.retain(|v| v != version);
+        list.push(version.to_string());
+        tracing::info!(model, version, "version published");
+        Ok(())
+    }
+
+    /// The published versions of `model`, oldest first.
+    pub fn published(&self, model: &str) -> Result<Vec<String>> {
+        let listed = self.published.lock().ok().and_then(|p| p.get(model).cloned());
+        match listed {
+            Some(v) => Ok(v),
+            None => self.store.versions_on_disk(model),
+        }
+    }
+
+    /// `Versions`: each published version with its heads (built once, off the async threads).
+    async fn versions(self: &Arc<Self>, model: String) -> Result<VersionsResponse> {
+        let versions = self.published(&model)?;
+        let state = self.clone();
+        let name = model.clone();
+        let infos = tokio::task::spawn_blocking(move || {
+            versions
+                .into_iter()
+                .map(|v| state.store.version_info(&ModelId { model: name.clone(), version: v }))
+                .collect::<Result<Vec<_>>>()
+        })
+        .await
+        .map_err(|e| RuntimeError::Invalid(format!("describing versions: {e}")))??;
+        Ok(VersionsResponse { model, versions: infos })
+    }
+
+    /// `FetchModel`: the head file from `offset`, in chunks.
+    async fn fetch(self: &Arc<Self>, req: FetchRequest) -> Result<Vec<ModelChunk>> {
+        /// Default and largest chunk, bytes.
+        const DEFAULT_CHUNK: usize = 64 << 10;
+        const MAX_CHUNK: usize = 1 << 20;
+        let id = ModelId { model: req.model, version: req.version };
+        self.store.path(&id)?;
+        let state = self.clone();
+        let layers = req.layers as usize;
+        let file = {
+            let id = id.clone();
+            tokio::task::spawn_blocking(move || state.store.head_file(&id, layers))
+                .await
+                .map_err(|e| RuntimeError::Invalid(format!("building a head: {e}")))??
+        };
+        let total = file.bytes.len();
+        let offset = usize::try_from(req.offset).unwrap_or(usize::MAX);
+        if offset > total {
+            return Err(RuntimeError::Invalid(format!(
+                "offset {offset} is past the end of the {total}-byte head of `{id}`"
+            )));
+        }
+        let chunk = match req.chunk_bytes as usize {
+            0 => DEFAULT_CHUNK,
+            c => c.min(MAX_CHUNK),
+        };
+        self.metrics.model_bytes_served.inc_by((total - offset) as u64);
+        Ok((offset..total)
+            .step_by(chunk)
+            .map(|at| ModelChunk {
+                offset: at as u64,
+                data: file.bytes[at..(at + chunk).min(total)].to_vec(),
+                total_bytes: total as u64,
+            })
+            .collect())
     }
 
     fn authorize<T>(&self, req: &Request<T>) -> Result<(), Status> {
@@ -580,6 +664,29 @@ impl Edge for EdgeService {
 
     async fn health(&self, _: Request<HealthRequest>) -> Result<Response<HealthResponse>, Status> {
         Ok(Response::new(self.state.health()))
+    }
+
+    async fn versions(
+        &self,
+        request: Request<VersionsRequest>,
+    ) -> Result<Response<VersionsResponse>, Status> {
+        self.state.authorize(&request)?;
+        let model = request.into_inner().model;
+        self.state.versions(model).await.map(Response::new).map_err(to_status)
+    }
+
+    type FetchModelStream = std::pin::Pin<
+        Box<dyn tonic::codegen::tokio_stream::Stream<Item = Result<ModelChunk, Status>> + Send>,
+    >;
+
+    async fn fetch_model(
+        &self,
+        request: Request<FetchRequest>,
+    ) -> Result<Response<Self::FetchModelStream>, Status> {
+        self.state.authorize(&request)?;
+        let chunks = self.state.fetch(request.into_inner()).await.map_err(to_status)?;
+        let stream = tonic::codegen::tokio_stream::iter(chunks.into_iter().map(Ok));
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn set_shares(
