@@ -51,6 +51,10 @@ pub enum Command {
     /// Online splitting under fading as optimal stopping, and model placement (seed 002):
     /// thresholds per stage, expected cost of every rule (exact and Monte Carlo), K*.
     Stopping(StoppingArgs),
+    /// Seed 002 on the real runtime: versions published by an edge one after another, the
+    /// device placing K layers of each (downloaded, verified) and splitting online over a
+    /// trace-driven fading link; measured costs against their exact expectation.
+    Placement(PlacementArgs),
     /// Feature codecs at a cut.
     Codec(CodecArgs),
     /// Structured pruning: remove whole filters / units and write a smaller dense ONNX model.
@@ -1214,6 +1218,47 @@ pub struct DeviceRunArgs {
     /// Emulated uplink between this device and the edge (in-process relay).
     #[command(flatten)]
     pub link: LinkOpts,
+    #[command(flatten)]
+    pub engine: EngineArg,
+}
+
+/// `coinfer placement`.
+#[derive(Debug, Args)]
+pub struct PlacementArgs {
+    /// TOML configuration as for `coinfer stopping` (radio, weights, channel: its mean gain,
+    /// device, placement: Q, download rate, receive power; transport: its RTT). Its network
+    /// and edge are not used: the layers come from each version, the edge is this host.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// ONNX files published one per update period, in this order (version = file name).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "models/versions/fmnist-resnet-w050.onnx,models/versions/fmnist-resnet-w100.onnx,models/versions/fmnist-resnet-w025.onnx,models/versions/fmnist-resnet-w075.onnx"
+    )]
+    pub versions: Vec<PathBuf>,
+    /// Placement strategies: optimal (K*), full, none, fixed:K.
+    #[arg(long, value_delimiter = ',', default_value = "optimal,full,none,fixed:6")]
+    pub strategies: Vec<coinfer_pipeline::placement_run::Strategy>,
+    /// Inferences measured per period and per rule (a multiple of --states visits every
+    /// channel state equally often).
+    #[arg(long, default_value_t = 32)]
+    pub requests: usize,
+    /// Channel states: equiprobable Rayleigh states around the configured mean gain.
+    #[arg(long, default_value_t = 8)]
+    pub states: usize,
+    /// One inference per slot, each slot one channel state, ms (longer than any inference).
+    #[arg(long, default_value_t = 60.0)]
+    pub slot_ms: f64,
+    /// Skip the comparison of stopping rules on the first version.
+    #[arg(long)]
+    pub no_rules: bool,
+    /// Seed of the order of channel states.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write placement.json, periods.csv, rules.csv and placement.svg here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArg,
 }

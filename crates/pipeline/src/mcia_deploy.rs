@@ -205,6 +205,7 @@ pub fn deploy(config: &DeployConfig, progress: &mut dyn Progress) -> Result<Depl
         .ok_or_else(|| invalid("no version to calibrate with"))?
         .to_string();
     let stack_s = rt.block_on(calibrate_stack(
+        MODEL,
         &version,
         models.path(),
         &store,
@@ -454,11 +455,15 @@ async fn run_slot(
 const CALIBRATION_BPS: f64 = 50e6;
 
 /// The runtime's framing for frames of `codec`: gRPC's, plus the frame header the codec adds
-/// to the payload (measured by encoding a 4-D feature, the shape of every cut but the last).
-fn runtime_framing(codec: &Codec) -> Framing {
-    let values = 784;
-    let feature = coinfer_compress::Feature::new(vec![1, 1, 28, 28], vec![0.5; values]);
-    let header = feature.map_or(0, |f| codec.encode(&f).len().saturating_sub(values));
+/// to the payload — the intercept of the frame size over two 4-D features of 784 and 1,568
+/// values (the shape of every cut but the last), so any fixed-rate codec is measured right.
+pub(crate) fn runtime_framing(codec: &Codec) -> Framing {
+    let len = |channels: usize| {
+        let values = channels * 784;
+        coinfer_compress::Feature::new(vec![1, channels, 28, 28], vec![0.5; values])
+            .map_or(0, |f| codec.encode(&f).len())
+    };
+    let header = (2 * len(1)).saturating_sub(len(2));
     let mut framing = Framing::grpc();
     framing.request_bytes += header as f64;
     framing
@@ -466,8 +471,11 @@ fn runtime_framing(codec: &Codec) -> Framing {
 
 /// The stack's own time per request (s): one device, edge-only, through a relay at
 /// [`CALIBRATION_BPS`] with the scenario's delay; the median round trip less what the link
-/// model predicts for it (RTT, both directions' bytes with `framing`); `version` is served in `dir`.
-async fn calibrate_stack(
+/// model predicts for it (RTT, both directions' bytes with `framing`); `model`/`version` is
+/// served in `dir`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn calibrate_stack(
+    model: &str,
     version: &str,
     dir: &Path,
     store: &Arc<ModelStore>,
@@ -476,7 +484,7 @@ async fn calibrate_stack(
     rtt_s: f64,
     framing: &Framing,
 ) -> Result<f64> {
-    let mut plan = DevicePlan::new("calibration", MODEL, SplitChoice::EdgeOnly);
+    let mut plan = DevicePlan::new("calibration", model, SplitChoice::EdgeOnly);
     plan.version = version.to_string();
     plan.codec = calibration_codec();
     let setup = DeviceSetup {

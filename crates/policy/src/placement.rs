@@ -35,15 +35,43 @@ pub fn enumerate_placement(
         .into_par_iter()
         .map(|k| crate::stopping::backward_induction_with(p, &affine, channel, k).expected_cost)
         .collect();
-    let mut all = Vec::with_capacity(p.layers() + 1);
-    let mut download = 0.0;
-    for (k, &j) in per_inference.iter().enumerate() {
-        if k > 0 {
-            download += layer_download_cost.get(k - 1).copied().unwrap_or(0.0);
-        }
-        all.push(PlacementCost { k, download, per_inference: j, total: download + inferences * j });
-    }
-    let best = all.iter().copied().fold(all[0], |b, c| if c.total < b.total { c } else { b });
+    let download: Vec<f64> = std::iter::once(0.0)
+        .chain(layer_download_cost.iter().scan(0.0, |sum, c| {
+            *sum += c;
+            Some(*sum)
+        }))
+        .chain(std::iter::repeat(layer_download_cost.iter().sum()))
+        .take(per_inference.len())
+        .collect();
+    placement_costs(&per_inference, &download, inferences)
+}
+
+/// `F(K) = Ω(K) + Q·J(K)` for every `K` from the per-inference costs `J(K)` and the
+/// download costs `Ω(K)` (both indexed by `K`, the same length), and the best `K` (the
+/// smallest on ties).
+pub fn placement_costs(
+    per_inference: &[f64],
+    download: &[f64],
+    inferences: f64,
+) -> (Vec<PlacementCost>, PlacementCost) {
+    let all: Vec<PlacementCost> = per_inference
+        .iter()
+        .zip(download)
+        .enumerate()
+        .map(|(k, (&j, &d))| PlacementCost {
+            k,
+            download: d,
+            per_inference: j,
+            total: d + inferences * j,
+        })
+        .collect();
+    let first = all.first().copied().unwrap_or(PlacementCost {
+        k: 0,
+        download: 0.0,
+        per_inference: f64::NAN,
+        total: f64::NAN,
+    });
+    let best = all.iter().copied().fold(first, |b, c| if c.total < b.total { c } else { b });
     (all, best)
 }
 

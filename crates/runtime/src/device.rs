@@ -89,8 +89,10 @@ pub struct DeviceOptions {
     /// edge failure is not held. `None` = this host's speed.
     pub emulated_compute: Option<Duration>,
     /// Testbed knob for online splitting: the emulated device time of each layer (layer `k`
-    /// at index `k − 1`, layers as in [`crate::distribution`]); each stage is held until the
-    /// layers run so far would have finished. Empty = this host's speed.
+    /// at index `k − 1`, layers as in [`crate::distribution`]). A feature leaves (and a local
+    /// answer is given) when the layers run so far would have finished; stages in between are
+    /// not held, so this host's per-stage overhead is absorbed, and the rate a stage observes
+    /// is read when its real compute ends. Empty = this host's speed.
     pub emulated_layers: Vec<Duration>,
 }
 
@@ -132,6 +134,43 @@ pub struct DeviceRunner {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
+}
+
+/// Online splitting's stages: at each, offload if the observed rate meets the stage's minimum,
+/// else run the next segment. Returns the cut (`None` = finish locally), the feature, the rate
+/// observed last and the emulated device time of the layers run.
+fn online_stages(
+    o: &coinfer_sim::OnlineSplit,
+    store: &ModelStore,
+    id: &ModelId,
+    probe: Option<&RateProbe>,
+    emulated_layers: &[Duration],
+    input: Tensor,
+) -> Result<(Option<i32>, Tensor, Option<f64>, Duration)> {
+    let observe = || probe.and_then(|p| p());
+    let mut layers_done = Duration::ZERO;
+    let mut x = input;
+    let mut from = None;
+    for (stage, &min_rate) in o.min_rate_bps.iter().enumerate() {
+        let rate = observe();
+        // Without a probe the rule sees an unlimited link.
+        if rate.unwrap_or(f64::INFINITY) >= min_rate {
+            let at = from.map_or(SplitPoint::EdgeOnly, SplitPoint::AfterCut);
+            return Ok((at.to_wire(), x, rate, layers_done));
+        }
+        let Some(&to) = o.cuts.get(stage) else {
+            return Ok((None, x, rate, layers_done));
+        };
+        let seg = store.part(id, Part::Segment { from, to })?;
+        let mut out = seg.runnable.run(&[x])?;
+        if out.is_empty() {
+            return Err(RuntimeError::Invalid(format!("{} has no outputs", seg.label)));
+        }
+        x = out.swap_remove(0);
+        layers_done += emulated_layers.get(stage).copied().unwrap_or_default();
+        from = Some(to);
+    }
+    Ok((None, x, observe(), layers_done))
 }
 
 /// Runs a prepared part off the async threads.
@@ -213,6 +252,12 @@ impl DeviceRunner {
         Ok(())
     }
 
+    /// Sets the emulated device time of each layer (see [`DeviceOptions::emulated_layers`]),
+    /// e.g. with a switch to another version.
+    pub fn set_emulated_layers(&mut self, layers: Vec<Duration>) {
+        self.options.emulated_layers = layers;
+    }
+
     /// The plan being run.
     pub fn plan(&self) -> &DevicePlan {
         &self.plan
@@ -261,37 +306,24 @@ fn parts_used(plan: &DevicePlan, complete: bool) -> Vec<Part> {
 }
 
 impl DeviceRunner {
-    /// The observed uplink rate now.
-    fn observe(&self) -> Option<f64> {
-        self.probe.as_ref().and_then(|p| p())
-    }
-
     /// Where to split this request: runs head stages and returns the cut (`None` = stay
     /// local, `Some(-1)` = the input) with the feature there and the rate observed.
     async fn head(&self, input: Tensor, t0: Instant) -> Result<(Option<i32>, Tensor, Option<f64>)> {
-        if let Some(o) = &self.plan.online {
-            let mut layers_done = Duration::ZERO;
-            let mut x = input;
-            let mut from = None;
-            for (stage, &min_rate) in o.min_rate_bps.iter().enumerate() {
-                let rate = self.observe();
-                // Without a probe the rule sees an unlimited link.
-                if rate.unwrap_or(f64::INFINITY) >= min_rate {
-                    let at = from.map_or(SplitPoint::EdgeOnly, SplitPoint::AfterCut);
-                    return Ok((at.to_wire(), x, rate));
-                }
-                let Some(&to) = o.cuts.get(stage) else {
-                    return Ok((None, x, rate));
-                };
-                let seg = part(&self.store, self.local_id()?, Part::Segment { from, to }).await?;
-                x = run_part(seg, x).await?;
-                if let Some(d) = self.options.emulated_layers.get(stage) {
-                    layers_done += *d;
-                    crate::pace::sleep_until(t0 + layers_done).await;
-                }
-                from = Some(to);
+        if let Some(o) = self.plan.online.clone() {
+            // The whole stage loop on one blocking thread: a hand-off per stage would cost
+            // more than the small segments themselves.
+            let (store, id) = (self.store.clone(), self.local_id()?.clone());
+            let (probe, layers) = (self.probe.clone(), self.options.emulated_layers.clone());
+            let (cut, x, rate, layers_done) = tokio::task::spawn_blocking(move || {
+                online_stages(&o, &store, &id, probe.as_ref(), &layers, input)
+            })
+            .await
+            .map_err(|e| RuntimeError::Invalid(format!("device compute: {e}")))??;
+            if cut.is_some() {
+                // The feature leaves when the emulated device would have computed it.
+                crate::pace::sleep_until(t0 + layers_done).await;
             }
-            return Ok((None, x, self.observe()));
+            return Ok((cut, x, rate));
         }
         match &self.plan.split {
             SplitChoice::DeviceOnly => Ok((None, input, None)),

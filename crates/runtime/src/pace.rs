@@ -3,12 +3,16 @@
 //! Tokio's timer wheel ticks in whole milliseconds and rounds every sleep up to the next tick,
 //! which adds 0.5 ms on average to each hold — on the scale of the edge tails being emulated.
 //! So the bulk of the wait goes to tokio's timer and the last stretch to the OS's
-//! high-resolution sleep on a blocking thread (no crate offers a precise async sleep).
+//! high-resolution sleep on a blocking thread, its last 150 µs spun (no crate offers a precise
+//! async sleep).
 
 use std::time::{Duration, Instant};
 
 /// Below this much time left, the OS sleep takes over from tokio's timer.
 const FINE: Duration = Duration::from_millis(2);
+/// The last stretch is spun, not slept: an OS sleep wakes tens of microseconds late on a busy
+/// host, on the scale of the sub-millisecond holds emulated.
+const SPIN: Duration = Duration::from_micros(150);
 
 /// Returns at `deadline` (or at once if it has passed), within tens of microseconds.
 pub async fn sleep_until(deadline: Instant) {
@@ -22,7 +26,13 @@ pub async fn sleep_until(deadline: Instant) {
     let rest = deadline.saturating_duration_since(Instant::now());
     if !rest.is_zero() {
         // A failed blocking task only shortens the hold.
-        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            std::thread::sleep(rest.saturating_sub(SPIN));
+            while Instant::now() < deadline {
+                std::hint::spin_loop();
+            }
+        })
+        .await;
     }
 }
 

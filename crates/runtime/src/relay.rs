@@ -112,6 +112,17 @@ impl LinkRelay {
         self.up.lock().ok()?.config().rate_at(self.started.elapsed())
     }
 
+    /// When the relay started: rate schedules count from here.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// A probe of the uplink rate for [`crate::device::DeviceRunner`]'s online splitting.
+    pub fn rate_probe(&self) -> crate::device::RateProbe {
+        let (up, started) = (self.up.clone(), self.started);
+        Arc::new(move || up.lock().ok()?.config().rate_at(started.elapsed()))
+    }
+
     /// Packets sent and lost (retransmitted) on the uplink so far.
     pub fn uplink_losses(&self) -> (u64, u64) {
         self.up.lock().map_or((0, 0), |c| (c.packets, c.lost))

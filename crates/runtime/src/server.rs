@@ -306,6 +306,18 @@ impl EdgeState {
         Ok(())
     }
 
+    /// Prepares every tail of a version (and the whole model, for edge-only requests), so
+    /// the first device request after an update does not pay for it. Blocking: seconds for
+    /// large models.
+    pub fn prepare_version(&self, model: &str, version: &str) -> Result<()> {
+        let id = ModelId { model: model.into(), version: version.into() };
+        self.store.part(&id, Part::Full)?;
+        for c in 0..self.store.cut_count(&id)? {
+            self.store.part(&id, Part::Tail(c))?;
+        }
+        Ok(())
+    }
+
     /// The published versions of `model`, oldest first.
     pub fn published(&self, model: &str) -> Result<Vec<String>> {
         let listed = self.published.lock().ok().and_then(|p| p.get(model).cloned());

@@ -12,6 +12,7 @@ mod eval;
 mod finetune;
 mod link;
 mod mcia;
+mod placement;
 mod profile;
 mod prune;
 mod run;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Profile(a) => profile::run(&a, json),
         Command::Train(a) => train::run(&a, json),
         Command::Stopping(a) => stopping::run(&a, json),
+        Command::Placement(a) => placement::run(&a, json),
         Command::Bench(a) => match a.what {
             BenchWhat::Engine { models, engines, batches, seconds } => {
                 bench::engine(models, engines, &batches, seconds, json)
