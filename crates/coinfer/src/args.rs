@@ -1101,6 +1101,14 @@ pub struct EdgeServeArgs {
     /// Max time a request waits for its batch to fill, ms (overrides the config).
     #[arg(long)]
     pub max_queue_delay_ms: Option<f64>,
+    /// Publish these versions, `MODEL/VERSION` (the file `<models>/MODEL/VERSION.onnx`), one
+    /// after another as model updates: devices with `coinfer device run --place` place each.
+    /// Without it, every version on disk counts as published.
+    #[arg(long, value_delimiter = ',')]
+    pub publish: Vec<String>,
+    /// Seconds between publications of --publish.
+    #[arg(long, default_value_t = 30.0)]
+    pub publish_every_s: f64,
     #[command(flatten)]
     pub serving: ServingArgs,
     #[command(flatten)]
@@ -1215,6 +1223,19 @@ pub struct DeviceRunArgs {
     /// Per-request records (CSV).
     #[arg(long)]
     pub records: Option<PathBuf>,
+    /// Place models as the edge publishes them (seed 002): a `coinfer stopping` TOML (radio,
+    /// weights, channel, device, edge, placement, transport). The device starts with nothing,
+    /// asks the edge for the plan's model's versions every --poll-ms, and for each new one
+    /// chooses the layers K to download (enumeration of Ω(K) + Q·J(K)), downloads and verifies
+    /// the head while it keeps serving, then splits online over it with the optimal rule.
+    #[arg(long)]
+    pub place: Option<PathBuf>,
+    /// How often to ask the edge for new versions with --place, ms.
+    #[arg(long, default_value_t = 1000)]
+    pub poll_ms: u64,
+    /// With --place: hold each layer to the configured device's time (testbed).
+    #[arg(long, requires = "place")]
+    pub emulate_device: bool,
     /// Emulated uplink between this device and the edge (in-process relay).
     #[command(flatten)]
     pub link: LinkOpts,

@@ -67,6 +67,7 @@ pub mod image_codec;
 pub mod layers;
 pub mod mcia;
 pub mod mcia_deploy;
+pub mod placement_decision;
 pub mod placement_run;
 pub mod profile;
 mod progress;

@@ -28,7 +28,7 @@ use coinfer_policy::stopping::{
     always_local, always_offload, backward_induction, fixed_split, one_stage_look_ahead,
     StoppingProblem,
 };
-use coinfer_policy::stopping_config::{problem_from_table, StoppingConfig};
+use coinfer_policy::stopping_config::StoppingConfig;
 use coinfer_policy::stopping_markov::{markov_backward_induction, markov_expected_cost, OnStates};
 use coinfer_runtime::client::EdgeClient;
 use coinfer_runtime::device::{DeviceOptions, DeviceRunner, LocalModel, Record, ServedBy};
@@ -38,11 +38,11 @@ use coinfer_runtime::models::{ModelId, ModelStore, Part};
 use coinfer_runtime::proto::VersionInfo;
 use coinfer_runtime::relay::LinkRelay;
 use coinfer_runtime::server::{EdgeConfig, EdgeHandle, EdgeState};
-use coinfer_sim::{DevicePlan, Layer, LayerTable, MarkovChannel, SplitChoice, Transport};
+use coinfer_sim::{DevicePlan, MarkovChannel, SplitChoice, Transport};
 
 use crate::error::{PipelineError, Result};
+use crate::placement_decision::{download_s, layer_times, omega, online_plan, version_problem};
 use crate::progress::Progress;
-use crate::stopping_study::online_rule;
 
 /// Name the versions are served under (`<dir>/model/<version>.onnx`).
 const MODEL: &str = "model";
@@ -192,6 +192,8 @@ pub struct PeriodRun {
     pub measured_cost: Measured,
     /// `Ω(K) + Q·J(K)`: predicted, and measured (measured `Ω` + `Q` × measured mean).
     pub period_cost: [f64; 2],
+    /// 95 % half-width of the measured period cost (`Q` × that of the mean).
+    pub period_cost_ci95: f64,
     /// Inferences served with the previous placement while the download ran.
     pub during_download: usize,
     /// Reconnections during the download.
@@ -215,7 +217,8 @@ pub struct RequestRow {
     pub e2e_ms: f64,
     /// Measured cost.
     pub measured_cost: f64,
-    /// The cost model's cost of the same decision at the slot's state.
+    /// The cost model's cost of the same decision at the slot's state (under the version
+    /// being placed: not meaningful for rows served by the previous placement).
     pub model_cost: f64,
     /// Whether it ran on the new placement (a placement period).
     pub new_placement: bool,
@@ -228,6 +231,8 @@ pub struct StrategyTotal {
     pub strategy: String,
     /// Summed period cost, predicted and measured.
     pub total: [f64; 2],
+    /// 95 % half-width of the measured total (periods independent).
+    pub total_ci95: f64,
 }
 
 /// The run's result.
@@ -266,23 +271,6 @@ fn invalid(m: impl Into<String>) -> PipelineError {
 
 fn io(what: &str) -> impl FnOnce(std::io::Error) -> PipelineError + '_ {
     move |source| PipelineError::Io { what: what.into(), source }
-}
-
-/// A version's layer table from its advertised heads (layer `k`: the MACs and bytes head `k`
-/// adds, the feature at its end; 32-bit values, so a layer's parameter bits are its bytes × 8).
-pub fn version_table(v: &VersionInfo) -> LayerTable {
-    let values = |s: &[u32]| s.iter().map(|&d| f64::from(d)).product::<f64>();
-    let mut layers = Vec::with_capacity(v.heads.len());
-    let (mut macs, mut bytes) = (0u64, 0u64);
-    for h in &v.heads {
-        layers.push(Layer::new(
-            h.macs.saturating_sub(macs) as f64,
-            values(&h.output_shape),
-            h.bytes.saturating_sub(bytes) as f64 / 4.0,
-        ));
-        (macs, bytes) = (h.macs, h.bytes);
-    }
-    LayerTable { input_values: values(&v.input_shape), bits_per_value: 32.0, layers }
 }
 
 /// The link's states: `S` equiprobable Rayleigh states around `mean_gain`, persistent over
@@ -358,48 +346,13 @@ fn version_model(
     edge_s: Vec<f64>,
     transport: &Transport,
 ) -> Result<VersionModel> {
-    let table = version_table(&info);
-    let device = cfg.device.compute().map_err(|e| invalid(format!("[device] {e}")))?;
-    let edge = cfg.edge.compute().map_err(|e| invalid(format!("[edge] {e}")))?;
-    let mut problem =
-        problem_from_table(&table, &device, &edge, (cfg.radio, transport.clone()), cfg.weights)
-            .map_err(|e| invalid(e.to_string()))?;
+    let mut problem = version_problem(cfg, &info, transport)?;
     if edge_s.len() != problem.edge_time_s.len() {
         return Err(invalid("edge times do not match the version's layers"));
     }
     problem.edge_time_s = edge_s;
-    let layer_times = (1..=table.layers.len())
-        .map(|k| Duration::from_secs_f64(table.device_cost(k, &device).0))
-        .collect();
+    let layer_times = layer_times(cfg, &info)?;
     Ok(VersionModel { info, problem, layer_times })
-}
-
-/// Download cost `Ω(K)` for `K = 0..=N`: `(w_T + w_E·P_rx)` × the head's transfer time.
-fn omega(cfg: &StoppingConfig, v: &VersionInfo) -> Vec<f64> {
-    let w = cfg.weights.time + cfg.weights.energy * cfg.placement.rx_power_w;
-    std::iter::once(0.0).chain(v.heads.iter().map(|h| w * download_s(cfg, h.bytes))).collect()
-}
-
-/// The placement model's download time of `bytes` (s): the bytes at the download rate.
-fn download_s(cfg: &StoppingConfig, bytes: u64) -> f64 {
-    bytes as f64 * 8.0 / cfg.placement.download_rate_bps
-}
-
-/// The device's plan for `K` layers of `version` with gain thresholds `eta` per stage.
-fn plan_for(version: &str, k: usize, eta: &[f64], p: &StoppingProblem) -> DevicePlan {
-    let n = p.layers();
-    if k == 0 {
-        let mut plan = DevicePlan::new("device", MODEL, SplitChoice::EdgeOnly);
-        plan.version = version.into();
-        return plan;
-    }
-    let mut plan = DevicePlan::new("device", MODEL, SplitChoice::EdgeOnly);
-    plan.version = version.into();
-    plan.codec = Codec::RawF32;
-    let mut thresholds = eta.to_vec();
-    thresholds.truncate(k + 1);
-    plan.online = Some(online_rule(&thresholds, n, &p.radio));
-    plan
 }
 
 /// The optimal rule for the link at horizon `k`, as gain thresholds (its stop sets are
@@ -434,29 +387,27 @@ fn model_cost(r: &Record, p: &StoppingProblem, rate_bps: f64) -> (Option<usize>,
     (stage, local + stage.map_or(0.0, |s| p.offload_cost(s, gain)))
 }
 
-/// Rows of `records` under `context`.
+/// Rows of `served` under `context`.
 fn request_rows(
     context: &str,
-    records: &[(Record, f64, bool)],
+    served: &[Served],
     p: &StoppingProblem,
     device_power: f64,
-    first_slot: usize,
 ) -> Vec<RequestRow> {
-    records
+    served
         .iter()
-        .enumerate()
-        .map(|(i, (r, rate, new))| {
-            let (stage, model) = model_cost(r, p, *rate);
+        .map(|s| {
+            let (stage, model) = model_cost(&s.record, p, s.rate);
             RequestRow {
                 context: context.into(),
-                slot: first_slot + i,
-                rate_bps: *rate,
+                slot: s.slot,
+                rate_bps: s.rate,
                 stage,
-                frame_bytes: r.frame_bytes,
-                e2e_ms: r.e2e_ms,
-                measured_cost: measured_cost(r, p, device_power, *rate),
+                frame_bytes: s.record.frame_bytes,
+                e2e_ms: s.record.e2e_ms,
+                measured_cost: measured_cost(&s.record, p, device_power, s.rate),
                 model_cost: model,
-                new_placement: *new,
+                new_placement: s.new,
             }
         })
         .collect()
@@ -477,58 +428,69 @@ struct Testbed {
 }
 
 impl Testbed {
-    /// Runs `n` inferences, one per slot, switching to `pending` once its download is in;
-    /// returns the records with each one's slot rate and whether it used the new placement.
+    /// Serves with the previous placement while `pending` downloads, switches when it is
+    /// verified, then runs `n` inferences on the new placement from the start of a round of
+    /// the state order (so each state is visited equally often when `n` is a multiple).
     async fn serve(
         &mut self,
         runner: &mut DeviceRunner,
         n: usize,
         mut pending: Option<Pending>,
-    ) -> Result<(Vec<(Record, f64, bool)>, Option<Fetched>, usize)> {
+    ) -> Result<(Vec<Served>, Option<Fetched>)> {
         let mut out = Vec::with_capacity(n);
         let mut fetched = None;
-        let mut switched = pending.is_none();
-        // Start on a round of the state order, in the future: `n` a multiple of the states
-        // then visits each equally often.
-        let now = self.relay.started().elapsed().as_secs_f64() / self.slot.as_secs_f64();
-        let round = self.rates.len().max(1);
-        self.next_slot = (self.next_slot.max(now as usize + 1)).div_ceil(round) * round;
-        let first = self.next_slot;
-        while out.len() < n {
-            if let Some(p) = pending.as_mut().filter(|p| p.task.is_finished()) {
+        while let Some(p) = pending.as_mut() {
+            if p.task.is_finished() {
                 let got = (&mut p.task).await.map_err(|e| invalid(format!("download: {e}")))??;
                 let local = LocalModel { id: got.local.clone(), complete: p.complete };
                 runner.switch(p.plan.clone(), Some(local)).await?;
                 runner.set_emulated_layers(p.layers.clone());
                 fetched = Some(got);
                 pending = None;
-                switched = true;
+            } else {
+                out.push(self.one(runner, false).await?);
             }
-            let j = self.next_slot;
-            self.next_slot += 1;
-            let start = self.relay.started() + self.slot.mul_f64(j as f64) + SLOT_GUARD;
-            coinfer_runtime::pace::sleep_until(start).await;
-            let rate = self.rates[self.order[j % self.order.len()]];
-            let (x, y) = self.inputs[j % self.inputs.len()].clone();
-            let r = runner.infer(x, Some(y)).await?;
-            if r.e2e_ms > self.slot.as_secs_f64() * 1e3 - 2.0 * SLOT_GUARD.as_secs_f64() * 1e3 {
-                tracing::warn!(
-                    e2e_ms = r.e2e_ms,
-                    "an inference overran its slot: lengthen --slot-ms"
-                );
-            }
-            out.push((r, rate, switched));
         }
-        if let Some(p) = pending {
-            // The period ended before the download: finish it (the next period needs it).
-            let got = p.task.await.map_err(|e| invalid(format!("download: {e}")))??;
-            let local = LocalModel { id: got.local.clone(), complete: p.complete };
-            runner.switch(p.plan, Some(local)).await?;
-            runner.set_emulated_layers(p.layers);
-            fetched = Some(got);
+        let round = self.rates.len().max(1);
+        self.next_slot = (self.next_slot.max(self.slot_now() + 1)).div_ceil(round) * round;
+        for _ in 0..n {
+            out.push(self.one(runner, true).await?);
         }
-        Ok((out, fetched, first))
+        Ok((out, fetched))
     }
+
+    /// The slot under way now.
+    fn slot_now(&self) -> usize {
+        (self.relay.started().elapsed().as_secs_f64() / self.slot.as_secs_f64()) as usize
+    }
+
+    /// One inference in the next slot not yet begun (an overrun, e.g. an answer queued behind
+    /// a download on the downlink, skips slots rather than running in one whose state the
+    /// device did not observe).
+    async fn one(&mut self, runner: &mut DeviceRunner, new: bool) -> Result<Served> {
+        let j = self.next_slot.max(self.slot_now() + 1);
+        self.next_slot = j + 1;
+        let start = self.relay.started() + self.slot.mul_f64(j as f64) + SLOT_GUARD;
+        coinfer_runtime::pace::sleep_until(start).await;
+        let rate = self.rates[self.order[j % self.order.len()]];
+        let (x, y) = self.inputs[j % self.inputs.len()].clone();
+        let record = runner.infer(x, Some(y)).await?;
+        if record.e2e_ms > self.slot.as_secs_f64() * 1e3 - 2.0 * SLOT_GUARD.as_secs_f64() * 1e3 {
+            tracing::warn!(e2e_ms = record.e2e_ms, new, "an inference overran its slot");
+        }
+        Ok(Served { record, rate, new, slot: j })
+    }
+}
+
+/// One inference of the testbed.
+struct Served {
+    record: Record,
+    /// Uplink rate of its slot, bit/s.
+    rate: f64,
+    /// Whether it ran on the new placement.
+    new: bool,
+    /// Its slot.
+    slot: usize,
 }
 
 /// Into a slot before using it, so the rate read at the start is the slot's.
@@ -681,7 +643,8 @@ pub fn placement_run(
         requests.extend(reqs);
         let total =
             rows.iter().fold([0.0, 0.0], |t, r| [t[0] + r.period_cost[0], t[1] + r.period_cost[1]]);
-        totals.push(StrategyTotal { strategy: strategy.to_string(), total });
+        let total_ci95 = rows.iter().map(|r| r.period_cost_ci95.powi(2)).sum::<f64>().sqrt();
+        totals.push(StrategyTotal { strategy: strategy.to_string(), total, total_ci95 });
         periods.extend(rows);
     }
     Ok(PlacementRunReport {
@@ -695,6 +658,11 @@ pub fn placement_run(
         totals,
         note: NOTE.into(),
     })
+}
+
+/// The device of the testbed.
+fn base_plan() -> DevicePlan {
+    DevicePlan::new("device", MODEL, SplitChoice::EdgeOnly)
 }
 
 fn local_any() -> std::net::SocketAddr {
@@ -811,17 +779,16 @@ async fn compare_rules(
         } else {
             head.as_ref().map(|h| LocalModel { id: h.local.clone(), complete: false })
         };
-        let plan = plan_for(version, horizon, &eta, p);
+        let plan = online_plan(&base_plan(), version, horizon, &eta, p);
         let mut dev = runner(&bed, store.clone(), plan.clone(), m.layer_times.clone());
         dev.switch(plan, local).await?;
-        let (records, _, first) = bed.serve(&mut dev, run.requests, None).await?;
-        requests.extend(request_rows(&name, &records, p, device_power, first));
+        let (records, _) = bed.serve(&mut dev, run.requests, None).await?;
+        requests.extend(request_rows(&name, &records, p, device_power));
         let costs: Vec<f64> =
-            records.iter().map(|(r, rate, _)| measured_cost(r, p, device_power, *rate)).collect();
+            records.iter().map(|s| measured_cost(&s.record, p, device_power, s.rate)).collect();
         let measured = Measured::of(&costs);
-        let count = |f: &dyn Fn(ServedBy) -> bool| {
-            records.iter().filter(|(r, _, _)| f(r.served_by)).count()
-        };
+        let count =
+            |f: &dyn Fn(ServedBy) -> bool| records.iter().filter(|s| f(s.record.served_by)).count();
         out.push(RuleRun {
             rule: name,
             expected_cost: expected,
@@ -859,7 +826,7 @@ async fn run_strategy(
     let device_dir = tempfile::tempdir().map_err(io("creating the device folder"))?;
     let store = Arc::new(ModelStore::new(device_dir.path(), engine));
     // Before the first version lands the device holds nothing: it sends its input.
-    let first = plan_for(&names[0], 0, &[], &models[0].problem);
+    let first = online_plan(&base_plan(), &names[0], 0, &[], &models[0].problem);
     let mut dev = runner(&bed, store.clone(), first.clone(), vec![]);
     dev.switch(first, None).await?;
     let mut rows = vec![];
@@ -888,9 +855,9 @@ async fn run_strategy(
         };
         let chosen = all[k];
         let eta = markov_thresholds(&m.problem, chain, k)?;
-        let plan = plan_for(name, k, &eta, &m.problem);
+        let plan = online_plan(&base_plan(), name, k, &eta, &m.problem);
         tracing::info!(%strategy, version = %name, k, n, "placement decided");
-        let (records, fetched, first) = if k == 0 {
+        let (records, fetched) = if k == 0 {
             dev.switch(plan, None).await?;
             dev.set_emulated_layers(vec![]);
             bed.serve(&mut dev, run.requests, None).await?
@@ -908,12 +875,11 @@ async fn run_strategy(
             &records,
             &m.problem,
             device_power,
-            first,
         ));
         let new: Vec<f64> = records
             .iter()
-            .filter(|(_, _, new)| *new)
-            .map(|(r, rate, _)| measured_cost(r, &m.problem, device_power, *rate))
+            .filter(|s| s.new)
+            .map(|s| measured_cost(&s.record, &m.problem, device_power, s.rate))
             .collect();
         let measured = Measured::of(&new);
         let bytes = fetched.as_ref().map_or(0, |f| f.bytes);
@@ -939,7 +905,8 @@ async fn run_strategy(
                 chosen.total,
                 w * measured_s + cfg.placement.inferences_per_period * measured.mean,
             ],
-            during_download: records.iter().filter(|(_, _, new)| !*new).count(),
+            period_cost_ci95: cfg.placement.inferences_per_period * measured.ci95,
+            during_download: records.iter().filter(|s| !s.new).count(),
             resumes: fetched.as_ref().map_or(0, |f| f.resumes),
         });
         progress.set(i as u64 + 1);

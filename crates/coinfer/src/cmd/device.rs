@@ -111,26 +111,49 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
             retry_after: Duration::from_millis(args.retry_after_ms),
             ..DeviceOptions::default()
         };
+        let mut placer = match &args.place {
+            Some(path) => {
+                let client = client.clone().context("--place needs --edge")?;
+                Some(super::device_place::Placer::new(path, &entry, client, args)?)
+            }
+            None => None,
+        };
         let mut device = DeviceRunner::new(entry.clone(), store, client, options, probe);
-        device.warm_up().await?;
+        match placer.as_mut() {
+            Some(p) => p.start(&mut device).await?,
+            None => device.warm_up().await?,
+        }
         let bar = super::progress_bar(args.n as u64, &entry.device_id, json);
         let mut records = Vec::with_capacity(args.n);
         for i in 0..args.n {
+            if let Some(p) = placer.as_mut() {
+                p.step(&mut device).await?;
+            }
             let k = (args.offset + i) % data.len();
             let (x, y) = data.slice(k, k + 1);
-            records.push(device.infer(x, Some(u32::from(y[0]))).await?);
+            let record = device.infer(x, Some(u32::from(y[0]))).await?;
+            if let Some(p) = placer.as_mut() {
+                p.count(&record);
+            }
+            records.push(record);
             bar.inc(1);
             if args.interval_ms > 0.0 {
                 tokio::time::sleep(Duration::from_secs_f64(args.interval_ms / 1e3)).await;
             }
         }
         bar.finish_and_clear();
+        let placements = match placer {
+            Some(p) => p.finish(&mut device).await?,
+            None => vec![],
+        };
         if let Some(path) = &args.records {
             write_records(path, &records)?;
         }
         let summary = Summary::of(&records);
         if json {
-            return print_json(&serde_json::json!({"device": entry, "summary": summary}));
+            return print_json(
+                &serde_json::json!({"device": entry, "summary": summary, "placements": placements}),
+            );
         }
         println!(
             "device `{}`: {} on `{}` via {}",
@@ -140,6 +163,9 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
             url.as_deref().unwrap_or("no edge (local)")
         );
         println!("{}", summary_table(&summary));
+        if !placements.is_empty() {
+            println!("{}", super::device_place::placements_table(&placements));
+        }
         if let Some(e) = records.iter().rev().find_map(|r| r.error.as_deref()) {
             println!("last edge error: {e}");
         }

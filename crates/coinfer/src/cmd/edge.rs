@@ -1,5 +1,7 @@
 //! `coinfer edge serve | health | shares` and `coinfer bench edge`.
 
+use std::time::Duration;
+
 use anyhow::{bail, Context, Result};
 use coinfer_pipeline::edge_bench::{edge_bench, EdgeBenchConfig};
 use coinfer_runtime::client::EdgeClient;
@@ -105,9 +107,50 @@ fn serve(args: &EdgeServeArgs, json: bool) -> Result<()> {
             let _ = tokio::signal::ctrl_c().await;
             let _ = stopper.send(true);
         });
+        publish(&edge, &args.publish, args.publish_every_s)?;
         edge.wait().await?;
         Ok(())
     })
+}
+
+/// Publishes `MODEL/VERSION`s one every `every_s` seconds (the first at once), each with its
+/// tails prepared first; a bad name stops the server before it serves.
+fn publish(edge: &EdgeHandle, list: &[String], every_s: f64) -> Result<()> {
+    let mut ids = vec![];
+    for item in list {
+        let (model, version) = item
+            .split_once('/')
+            .with_context(|| format!("--publish `{item}`: expected MODEL/VERSION"))?;
+        ids.push((model.to_string(), version.to_string()));
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    if !(every_s.is_finite() && every_s > 0.0) {
+        bail!("--publish-every-s must be > 0");
+    }
+    let state = edge.state.clone();
+    let (model, version) = &ids[0];
+    state.prepare_version(model, version)?;
+    state.publish(model, version)?;
+    tokio::spawn(async move {
+        for (model, version) in ids.into_iter().skip(1) {
+            tokio::time::sleep(Duration::from_secs_f64(every_s)).await;
+            let s = state.clone();
+            let (m, v) = (model.clone(), version.clone());
+            let ready = tokio::task::spawn_blocking(move || {
+                s.prepare_version(&m, &v)?;
+                s.publish(&m, &v)
+            })
+            .await;
+            match ready {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("publishing {model}/{version}: {e}"),
+                Err(e) => tracing::error!("publishing {model}/{version}: {e}"),
+            }
+        }
+    });
+    Ok(())
 }
 
 pub fn bench(setup: &BenchEdgeArgs, json: bool) -> Result<()> {

@@ -7,6 +7,7 @@ mod codec;
 mod cuts;
 mod demo;
 mod device;
+mod device_place;
 mod edge;
 mod eval;
 mod finetune;

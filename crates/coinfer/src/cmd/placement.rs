@@ -92,7 +92,12 @@ fn print_report(r: &PlacementRunReport) {
                 format!("{} / {}", f(p.download_s[0]), f(p.download_s[1])),
                 p.download_error.map_or("-".into(), |e| format!("{:+.1} %", 100.0 * e)),
                 format!("{:.4e} / {:.4e}", p.per_inference[0], p.per_inference[1]),
-                format!("{} / {}", f(p.period_cost[0]), f(p.period_cost[1])),
+                format!(
+                    "{} / {} ± {}",
+                    f(p.period_cost[0]),
+                    f(p.period_cost[1]),
+                    f(p.period_cost_ci95)
+                ),
                 p.during_download.to_string(),
             ]
         })
@@ -114,9 +119,15 @@ fn print_report(r: &PlacementRunReport) {
             rows
         )
     );
-    let rows =
-        r.totals.iter().map(|t| vec![t.strategy.clone(), f(t.total[0]), f(t.total[1])]).collect();
-    println!("{}", table(&["strategy", "total predicted", "total measured"], rows));
+    let rows = r
+        .totals
+        .iter()
+        .map(|t| {
+            let measured = format!("{} ± {}", f(t.total[1]), f(t.total_ci95));
+            vec![t.strategy.clone(), f(t.total[0]), measured]
+        })
+        .collect();
+    println!("{}", table(&["strategy", "total predicted", "total measured (95 % CI)"], rows));
     println!("{}", r.note);
 }
 
@@ -139,6 +150,7 @@ fn write_outputs(dir: &std::path::Path, r: &PlacementRunReport) -> Result<()> {
         "per_inference_ci95",
         "period_cost_predicted",
         "period_cost_measured",
+        "period_cost_ci95",
         "during_download",
         "resumes",
     ])?;
@@ -158,6 +170,7 @@ fn write_outputs(dir: &std::path::Path, r: &PlacementRunReport) -> Result<()> {
             p.measured_cost.ci95.to_string(),
             p.period_cost[0].to_string(),
             p.period_cost[1].to_string(),
+            p.period_cost_ci95.to_string(),
             p.during_download.to_string(),
             p.resumes.to_string(),
         ])?;
