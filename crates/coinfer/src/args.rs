@@ -1048,7 +1048,7 @@ pub struct EdgeArgs {
 pub enum EdgeWhat {
     /// Serve tails of the models in a directory to devices: batching, fair compute shares,
     /// bandwidth shares, token auth, limits, `/health` and Prometheus `/metrics`.
-    Serve(EdgeServeArgs),
+    Serve(Box<EdgeServeArgs>),
     /// Ask a running edge for its health.
     Health {
         /// Edge URL.

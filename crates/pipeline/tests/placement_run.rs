@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use coinfer_pipeline::placement_run::{placement_run, PlacementRunConfig, Strategy};
-use coinfer_pipeline::progress::NoProgress;
+use coinfer_pipeline::NoProgress;
 use coinfer_policy::stopping_config::StoppingConfig;
 
 fn root() -> PathBuf {
