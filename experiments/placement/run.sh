@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ./target/release/coinfer placement --config examples/placement-runtime.toml \
-  --requests 64 --out experiments/placement | tee experiments/placement/run.log
+  --requests 64 --slot-ms 80 --out experiments/placement | tee experiments/placement/run.log

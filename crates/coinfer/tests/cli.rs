@@ -1032,6 +1032,69 @@ fn edge_refuses_devices_without_the_token_and_reports_metrics() {
     fails_with(&["device", "run", "--plan", "Cargo.toml"], &["plan"]);
 }
 
+/// The edge publishes two versions 1.5 s apart; the device places each (downloads and
+/// verifies its head while it keeps serving) and answers every request throughout.
+#[test]
+fn devices_place_the_versions_the_edge_publishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, metrics) = (free_port(), free_port());
+    let _edge = spawn_edge(
+        port,
+        metrics,
+        &[
+            "--publish",
+            "versions/fmnist-resnet-w050,versions/fmnist-resnet-w025",
+            "--publish-every-s",
+            "1.5",
+        ],
+    );
+    let device_models = dir.path().join("device");
+    let v = ok_json(&[
+        "device",
+        "run",
+        "--edge",
+        &format!("http://127.0.0.1:{port}"),
+        "--plan",
+        "examples/plan-placed.json",
+        "--token",
+        "t0k",
+        "--place",
+        "examples/placement-runtime.toml",
+        "--models",
+        device_models.to_str().unwrap(),
+        "--poll-ms",
+        "200",
+        "--n",
+        "160",
+        "--interval-ms",
+        "20",
+        "--down-mbps",
+        "5",
+        "--rate-mbps",
+        "8",
+        "--json",
+    ]);
+    let s = &v["summary"];
+    assert_eq!(s["requests"], 160);
+    assert_eq!((s["fallback"].as_u64(), s["unanswered"].as_u64()), (Some(0), Some(0)), "{s}");
+    assert!(s["accuracy"].as_f64().unwrap() > 0.8, "{s}");
+    let placements = v["placements"].as_array().unwrap();
+    let versions: Vec<&str> = placements.iter().map(|p| p["version"].as_str().unwrap()).collect();
+    assert_eq!(versions, ["fmnist-resnet-w050", "fmnist-resnet-w025"], "{v}");
+    for p in placements {
+        let k = p["k"].as_u64().unwrap();
+        let [predicted, measured] = [0, 1].map(|i| p["download_s"][i].as_f64().unwrap());
+        if k > 0 {
+            // On the device's disk, and downloaded at close to the link's rate.
+            let file = format!("{}.k{k}.onnx", p["version"].as_str().unwrap());
+            assert!(device_models.join("versions").join(&file).is_file(), "{file}");
+            assert!(measured > 0.0 && (measured / predicted - 1.0).abs() < 0.5, "{p}");
+        }
+        let served: u64 = (0..3).map(|i| p["served"][i].as_u64().unwrap()).sum();
+        assert!(served > 0, "each placement served requests: {p}");
+    }
+}
+
 #[test]
 fn the_optimal_stopping_rule_drives_online_splitting_on_the_runtime() {
     let dir = tempfile::tempdir().unwrap();
