@@ -1092,6 +1092,9 @@ fn devices_place_the_versions_the_edge_publishes() {
         }
         let served: u64 = (0..3).map(|i| p["served"][i].as_u64().unwrap()).sum();
         assert!(served > 0, "each placement served requests: {p}");
+        assert!(
+            p["mean_cost"].as_f64().unwrap() > 0.0 && p["expected_cost"].as_f64().unwrap() > 0.0
+        );
     }
 }
 

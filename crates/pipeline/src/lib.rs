@@ -69,6 +69,7 @@ pub mod mcia;
 pub mod mcia_deploy;
 pub mod placement_decision;
 pub mod placement_run;
+mod placement_testbed;
 pub mod profile;
 mod progress;
 pub mod prune_sweep;

@@ -36,6 +36,12 @@ pub struct Placement {
     pub served: [usize; 3],
     /// Mean end-to-end latency of those requests, ms.
     pub mean_e2e_ms: f64,
+    /// Their mean measured cost `w_T·T + w_E·E`: end-to-end time, device compute time × its
+    /// power, and (when the link's rate is observed) the request's wire bytes at that rate ×
+    /// the transmit power.
+    pub mean_cost: f64,
+    /// `J(K*)`: the cost per inference the decision expected.
+    pub expected_cost: f64,
 }
 
 /// The placement loop's state.
@@ -54,6 +60,7 @@ pub struct Placer {
     /// Row of the placement serving now.
     serving: Option<usize>,
     e2e_sum: f64,
+    cost_sum: f64,
 }
 
 struct Pending {
@@ -90,6 +97,7 @@ impl Placer {
             rows: vec![],
             serving: None,
             e2e_sum: 0.0,
+            cost_sum: 0.0,
         })
     }
 
@@ -161,6 +169,8 @@ impl Placer {
             download_s: [if d.k > 0 { download_s(&self.config, bytes) } else { 0.0 }, 0.0],
             served: [0; 3],
             mean_e2e_ms: 0.0,
+            mean_cost: 0.0,
+            expected_cost: d.costs[d.k].per_inference,
         });
         let row = self.rows.len() - 1;
         tracing::info!(version = %v.version, k = d.k, n, bytes, "placement decided");
@@ -188,12 +198,14 @@ impl Placer {
         self.close_serving();
         self.serving = Some(row);
         self.e2e_sum = 0.0;
+        self.cost_sum = 0.0;
     }
 
     fn close_serving(&mut self) {
         if let Some(r) = self.serving.and_then(|i| self.rows.get_mut(i)) {
             let n: usize = r.served.iter().sum();
             r.mean_e2e_ms = if n > 0 { self.e2e_sum / n as f64 } else { 0.0 };
+            r.mean_cost = if n > 0 { self.cost_sum / n as f64 } else { 0.0 };
         }
     }
 
@@ -207,7 +219,22 @@ impl Placer {
             };
             row.served[slot] += 1;
             self.e2e_sum += r.e2e_ms;
+            self.cost_sum += self.measured_cost(r);
         }
+    }
+
+    /// A request's cost from its measured times (see [`Placement::mean_cost`]).
+    fn measured_cost(&self, r: &Record) -> f64 {
+        let c = &self.config;
+        let power = c.device.compute().map_or(0.0, |d| d.power_w);
+        let up_s = match r.observed_rate_bps {
+            Some(rate) if r.frame_bytes > 0 && rate > 0.0 => {
+                c.transport.framing.request_wire_bytes(r.frame_bytes as f64) * 8.0 / rate
+            }
+            _ => 0.0,
+        };
+        let device_s = (r.head_ms + r.local_ms) / 1e3;
+        c.weights.cost(r.e2e_ms / 1e3, power * device_s + c.radio.tx_power_w * up_s)
     }
 
     /// Waits for a download still running (so its time is known) and returns the placements.
@@ -234,6 +261,7 @@ pub fn placements_table(rows: &[Placement]) -> String {
             "download s pred / meas",
             "edge/local/failed",
             "mean e2e ms",
+            "cost expected / measured",
         ],
         rows.iter()
             .map(|p| {
@@ -250,6 +278,7 @@ pub fn placements_table(rows: &[Placement]) -> String {
                     format!("{} / {}", f(p.download_s[0]), f(p.download_s[1])),
                     format!("{}/{}/{}", p.served[0], p.served[1], p.served[2]),
                     format!("{:.2}", p.mean_e2e_ms),
+                    format!("{:.3e} / {:.3e}", p.expected_cost, p.mean_cost),
                 ]
             })
             .collect(),
