@@ -25,6 +25,7 @@ pub mod keep_awake;
 pub mod link;
 pub mod metrics;
 pub mod models;
+pub mod outcomes;
 pub mod pace;
 pub mod relay;
 pub mod scheduler;

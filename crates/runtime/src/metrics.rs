@@ -18,8 +18,9 @@ fn latency_histogram() -> Histogram {
 /// The edge's metrics. Cheap to update from any thread.
 pub struct EdgeMetrics {
     registry: Registry,
-    /// Requests by outcome (`ok`, `invalid`, `not_found`, `unauthenticated`, `overloaded`,
-    /// `deadline`, `error`).
+    /// `Infer` requests by outcome (`ok`, `invalid`, `not_found`, `unauthenticated`,
+    /// `overloaded`, `deadline`, `too_large`, `cancelled`, `internal`, `error`): every request,
+    /// counted at the transport ([`crate::outcomes`]).
     pub requests: Family<Label, Counter>,
     /// Per-stage server latency in seconds, label `stage` (`shaping`, `decode`, `queue`,
     /// `tail`, `total`).
@@ -75,6 +76,10 @@ impl Default for EdgeMetrics {
         }
     }
 }
+
+/// The content type of [`EdgeMetrics::render`]'s text: OpenMetrics 1.0 (what
+/// prometheus-client writes, ending in `# EOF`), which Prometheus negotiates and parses.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 impl EdgeMetrics {
     /// Counts one request with `outcome`.

@@ -600,19 +600,6 @@ fn to_status(e: RuntimeError) -> Status {
     }
 }
 
-/// The metrics label of a status code.
-fn outcome(code: tonic::Code) -> &'static str {
-    match code {
-        tonic::Code::Ok => "ok",
-        tonic::Code::InvalidArgument => "invalid",
-        tonic::Code::NotFound => "not_found",
-        tonic::Code::Unauthenticated => "unauthenticated",
-        tonic::Code::ResourceExhausted => "overloaded",
-        tonic::Code::DeadlineExceeded => "deadline",
-        _ => "error",
-    }
-}
-
 /// A device's in-flight slot, released on drop.
 struct InFlight<'a> {
     state: &'a EdgeState,
@@ -666,8 +653,7 @@ impl Edge for EdgeService {
             Ok(()) => self.state.infer(request.into_inner()).await,
             Err(s) => Err(s),
         };
-        let code = result.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok);
-        self.state.metrics.count(outcome(code));
+        // Counted by outcome at the transport (`crate::outcomes`).
         if let Err(s) = &result {
             tracing::debug!(code = ?s.code(), message = s.message(), "request refused");
         }
@@ -726,9 +712,11 @@ pub async fn serve_grpc(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
     let max = state.config.max_frame_bytes + 64 * 1024;
+    let metrics = state.metrics.clone();
     let service = EdgeServer::new(EdgeService { state })
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
+    let service = crate::outcomes::CountOutcomes::new(service, metrics);
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
         .initial_connection_window_size(4 << 20)
@@ -761,7 +749,7 @@ pub async fn serve_http(
                 get(move || {
                     let body = state.metrics.render();
                     async move {
-                        ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+                        ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body)
                     }
                 }),
             );

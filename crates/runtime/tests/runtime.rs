@@ -55,12 +55,18 @@ async fn edge_answers_match_the_local_model_for_every_split() {
 
 /// A minimal HTTP/1.0 GET over a TCP socket, returning the body.
 async fn reqwest_free_get(addr: std::net::SocketAddr, path: &str) -> String {
+    let out = http_get(addr, path).await;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or(out)
+}
+
+/// A minimal HTTP/1.0 GET over a TCP socket, returning the whole response.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.expect("write");
     let mut out = String::new();
     s.read_to_string(&mut out).await.expect("read");
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or(out)
+    out
 }
 
 fn request(device: &str, cut: i32, frame: Vec<u8>) -> InferRequest {
@@ -82,6 +88,13 @@ async fn bad_requests_get_clear_errors_and_the_server_stays_up() {
         token: Some("s3cret".into()),
         max_frame_bytes: 64 * 1024,
         max_elements: 2048,
+        // Device "slow" gets its answers 400 ms late: a client deadline cancels it.
+        shares: vec![coinfer_runtime::server::ShareConfig {
+            device_id: "slow".into(),
+            compute_share: 1.0,
+            bandwidth_bps: 0.0,
+            emulated_tail_ms: 400.0,
+        }],
         ..EdgeConfig::default()
     };
     let edge = edge_at(any(), config, true).await;
@@ -157,11 +170,55 @@ async fn bad_requests_get_clear_errors_and_the_server_stays_up() {
     );
     assert_eq!(ok.set_shares(share(2.0)).await.expect("shares"), 1);
 
+    // Abandoned by its client before the answer.
+    let short = Some(Duration::from_millis(50));
+    let e = ok.infer(request("slow", -1, frame.clone()), short).await.expect_err("client deadline");
+    assert!(matches!(e.code(), tonic::Code::Cancelled | tonic::Code::DeadlineExceeded), "{e:?}");
+
     // Still serving, and right.
     let r = ok.infer(request("a", -1, frame), t).await.expect("valid request after the bad ones");
     assert_eq!(r.output_shape, vec![1, 10]);
     assert_eq!(r.top1.len(), 1);
     assert!(ok.health().await.expect("health").status == "SERVING");
+
+    // Every Infer above is counted, by outcome, including the ones the transport refused
+    // (too large) and the one its client abandoned; the body is the type it declares.
+    let http = edge.http_addr.expect("http");
+    let want = [
+        ("unauthenticated", 2),
+        ("invalid", 5),
+        ("not_found", 2),
+        ("overloaded", 1),
+        ("too_large", 1),
+        ("cancelled", 1),
+        ("ok", 1),
+    ];
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = http_get(http, "/metrics").await;
+        if text.contains("outcome=\"cancelled\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
+    assert!(
+        head.to_ascii_lowercase().contains("content-type: application/openmetrics-text"),
+        "{head}"
+    );
+    assert!(body.trim_end().ends_with("# EOF"), "OpenMetrics ends with # EOF");
+    let mut total = 0;
+    for (label, n) in want {
+        let line = format!("coinfer_edge_requests_total{{outcome=\"{label}\"}} {n}");
+        assert!(body.contains(&line), "{line} not in {body}");
+        total += n;
+    }
+    let counted: u64 = body
+        .lines()
+        .filter(|l| l.starts_with("coinfer_edge_requests_total{"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(counted, total, "no request uncounted or counted twice: {body}");
     edge.stop().await.expect("stops");
 }
 
