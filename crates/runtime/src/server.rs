@@ -383,7 +383,12 @@ impl EdgeState {
     fn authorize<T>(&self, req: &Request<T>) -> Result<(), Status> {
         let Some(token) = &self.config.token else { return Ok(()) };
         let given = req.metadata().get("authorization").and_then(|v| v.to_str().ok());
-        match given.and_then(|v| v.strip_prefix("Bearer ")) {
+        // The scheme is case-insensitive (RFC 7235 § 2.1).
+        let token_part = given.and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim_start())
+        });
+        match token_part {
             Some(t) if constant_time_eq(t.as_bytes(), token.as_bytes()) => Ok(()),
             Some(_) => Err(Status::unauthenticated("wrong token")),
             None => Err(Status::unauthenticated("missing `authorization: Bearer <token>`")),
@@ -426,15 +431,29 @@ impl EdgeState {
         let _slot = InFlight::take(self, &req.device_id)?;
         self.metrics.frame_bytes.inc_by(req.frame.len() as u64);
 
-        // Bandwidth share: hold the request until its bytes crossed the granted rate.
-        let hold = self.shaper.reserve(&req.device_id, req.frame.len());
+        // Bandwidth share: hold the request until its bytes crossed the granted rate — or,
+        // when that is already past its deadline, refuse it now and leave the link free.
+        let budget_ms =
+            if req.deadline_ms > 0 { req.deadline_ms } else { self.config.default_deadline_ms };
+        let deadline = (budget_ms > 0).then(|| arrived + Duration::from_millis(budget_ms.into()));
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let hold = match self.shaper.reserve_within(&req.device_id, req.frame.len(), left) {
+            Ok(hold) => hold,
+            Err(hold) => {
+                return Err(Status::deadline_exceeded(format!(
+                    "the bandwidth share of `{}` ({:.0} bit/s) would hold this {}-byte frame \
+                     {:.1} ms, past its {budget_ms} ms deadline: refused at once",
+                    req.device_id,
+                    self.shaper.rate(&req.device_id).unwrap_or(0.0),
+                    req.frame.len(),
+                    hold.as_secs_f64() * 1e3
+                )))
+            }
+        };
         if !hold.is_zero() {
             tokio::time::sleep(hold).await;
         }
         let shaping = arrived.elapsed();
-        let budget_ms =
-            if req.deadline_ms > 0 { req.deadline_ms } else { self.config.default_deadline_ms };
-        let deadline = (budget_ms > 0).then(|| arrived + Duration::from_millis(budget_ms.into()));
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Status::deadline_exceeded("deadline passed while shaping"));
         }
@@ -572,6 +591,9 @@ impl EdgeState {
 
 /// A device's shares are usable: compute share finite and > 0, bandwidth ≥ 0 (0 = unlimited).
 fn check_share(device: &str, compute_share: f64, bandwidth_bps: f64) -> Result<()> {
+    if device.is_empty() || device.len() > 128 {
+        return Err(RuntimeError::Invalid("shares: device_id must have 1–128 characters".into()));
+    }
     if compute_share.is_finite() && compute_share > 0.0 && bandwidth_bps >= 0.0 {
         Ok(())
     } else {

@@ -42,12 +42,38 @@ impl Shaper {
 
     /// [`Shaper::reserve`] at the instant `now` (never before an earlier call's `now`).
     fn reserve_at(&self, device: &str, bytes: usize, now: Instant) -> Duration {
-        let Ok(mut b) = self.buckets.lock() else { return Duration::ZERO };
-        let Some(bucket) = b.get_mut(device) else { return Duration::ZERO };
+        self.reserve_within_at(device, bytes, None, now).unwrap_or_else(|hold| hold)
+    }
+
+    /// [`Shaper::reserve`] unless the hold would reach `budget`: then nothing is reserved
+    /// (a request that cannot make its deadline does not take the link from the next one)
+    /// and the hold it would have had is returned as the error.
+    pub fn reserve_within(
+        &self,
+        device: &str,
+        bytes: usize,
+        budget: Option<Duration>,
+    ) -> Result<Duration, Duration> {
+        self.reserve_within_at(device, bytes, budget, Instant::now())
+    }
+
+    fn reserve_within_at(
+        &self,
+        device: &str,
+        bytes: usize,
+        budget: Option<Duration>,
+        now: Instant,
+    ) -> Result<Duration, Duration> {
+        let Ok(mut b) = self.buckets.lock() else { return Ok(Duration::ZERO) };
+        let Some(bucket) = b.get_mut(device) else { return Ok(Duration::ZERO) };
         let start = bucket.free_at.max(now);
         let tx = Duration::from_secs_f64(bytes as f64 * 8.0 / bucket.rate_bps);
+        let hold = start + tx - now;
+        if budget.is_some_and(|limit| hold >= limit) {
+            return Err(hold);
+        }
         bucket.free_at = start + tx;
-        bucket.free_at - now
+        Ok(hold)
     }
 }
 
@@ -68,6 +94,12 @@ mod tests {
         assert_eq!(s.reserve_at("a", 10_000, t0 + ms(6)), ms(25), "5 ms later, 5 ms less");
         assert_eq!(s.reserve_at("a", 10_000, t0 + ms(100)), ms(10), "idle again: no backlog");
         assert_eq!(s.reserve_at("b", 10_000, t0 + ms(100)), Duration::ZERO, "others unaffected");
+        // A request that cannot make its budget is refused and takes nothing from the link.
+        let t1 = t0 + ms(200);
+        assert_eq!(s.reserve_within_at("a", 10_000, Some(ms(5)), t1), Err(ms(10)));
+        assert_eq!(s.reserve_within_at("a", 10_000, Some(ms(11)), t1), Ok(ms(10)));
+        assert_eq!(s.reserve_within_at("a", 10_000, Some(ms(15)), t1), Err(ms(20)));
+        assert_eq!(s.reserve_within_at("a", 10_000, None, t1), Ok(ms(20)));
         s.set_rate("a", 0.0);
         assert_eq!(s.reserve_at("a", 10_000, t0 + ms(100)), Duration::ZERO, "limit removed");
     }

@@ -89,12 +89,21 @@ async fn bad_requests_get_clear_errors_and_the_server_stays_up() {
         max_frame_bytes: 64 * 1024,
         max_elements: 2048,
         // Device "slow" gets its answers 400 ms late: a client deadline cancels it.
-        shares: vec![coinfer_runtime::server::ShareConfig {
-            device_id: "slow".into(),
-            compute_share: 1.0,
-            bandwidth_bps: 0.0,
-            emulated_tail_ms: 400.0,
-        }],
+        shares: vec![
+            coinfer_runtime::server::ShareConfig {
+                device_id: "slow".into(),
+                compute_share: 1.0,
+                bandwidth_bps: 0.0,
+                emulated_tail_ms: 400.0,
+            },
+            // 8 kbit/s: a 3 kB frame needs 3 s of it.
+            coinfer_runtime::server::ShareConfig {
+                device_id: "thin".into(),
+                compute_share: 1.0,
+                bandwidth_bps: 8e3,
+                emulated_tail_ms: 0.0,
+            },
+        ],
         ..EdgeConfig::default()
     };
     let edge = edge_at(any(), config, true).await;
@@ -170,6 +179,27 @@ async fn bad_requests_get_clear_errors_and_the_server_stays_up() {
     );
     assert_eq!(ok.set_shares(share(2.0)).await.expect("shares"), 1);
 
+    // A frame its bandwidth share cannot carry before its deadline: refused at once, not
+    // after seconds in the shaper.
+    let mut r = request("thin", -1, frame.clone());
+    r.deadline_ms = 50;
+    let sent = std::time::Instant::now();
+    let e = ok.infer(r, t).await.expect_err("cannot make its deadline");
+    assert_eq!(e.code(), tonic::Code::DeadlineExceeded, "{e:?}");
+    assert!(e.message().contains("refused at once"), "{}", e.message());
+    assert!(sent.elapsed() < Duration::from_secs(1), "refused after {:?}", sent.elapsed());
+
+    // The authorization scheme is case-insensitive; a share needs a device.
+    let mut raw = coinfer_runtime::proto::edge_client::EdgeClient::connect(edge.url())
+        .await
+        .expect("raw client");
+    let mut lower = tonic::Request::new(request("a", -1, frame.clone()));
+    lower.metadata_mut().insert("authorization", "bearer s3cret".parse().expect("ascii"));
+    raw.infer(lower).await.expect("lowercase bearer accepted");
+    let nameless = vec![Share { device_id: String::new(), compute_share: 1.0, bandwidth_bps: 0.0 }];
+    let e = ok.set_shares(nameless).await.expect_err("no device");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+
     // Abandoned by its client before the answer.
     let short = Some(Duration::from_millis(50));
     let e = ok.infer(request("slow", -1, frame.clone()), short).await.expect_err("client deadline");
@@ -191,7 +221,8 @@ async fn bad_requests_get_clear_errors_and_the_server_stays_up() {
         ("overloaded", 1),
         ("too_large", 1),
         ("cancelled", 1),
-        ("ok", 1),
+        ("deadline", 1),
+        ("ok", 2),
     ];
     let mut text = String::new();
     for _ in 0..50 {
