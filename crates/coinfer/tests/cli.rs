@@ -1032,6 +1032,69 @@ fn edge_refuses_devices_without_the_token_and_reports_metrics() {
     fails_with(&["device", "run", "--plan", "Cargo.toml"], &["plan"]);
 }
 
+/// CPU time (s) a process has used, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').unwrap().1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// Started with 64 descriptors and offered 200 connections, the edge backs off instead of
+/// spinning on accept errors, and serves again once clients leave.
+#[test]
+fn edge_out_of_descriptors_does_not_spin_and_recovers() {
+    let (port, metrics) = (free_port(), free_port());
+    let bin = env!("CARGO_BIN_EXE_coinfer");
+    let cmd = format!(
+        "ulimit -n 64 && exec {bin} edge serve --listen 127.0.0.1:{port} --metrics 127.0.0.1:{metrics}"
+    );
+    let child = Command::new("sh")
+        .args(["-c", &cmd])
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let _edge = EdgeProcess(child);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Beyond the accept backlog a connect waits for SYN retries: give each 0.5 s, stop there.
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let wait = std::time::Duration::from_millis(500);
+    let held: Vec<std::net::TcpStream> =
+        (0..200).map_while(|_| std::net::TcpStream::connect_timeout(&addr, wait).ok()).collect();
+    assert!(
+        held.len() > 100,
+        "only {} connections: the edge must be out of descriptors",
+        held.len()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let before = cpu_seconds(pid);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let used = cpu_seconds(pid) - before;
+    assert!(used < 0.1, "the edge used {used:.2} s of CPU in 2 s while out of descriptors");
+    drop(held);
+    // Serves again: its health answers within a few seconds of the clients leaving.
+    let url = format!("http://127.0.0.1:{port}");
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = coinfer(&["edge", "health", "--edge", &url]);
+        if out.status.success() && String::from_utf8_lossy(&out.stdout).contains("SERVING") {
+            break;
+        }
+        assert!(std::time::Instant::now() < give_up, "the edge did not recover");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// The edge publishes two versions 1.5 s apart; the device places each (downloads and
 /// verifies its head while it keeps serving) and answers every request throughout.
 #[test]

@@ -15,6 +15,7 @@
 //!
 //! The runtime executes plans ([`coinfer_sim::Plan`]); it never decides.
 
+pub mod accept;
 pub mod client;
 pub mod cpus;
 pub mod device;
@@ -22,6 +23,7 @@ pub mod distribution;
 pub mod error;
 pub mod fetch;
 pub mod keep_awake;
+pub mod limits;
 pub mod link;
 pub mod metrics;
 pub mod models;

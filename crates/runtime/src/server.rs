@@ -739,7 +739,8 @@ pub async fn serve_grpc(
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
     let service = crate::outcomes::CountOutcomes::new(service, metrics);
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    // Backs off when out of descriptors instead of retrying at once (tonic's loop spins).
+    let incoming = crate::accept::Acceptor::new(listener);
     tonic::transport::Server::builder()
         .initial_connection_window_size(4 << 20)
         .initial_stream_window_size(2 << 20)

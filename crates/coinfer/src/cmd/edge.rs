@@ -75,6 +75,14 @@ fn serve(args: &EdgeServeArgs, json: bool) -> Result<()> {
         bail!("model directory {} not found", args.models.display());
     }
     let config = serve_config(args)?;
+    // One descriptor per device connection: take what the hard limit allows, and say it.
+    match coinfer_runtime::limits::raise_descriptor_limit() {
+        Some((before, now)) if now > before => {
+            tracing::info!("open descriptor limit raised from {before} to {now}")
+        }
+        Some((_, now)) => tracing::info!("open descriptor limit {now} (the hard limit)"),
+        None => tracing::warn!("open descriptor limit unknown"),
+    }
     let engine = coinfer_engine::engine_for_name(&args.engine.engine)?;
     let rt = config.runtime()?;
     config.place_io_thread();
