@@ -1190,9 +1190,11 @@ pub enum DeviceWhat {
 /// `coinfer device run`.
 #[derive(Debug, Args)]
 pub struct DeviceRunArgs {
-    /// Edge URL (omit to run everything locally).
-    #[arg(long)]
-    pub edge: Option<String>,
+    /// Edge URL, or several (comma-separated) in order of preference: a request goes to the
+    /// first edge up and fails over to the next before finishing on the device; a failed edge
+    /// is retried after --retry-after-ms. Omit to run everything locally.
+    #[arg(long, value_delimiter = ',')]
+    pub edge: Vec<String>,
     /// Plan JSON (see docs/runtime.md); the device's entry is chosen with --device.
     #[arg(long)]
     pub plan: PathBuf,

@@ -912,6 +912,49 @@ fn wait_for_answers(metrics: u16, n: u64, what: &str) {
 /// Sequenced by what the processes report, not by sleeps: the first edge is killed once it
 /// has answered 10 requests; it is restarted once the device has logged that it fell back;
 /// the device must come back to the restarted edge.
+/// A device given two edges: the first is killed mid-run; every request is still answered by
+/// an edge (the second), none on the device, and both edges answered some.
+#[test]
+fn devices_fail_over_to_a_second_edge_before_answering_locally() {
+    let (port_a, metrics_a) = (free_port(), free_port());
+    let (port_b, metrics_b) = (free_port(), free_port());
+    let mut edge_a = spawn_edge(port_a, metrics_a, &[]);
+    let _edge_b = spawn_edge(port_b, metrics_b, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let records = dir.path().join("r.csv");
+    let edges = format!("http://127.0.0.1:{port_a},http://127.0.0.1:{port_b}");
+    let device = Command::new(env!("CARGO_BIN_EXE_coinfer"))
+        .args(["device", "run", "--edge", &edges, "--plan", "examples/plan-two-devices.json"])
+        .args(["--device", "cam-1", "--n", "200", "--interval-ms", "8", "--json"])
+        .args(["--retry-after-ms", "100", "--token", "t0k", "--records"])
+        .arg(&records)
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_answers(metrics_a, 20, "before the kill");
+    edge_a.kill();
+    let out = device.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v["summary"];
+    assert_eq!(s["requests"], 200);
+    assert_eq!(
+        (s["edge"].as_u64(), s["fallback"].as_u64(), s["local"].as_u64()),
+        (Some(200), Some(0), Some(0)),
+        "no request left for the device while the second edge was up: {s}"
+    );
+    let csv = std::fs::read_to_string(&records).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "edge_index").unwrap();
+    let used: std::collections::BTreeSet<String> =
+        lines.map(|l| l.split(',').nth(col).unwrap_or("").to_string()).collect();
+    assert_eq!(used.into_iter().collect::<Vec<_>>(), ["0", "1"], "both edges answered");
+    assert!(edge_answered(metrics_b) > 0);
+}
+
 #[test]
 fn devices_survive_the_edge_process_being_killed_and_restarted() {
     let (port, metrics) = (free_port(), free_port());

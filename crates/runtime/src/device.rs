@@ -70,6 +70,9 @@ pub struct Record {
     pub e2e_ms: f64,
     /// Why the edge did not answer (fallback only).
     pub error: Option<String>,
+    /// Which of the device's edges answered (0 = the first listed).
+    #[serde(default)]
+    pub edge_index: Option<u32>,
     /// With [`DeviceOptions::emulated_compute`]: how much longer than the emulated time the
     /// real compute took (ms; 0 = the emulation held) — this host too slow to emulate.
     #[serde(default)]
@@ -125,11 +128,19 @@ pub struct DeviceRunner {
     /// `None`: nothing placed on the device (every request goes to the edge).
     local: Option<LocalModel>,
     store: Arc<ModelStore>,
-    client: Option<EdgeClient>,
+    /// Edges in order of preference: each request goes to the first one not marked down and
+    /// fails over to the next; a failed edge is skipped for `retry_after`, then preferred again.
+    edges: Vec<EdgeSlot>,
     options: DeviceOptions,
     probe: Option<RateProbe>,
-    edge_down_until: Option<Instant>,
     next_id: u64,
+}
+
+/// One edge a device may ask.
+struct EdgeSlot {
+    client: EdgeClient,
+    /// Skipped until then, after a failure.
+    down_until: Option<Instant>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -209,12 +220,16 @@ impl DeviceRunner {
             plan,
             local,
             store,
-            client,
+            edges: client.into_iter().map(|client| EdgeSlot { client, down_until: None }).collect(),
             options,
             probe,
-            edge_down_until: None,
             next_id: 0,
         }
+    }
+
+    /// Adds an edge to fail over to, after those already known.
+    pub fn add_edge(&mut self, client: EdgeClient) {
+        self.edges.push(EdgeSlot { client, down_until: None });
     }
 
     /// Loads every part the plan can use, so the first request is not slowed by it.
@@ -382,6 +397,7 @@ impl DeviceRunner {
             local_ms: 0.0,
             e2e_ms: 0.0,
             error: None,
+            edge_index: None,
             compute_overrun_ms: 0.0,
         };
         let (cut, feature, rate) = self.head(input, t0).await?;
@@ -401,7 +417,8 @@ impl DeviceRunner {
             rec.encode_ms = ms(t.elapsed());
             rec.frame_bytes = frame.len();
             match self.ask_edge(c, frame, request_id).await {
-                Ok((response, rtt)) => {
+                Ok((response, rtt, edge)) => {
+                    rec.edge_index = Some(edge as u32);
                     let edge_ms = rec_edge_times(&mut rec, &response);
                     rec.transmit_ms = (ms(rtt) - edge_ms).max(0.0);
                     rec.served_by = ServedBy::Edge;
@@ -447,62 +464,72 @@ impl DeviceRunner {
         overrun
     }
 
-    /// Sends the frame unless the edge is marked down; marks it down on failure.
+    /// Sends the frame to the first edge not marked down, failing over to the next on any
+    /// failure (each marked down for `retry_after`); returns the answer, its round trip and
+    /// the edge's index, or why no edge answered.
     async fn ask_edge(
         &mut self,
         cut: i32,
         frame: Vec<u8>,
         request_id: u64,
-    ) -> std::result::Result<(crate::proto::InferResponse, Duration), String> {
-        let Some(client) = self.client.as_mut() else {
+    ) -> std::result::Result<(crate::proto::InferResponse, Duration, usize), String> {
+        if self.edges.is_empty() {
             return Err("no edge configured".into());
-        };
-        let now = Instant::now();
-        if let Some(until) = self.edge_down_until {
-            if now < until {
-                return Err(format!("edge marked down; retrying in {:.0} ms", ms(until - now)));
-            }
         }
         let timeout = match self.plan.deadline_ms {
             0 => self.options.default_timeout,
             d => Duration::from_millis(d.into()),
         };
-        let req = InferRequest {
-            device_id: self.plan.device_id.clone(),
-            model: self.plan.model.clone(),
-            version: self.plan.version.clone(),
-            cut,
-            frame,
-            deadline_ms: self.plan.deadline_ms,
-            request_id,
-            codec: self.plan.codec_name.clone().unwrap_or_default(),
-        };
-        let sent = Instant::now();
-        let result = client.infer(req, Some(timeout)).await;
-        let rtt = sent.elapsed();
-        match result {
-            Ok(r) if r.request_id == request_id && !r.top1.is_empty() => {
-                self.edge_down_until = None;
-                Ok((r, rtt))
+        let mut why_not = Vec::new();
+        let last = self.edges.len() - 1;
+        for i in 0..self.edges.len() {
+            let now = Instant::now();
+            if let Some(until) = self.edges[i].down_until.filter(|&u| now < u) {
+                why_not
+                    .push(format!("edge {i} marked down; retrying in {:.0} ms", ms(until - now)));
+                continue;
             }
-            Ok(r) => {
-                self.edge_down_until = Some(Instant::now() + self.options.retry_after);
-                Err(format!("edge answered request {} with no result", r.request_id))
-            }
-            Err(status) => {
-                let was_up = self.edge_down_until.is_none();
-                self.edge_down_until = Some(Instant::now() + self.options.retry_after);
-                let why = format!("{:?}: {}", status.code(), status.message());
-                if was_up {
-                    tracing::warn!(
-                        device = %self.plan.device_id,
-                        "edge unavailable ({why}); answering on the device, retrying in {} ms",
-                        self.options.retry_after.as_millis()
-                    );
+            let req = InferRequest {
+                device_id: self.plan.device_id.clone(),
+                model: self.plan.model.clone(),
+                version: self.plan.version.clone(),
+                cut,
+                frame: frame.clone(),
+                deadline_ms: self.plan.deadline_ms,
+                request_id,
+                codec: self.plan.codec_name.clone().unwrap_or_default(),
+            };
+            let sent = Instant::now();
+            let result = self.edges[i].client.infer(req, Some(timeout)).await;
+            let rtt = sent.elapsed();
+            let retry = Some(Instant::now() + self.options.retry_after);
+            let slot = &mut self.edges[i];
+            let why = match result {
+                Ok(r) if r.request_id == request_id && !r.top1.is_empty() => {
+                    slot.down_until = None;
+                    return Ok((r, rtt, i));
                 }
-                Err(why)
+                Ok(r) => format!("edge answered request {} with no result", r.request_id),
+                Err(status) => format!("{:?}: {}", status.code(), status.message()),
+            };
+            let was_up = slot.down_until.is_none();
+            slot.down_until = retry;
+            if was_up {
+                let next = if i < last {
+                    "asking the next edge".to_string()
+                } else {
+                    "answering on the device".to_string()
+                };
+                tracing::warn!(
+                    device = %self.plan.device_id,
+                    edge = i,
+                    "edge unavailable ({why}); {next}, retrying in {} ms",
+                    self.options.retry_after.as_millis()
+                );
             }
+            why_not.push(if last == 0 { why } else { format!("edge {i}: {why}") });
         }
+        Err(why_not.join("; "))
     }
 }
 

@@ -84,29 +84,33 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
     let store = Arc::new(ModelStore::new(&args.models, engine).with_plan_shapes(&plan));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
-        // The emulated link, if any: a relay in this process between device and edge.
-        let mut relay = None;
-        let url = match (&args.edge, args.link.configs()?) {
-            (Some(url), Some((up, down))) => {
-                let target = url.trim_start_matches("http://").trim_end_matches('/');
-                let addr: std::net::SocketAddr = tokio::net::lookup_host(target)
-                    .await
-                    .with_context(|| format!("resolving {target}"))?
-                    .next()
-                    .with_context(|| format!("{target} does not resolve"))?;
-                let r = LinkRelay::start("127.0.0.1:0".parse()?, addr, up, down)?;
-                let url = format!("http://{}", r.local_addr());
-                relay = Some(Arc::new(r));
-                Some(url)
-            }
-            (url, _) => url.clone(),
-        };
-        let probe: Option<RateProbe> = relay.clone().map(|r| {
-            let p: RateProbe = Arc::new(move || r.uplink_rate_bps());
-            p
-        });
-        let client =
-            url.as_deref().map(|u| EdgeClient::new(u, args.token.as_deref())).transpose()?;
+        // The emulated link, if any: a relay in this process between device and each edge.
+        let link = args.link.configs()?;
+        let mut relays = vec![];
+        let mut urls = vec![];
+        for url in &args.edge {
+            let Some((up, down)) = link.clone() else {
+                urls.push(url.clone());
+                continue;
+            };
+            let target = url.trim_start_matches("http://").trim_end_matches('/');
+            let addr: std::net::SocketAddr = tokio::net::lookup_host(target)
+                .await
+                .with_context(|| format!("resolving {target}"))?
+                .next()
+                .with_context(|| format!("{target} does not resolve"))?;
+            let r = LinkRelay::start("127.0.0.1:0".parse()?, addr, up, down)?;
+            urls.push(format!("http://{}", r.local_addr()));
+            relays.push(Arc::new(r));
+        }
+        let probe: Option<RateProbe> = relays.first().map(|r| r.rate_probe());
+        let mut clients = urls
+            .iter()
+            .map(|u| EdgeClient::new(u, args.token.as_deref()))
+            .collect::<coinfer_runtime::Result<Vec<_>>>()?
+            .into_iter();
+        let client = clients.next();
+        let url = (!urls.is_empty()).then(|| urls.join(", "));
         let options = DeviceOptions {
             retry_after: Duration::from_millis(args.retry_after_ms),
             ..DeviceOptions::default()
@@ -119,6 +123,9 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
             None => None,
         };
         let mut device = DeviceRunner::new(entry.clone(), store, client, options, probe);
+        for more in clients {
+            device.add_edge(more);
+        }
         match placer.as_mut() {
             Some(p) => p.start(&mut device).await?,
             None => device.warm_up().await?,
