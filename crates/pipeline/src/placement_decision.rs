@@ -91,6 +91,26 @@ pub fn layer_times(cfg: &StoppingConfig, info: &VersionInfo) -> Result<Vec<std::
         .collect())
 }
 
+/// A request's cost from what the runtime measured: `w_T·e2e + w_E·(P_dev·device compute
+/// time + P_tx·upload time)`, the upload time being the request's wire bytes (`framing`) at
+/// `rate_bps`, the uplink rate it saw (no upload energy when the rate is unknown).
+pub fn measured_cost(
+    r: &coinfer_runtime::device::Record,
+    weights: &coinfer_policy::stopping::CostWeights,
+    (device_power_w, tx_power_w): (f64, f64),
+    framing: &coinfer_sim::Framing,
+    rate_bps: Option<f64>,
+) -> f64 {
+    let up_s = match rate_bps {
+        Some(rate) if r.frame_bytes > 0 && rate > 0.0 => {
+            framing.request_wire_bytes(r.frame_bytes as f64) * 8.0 / rate
+        }
+        _ => 0.0,
+    };
+    let device_s = (r.head_ms + r.local_ms) / 1e3;
+    weights.cost(r.e2e_ms / 1e3, device_power_w * device_s + tx_power_w * up_s)
+}
+
 /// A placement decided by seed 002's rules for an i.i.d. channel.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Decision {

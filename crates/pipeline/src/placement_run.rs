@@ -310,13 +310,14 @@ fn markov_thresholds(p: &StoppingProblem, chain: &MarkovChannel, k: usize) -> Re
 /// Per-request cost from the measured times: `w_T·e2e + w_E·(P_dev·device time + P_tx·upload
 /// time)`, the upload time being the request's wire bytes at the slot's rate.
 fn measured_cost(r: &Record, p: &StoppingProblem, power_w: f64, rate_bps: f64) -> f64 {
-    let up_s = if r.frame_bytes > 0 {
-        p.transport.framing.request_wire_bytes(r.frame_bytes as f64) * 8.0 / rate_bps
-    } else {
-        0.0
-    };
-    let device_s = (r.head_ms + r.local_ms) / 1e3;
-    p.weights.cost(r.e2e_ms / 1e3, power_w * device_s + p.radio.tx_power_w * up_s)
+    let powers = (power_w, p.radio.tx_power_w);
+    crate::placement_decision::measured_cost(
+        r,
+        &p.weights,
+        powers,
+        &p.transport.framing,
+        Some(rate_bps),
+    )
 }
 
 /// The cost model's cost of what request `r` did at uplink rate `rate_bps`: the layers it ran

@@ -18,7 +18,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, RuntimeError};
-use crate::models::{ModelEntry, ModelId};
+use crate::models::{input_shape, ModelEntry, ModelId};
 use crate::proto::{HeadInfo, VersionInfo};
 
 /// A head as the edge serves it: the file's bytes and what a device checks them against.
@@ -55,11 +55,6 @@ fn sample_shape(shape: &[usize]) -> Vec<u32> {
 /// Shape of the graph's first output at batch 1 (empty if unknown).
 fn output_shape(g: &Graph) -> Vec<usize> {
     g.outputs.first().and_then(|n| g.tensor(n)).and_then(|t| t.shape.clone()).unwrap_or_default()
-}
-
-/// Shape of the graph's first input at batch 1 (empty if unknown).
-fn input_shape(g: &Graph) -> Vec<usize> {
-    g.inputs.first().and_then(|n| g.tensor(n)).and_then(|t| t.shape.clone()).unwrap_or_default()
 }
 
 /// Builds the head of `layers` layers of the analysed model `entry` (`path` is its file,

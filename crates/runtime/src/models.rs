@@ -120,7 +120,7 @@ fn get_or_load<K: std::hash::Hash + Eq + Clone, T>(
 }
 
 /// Shape of the model's first input at batch 1 (empty if unknown).
-fn input_shape(g: &Graph) -> Vec<usize> {
+pub(crate) fn input_shape(g: &Graph) -> Vec<usize> {
     g.inputs.first().and_then(|n| g.tensor(n)).and_then(|t| t.shape.clone()).unwrap_or_default()
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use coinfer_pipeline::placement_decision::{
-    decide, download_s, layer_times, online_plan, version_problem,
+    decide, download_s, layer_times, measured_cost, online_plan, version_problem,
 };
 use coinfer_policy::stopping_config::StoppingConfig;
 use coinfer_runtime::client::EdgeClient;
@@ -61,6 +61,8 @@ pub struct Placer {
     serving: Option<usize>,
     e2e_sum: f64,
     cost_sum: f64,
+    /// The configured device's power while computing, W.
+    device_power_w: f64,
 }
 
 struct Pending {
@@ -84,6 +86,7 @@ impl Placer {
         let config: StoppingConfig =
             toml::from_str(&text).with_context(|| format!("parsing {}", config.display()))?;
         config.layer_download_costs()?;
+        let device_power_w = config.device.compute()?.power_w;
         Ok(Placer {
             config,
             entry: entry.clone(),
@@ -98,6 +101,7 @@ impl Placer {
             serving: None,
             e2e_sum: 0.0,
             cost_sum: 0.0,
+            device_power_w,
         })
     }
 
@@ -226,15 +230,8 @@ impl Placer {
     /// A request's cost from its measured times (see [`Placement::mean_cost`]).
     fn measured_cost(&self, r: &Record) -> f64 {
         let c = &self.config;
-        let power = c.device.compute().map_or(0.0, |d| d.power_w);
-        let up_s = match r.observed_rate_bps {
-            Some(rate) if r.frame_bytes > 0 && rate > 0.0 => {
-                c.transport.framing.request_wire_bytes(r.frame_bytes as f64) * 8.0 / rate
-            }
-            _ => 0.0,
-        };
-        let device_s = (r.head_ms + r.local_ms) / 1e3;
-        c.weights.cost(r.e2e_ms / 1e3, power * device_s + c.radio.tx_power_w * up_s)
+        let powers = (self.device_power_w, c.radio.tx_power_w);
+        measured_cost(r, &c.weights, powers, &c.transport.framing, r.observed_rate_bps)
     }
 
     /// Waits for a download still running (so its time is known) and returns the placements.
