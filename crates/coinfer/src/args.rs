@@ -1054,6 +1054,8 @@ pub enum EdgeWhat {
         /// Edge URL.
         #[arg(long, default_value = "http://127.0.0.1:50051")]
         edge: String,
+        #[command(flatten)]
+        tls: ClientTlsArgs,
     },
     /// Send a plan's compute and bandwidth shares to a running edge (a policy's decision).
     Shares {
@@ -1063,10 +1065,107 @@ pub enum EdgeWhat {
         /// Plan JSON.
         #[arg(long)]
         plan: PathBuf,
-        /// Bearer token (also `COINFER_TOKEN`).
+        /// Bearer token (also `COINFER_TOKEN`): an operator's, when the edge has credentials.
         #[arg(long, env = "COINFER_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        #[command(flatten)]
+        tls: ClientTlsArgs,
     },
+    /// Manage the edge's credentials file: per-device and operator bearer tokens or client
+    /// certificates, stored hashed. A running edge re-reads the file within a second.
+    Credentials(CredentialsArgs),
+    /// Create a certificate authority with the edge's server certificate and devices' client
+    /// certificates (ECDSA P-256), for testbeds and small fleets; optionally bind each device
+    /// certificate to its id in a credentials file.
+    TlsInit(TlsInitArgs),
+}
+
+/// `coinfer edge credentials`.
+#[derive(Debug, Args)]
+pub struct CredentialsArgs {
+    /// The credentials file (TOML; created by the first `add`).
+    #[arg(long, default_value = "credentials.toml")]
+    pub file: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub what: CredentialsWhat,
+}
+
+/// `coinfer edge credentials` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CredentialsWhat {
+    /// Add a credential and print its new bearer token (shown once; only its SHA-256 is
+    /// kept), or bind a client certificate with --cert.
+    Add {
+        /// Device id (or the operator's name with --operator).
+        #[arg(long)]
+        id: String,
+        /// An operator: may also set shares and send as any device.
+        #[arg(long)]
+        operator: bool,
+        /// Bind this client certificate (PEM) instead of making a token.
+        #[arg(long)]
+        cert: Option<PathBuf>,
+    },
+    /// Revoke a credential (kept in the file, marked revoked).
+    Revoke {
+        /// Its id.
+        #[arg(long)]
+        id: String,
+    },
+    /// List the credentials (ids, roles, kinds, revoked; no secrets).
+    List,
+}
+
+/// `coinfer edge tls-init`.
+#[derive(Debug, Args)]
+pub struct TlsInitArgs {
+    /// Directory for ca.pem, ca-key.pem, edge.pem, edge-key.pem and `<device>.pem` /
+    /// `<device>-key.pem` (an existing CA there issues the new certificates).
+    #[arg(long, default_value = "pki")]
+    pub dir: PathBuf,
+    /// Host names and IP addresses the edge's certificate is valid for.
+    #[arg(long, value_delimiter = ',', default_value = "localhost,127.0.0.1")]
+    pub host: Vec<String>,
+    /// Devices to issue client certificates for.
+    #[arg(long, value_delimiter = ',')]
+    pub device: Vec<String>,
+    /// Days the edge's and devices' certificates are valid.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+    /// Bind each device certificate to its id in this credentials file.
+    #[arg(long)]
+    pub credentials: Option<PathBuf>,
+}
+
+/// A device's or operator's TLS settings towards the edge (`https://` URLs).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ClientTlsArgs {
+    /// CA certificate (PEM) that signed the edge's certificate (default: the system's roots).
+    #[arg(long, value_name = "PEM")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS, with --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Name to check the edge's certificate against (default: the URL's host).
+    #[arg(long)]
+    pub tls_domain: Option<String>,
+}
+
+impl ClientTlsArgs {
+    /// The runtime's settings, when any flag is given or the URL is `https://`.
+    pub fn for_url(&self, url: &str) -> Option<coinfer_runtime::tls::ClientTls> {
+        let given = self.tls_ca.is_some() || self.tls_cert.is_some() || self.tls_domain.is_some();
+        (given || url.starts_with("https://")).then(|| coinfer_runtime::tls::ClientTls {
+            ca: self.tls_ca.clone(),
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            domain: self.tls_domain.clone(),
+        })
+    }
 }
 
 /// `coinfer edge serve`.
@@ -1078,9 +1177,10 @@ pub struct EdgeServeArgs {
     /// Model directory: `<model>.onnx`, versions as `<model>/<version>.onnx`.
     #[arg(long, default_value = "models")]
     pub models: PathBuf,
-    /// Settings file (TOML): token, workers, max_batch, max_queue_delay_ms, max_frame_bytes,
-    /// max_elements, max_in_flight_per_device, default_deadline_ms, io_threads, pin_workers,
-    /// busy_poll_us, `[[shares]]`.
+    /// Settings file (TOML): token, credentials, `[tls]`, workers, max_batch,
+    /// max_queue_delay_ms, max_frame_bytes, max_elements, max_in_flight_per_device,
+    /// max_connections, max_queued_bytes, default_deadline_ms, io_threads, pin_workers,
+    /// busy_poll_us, `[[shares]]`, `[input_shapes.MODEL]` (docs/runtime.md).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Apply this plan's compute and bandwidth shares at start.
@@ -1089,9 +1189,32 @@ pub struct EdgeServeArgs {
     /// HTTP address for `/health` and `/metrics` (Prometheus).
     #[arg(long, default_value = "127.0.0.1:9464")]
     pub metrics: std::net::SocketAddr,
-    /// Bearer token devices must present (also `COINFER_TOKEN`; overrides the config's).
-    #[arg(long, env = "COINFER_TOKEN", hide_env_values = true)]
+    /// One bearer token all devices share (also `COINFER_TOKEN`; overrides the config's):
+    /// any holder may act as any device. For loopback experiments; see --credentials.
+    #[arg(long, env = "COINFER_TOKEN", hide_env_values = true, conflicts_with = "credentials")]
     pub token: Option<String>,
+    /// Per-device and operator credentials file (`coinfer edge credentials`, `edge
+    /// tls-init`): a device may only send as itself, only operators set shares; re-read when
+    /// it changes.
+    #[arg(long)]
+    pub credentials: Option<PathBuf>,
+    /// TLS certificate chain (PEM) for the gRPC and HTTP ports; with --tls-key. Without it the
+    /// edge speaks plaintext (and says so).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA (PEM) whose client certificates are accepted: mutual TLS, certificate required.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// With --tls-client-ca: let clients without a certificate in (to identify by token).
+    #[arg(long, requires = "tls_client_ca")]
+    pub tls_client_cert_optional: bool,
+    /// Most connections open at once; more are closed at once (default: the descriptor
+    /// limit less 64).
+    #[arg(long)]
+    pub max_connections: Option<usize>,
     /// Worker threads running tails (overrides the config).
     #[arg(long)]
     pub workers: Option<usize>,
@@ -1184,7 +1307,7 @@ pub struct DeviceArgs {
 pub enum DeviceWhat {
     /// Run test images through the plan: head on this device, tail on the edge, fallback to
     /// the local model when the edge fails; per-request timings to CSV/JSON.
-    Run(DeviceRunArgs),
+    Run(Box<DeviceRunArgs>),
 }
 
 /// `coinfer device run`.
@@ -1219,6 +1342,8 @@ pub struct DeviceRunArgs {
     /// Bearer token (also `COINFER_TOKEN`).
     #[arg(long, env = "COINFER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
     /// After an edge failure, finish locally without asking the edge for this long, ms.
     #[arg(long, default_value_t = 500)]
     pub retry_after_ms: u64,

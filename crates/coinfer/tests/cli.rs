@@ -863,9 +863,14 @@ impl Drop for EdgeProcess {
 
 /// `coinfer edge serve` on `port` (token `t0k`) with `extra` flags.
 fn spawn_edge(port: u16, metrics: u16, extra: &[&str]) -> EdgeProcess {
+    spawn_edge_with(port, metrics, &[&["--token", "t0k"], extra].concat())
+}
+
+/// `coinfer edge serve` on `port` with exactly `extra` flags.
+fn spawn_edge_with(port: u16, metrics: u16, extra: &[&str]) -> EdgeProcess {
     let child = Command::new(env!("CARGO_BIN_EXE_coinfer"))
         .args(["edge", "serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--metrics", &format!("127.0.0.1:{metrics}"), "--token", "t0k"])
+        .args(["--metrics", &format!("127.0.0.1:{metrics}")])
         .args(extra)
         .current_dir(root())
         .stdout(std::process::Stdio::null())
@@ -1075,6 +1080,125 @@ fn edge_refuses_devices_without_the_token_and_reports_metrics() {
     fails_with(&["device", "run", "--plan", "Cargo.toml"], &["plan"]);
 }
 
+/// The edge over TLS with per-device credentials, set up with the CLI alone: a device with
+/// its client certificate and one with its token are answered through an emulated link; a
+/// device using another's credential, a revoked one, and a plaintext client are refused (and
+/// answered locally, saying why); only the operator sets shares.
+#[test]
+fn edge_over_tls_serves_each_device_only_as_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, cred) = (dir.path().join("pki"), dir.path().join("credentials.toml"));
+    let (pki_s, cred_s) = (pki.to_str().unwrap(), cred.to_str().unwrap());
+    let init = ok_json(&[
+        "edge",
+        "tls-init",
+        "--dir",
+        pki_s,
+        "--device",
+        "cam-1",
+        "--credentials",
+        cred_s,
+        "--json",
+    ]);
+    assert_eq!(init["devices"]["cam-1"]["sha256"].as_str().unwrap().len(), 64, "{init}");
+    let token = |id: &str, extra: &[&str]| -> String {
+        let v = ok_json(
+            &[
+                &["edge", "credentials", "--file", cred_s, "add", "--id", id][..],
+                extra,
+                &["--json"],
+            ]
+            .concat(),
+        );
+        v["token"].as_str().unwrap().to_string()
+    };
+    let (cam2, ops) = (token("cam-2", &[]), token("ops", &["--operator"]));
+    let p = |f: &str| pki.join(f).to_str().unwrap().to_string();
+    let (port, metrics) = (free_port(), free_port());
+    let _edge = spawn_edge_with(
+        port,
+        metrics,
+        &[
+            "--credentials",
+            cred_s,
+            "--tls-cert",
+            &p("edge.pem"),
+            "--tls-key",
+            &p("edge-key.pem"),
+            "--tls-client-ca",
+            &p("ca.pem"),
+            "--tls-client-cert-optional",
+        ],
+    );
+    let url = format!("https://localhost:{port}");
+    let ca = p("ca.pem");
+    let run =
+        |device: &str, auth: &[&str], url: &str| -> serde_json::Value {
+            ok_json(&[
+            &["device", "run", "--edge", url, "--plan", "examples/plan-two-devices.json"][..],
+            &["--device", device, "--n", "4", "--json", "--tls-ca", &ca][..],
+            &["--rate-mbps", "20", "--delay-ms", "1"][..],
+            auth,
+        ]
+        .concat())
+        };
+    let (c1, k1) = (p("cam-1.pem"), p("cam-1-key.pem"));
+    let v = run("cam-1", &["--tls-cert", &c1, "--tls-key", &k1], &url);
+    assert_eq!(v["summary"]["edge"], 4, "cam-1 by its certificate: {v}");
+    let v = run("cam-2", &["--token", &cam2], &url);
+    assert_eq!(v["summary"]["edge"], 4, "cam-2 by its token: {v}");
+    // cam-1's certificate used for cam-2: refused, the reason in the records.
+    let v = run("cam-2", &["--tls-cert", &c1, "--tls-key", &k1], &url);
+    assert_eq!(v["summary"]["fallback"], 4, "{v}");
+    assert!(v.to_string().contains("may not send as device"), "{v}");
+    // Only the operator sets shares.
+    let set = |t: &str| {
+        coinfer(&[
+            "edge",
+            "shares",
+            "--edge",
+            &url,
+            "--tls-ca",
+            &ca,
+            "--token",
+            t,
+            "--plan",
+            "examples/plan-two-devices.json",
+        ])
+    };
+    let denied = set(&cam2);
+    assert!(!denied.status.success());
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("only an operator"), "{denied:?}");
+    assert!(set(&ops).status.success());
+    // Revoked with the CLI: refused within a second, no restart.
+    let out = coinfer(&["edge", "credentials", "--file", cred_s, "revoke", "--id", "cam-2"]);
+    assert!(out.status.success(), "{out:?}");
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let v = run("cam-2", &["--token", &cam2], &url);
+    assert_eq!(v["summary"]["fallback"], 4, "{v}");
+    assert!(v.to_string().contains("revoked"), "{v}");
+    // A plaintext client gets nothing from the TLS edge.
+    let plain = format!("http://127.0.0.1:{port}");
+    let v = ok_json(&[
+        "device",
+        "run",
+        "--edge",
+        &plain,
+        "--plan",
+        "examples/plan-two-devices.json",
+        "--device",
+        "cam-2",
+        "--n",
+        "2",
+        "--json",
+        "--token",
+        &cam2,
+    ]);
+    assert_eq!(v["summary"]["fallback"], 2, "{v}");
+    let health = ok_json(&["edge", "health", "--edge", &url, "--tls-ca", &ca, "--json"]);
+    assert_eq!(health["status"], "SERVING");
+}
+
 /// CPU time (s) a process has used, from /proc.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -1092,7 +1216,7 @@ fn edge_out_of_descriptors_does_not_spin_and_recovers() {
     let (port, metrics) = (free_port(), free_port());
     let bin = env!("CARGO_BIN_EXE_coinfer");
     let cmd = format!(
-        "ulimit -n 64 && exec {bin} edge serve --listen 127.0.0.1:{port} --metrics 127.0.0.1:{metrics}"
+        "ulimit -n 64 && exec {bin} edge serve --listen 127.0.0.1:{port} --metrics 127.0.0.1:{metrics} --max-connections 1000"
     );
     let child = Command::new("sh")
         .args(["-c", &cmd])

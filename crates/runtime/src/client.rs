@@ -12,6 +12,7 @@ use crate::proto::{
     FetchRequest, HealthRequest, HealthResponse, InferRequest, InferResponse, ModelChunk, Share,
     SharesRequest, VersionsRequest, VersionsResponse,
 };
+use crate::tls::ClientTls;
 
 /// A connection to an edge server. Cloning is cheap and shares the connection.
 #[derive(Clone)]
@@ -21,10 +22,27 @@ pub struct EdgeClient {
 }
 
 impl EdgeClient {
-    /// A client for `url` (e.g. `http://127.0.0.1:50051`). Connects on first use, so an
-    /// unreachable edge shows up as an `UNAVAILABLE` error per request, never at start.
+    /// A plaintext client for `url` (e.g. `http://127.0.0.1:50051`). Connects on first use,
+    /// so an unreachable edge shows up as an `UNAVAILABLE` error per request, never at start.
     pub fn new(url: &str, token: Option<&str>) -> Result<EdgeClient> {
-        let endpoint = Endpoint::from_shared(url.to_string())
+        Self::connect(url, token, None)
+    }
+
+    /// A client for `url` with TLS settings (`https://` URLs; with no settings given there,
+    /// the system's roots verify the edge).
+    pub fn connect(url: &str, token: Option<&str>, tls: Option<&ClientTls>) -> Result<EdgeClient> {
+        let https = url.starts_with("https://");
+        if !https && !url.starts_with("http://") {
+            return Err(RuntimeError::Invalid(format!(
+                "edge URL `{url}`: start it with http:// (plaintext) or https:// (TLS)"
+            )));
+        }
+        if tls.is_some() && !https {
+            return Err(RuntimeError::Invalid(format!(
+                "edge URL `{url}`: TLS settings were given, so use https://"
+            )));
+        }
+        let mut endpoint = Endpoint::from_shared(url.to_string())
             .map_err(|e| RuntimeError::Invalid(format!("edge URL `{url}`: {e}")))?
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
@@ -32,6 +50,12 @@ impl EdgeClient {
             .initial_stream_window_size(2 << 20)
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_while_idle(true);
+        if https {
+            let config = tls.cloned().unwrap_or_default().grpc()?;
+            endpoint = endpoint
+                .tls_config(config)
+                .map_err(|e| RuntimeError::Invalid(format!("TLS for `{url}`: {e}")))?;
+        }
         let token = token
             .map(|t| {
                 MetadataValue::try_from(format!("Bearer {t}"))

@@ -18,10 +18,12 @@
 pub mod accept;
 pub mod client;
 pub mod cpus;
+pub mod credentials;
 pub mod device;
 pub mod distribution;
 pub mod error;
 pub mod fetch;
+pub mod https;
 pub mod keep_awake;
 pub mod limits;
 pub mod link;
@@ -33,6 +35,7 @@ pub mod relay;
 pub mod scheduler;
 pub mod server;
 pub mod shaping;
+pub mod tls;
 
 pub use error::{Result, RuntimeError};
 

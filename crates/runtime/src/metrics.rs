@@ -19,7 +19,7 @@ fn latency_histogram() -> Histogram {
 pub struct EdgeMetrics {
     registry: Registry,
     /// `Infer` requests by outcome (`ok`, `invalid`, `not_found`, `unauthenticated`,
-    /// `overloaded`, `deadline`, `too_large`, `cancelled`, `internal`, `error`): every request,
+    /// `forbidden`, `overloaded`, `deadline`, `too_large`, `cancelled`, `internal`, `error`): every request,
     /// counted at the transport ([`crate::outcomes`]).
     pub requests: Family<Label, Counter>,
     /// Per-stage server latency in seconds, label `stage` (`shaping`, `decode`, `queue`,
@@ -35,6 +35,10 @@ pub struct EdgeMetrics {
     pub frame_bytes: Counter,
     /// Model (head) bytes streamed to devices by `FetchModel`.
     pub model_bytes_served: Counter,
+    /// gRPC connections open now.
+    pub connections: Gauge,
+    /// Connections closed at once because `max_connections` were open.
+    pub connections_refused: Counter,
 }
 
 impl Default for EdgeMetrics {
@@ -49,6 +53,14 @@ impl Default for EdgeMetrics {
         let in_flight = Gauge::default();
         let frame_bytes = Counter::default();
         let model_bytes_served = Counter::default();
+        let connections = Gauge::default();
+        let connections_refused = Counter::default();
+        registry.register("connections", "gRPC connections open", connections.clone());
+        registry.register(
+            "connections_refused",
+            "Connections closed at once: max_connections were open",
+            connections_refused.clone(),
+        );
         registry.register("requests", "Requests by outcome", requests.clone());
         registry.register(
             "stage_seconds",
@@ -73,6 +85,8 @@ impl Default for EdgeMetrics {
             in_flight,
             frame_bytes,
             model_bytes_served,
+            connections,
+            connections_refused,
         }
     }
 }

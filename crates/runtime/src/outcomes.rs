@@ -26,6 +26,7 @@ pub fn outcome(code: tonic::Code) -> &'static str {
         tonic::Code::InvalidArgument => "invalid",
         tonic::Code::NotFound => "not_found",
         tonic::Code::Unauthenticated => "unauthenticated",
+        tonic::Code::PermissionDenied => "forbidden",
         tonic::Code::ResourceExhausted => "overloaded",
         tonic::Code::DeadlineExceeded => "deadline",
         tonic::Code::OutOfRange => "too_large",

@@ -12,6 +12,7 @@ use coinfer_engine::{Engine, Tensor};
 use coinfer_sim::SplitPoint;
 use tonic::{Request, Response, Status};
 
+use crate::credentials::Caller;
 use crate::error::{Result, RuntimeError};
 use crate::metrics::EdgeMetrics;
 use crate::models::{ModelId, ModelStore, Part};
@@ -27,8 +28,20 @@ use crate::shaping::Shaper;
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EdgeConfig {
-    /// Bearer token devices must present (`authorization: Bearer <token>`); none = open.
+    /// One bearer token every device shares (`authorization: Bearer <token>`): any holder
+    /// may act as any device. For loopback experiments; exposed edges use `credentials`.
     pub token: Option<String>,
+    /// Per-device and operator credentials file ([`crate::credentials`]); exclusive with
+    /// `token`.
+    pub credentials: Option<PathBuf>,
+    /// TLS on the gRPC and HTTP ports (mutual TLS with a client CA); none = plaintext.
+    pub tls: Option<crate::tls::ServerTls>,
+    /// Most connections held open at once; more are accepted and closed at once, logged and
+    /// counted. 0 = the descriptor limit less a reserve for models and logs.
+    pub max_connections: usize,
+    /// Most bytes of feature frames held by requests in the edge at once (shaping, queued,
+    /// running); a request beyond it is refused with RESOURCE_EXHAUSTED.
+    pub max_queued_bytes: usize,
     /// Worker threads running tails.
     pub workers: usize,
     /// Largest tail batch.
@@ -112,6 +125,10 @@ impl Default for EdgeConfig {
     fn default() -> Self {
         EdgeConfig {
             token: None,
+            credentials: None,
+            tls: None,
+            max_connections: 0,
+            max_queued_bytes: 256 << 20,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_batch: 32,
             max_queue_delay_ms: 0.0,
@@ -147,6 +164,15 @@ impl EdgeConfig {
             return bad(
                 "workers, max_batch, max_in_flight_per_device and io_threads must be ≥ 1".into()
             );
+        }
+        if self.token.is_some() && self.credentials.is_some() {
+            return bad("give either a shared `token` or a `credentials` file, not both".into());
+        }
+        if self.max_queued_bytes < self.max_frame_bytes {
+            return bad(format!(
+                "max_queued_bytes = {} must hold at least one frame (max_frame_bytes = {})",
+                self.max_queued_bytes, self.max_frame_bytes
+            ));
         }
         if !(self.max_queue_delay_ms.is_finite() && self.max_queue_delay_ms >= 0.0) {
             return bad(format!("max_queue_delay_ms = {} must be ≥ 0", self.max_queue_delay_ms));
@@ -225,6 +251,9 @@ pub struct EdgeState {
     keep_awake: Option<crate::keep_awake::KeepAwake>,
     /// Per model: the versions published so far, oldest first (none = every version on disk).
     published: Mutex<HashMap<String, Vec<String>>>,
+    credentials: Option<crate::credentials::CredentialStore>,
+    /// Bytes of frames held by requests in the edge now.
+    queued_bytes: std::sync::atomic::AtomicUsize,
 }
 
 impl EdgeState {
@@ -262,11 +291,42 @@ impl EdgeState {
                 .collect(),
             started: Instant::now(),
             published: Mutex::default(),
+            credentials: config
+                .credentials
+                .as_deref()
+                .map(crate::credentials::CredentialStore::open)
+                .transpose()?,
+            queued_bytes: Default::default(),
             keep_awake: (config.busy_poll_us > 0).then(|| {
                 crate::keep_awake::KeepAwake::start(Duration::from_micros(config.busy_poll_us))
             }),
             config,
         }))
+    }
+
+    /// Says loudly what an edge without TLS or credentials exposes.
+    fn warn_if_exposed(&self, addr: std::net::SocketAddr) {
+        let c = &self.config;
+        let anyone = c.token.is_none() && c.credentials.is_none();
+        if c.tls.is_none() {
+            tracing::warn!(
+                "PLAINTEXT: features, answers{} cross the network unencrypted and unauthenticated \
+                 by any certificate; for loopback experiments only (give `tls` to expose the edge)",
+                if anyone { "" } else { " and bearer tokens" }
+            );
+        }
+        if anyone && !addr.ip().is_loopback() {
+            tracing::warn!(
+                %addr,
+                "NO AUTHENTICATION on a non-loopback address: anyone who reaches it may send as \
+                 any device and change shares (give `credentials`)"
+            );
+        } else if c.token.is_some() {
+            tracing::warn!(
+                "shared token: every holder may act as any device and set shares; use per-device \
+                 `credentials` for an exposed edge"
+            );
+        }
     }
 
     /// Activity: keeps the cores polling (when `busy_poll_us` > 0).
@@ -380,16 +440,23 @@ impl EdgeState {
             .collect())
     }
 
-    fn authorize<T>(&self, req: &Request<T>) -> Result<(), Status> {
-        let Some(token) = &self.config.token else { return Ok(()) };
+    /// Who sent `req`: by client certificate or bearer token against the credentials file,
+    /// else the shared token, else anyone.
+    fn authorize<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
         let given = req.metadata().get("authorization").and_then(|v| v.to_str().ok());
         // The scheme is case-insensitive (RFC 7235 § 2.1).
-        let token_part = given.and_then(|v| {
+        let token = given.and_then(|v| {
             let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim_start())
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
         });
-        match token_part {
-            Some(t) if constant_time_eq(t.as_bytes(), token.as_bytes()) => Ok(()),
+        if let Some(store) = &self.credentials {
+            let certs = req.peer_certs();
+            let cert = certs.as_ref().and_then(|c| c.first()).map(|c| c.as_ref());
+            return store.identify(token, cert).map_err(|e| Status::unauthenticated(e.to_string()));
+        }
+        let Some(shared) = &self.config.token else { return Ok(Caller::Anyone) };
+        match token {
+            Some(t) if constant_time_eq(t.as_bytes(), shared.as_bytes()) => Ok(Caller::Shared),
             Some(_) => Err(Status::unauthenticated("wrong token")),
             None => Err(Status::unauthenticated("missing `authorization: Bearer <token>`")),
         }
@@ -428,7 +495,7 @@ impl EdgeState {
                 self.config.max_frame_bytes
             )));
         }
-        let _slot = InFlight::take(self, &req.device_id)?;
+        let _slot = InFlight::take(self, &req.device_id, req.frame.len())?;
         self.metrics.frame_bytes.inc_by(req.frame.len() as u64);
 
         // Bandwidth share: hold the request until its bytes crossed the granted rate — or,
@@ -626,10 +693,13 @@ fn to_status(e: RuntimeError) -> Status {
 struct InFlight<'a> {
     state: &'a EdgeState,
     device: String,
+    bytes: usize,
 }
 
 impl<'a> InFlight<'a> {
-    fn take(state: &'a EdgeState, device: &str) -> Result<InFlight<'a>, Status> {
+    /// Takes a slot for `device` and holds `bytes` of frame against `max_queued_bytes`.
+    fn take(state: &'a EdgeState, device: &str, bytes: usize) -> Result<InFlight<'a>, Status> {
+        use std::sync::atomic::Ordering;
         let mut m =
             state.in_flight.lock().map_err(|_| Status::internal("in-flight map poisoned"))?;
         let n = m.entry(device.to_string()).or_insert(0);
@@ -639,15 +709,25 @@ impl<'a> InFlight<'a> {
                 state.config.max_in_flight_per_device
             )));
         }
+        let held = state.queued_bytes.load(Ordering::Relaxed);
+        if held + bytes > state.config.max_queued_bytes {
+            return Err(Status::resource_exhausted(format!(
+                "the edge holds {held} bytes of queued frames; this {bytes}-byte frame would pass \
+                 its limit of {} bytes: retry later or another edge",
+                state.config.max_queued_bytes
+            )));
+        }
+        state.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
         *n += 1;
         state.metrics.in_flight.inc();
-        Ok(InFlight { state, device: device.to_string() })
+        Ok(InFlight { state, device: device.to_string(), bytes })
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.state.metrics.in_flight.dec();
+        self.state.queued_bytes.fetch_sub(self.bytes, std::sync::atomic::Ordering::Relaxed);
         if let Ok(mut m) = self.state.in_flight.lock() {
             if let Some(n) = m.get_mut(&self.device) {
                 *n -= 1;
@@ -672,7 +752,14 @@ impl Edge for EdgeService {
         request: Request<InferRequest>,
     ) -> Result<Response<InferResponse>, Status> {
         let result = match self.state.authorize(&request) {
-            Ok(()) => self.state.infer(request.into_inner()).await,
+            Ok(caller) if !caller.may_act_as(&request.get_ref().device_id) => {
+                Err(Status::permission_denied(format!(
+                    "{caller} may not send as device `{}`: a device credential acts only as its \
+                     own device_id",
+                    request.get_ref().device_id
+                )))
+            }
+            Ok(_) => self.state.infer(request.into_inner()).await,
             Err(s) => Err(s),
         };
         // Counted by outcome at the transport (`crate::outcomes`).
@@ -713,7 +800,12 @@ impl Edge for EdgeService {
         &self,
         request: Request<SharesRequest>,
     ) -> Result<Response<SharesResponse>, Status> {
-        self.state.authorize(&request)?;
+        let caller = self.state.authorize(&request)?;
+        if !caller.may_set_shares() {
+            return Err(Status::permission_denied(format!(
+                "{caller} may not set shares: only an operator credential may"
+            )));
+        }
         let shares = request.into_inner().shares;
         for s in &shares {
             check_share(&s.device_id, s.compute_share, s.bandwidth_bps).map_err(to_status)?;
@@ -727,7 +819,8 @@ impl Edge for EdgeService {
     }
 }
 
-/// Serves gRPC on `listener` until `shutdown` completes.
+/// Serves gRPC on `listener` until `shutdown` completes: TLS when configured, at most
+/// `max_connections` connections.
 pub async fn serve_grpc(
     state: Arc<EdgeState>,
     listener: tokio::net::TcpListener,
@@ -735,13 +828,21 @@ pub async fn serve_grpc(
 ) -> Result<()> {
     let max = state.config.max_frame_bytes + 64 * 1024;
     let metrics = state.metrics.clone();
+    let tls = state.config.tls.as_ref().map(|t| t.grpc()).transpose()?;
+    let max_connections = state.config.max_connections;
     let service = EdgeServer::new(EdgeService { state })
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
-    let service = crate::outcomes::CountOutcomes::new(service, metrics);
+    let service = crate::outcomes::CountOutcomes::new(service, metrics.clone());
     // Backs off when out of descriptors instead of retrying at once (tonic's loop spins).
-    let incoming = crate::accept::Acceptor::new(listener);
-    tonic::transport::Server::builder()
+    let incoming = crate::accept::Acceptor::new(listener, max_connections, metrics);
+    tracing::info!(max_connections = incoming.max(), tls = tls.is_some(), "gRPC accepting");
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder =
+            builder.tls_config(tls).map_err(|e| RuntimeError::Invalid(format!("TLS: {e}")))?;
+    }
+    builder
         .initial_connection_window_size(4 << 20)
         .initial_stream_window_size(2 << 20)
         .add_service(service)
@@ -750,13 +851,15 @@ pub async fn serve_grpc(
         .map_err(|e| RuntimeError::Edge(format!("gRPC server: {e}")))
 }
 
-/// Serves `GET /health` (JSON) and `GET /metrics` (Prometheus text) on `listener`.
+/// Serves `GET /health` (JSON) and `GET /metrics` (Prometheus text) on `listener`, over TLS
+/// when the edge has it.
 pub async fn serve_http(
     state: Arc<EdgeState>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     use axum::routing::get;
+    let tls = state.config.tls.as_ref().map(|t| t.https()).transpose()?;
     let health_state = state.clone();
     let app =
         axum::Router::new()
@@ -776,10 +879,15 @@ pub async fn serve_http(
                     }
                 }),
             );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| RuntimeError::io("metrics endpoint", e))
+    let served = match tls {
+        Some(tls) => {
+            axum::serve(crate::https::TlsListener::new(listener, tls), app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
+    };
+    served.map_err(|e| RuntimeError::io("metrics endpoint", e))
 }
 
 /// A running edge (gRPC and, optionally, HTTP metrics) on the current tokio runtime.
@@ -822,13 +930,15 @@ impl EdgeHandle {
             }
             None => None,
         };
+        state.warn_if_exposed(addr);
         tracing::info!(%addr, ?http_addr, "edge serving");
         Ok(EdgeHandle { addr, http_addr, state, shutdown, tasks })
     }
 
-    /// The gRPC URL devices connect to.
+    /// The gRPC URL devices connect to (`https://` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.state.config.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting, lets in-flight requests finish, and waits for the servers to end.

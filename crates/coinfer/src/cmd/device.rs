@@ -88,25 +88,40 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
         let link = args.link.configs()?;
         let mut relays = vec![];
         let mut urls = vec![];
+        let mut domains = vec![];
         for url in &args.edge {
             let Some((up, down)) = link.clone() else {
                 urls.push(url.clone());
+                domains.push(None);
                 continue;
             };
-            let target = url.trim_start_matches("http://").trim_end_matches('/');
+            let (scheme, target) = url
+                .split_once("://")
+                .with_context(|| format!("edge URL `{url}`: start it with http:// or https://"))?;
+            let target = target.trim_end_matches('/');
             let addr: std::net::SocketAddr = tokio::net::lookup_host(target)
                 .await
                 .with_context(|| format!("resolving {target}"))?
                 .next()
                 .with_context(|| format!("{target} does not resolve"))?;
             let r = LinkRelay::start("127.0.0.1:0".parse()?, addr, up, down)?;
-            urls.push(format!("http://{}", r.local_addr()));
+            urls.push(format!("{scheme}://{}", r.local_addr()));
+            // Through the relay, the edge's certificate still names the edge's host.
+            let host = target.rsplit_once(':').map_or(target, |(h, _)| h);
+            domains.push(Some(host.trim_matches(|c| c == '[' || c == ']').to_string()));
             relays.push(Arc::new(r));
         }
         let probe: Option<RateProbe> = relays.first().map(|r| r.rate_probe());
         let mut clients = urls
             .iter()
-            .map(|u| EdgeClient::new(u, args.token.as_deref()))
+            .zip(&domains)
+            .map(|(u, host)| {
+                let mut tls = args.tls.for_url(u);
+                if let (Some(t), None) = (tls.as_mut(), &args.tls.tls_domain) {
+                    t.domain = host.clone();
+                }
+                EdgeClient::connect(u, args.token.as_deref(), tls.as_ref())
+            })
             .collect::<coinfer_runtime::Result<Vec<_>>>()?
             .into_iter();
         let client = clients.next();
@@ -157,10 +172,14 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
             write_records(path, &records)?;
         }
         let summary = Summary::of(&records);
+        // The first failure says why (later ones are often only "marked down").
+        let first_error = records.iter().find_map(|r| r.error.as_deref());
+        let last_error = records.iter().rev().find_map(|r| r.error.as_deref());
         if json {
-            return print_json(
-                &serde_json::json!({"device": entry, "summary": summary, "placements": placements}),
-            );
+            return print_json(&serde_json::json!({
+                "device": entry, "summary": summary, "placements": placements,
+                "first_edge_error": first_error, "last_edge_error": last_error,
+            }));
         }
         println!(
             "device `{}`: {} on `{}` via {}",
@@ -173,7 +192,10 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
         if !placements.is_empty() {
             println!("{}", super::device_place::placements_table(&placements));
         }
-        if let Some(e) = records.iter().rev().find_map(|r| r.error.as_deref()) {
+        if let Some(e) = first_error {
+            println!("first edge error: {e}");
+        }
+        if let Some(e) = last_error.filter(|&l| Some(l) != first_error) {
             println!("last edge error: {e}");
         }
         Ok(())

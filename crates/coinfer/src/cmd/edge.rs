@@ -8,7 +8,9 @@ use coinfer_runtime::client::EdgeClient;
 use coinfer_runtime::proto::Share;
 use coinfer_runtime::server::{EdgeConfig, EdgeHandle, EdgeState, ShareConfig};
 
-use crate::args::{BenchEdgeArgs, EdgeServeArgs, EdgeWhat};
+use crate::args::{
+    BenchEdgeArgs, CredentialsArgs, CredentialsWhat, EdgeServeArgs, EdgeWhat, TlsInitArgs,
+};
 use crate::output::{print_json, table};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -26,6 +28,20 @@ fn serve_config(args: &EdgeServeArgs) -> Result<EdgeConfig> {
     };
     if let Some(t) = &args.token {
         config.token = Some(t.clone());
+    }
+    if let Some(c) = &args.credentials {
+        config.credentials = Some(c.clone());
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config.tls = Some(coinfer_runtime::tls::ServerTls {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: args.tls_client_ca.clone(),
+            require_client_cert: !args.tls_client_cert_optional,
+        });
+    }
+    if let Some(n) = args.max_connections {
+        config.max_connections = n;
     }
     if let Some(w) = args.workers {
         config.workers = w;
@@ -48,8 +64,10 @@ fn serve_config(args: &EdgeServeArgs) -> Result<EdgeConfig> {
 pub fn run(what: EdgeWhat, json: bool) -> Result<()> {
     match what {
         EdgeWhat::Serve(args) => serve(&args, json),
-        EdgeWhat::Health { edge } => runtime()?.block_on(async {
-            let mut c = EdgeClient::new(&edge, None)?;
+        EdgeWhat::Credentials(args) => credentials(&args, json),
+        EdgeWhat::TlsInit(args) => tls_init(&args, json),
+        EdgeWhat::Health { edge, tls } => runtime()?.block_on(async {
+            let mut c = EdgeClient::connect(&edge, None, tls.for_url(&edge).as_ref())?;
             let h = c.health().await.with_context(|| format!("edge {edge}"))?;
             let v = serde_json::to_value(&h)?;
             if json {
@@ -59,15 +77,139 @@ pub fn run(what: EdgeWhat, json: bool) -> Result<()> {
                 Ok(())
             }
         }),
-        EdgeWhat::Shares { edge, plan, token } => runtime()?.block_on(async {
+        EdgeWhat::Shares { edge, plan, token, tls } => runtime()?.block_on(async {
             let plan = super::device::read_plan(&plan)?;
             let shares = ShareConfig::from_plan(&plan).into_iter().map(Share::from).collect();
-            let mut c = EdgeClient::new(&edge, token.as_deref())?;
+            let mut c = EdgeClient::connect(&edge, token.as_deref(), tls.for_url(&edge).as_ref())?;
             let n = c.set_shares(shares).await.with_context(|| format!("edge {edge}"))?;
             println!("{n} devices' shares set on {edge}");
             Ok(())
         }),
     }
+}
+
+/// `coinfer edge credentials add | revoke | list`.
+fn credentials(args: &CredentialsArgs, json: bool) -> Result<()> {
+    use coinfer_runtime::credentials::{CredentialFile, Role};
+    let path = &args.file;
+    match &args.what {
+        CredentialsWhat::Add { id, operator, cert } => {
+            let mut file = CredentialFile::load_or_empty(path)?;
+            let role = if *operator { Role::Operator } else { Role::Device };
+            let fp = cert.as_deref().map(coinfer_runtime::tls::pem_fingerprint).transpose()?;
+            let token = file.add(id, role, fp.clone())?;
+            file.save(path)?;
+            match (fp, json) {
+                (Some(fp), true) => print_json(&serde_json::json!({"id": id, "cert_sha256": fp})),
+                (Some(fp), false) => {
+                    println!("{id}: client certificate {fp} bound in {}", path.display());
+                    Ok(())
+                }
+                (None, true) => print_json(&serde_json::json!({"id": id, "token": token})),
+                (None, false) => {
+                    eprintln!(
+                        "{id}: token added to {} (only its SHA-256 is stored; this is the one \
+                         time it is shown):",
+                        path.display()
+                    );
+                    println!("{token}");
+                    Ok(())
+                }
+            }
+        }
+        CredentialsWhat::Revoke { id } => {
+            let mut file = CredentialFile::load(path)?;
+            if !file.revoke(id) {
+                bail!("{}: no credential `{id}`", path.display());
+            }
+            file.save(path)?;
+            println!("{id}: revoked (a running edge refuses it within a second)");
+            Ok(())
+        }
+        CredentialsWhat::List => {
+            let file = CredentialFile::load(path)?;
+            let rows: Vec<serde_json::Value> = file
+                .credentials
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "id": c.id, "role": c.role, "token": c.token_sha256.is_some(),
+                        "certificate": c.cert_sha256.is_some(), "revoked": c.revoked,
+                    })
+                })
+                .collect();
+            if json {
+                return print_json(&rows);
+            }
+            let yes = |b: bool| if b { "yes" } else { "" };
+            let body = file
+                .credentials
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.id.clone(),
+                        format!("{:?}", c.role).to_lowercase(),
+                        yes(c.token_sha256.is_some()).into(),
+                        yes(c.cert_sha256.is_some()).into(),
+                        yes(c.revoked).into(),
+                    ]
+                })
+                .collect();
+            println!("{}", table(&["id", "role", "token", "certificate", "revoked"], body));
+            Ok(())
+        }
+    }
+}
+
+/// `coinfer edge tls-init`.
+fn tls_init(args: &TlsInitArgs, json: bool) -> Result<()> {
+    use coinfer_runtime::tls::Authority;
+    let ca = if args.dir.join("ca.pem").exists() {
+        Authority::open(&args.dir)?
+    } else {
+        Authority::create(&args.dir, "coinfer edge CA")?
+    };
+    let edge = ca.issue_server("edge", &args.host, args.days)?;
+    let now = std::time::SystemTime::now();
+    let until = now + Duration::from_secs(u64::from(args.days) * 86_400);
+    let devices = args
+        .device
+        .iter()
+        .map(|d| Ok((d.clone(), ca.issue_device(d, now, until)?)))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(path) = &args.credentials {
+        use coinfer_runtime::credentials::{CredentialFile, Role};
+        let mut file = CredentialFile::load_or_empty(path)?;
+        for (d, issued) in &devices {
+            file.add(d, Role::Device, Some(issued.sha256.clone()))?;
+        }
+        file.save(path)?;
+    }
+    let v = serde_json::json!({
+        "ca": ca.ca_cert(), "edge": edge, "devices": devices.iter().map(|(d, i)| (d.clone(), i)).collect::<std::collections::BTreeMap<_, _>>(),
+    });
+    if json {
+        return print_json(&v);
+    }
+    println!(
+        "CA {} · edge certificate {} (key {}) for {}",
+        ca.ca_cert().display(),
+        edge.cert.display(),
+        edge.key.display(),
+        args.host.join(", ")
+    );
+    for (d, i) in &devices {
+        println!(
+            "device {d}: {} (key {}), SHA-256 {}",
+            i.cert.display(),
+            i.key.display(),
+            i.sha256
+        );
+    }
+    if let Some(path) = &args.credentials {
+        println!("{} device certificates bound in {}", devices.len(), path.display());
+    }
+    Ok(())
 }
 
 fn serve(args: &EdgeServeArgs, json: bool) -> Result<()> {
@@ -90,9 +232,13 @@ fn serve(args: &EdgeServeArgs, json: bool) -> Result<()> {
         let state = EdgeState::new(&args.models, engine, config.clone())?;
         let edge = EdgeHandle::start(state, args.listen, Some(args.metrics)).await?;
         let info = serde_json::json!({
-            "grpc": edge.url(), "http": edge.http_addr.map(|a| format!("http://{a}")),
+            "grpc": edge.url(),
+            "http": edge.http_addr.map(|a| format!("{}://{a}", if config.tls.is_some() { "https" } else { "http" })),
             "models": args.models, "workers": config.workers, "max_batch": config.max_batch,
-            "max_queue_delay_ms": config.max_queue_delay_ms, "auth": config.token.is_some(),
+            "max_queue_delay_ms": config.max_queue_delay_ms,
+            "auth": if config.credentials.is_some() { "credentials" }
+                else if config.token.is_some() { "shared token" } else { "none" },
+            "tls": config.tls.as_ref().map(|t| if t.client_ca.is_some() { "mutual" } else { "server" }),
             "io_threads": config.io_threads, "pin_workers": config.pin_workers,
             "busy_poll_us": config.busy_poll_us,
         });
@@ -100,14 +246,22 @@ fn serve(args: &EdgeServeArgs, json: bool) -> Result<()> {
             println!("{info}");
         } else {
             eprintln!(
-                "coinfer edge: gRPC {} · /health and /metrics on http://{} · models {} · {} workers, batch ≤ {}, queue delay ≤ {} ms{} — Ctrl-C stops",
+                "coinfer edge: gRPC {} · /health and /metrics on {}://{} · models {} · {} workers, batch ≤ {}, queue delay ≤ {} ms{} — Ctrl-C stops",
                 edge.url(),
+                if config.tls.is_some() { "https" } else { "http" },
                 edge.http_addr.map_or("-".into(), |a| a.to_string()),
                 args.models.display(),
                 config.workers,
                 config.max_batch,
                 config.max_queue_delay_ms,
-                if config.token.is_some() { ", token required" } else { "" }
+                match (&config.tls, &config.credentials, &config.token) {
+                    (Some(_), Some(_), _) => ", TLS, per-device credentials",
+                    (Some(_), None, Some(_)) => ", TLS, shared token",
+                    (Some(_), None, None) => ", TLS, no authentication",
+                    (None, Some(_), _) => ", PLAINTEXT, per-device credentials",
+                    (None, None, Some(_)) => ", PLAINTEXT, shared token",
+                    (None, None, None) => ", PLAINTEXT, no authentication",
+                }
             );
         }
         let stopper = edge.stopper();
