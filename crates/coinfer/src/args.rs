@@ -868,6 +868,20 @@ pub enum BenchWhat {
     /// many devices against the raw tail throughput of the same engine and threads, idle
     /// connections held.
     Edge(BenchEdgeArgs),
+    /// What TLS and per-device credentials cost: request latency against a plaintext, a
+    /// TLS + token and a mutual-TLS edge side by side (interleaved), new-connection time, and
+    /// idle TLS connections held by an edge process with its resident memory and idle CPU.
+    Tls {
+        /// Requests per edge in the latency run.
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        /// Idle TLS connections to hold (0 = skip).
+        #[arg(long, default_value_t = 10_000)]
+        idle: usize,
+        /// Cut whose tail is served (default model).
+        #[arg(long, default_value_t = 0)]
+        cut: usize,
+    },
     /// Multi-device simulator throughput (device-steps per second, one core).
     Sim {
         /// Devices sharing the edge.

@@ -271,6 +271,14 @@ fn refused(status: tonic::Status) -> PipelineError {
     PipelineError::Invalid(format!("the edge refused a benchmark request: {status}"))
 }
 
+/// The raw-float32 frame of the first Fashion-MNIST test image at `cut` of `model` in
+/// `model_dir` (tract).
+pub(crate) fn first_frame(model_dir: &std::path::Path, model: &str, cut: usize) -> Result<Vec<u8>> {
+    let store = ModelStore::new(model_dir, coinfer_engine::engine_for_name("tract")?);
+    let id = ModelId { model: model.into(), version: String::new() };
+    Ok(sample_frame(&store, &id, cut, DatasetName::FashionMnist)?.0)
+}
+
 /// The feature frame of one test image at `cut` (raw float32, as devices send by default).
 fn sample_frame(
     store: &ModelStore,

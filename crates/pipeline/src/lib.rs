@@ -75,6 +75,7 @@ mod progress;
 pub mod prune_sweep;
 pub mod runtime_check;
 pub mod stopping_study;
+pub mod tls_bench;
 pub mod train_default;
 pub mod versions;
 

@@ -375,3 +375,65 @@ pub fn bench(setup: &BenchEdgeArgs, json: bool) -> Result<()> {
     println!("{}", table(&["measure", "value", "target"], rows));
     Ok(())
 }
+
+/// `coinfer bench tls`.
+pub fn bench_tls(requests: usize, idle: usize, cut: usize, json: bool) -> Result<()> {
+    use coinfer_pipeline::tls_bench::{tls_bench, TlsBenchConfig};
+    let config = TlsBenchConfig {
+        model_dir: "models".into(),
+        model: "fmnist-resnet".into(),
+        engine: "tract".into(),
+        cut,
+        requests,
+        idle,
+        edge_exe: std::env::current_exe()?,
+    };
+    let r = tls_bench(&config).context("the default model (run from the project root)")?;
+    if json {
+        return print_json(&r);
+    }
+    let ms = |p: &coinfer_runtime::device::Percentiles| format!("{:.3} / {:.3}", p.p50, p.p95);
+    let rows = r
+        .sides
+        .iter()
+        .map(|s| {
+            vec![
+                s.mode.clone(),
+                ms(&s.infer_ms),
+                format!("{:+.3}", s.added_p50_ms),
+                ms(&s.health_ms),
+                format!("{:.3}", s.server_extra_ms.p50),
+                format!("{:.2}", s.connect_ms),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(
+            &[
+                "edge",
+                "infer p50 / p95 ms",
+                "added p50 ms (target ≤ +0.1)",
+                "health p50 / p95 ms",
+                "server − tail p50 ms",
+                "new connection ms",
+            ],
+            rows
+        )
+    );
+    if let Some(i) = &r.idle {
+        let rows = vec![
+            vec!["idle TLS connections held".into(), format!("{} ({} errors)", i.opened, i.errors)],
+            vec!["time to open them (s)".into(), format!("{:.1}", i.open_s)],
+            vec![
+                "edge process RSS before → held (MiB)".into(),
+                format!("{:.1} → {:.1}", i.rss_before_mib, i.rss_held_mib),
+            ],
+            vec!["per connection (KiB)".into(), format!("{:.1}", i.kib_per_connection)],
+            vec!["edge CPU while all idle (s/s)".into(), format!("{:.4}", i.idle_cpu_s_per_s)],
+            vec!["inference served while held".into(), i.served_while_held.to_string()],
+        ];
+        println!("{}", table(&["measure", "value"], rows));
+    }
+    Ok(())
+}
