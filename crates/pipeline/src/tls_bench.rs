@@ -48,6 +48,8 @@ pub struct Side {
     pub server_extra_ms: Percentiles,
     /// Infer p50 minus the plaintext edge's (ms).
     pub added_p50_ms: f64,
+    /// Infer p50 minus the tail's own p50: the serving overhead (ms).
+    pub overhead_p50_ms: f64,
     /// The time of a new connection's first answered request (TCP + TLS handshake + HTTP/2
     /// + one Health), median of 20 (ms).
     pub connect_ms: f64,
@@ -81,6 +83,8 @@ pub struct TlsBenchReport {
     pub model: String,
     /// Cut.
     pub cut: usize,
+    /// The tail alone, batch 1, one thread (ms).
+    pub tail_own_ms: Percentiles,
     /// Per edge mode.
     pub sides: Vec<Side>,
     /// The idle-connection part, if run.
@@ -91,10 +95,8 @@ const TOKEN: &str = "bench-device-token";
 
 /// Runs the benchmark.
 pub fn tls_bench(config: &TlsBenchConfig) -> Result<TlsBenchReport> {
-    let dir = tempfile::tempdir().map_err(|source| PipelineError::Io {
-        what: "a temporary directory".into(),
-        source,
-    })?;
+    let dir = tempfile::tempdir()
+        .map_err(|source| PipelineError::Io { what: "a temporary directory".into(), source })?;
     let pki = Pki::create(dir.path())?;
     let engine = coinfer_engine::engine_for_name(&config.engine)?;
     let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
@@ -113,16 +115,26 @@ pub fn tls_bench(config: &TlsBenchConfig) -> Result<TlsBenchReport> {
     )?;
     let mtls =
         EdgeThread::spawn(&config.model_dir, engine, edge_cfg(Some(pki.server(true)), true), any)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(
-        |source| PipelineError::Io { what: "starting the async runtime".into(), source },
+    let rt =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|source| {
+            PipelineError::Io { what: "starting the async runtime".into(), source }
+        })?;
+    let (frame, tail_own_ms) = crate::edge_bench::first_frame(
+        &config.model_dir,
+        &config.model,
+        &config.engine,
+        config.cut,
+        config.requests,
     )?;
-    let frame = crate::edge_bench::first_frame(&config.model_dir, &config.model, config.cut)?;
     let targets = [
         ("plaintext", plain.url(), None, None),
         ("tls+token", tls.url(), Some(pki.client(false)), Some(TOKEN)),
         ("mutual-tls", mtls.url(), Some(pki.client(true)), None),
     ];
-    let sides = rt.block_on(side_by_side(config, &targets, &frame))?;
+    let mut sides = rt.block_on(side_by_side(config, &targets, &frame))?;
+    for s in &mut sides {
+        s.overhead_p50_ms = s.infer_ms.p50 - tail_own_ms.p50;
+    }
     let idle = if config.idle > 0 {
         Some(rt.block_on(idle_connections(config, &pki, &frame))?)
     } else {
@@ -132,7 +144,7 @@ pub fn tls_bench(config: &TlsBenchConfig) -> Result<TlsBenchReport> {
     for e in [plain, tls, mtls] {
         e.stop()?;
     }
-    Ok(TlsBenchReport { model: config.model.clone(), cut: config.cut, sides, idle })
+    Ok(TlsBenchReport { model: config.model.clone(), cut: config.cut, tail_own_ms, sides, idle })
 }
 
 /// A test CA, the edge's certificate for 127.0.0.1, a device certificate, and credentials
@@ -244,6 +256,7 @@ async fn side_by_side(
             Side {
                 mode: mode.to_string(),
                 added_p50_ms: infer_ms.p50 - p50_plain,
+                overhead_p50_ms: f64::NAN,
                 infer_ms,
                 health_ms: Percentiles::of(std::mem::take(&mut health[i])),
                 server_extra_ms: Percentiles::of(std::mem::take(&mut extra[i])),
