@@ -1055,6 +1055,18 @@ mod tests {
         assert_eq!(c.busy_poll_us, 300);
         c.validate().expect("valid");
         assert!(toml::from_str::<EdgeConfig>("io_thread = 2").is_err(), "unknown keys refused");
+        let exposed: EdgeConfig = toml::from_str(
+            "credentials = \"c.toml\"\nmax_connections = 5000\n\
+             [tls]\ncert = \"e.pem\"\nkey = \"k.pem\"\nclient_ca = \"ca.pem\"",
+        )
+        .expect("TLS and credentials parse");
+        let tls = exposed.tls.clone().expect("tls");
+        assert!(tls.require_client_cert, "a client CA requires certificates by default");
+        assert_eq!(exposed.max_connections, 5000);
+        exposed.validate().expect("valid");
+        let both = EdgeConfig { token: Some("t".into()), ..exposed };
+        assert!(both.validate().is_err(), "a shared token and credentials are exclusive");
+        assert!(toml::from_str::<EdgeConfig>("[tls]\ncert = \"e.pem\"").is_err(), "key needed");
         let zero = EdgeConfig { io_threads: 0, ..EdgeConfig::default() };
         assert!(zero.validate().is_err());
         assert!(EdgeConfig { io_threads: 3, ..c.clone() }.runtime().is_ok());

@@ -101,6 +101,29 @@ impl DevicePlan {
     }
 }
 
+impl DevicePlan {
+    /// A warning when this device's deadline cannot survive one lost packet: an offloading
+    /// plan whose `deadline_ms` is not above the link's retransmission timeout `rto_ms` plus
+    /// the request's expected time `expected_ms` sends every request that loses a packet to
+    /// local fallback (with Linux's minimum RTO of 200 ms, a 200 ms deadline and 1 % loss
+    /// sent 36 % of requests there). `None` when it can, or there is no deadline.
+    pub fn deadline_warning(&self, rto_ms: f64, expected_ms: f64) -> Option<String> {
+        let offloads = !matches!(self.split, SplitChoice::DeviceOnly);
+        let needed = rto_ms + expected_ms;
+        (offloads && self.deadline_ms > 0 && f64::from(self.deadline_ms) <= needed).then(|| {
+            format!(
+                "device `{}`: deadline {} ms is not above the link's retransmission timeout \
+                 ({rto_ms:.0} ms) plus the request's expected {expected_ms:.1} ms: a request \
+                 that loses one packet misses it and finishes locally; give deadline_ms > \
+                 {:.0}",
+                self.device_id,
+                self.deadline_ms,
+                needed.ceil()
+            )
+        })
+    }
+}
+
 fn raw_f32() -> Codec {
     Codec::RawF32
 }
@@ -205,6 +228,20 @@ mod tests {
             {"device_id": "cam-2", "model": "fmnist-resnet", "split": {"kind": "edge-only"},
              "online": {"cuts": [2, 9], "min_rate_bps": [5e7, 1e7, 0.0]}}
         ]}"#
+    }
+
+    #[test]
+    fn a_deadline_within_one_retransmission_timeout_is_flagged() {
+        let mut d = DevicePlan::new("cam", "m", SplitChoice::EdgeOnly);
+        assert_eq!(d.deadline_warning(200.0, 3.0), None, "no deadline, nothing to miss");
+        d.deadline_ms = 200;
+        let w = d.deadline_warning(200.0, 3.0).expect("200 ≤ 200 + 3");
+        assert!(w.contains("deadline_ms > 203"), "{w}");
+        d.deadline_ms = 250;
+        assert_eq!(d.deadline_warning(200.0, 3.0), None);
+        assert!(d.deadline_warning(200.0, 60.0).is_some(), "the expected time counts too");
+        d.split = SplitChoice::DeviceOnly;
+        assert_eq!(d.deadline_warning(200.0, 60.0), None, "nothing crosses the link");
     }
 
     #[test]

@@ -86,6 +86,13 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
     rt.block_on(async {
         // The emulated link, if any: a relay in this process between device and each edge.
         let link = args.link.configs()?;
+        // Retransmission timeout of a lost packet: the emulated link's, else Linux's minimum.
+        let rto_ms = link.as_ref().map_or(200.0, |(up, _)| up.rto_ms);
+        if !args.edge.is_empty() {
+            if let Some(w) = entry.deadline_warning(rto_ms, 0.0) {
+                tracing::warn!("{w}");
+            }
+        }
         let mut relays = vec![];
         let mut urls = vec![];
         let mut domains = vec![];
@@ -172,6 +179,20 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
             write_records(path, &records)?;
         }
         let summary = Summary::of(&records);
+        // Deadline sense, with the answered requests' measured median as the expected time.
+        let answered: Vec<f64> = records
+            .iter()
+            .filter(|r| matches!(r.served_by, coinfer_runtime::device::ServedBy::Edge))
+            .map(|r| r.e2e_ms)
+            .collect();
+        let warnings: Vec<String> = (!answered.is_empty())
+            .then(|| {
+                let expected = coinfer_runtime::device::Percentiles::of(answered).p50;
+                entry.deadline_warning(rto_ms, expected)
+            })
+            .flatten()
+            .into_iter()
+            .collect();
         // The first failure says why (later ones are often only "marked down").
         let first_error = records.iter().find_map(|r| r.error.as_deref());
         let last_error = records.iter().rev().find_map(|r| r.error.as_deref());
@@ -179,6 +200,7 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
             return print_json(&serde_json::json!({
                 "device": entry, "summary": summary, "placements": placements,
                 "first_edge_error": first_error, "last_edge_error": last_error,
+                "warnings": warnings,
             }));
         }
         println!(
@@ -191,6 +213,9 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
         println!("{}", summary_table(&summary));
         if !placements.is_empty() {
             println!("{}", super::device_place::placements_table(&placements));
+        }
+        for w in &warnings {
+            println!("warning: {w} (expected time: the answered requests' median)");
         }
         if let Some(e) = first_error {
             println!("first edge error: {e}");
