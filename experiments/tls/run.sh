@@ -10,3 +10,7 @@ for i in 1 2 3; do
   target/release/coinfer bench tls --requests 2000 --idle "$idle" > "experiments/tls/bench-tls-$i.txt"
   target/release/coinfer --json bench tls --requests 2000 --idle 0 > "experiments/tls/bench-tls-$i.json"
 done
+# The same with idle cores kept polling (the low-latency setting of `bench edge`).
+for i in 1 2 3; do
+  target/release/coinfer --json bench tls --requests 2000 --idle 0 --busy-poll-us 2000 > "experiments/tls/bench-tls-busy-$i.json"
+done

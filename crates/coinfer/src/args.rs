@@ -881,6 +881,9 @@ pub enum BenchWhat {
         /// Cut whose tail is served (default model).
         #[arg(long, default_value_t = 0)]
         cut: usize,
+        /// The three edges' threading and latency settings.
+        #[command(flatten)]
+        serving: ServingArgs,
     },
     /// Multi-device simulator throughput (device-steps per second, one core).
     Sim {

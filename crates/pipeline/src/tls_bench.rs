@@ -33,6 +33,9 @@ pub struct TlsBenchConfig {
     pub idle: usize,
     /// The `coinfer` executable, to run the edge of the idle part as a process of its own.
     pub edge_exe: PathBuf,
+    /// The latency part's edges' settings (threads, pinning, busy polling); each gets its
+    /// TLS and credentials on top.
+    pub edge: EdgeConfig,
 }
 
 /// One edge's latencies (ms).
@@ -101,10 +104,9 @@ pub fn tls_bench(config: &TlsBenchConfig) -> Result<TlsBenchReport> {
     let engine = coinfer_engine::engine_for_name(&config.engine)?;
     let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let edge_cfg = |tls: Option<ServerTls>, credentials: bool| EdgeConfig {
-        workers: 1,
         tls,
         credentials: credentials.then(|| pki.credentials.clone()),
-        ..EdgeConfig::default()
+        ..config.edge.clone()
     };
     let plain = EdgeThread::spawn(&config.model_dir, engine.clone(), edge_cfg(None, false), any)?;
     let tls = EdgeThread::spawn(

@@ -377,9 +377,18 @@ pub fn bench(setup: &BenchEdgeArgs, json: bool) -> Result<()> {
 }
 
 /// `coinfer bench tls`.
-pub fn bench_tls(requests: usize, idle: usize, cut: usize, json: bool) -> Result<()> {
+pub fn bench_tls(
+    requests: usize,
+    idle: usize,
+    cut: usize,
+    serving: crate::args::ServingArgs,
+    json: bool,
+) -> Result<()> {
     use coinfer_pipeline::tls_bench::{tls_bench, TlsBenchConfig};
+    let mut edge = EdgeConfig { workers: 1, ..EdgeConfig::default() };
+    serving.apply(&mut edge);
     let config = TlsBenchConfig {
+        edge,
         model_dir: "models".into(),
         model: "fmnist-resnet".into(),
         engine: "tract".into(),

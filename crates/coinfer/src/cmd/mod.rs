@@ -50,7 +50,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 mcia::bench(&scenario, &agent, devices, slots, &decision.settings(), json)
             }
             BenchWhat::Edge(setup) => edge::bench(&setup, json),
-            BenchWhat::Tls { requests, idle, cut } => edge::bench_tls(requests, idle, cut, json),
+            BenchWhat::Tls { requests, idle, cut, serving } => {
+                edge::bench_tls(requests, idle, cut, serving, json)
+            }
             BenchWhat::Codec => bench::codec(json),
         },
         Command::Profiles => profile::list(json),
