@@ -1364,6 +1364,11 @@ pub struct DeviceRunArgs {
     /// After an edge failure, finish locally without asking the edge for this long, ms.
     #[arg(long, default_value_t = 500)]
     pub retry_after_ms: u64,
+    /// Health-check every edge this often, ms (0 = off): an edge failing its check is skipped
+    /// before a request runs into it, and one that passes again after a failure is used at
+    /// once rather than after --retry-after-ms.
+    #[arg(long, default_value_t = 1000)]
+    pub health_check_ms: u64,
     /// Per-request records (CSV).
     #[arg(long)]
     pub records: Option<PathBuf>,

@@ -954,8 +954,13 @@ fn devices_fail_over_to_a_second_edge_before_answering_locally() {
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let col = header.iter().position(|h| *h == "edge_index").unwrap();
-    let used: std::collections::BTreeSet<String> =
-        lines.map(|l| l.split(',').nth(col).unwrap_or("").to_string()).collect();
+    let ts = header.iter().position(|h| *h == "unix_ms").unwrap();
+    let rows: Vec<Vec<String>> =
+        lines.map(|l| l.split(',').map(str::to_string).collect()).collect();
+    let stamps: Vec<f64> = rows.iter().map(|r| r[ts].parse().unwrap()).collect();
+    assert!(stamps.windows(2).all(|w| w[1] >= w[0]), "records carry increasing timestamps");
+    assert!(stamps[0] > 1.7e12, "wall-clock ms since the epoch: {}", stamps[0]);
+    let used: std::collections::BTreeSet<String> = rows.iter().map(|r| r[col].clone()).collect();
     assert_eq!(used.into_iter().collect::<Vec<_>>(), ["0", "1"], "both edges answered");
     assert!(edge_answered(metrics_b) > 0);
 }

@@ -32,6 +32,9 @@ pub enum ServedBy {
 pub struct Record {
     /// Request number.
     pub request_id: u64,
+    /// When the request started: wall-clock milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub unix_ms: f64,
     /// Device.
     pub device_id: String,
     /// Ground truth, if known.
@@ -141,6 +144,31 @@ struct EdgeSlot {
     client: EdgeClient,
     /// Skipped until then, after a failure.
     down_until: Option<Instant>,
+    /// When a request to it last failed.
+    failed_at: Option<Instant>,
+    /// What the active health check saw last (see [`DeviceRunner::check_health`]).
+    health: Option<Arc<HealthState>>,
+}
+
+impl EdgeSlot {
+    fn new(client: EdgeClient) -> EdgeSlot {
+        EdgeSlot { client, down_until: None, failed_at: None, health: None }
+    }
+}
+
+/// An edge's last health check: whether it answered, and when it last did.
+#[derive(Default)]
+struct HealthState {
+    /// The last check failed.
+    down: std::sync::atomic::AtomicBool,
+    /// When a check last succeeded.
+    last_ok: std::sync::Mutex<Option<Instant>>,
+}
+
+impl HealthState {
+    fn last_ok(&self) -> Option<Instant> {
+        self.last_ok.lock().ok().and_then(|t| *t)
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -220,7 +248,7 @@ impl DeviceRunner {
             plan,
             local,
             store,
-            edges: client.into_iter().map(|client| EdgeSlot { client, down_until: None }).collect(),
+            edges: client.into_iter().map(EdgeSlot::new).collect(),
             options,
             probe,
             next_id: 0,
@@ -229,7 +257,49 @@ impl DeviceRunner {
 
     /// Adds an edge to fail over to, after those already known.
     pub fn add_edge(&mut self, client: EdgeClient) {
-        self.edges.push(EdgeSlot { client, down_until: None });
+        self.edges.push(EdgeSlot::new(client));
+    }
+
+    /// Health-checks every edge every `interval` in the background (the `Health` rpc, which
+    /// needs no credential, given `interval` to answer, at most 1 s): an edge that fails its
+    /// check is skipped before a request runs into it, and one marked down after a failed
+    /// request is used again as soon as a check after the failure succeeds, instead of after
+    /// `retry_after`. The checks stop when the runner is dropped. Call on a tokio runtime.
+    pub fn check_health(&mut self, interval: Duration) {
+        let timeout = interval.min(Duration::from_secs(1));
+        for (i, slot) in self.edges.iter_mut().enumerate() {
+            let state = Arc::new(HealthState::default());
+            let weak = Arc::downgrade(&state);
+            slot.health = Some(state);
+            let mut client = slot.client.clone();
+            let device = self.plan.device_id.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(interval);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let ok = matches!(
+                        tokio::time::timeout(timeout, client.health()).await,
+                        Ok(Ok(h)) if h.status == "SERVING"
+                    );
+                    let Some(state) = weak.upgrade() else { return };
+                    let was_down = state.down.swap(!ok, std::sync::atomic::Ordering::Relaxed);
+                    if ok {
+                        if let Ok(mut t) = state.last_ok.lock() {
+                            *t = Some(Instant::now());
+                        }
+                    }
+                    if was_down != !ok {
+                        let what = if ok {
+                            "passes its health check again"
+                        } else {
+                            "fails its health check"
+                        };
+                        tracing::info!(%device, edge = i, "edge {what}");
+                    }
+                }
+            });
+        }
     }
 
     /// Loads every part the plan can use, so the first request is not slowed by it.
@@ -376,8 +446,12 @@ impl DeviceRunner {
         let t0 = Instant::now();
         let request_id = self.next_id;
         self.next_id += 1;
+        let unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3);
         let mut rec = Record {
             request_id,
+            unix_ms,
             device_id: self.plan.device_id.clone(),
             label,
             predicted: 0,
@@ -484,6 +558,17 @@ impl DeviceRunner {
         let last = self.edges.len() - 1;
         for i in 0..self.edges.len() {
             let now = Instant::now();
+            let slot = &mut self.edges[i];
+            if let Some(h) = slot.health.clone() {
+                if h.down.load(std::sync::atomic::Ordering::Relaxed) {
+                    why_not.push(format!("edge {i} failed its last health check"));
+                    continue;
+                }
+                // A check passed since the last failure: fail back now.
+                if slot.failed_at.is_some_and(|f| h.last_ok().is_some_and(|ok| ok > f)) {
+                    slot.down_until = None;
+                }
+            }
             if let Some(until) = self.edges[i].down_until.filter(|&u| now < u) {
                 why_not
                     .push(format!("edge {i} marked down; retrying in {:.0} ms", ms(until - now)));
@@ -514,6 +599,7 @@ impl DeviceRunner {
             };
             let was_up = slot.down_until.is_none();
             slot.down_until = retry;
+            slot.failed_at = Some(Instant::now());
             if was_up {
                 let next = if i < last {
                     "asking the next edge".to_string()

@@ -506,3 +506,65 @@ async fn a_hanging_edge_is_given_up_at_the_deadline_and_nothing_is_lost() {
     tokio::time::timeout(Duration::from_secs(60), run).await.expect("no request hangs");
     hold.abort();
 }
+
+/// Two edges, active health checks every 50 ms and a retry-after of 30 s: when the first
+/// edge stops, the checks steer requests to the second before any of them runs into the dead
+/// one, nothing is answered locally, and when the first is back the device returns to it
+/// within a few checks — long before the 30 s a failed request would have waited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_steer_around_a_dead_edge_and_fail_back_at_once() {
+    let _cpu = CPU.lock().await;
+    let a = edge_at(any(), EdgeConfig::default(), false).await;
+    let b = edge_at(any(), EdgeConfig::default(), false).await;
+    let addr_a = a.addr;
+    let options = DeviceOptions {
+        retry_after: Duration::from_secs(30),
+        default_timeout: Duration::from_secs(2),
+        ..DeviceOptions::default()
+    };
+    let client = |url: &str| EdgeClient::new(url, None).expect("client");
+    let mut dev =
+        DeviceRunner::new(plan("cam", cut(9)), store(), Some(client(&a.url())), options, None);
+    dev.add_edge(client(&b.url()));
+    dev.check_health(Duration::from_millis(50));
+    let data = samples(20);
+    let mut run = async |n: usize| {
+        let mut out = vec![];
+        for i in 0..n {
+            let (x, y) = &data[i % data.len()];
+            out.push(dev.infer(x.clone(), Some(*y)).await.expect("answers"));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        out
+    };
+    let first = run(10).await;
+    assert!(first.iter().all(|r| r.edge_index == Some(0)), "the first edge first");
+
+    a.stop().await.expect("stops");
+    tokio::time::sleep(Duration::from_millis(300)).await; // a few checks
+    let during = run(20).await;
+    assert!(during.iter().all(|r| r.served_by == ServedBy::Edge), "none answered locally");
+    assert!(during.iter().all(|r| r.edge_index == Some(1)), "the second edge answered");
+    assert!(
+        during.iter().all(|r| r.error.is_none()),
+        "no request ran into the dead edge: {:?}",
+        during.iter().find_map(|r| r.error.clone())
+    );
+
+    let a = edge_at(addr_a, EdgeConfig::default(), false).await;
+    let back = Instant::now();
+    let mut returned = None;
+    for _ in 0..300 {
+        let r = run(1).await.remove(0);
+        assert_eq!(r.served_by, ServedBy::Edge);
+        if r.edge_index == Some(0) {
+            returned = Some(back.elapsed());
+            break;
+        }
+    }
+    let after = returned.expect("the device came back to the first edge");
+    assert!(after < Duration::from_secs(2), "fail-back took {after:?} (retry_after is 30 s)");
+    drop(dev);
+    a.stop().await.expect("stops");
+    b.stop().await.expect("stops");
+}

@@ -148,6 +148,9 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
         for more in clients {
             device.add_edge(more);
         }
+        if args.health_check_ms > 0 && !args.edge.is_empty() {
+            device.check_health(Duration::from_millis(args.health_check_ms));
+        }
         match placer.as_mut() {
             Some(p) => p.start(&mut device).await?,
             None => device.warm_up().await?,
