@@ -289,7 +289,7 @@ impl DeviceRunner {
                             *t = Some(Instant::now());
                         }
                     }
-                    if was_down != !ok {
+                    if was_down == ok {
                         let what = if ok {
                             "passes its health check again"
                         } else {
