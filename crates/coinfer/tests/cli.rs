@@ -866,6 +866,22 @@ fn spawn_edge(port: u16, metrics: u16, extra: &[&str]) -> EdgeProcess {
     spawn_edge_with(port, metrics, &[&["--token", "t0k"], extra].concat())
 }
 
+/// `coinfer edge serve` with TLS (the edge certificate `edge tls-init` wrote in `pki`), the
+/// `credentials` file and `extra` flags.
+fn spawn_tls_edge(
+    port: u16,
+    metrics: u16,
+    pki: &std::path::Path,
+    credentials: &std::path::Path,
+    extra: &[&str],
+) -> EdgeProcess {
+    let p = |f: &str| pki.join(f).to_str().unwrap().to_string();
+    let (cert, key) = (p("edge.pem"), p("edge-key.pem"));
+    let base =
+        ["--credentials", credentials.to_str().unwrap(), "--tls-cert", &cert, "--tls-key", &key];
+    spawn_edge_with(port, metrics, &[&base[..], extra].concat())
+}
+
 /// `coinfer edge serve` on `port` with exactly `extra` flags.
 fn spawn_edge_with(port: u16, metrics: u16, extra: &[&str]) -> EdgeProcess {
     let child = Command::new(env!("CARGO_BIN_EXE_coinfer"))
@@ -1120,20 +1136,12 @@ fn edge_over_tls_serves_each_device_only_as_itself() {
     let (cam2, ops) = (token("cam-2", &[]), token("ops", &["--operator"]));
     let p = |f: &str| pki.join(f).to_str().unwrap().to_string();
     let (port, metrics) = (free_port(), free_port());
-    let _edge = spawn_edge_with(
+    let _edge = spawn_tls_edge(
         port,
         metrics,
-        &[
-            "--credentials",
-            cred_s,
-            "--tls-cert",
-            &p("edge.pem"),
-            "--tls-key",
-            &p("edge-key.pem"),
-            "--tls-client-ca",
-            &p("ca.pem"),
-            "--tls-client-cert-optional",
-        ],
+        &pki,
+        &cred,
+        &["--tls-client-ca", &p("ca.pem"), "--tls-client-cert-optional"],
     );
     let url = format!("https://localhost:{port}");
     let ca = p("ca.pem");
@@ -1255,18 +1263,7 @@ fn a_python_grpc_client_follows_the_protocol_spec() {
     ]);
     let p = |f: &str| pki.join(f).to_str().unwrap().to_string();
     let (port, metrics) = (free_port(), free_port());
-    let _edge = spawn_edge_with(
-        port,
-        metrics,
-        &[
-            "--credentials",
-            cred.to_str().unwrap(),
-            "--tls-cert",
-            &p("edge.pem"),
-            "--tls-key",
-            &p("edge-key.pem"),
-        ],
-    );
+    let _edge = spawn_tls_edge(port, metrics, &pki, &cred, &[]);
     conformance(
         &format!("localhost:{port}"),
         &format!("https://localhost:{metrics}/metrics"),
