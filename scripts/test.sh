@@ -23,3 +23,8 @@ cargo check --workspace --all-targets
 command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 cargo nextest run --workspace --all-features --no-fail-fast
 cargo test --workspace --all-features --doc
+# The Python package (crates/py, its own Cargo workspace): format, lints, and its tests
+# against the package setup.sh installed.
+cargo fmt --manifest-path crates/py/Cargo.toml -- --check
+cargo clippy --manifest-path crates/py/Cargo.toml --all-targets -- -D warnings
+.venv/bin/python -m pytest -q crates/py/tests

@@ -2,7 +2,9 @@
 //! [`StoppingProblem`], a channel and placement costs.
 
 pub use coinfer_sim::{ChannelConfig, ComputeConfig, NetworkConfig};
-use coinfer_sim::{Compute, LayerTable, Radio, Transport};
+use coinfer_sim::{
+    ChannelModel, ChannelProcess, Compute, LayerTable, Radio, SplitEnv, SplitSetup, Transport,
+};
 
 use crate::stopping::{CostWeights, StoppingError, StoppingProblem};
 
@@ -61,6 +63,15 @@ impl Default for MonteCarloConfig {
     }
 }
 
+/// i.i.d. gains from a boxed channel model.
+struct BoxedIid(Box<dyn ChannelModel>);
+
+impl ChannelProcess for BoxedIid {
+    fn next_gain(&mut self, rng: &mut dyn rand::RngCore) -> f64 {
+        self.0.sample(rng)
+    }
+}
+
 impl StoppingConfig {
     /// The stopping problem, checked field by field.
     pub fn problem(&self) -> Result<StoppingProblem, StoppingError> {
@@ -72,6 +83,23 @@ impl StoppingConfig {
             (self.radio, self.transport.clone()),
             self.weights,
         )
+    }
+
+    /// Seed 002 as an environment: a [`SplitEnv`] over this configuration's network, device,
+    /// edge, radio, weights and transport, drawing i.i.d. gains from its channel (the
+    /// environment's costs are [`StoppingConfig::problem`]'s, stage by stage).
+    pub fn split_env(&self, seed: u64) -> Result<SplitEnv, StoppingError> {
+        let channel = self.channel.build(&self.radio)?;
+        let setup = SplitSetup {
+            table: self.network.table(),
+            device: self.device.compute()?,
+            edge: self.edge.compute()?,
+            radio: self.radio,
+            weights: self.weights,
+            mean_gain: channel.expect(&|h| h),
+            transport: self.transport.clone(),
+        };
+        Ok(SplitEnv::new(setup, Box::new(BoxedIid(channel)), seed))
     }
 
     /// Download cost of each layer: `(w_T + w_E·P_rx) · bits / rate`.
