@@ -6,6 +6,8 @@
 //! end) is a Python exception naming the problem; nothing here panics across the boundary.
 //! The Gymnasium wrappers are Python (`python/coinfer/envs.py`).
 
+mod multi_device;
+
 use coinfer_policy::stopping::{backward_induction, StoppingRule, ThresholdRule};
 use coinfer_policy::stopping_config::StoppingConfig;
 use coinfer_sim::{Env, EnvError, Space};
@@ -16,7 +18,7 @@ use pyo3::types::PyDict;
 
 /// An environment error as the Python exception a Gymnasium user expects: a bad action is a
 /// `ValueError`, stepping out of order a `RuntimeError`.
-fn env_err(e: EnvError) -> PyErr {
+pub(crate) fn env_err(e: EnvError) -> PyErr {
     match e {
         EnvError::InvalidAction(_) => PyValueError::new_err(e.to_string()),
         _ => PyRuntimeError::new_err(e.to_string()),
@@ -147,6 +149,8 @@ impl PySplitEnv {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySplitEnv>()?;
+    m.add_class::<multi_device::PyMultiDeviceEnv>()?;
+    m.add_class::<multi_device::PyVecMultiDeviceEnv>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -103,3 +103,113 @@ class OnlineSplitEnv(gymnasium.Env):
         a = _action_int(action, self.action_space.n)
         obs, reward, done = self._env.step(a)
         return obs, reward, done, False, self._info()
+
+
+def _data_path(name: str) -> str:
+    return str(resources.files("coinfer").joinpath("data", name))
+
+
+def _scenario_path(scenario) -> str:
+    if scenario is None:
+        return _data_path("multi-device.toml")
+    path = Path(scenario)
+    if not path.is_file():
+        raise FileNotFoundError(f"scenario {path} not found")
+    return str(path)
+
+
+def _int_array(x, n: int, name: str, high: int) -> np.ndarray:
+    """n integers in 0..high, or a ValueError naming the problem."""
+    a = np.asarray(x)
+    if a.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) (one per device), got {a.shape}")
+    if a.dtype.kind == "f":
+        if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
+            raise ValueError(f"{name} must hold integers, got {a}")
+    elif a.dtype.kind not in "iub":
+        raise ValueError(f"{name} must hold integers, got dtype {a.dtype}")
+    a = a.astype(np.int64)
+    if np.any(a < 0) or np.any(a >= high):
+        raise ValueError(f"{name} must be in 0..{high - 1}, got {a}")
+    return a
+
+
+def _share_array(x, n: int, name: str) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64) if np.asarray(x).dtype.kind in "iuf" else None
+    if a is None or a.shape != (n,):
+        raise ValueError(f"{name} must be {n} numbers (one per device), got {np.asarray(x)!r}")
+    if not np.all(np.isfinite(a)) or np.any(a < 0):
+        raise ValueError(f"{name} must be finite and ≥ 0, got {a}")
+    return a
+
+
+class MultiDeviceEnv(gymnasium.Env):
+    """Seed 001 (MCIA): many heterogeneous devices share one edge.
+
+    Every slot each device picks a model version, a partition point (layers run on the
+    device: 0 sends the input, the layer count answers locally) and — with
+    ``shares="agent"`` — weights for its share of the edge's compute and of the uplink band,
+    normalised over the devices that offload; with ``shares="exact"`` the exact allocation
+    (seed 001's optimum for fixed choices) sets them.
+
+    - Observation (float32, 4 per device): ``[ω, ln(h/h̄), ln(GMAC/s), backlog/slot]`` —
+      the task's accuracy weight, the channel relative to its mean, the device's speed, its
+      queue.
+    - Action: ``Dict(version=MultiDiscrete, partition=MultiDiscrete[, compute_share=Box(0, 1),
+      bandwidth_share=Box(0, 1)])``, one entry per device.
+    - Reward: the sum of the devices' utilities ``ω·accuracy − (1 − ω)·latency/T_ref``
+      (``info["utility"]`` per device, with latency, energy, shares, deadline misses).
+    - Episodes end by truncation after the scenario's horizon.
+
+    ``scenario``: a ``coinfer mcia`` scenario file; the default has four devices (two
+    sensors, a Raspberry Pi 4, an MCU) on an edge CPU and a 4 MHz uplink.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, scenario=None, shares: str = "agent", render_mode=None):
+        if render_mode is not None:
+            raise ValueError(f"render_mode {render_mode!r}: this environment does not render")
+        if shares not in ("agent", "exact"):
+            raise ValueError(f"shares must be 'agent' or 'exact', not {shares!r}")
+        self._env = _native.MultiDeviceEnv(_scenario_path(scenario), 0)
+        self.shares = shares
+        n = self.num_devices = self._env.num_devices()
+        self.version_names = self._env.versions()
+        self._versions, self._partitions = len(self.version_names), self._env.max_partition() + 1
+        self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (4 * n,), np.float32)
+        parts = {
+            "version": gymnasium.spaces.MultiDiscrete([self._versions] * n),
+            "partition": gymnasium.spaces.MultiDiscrete([self._partitions] * n),
+        }
+        if shares == "agent":
+            parts["compute_share"] = gymnasium.spaces.Box(0.0, 1.0, (n,), np.float32)
+            parts["bandwidth_share"] = gymnasium.spaces.Box(0.0, 1.0, (n,), np.float32)
+        self.action_space = gymnasium.spaces.Dict(parts)
+
+    def action_mask(self) -> np.ndarray:
+        """``mask[d, v, p]``: whether device ``d`` may run version ``v`` split at ``p``."""
+        return self._env.action_mask()
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None and not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2**64):
+            raise ValueError(f"seed {seed!r} must be an integer in 0..2**64")
+        super().reset(seed=seed)
+        return self._env.reset(None if seed is None else int(seed)), {}
+
+    def step(self, action):
+        if not isinstance(action, dict):
+            raise ValueError(f"action must be a dict with keys {sorted(self.action_space.spaces)}")
+        missing = set(self.action_space.spaces) - set(action)
+        if missing:
+            raise ValueError(f"action lacks {sorted(missing)}")
+        n = self.num_devices
+        v = _int_array(action["version"], n, "version", self._versions)
+        p = _int_array(action["partition"], n, "partition", self._partitions)
+        if self.shares == "agent":
+            c = _share_array(action["compute_share"], n, "compute_share")
+            b = _share_array(action["bandwidth_share"], n, "bandwidth_share")
+        else:
+            c, b = self._env.exact_shares(v, p)
+        obs, reward, done, outcomes = self._env.step(v, p, c, b)
+        return obs, reward, False, done, outcomes
