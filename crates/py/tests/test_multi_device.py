@@ -107,9 +107,13 @@ def test_batched_copies_equal_single_environments():
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda a: a.update(version=a["version"][:2]), "shape"),
-        (lambda a: a.update(version=a["version"] + 10), "version must be in"),
-        (lambda a: a.update(partition=-a["partition"] - 1), "partition must be in"),
+        (lambda a: a.update(version=a["version"][:2]), "2 entries for 4 devices"),
+        (lambda a: a.update(version=list(a["version"][:2])), "shape"),
+        (lambda a: a.update(version=a["version"] + 10), "version 10 of 4"),
+        (lambda a: a.update(version=[9, 0, 0, 0]), "version must be in"),
+        (lambda a: a.update(partition=-a["partition"] - 1), "partition -1 must be ≥ 0"),
+        (lambda a: a.update(partition=a["partition"] + 50), "partition 50 beyond"),
+        (lambda a: a.update(partition=a["partition"] + 0.5), "integers"),
         (lambda a: a.update(compute_share=np.full(4, np.nan)), "finite"),
         (lambda a: a.update(bandwidth_share=-np.ones(4)), "≥ 0"),
         (lambda a: a.update(version=np.array(["a", "b", "c", "d"])), "integers"),

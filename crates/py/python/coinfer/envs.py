@@ -198,17 +198,28 @@ class MultiDeviceEnv(gymnasium.Env):
         return self._env.reset(None if seed is None else int(seed)), {}
 
     def step(self, action):
-        if not isinstance(action, dict):
-            raise ValueError(f"action must be a dict with keys {sorted(self.action_space.spaces)}")
-        missing = set(self.action_space.spaces) - set(action)
-        if missing:
-            raise ValueError(f"action lacks {sorted(missing)}")
+        # Arrays of the right dtype go straight to Rust, which checks lengths, ranges, memory
+        # and finiteness and names what is wrong; anything else is converted (or refused) here.
+        try:
+            v, p = action["version"], action["partition"]
+            if self.shares == "agent":
+                c, b = action["compute_share"], action["bandwidth_share"]
+        except KeyError as e:
+            raise ValueError(f"action lacks {e}: keys {sorted(self.action_space.spaces)}") from None
+        except TypeError:
+            raise ValueError(
+                f"action must be a dict with keys {sorted(self.action_space.spaces)}"
+            ) from None
         n = self.num_devices
-        v = _int_array(action["version"], n, "version", self._versions)
-        p = _int_array(action["partition"], n, "partition", self._partitions)
+        if not (type(v) is np.ndarray and v.dtype == np.int64):
+            v = _int_array(v, n, "version", self._versions)
+        if not (type(p) is np.ndarray and p.dtype == np.int64):
+            p = _int_array(p, n, "partition", self._partitions)
         if self.shares == "agent":
-            c = _share_array(action["compute_share"], n, "compute_share")
-            b = _share_array(action["bandwidth_share"], n, "bandwidth_share")
+            if not (type(c) is np.ndarray and c.dtype == np.float64):
+                c = _share_array(c, n, "compute_share")
+            if not (type(b) is np.ndarray and b.dtype == np.float64):
+                b = _share_array(b, n, "bandwidth_share")
         else:
             c, b = self._env.exact_shares(v, p)
         obs, reward, done, outcomes = self._env.step(v, p, c, b)
