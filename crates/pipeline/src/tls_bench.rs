@@ -133,10 +133,7 @@ pub fn tls_bench(config: &TlsBenchConfig) -> Result<TlsBenchReport> {
         ("tls+token", tls.url(), Some(pki.client(false)), Some(TOKEN)),
         ("mutual-tls", mtls.url(), Some(pki.client(true)), None),
     ];
-    let mut sides = rt.block_on(side_by_side(config, &targets, &frame))?;
-    for s in &mut sides {
-        s.overhead_p50_ms = s.infer_ms.p50 - tail_own_ms.p50;
-    }
+    let sides = rt.block_on(side_by_side(config, &targets, &frame, tail_own_ms.p50))?;
     let idle = if config.idle > 0 {
         Some(rt.block_on(idle_connections(config, &pki, &frame))?)
     } else {
@@ -203,18 +200,26 @@ fn refused(status: tonic::Status) -> PipelineError {
     PipelineError::Invalid(format!("the edge refused a benchmark request: {status}"))
 }
 
-async fn side_by_side(
-    config: &TlsBenchConfig,
-    targets: &[Target],
-    frame: &[u8],
-) -> Result<Vec<Side>> {
-    let req = || InferRequest {
+/// The benchmark's request: `frame` for the tail after `config.cut`, as device `bench`.
+fn bench_request(config: &TlsBenchConfig, frame: &[u8]) -> InferRequest {
+    InferRequest {
         device_id: "bench".into(),
         model: config.model.clone(),
         cut: config.cut as i32,
         frame: frame.to_vec(),
         ..InferRequest::default()
-    };
+    }
+}
+
+/// Every target's latencies, requests interleaved round-robin; `tail_own_p50_ms` is the
+/// tail's own time the serving overhead is measured against.
+async fn side_by_side(
+    config: &TlsBenchConfig,
+    targets: &[Target],
+    frame: &[u8],
+    tail_own_p50_ms: f64,
+) -> Result<Vec<Side>> {
+    let req = || bench_request(config, frame);
     let mut clients = targets
         .iter()
         .map(|(_, url, tls, token)| EdgeClient::connect(url, *token, tls.as_ref()))
@@ -258,7 +263,7 @@ async fn side_by_side(
             Side {
                 mode: mode.to_string(),
                 added_p50_ms: infer_ms.p50 - p50_plain,
-                overhead_p50_ms: f64::NAN,
+                overhead_p50_ms: infer_ms.p50 - tail_own_p50_ms,
                 infer_ms,
                 health_ms: Percentiles::of(std::mem::take(&mut health[i])),
                 server_extra_ms: Percentiles::of(std::mem::take(&mut extra[i])),
@@ -329,13 +334,7 @@ async fn idle_connections(config: &TlsBenchConfig, pki: &Pki, frame: &[u8]) -> R
         let cpu0 = cpu_seconds(pid)?;
         tokio::time::sleep(Duration::from_secs(5)).await;
         let idle_cpu = (cpu_seconds(pid)? - cpu0) / 5.0;
-        let req = InferRequest {
-            device_id: "bench".into(),
-            model: config.model.clone(),
-            cut: config.cut as i32,
-            frame: frame.to_vec(),
-            ..InferRequest::default()
-        };
+        let req = bench_request(config, frame);
         let served = probe.infer(req, Some(Duration::from_secs(10))).await.is_ok();
         for c in held.iter_mut().step_by(10) {
             errors += usize::from(c.health().await.is_err());

@@ -23,6 +23,11 @@ fn build(scenario: &str, seed: u64) -> PyResult<MultiDeviceEnv> {
     s.build(versions, seed).map_err(|e| PyValueError::new_err(format!("scenario: {e}")))
 }
 
+/// `n` copies of a scenario's environment, copy `k` seeded `seed + k`.
+fn build_copies(scenario: &str, n: usize, seed: u64) -> PyResult<Vec<MultiDeviceEnv>> {
+    (0..n as u64).map(|k| build(scenario, seed.wrapping_add(k))).collect()
+}
+
 /// One slot's actions from per-device columns, checked for length and finiteness.
 fn actions(
     n: usize,
@@ -226,9 +231,7 @@ impl PyVecMultiDeviceEnv {
         if num_envs == 0 {
             return Err(PyValueError::new_err("num_envs must be ≥ 1"));
         }
-        let envs = (0..num_envs as u64)
-            .map(|k| build(scenario, seed.wrapping_add(k)))
-            .collect::<PyResult<Vec<_>>>()?;
+        let envs = build_copies(scenario, num_envs, seed)?;
         let devices = envs[0].num_devices();
         Ok(PyVecMultiDeviceEnv { envs, devices, scenario: scenario.to_string() })
     }
@@ -252,9 +255,7 @@ impl PyVecMultiDeviceEnv {
         seed: Option<u64>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         if let Some(s) = seed {
-            self.envs = (0..self.envs.len() as u64)
-                .map(|k| build(&self.scenario, s.wrapping_add(k)))
-                .collect::<PyResult<Vec<_>>>()?;
+            self.envs = build_copies(&self.scenario, self.envs.len(), s)?;
         }
         let obs: Vec<Vec<f32>> = self
             .envs

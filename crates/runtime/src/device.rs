@@ -601,11 +601,8 @@ impl DeviceRunner {
             slot.down_until = retry;
             slot.failed_at = Some(Instant::now());
             if was_up {
-                let next = if i < last {
-                    "asking the next edge".to_string()
-                } else {
-                    "answering on the device".to_string()
-                };
+                let next =
+                    if i < last { "asking the next edge" } else { "answering on the device" };
                 tracing::warn!(
                     device = %self.plan.device_id,
                     edge = i,

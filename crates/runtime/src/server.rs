@@ -937,8 +937,21 @@ impl EdgeHandle {
 
     /// The gRPC URL devices connect to (`https://` with TLS).
     pub fn url(&self) -> String {
-        let scheme = if self.state.config.tls.is_some() { "https" } else { "http" };
-        format!("{scheme}://{}", self.addr)
+        format!("{}://{}", self.scheme(), self.addr)
+    }
+
+    /// The URL of `/health` and `/metrics`' port, if served (`https://` with TLS).
+    pub fn http_url(&self) -> Option<String> {
+        self.http_addr.map(|a| format!("{}://{a}", self.scheme()))
+    }
+
+    /// Both ports speak TLS or neither does.
+    fn scheme(&self) -> &'static str {
+        if self.state.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// Stops accepting, lets in-flight requests finish, and waits for the servers to end.

@@ -48,12 +48,10 @@ fn read(what: &str, path: &Path) -> Result<Vec<u8>> {
 impl ServerTls {
     /// The gRPC port's TLS settings.
     pub fn grpc(&self) -> Result<tonic::transport::ServerTlsConfig> {
-        let identity = tonic::transport::Identity::from_pem(
-            read("TLS certificate", &self.cert)?,
-            read("TLS key", &self.key)?,
-        );
+        let (cert, key) = (read("TLS certificate", &self.cert)?, read("TLS key", &self.key)?);
         // Parse here so a bad file is an error at start, not a silent handshake failure.
-        self.rustls_config(false)?;
+        self.rustls_config(&cert, &key, false)?;
+        let identity = tonic::transport::Identity::from_pem(cert, key);
         let mut config =
             tonic::transport::ServerTlsConfig::new().identity(identity).timeout(HANDSHAKE_TIMEOUT);
         if let Some(ca) = &self.client_ca {
@@ -66,12 +64,15 @@ impl ServerTls {
 
     /// The HTTP (`/health`, `/metrics`) port's TLS acceptor: server-authenticated, HTTP/1.1.
     pub fn https(&self) -> Result<tokio_rustls::TlsAcceptor> {
-        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(self.rustls_config(true)?)))
+        let (cert, key) = (read("TLS certificate", &self.cert)?, read("TLS key", &self.key)?);
+        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(self.rustls_config(&cert, &key, true)?)))
     }
 
-    fn rustls_config(&self, http1: bool) -> Result<rustls::ServerConfig> {
-        let certs = pem_certs("TLS certificate", &self.cert)?;
-        let key = pem_key(&self.key)?;
+    /// The rustls configuration of the PEM certificate chain and key read from `self.cert`
+    /// and `self.key`.
+    fn rustls_config(&self, cert: &[u8], key: &[u8], http1: bool) -> Result<rustls::ServerConfig> {
+        let certs = parse_certs("TLS certificate", &self.cert, cert)?;
+        let key = parse_key(&self.key, key)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -94,9 +95,17 @@ impl ServerTls {
 
 /// Certificates of a PEM file (at least one).
 fn pem_certs(what: &str, path: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
+    parse_certs(what, path, &read(what, path)?)
+}
+
+/// Certificates of the PEM `bytes` read from `path` (at least one).
+fn parse_certs(
+    what: &str,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
     use rustls_pki_types::pem::PemObject;
-    let bytes = read(what, path)?;
-    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
+    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(bytes)
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| RuntimeError::Invalid(format!("{what} {}: {e}", path.display())))?;
     if certs.is_empty() {
@@ -108,9 +117,10 @@ fn pem_certs(what: &str, path: &Path) -> Result<Vec<rustls_pki_types::Certificat
     Ok(certs)
 }
 
-fn pem_key(path: &Path) -> Result<rustls_pki_types::PrivateKeyDer<'static>> {
+/// The private key in the PEM `bytes` read from `path`.
+fn parse_key(path: &Path, bytes: &[u8]) -> Result<rustls_pki_types::PrivateKeyDer<'static>> {
     use rustls_pki_types::pem::PemObject;
-    rustls_pki_types::PrivateKeyDer::from_pem_slice(&read("TLS key", path)?)
+    rustls_pki_types::PrivateKeyDer::from_pem_slice(bytes)
         .map_err(|e| RuntimeError::Invalid(format!("TLS key {}: {e}", path.display())))
 }
 
@@ -134,9 +144,11 @@ impl ClientTls {
     pub fn grpc(&self) -> Result<tonic::transport::ClientTlsConfig> {
         let mut config = tonic::transport::ClientTlsConfig::new();
         config = match &self.ca {
-            Some(ca) => config.ca_certificate(tonic::transport::Certificate::from_pem(
-                pem_certs("edge CA", ca).map(|_| read("edge CA", ca))??,
-            )),
+            Some(ca) => {
+                let pem = read("edge CA", ca)?;
+                parse_certs("edge CA", ca, &pem)?;
+                config.ca_certificate(tonic::transport::Certificate::from_pem(pem))
+            }
             None => config.with_native_roots(),
         };
         match (&self.cert, &self.key) {

@@ -233,7 +233,7 @@ fn serve(args: &EdgeServeArgs, json: bool) -> Result<()> {
         let edge = EdgeHandle::start(state, args.listen, Some(args.metrics)).await?;
         let info = serde_json::json!({
             "grpc": edge.url(),
-            "http": edge.http_addr.map(|a| format!("{}://{a}", if config.tls.is_some() { "https" } else { "http" })),
+            "http": edge.http_url(),
             "models": args.models, "workers": config.workers, "max_batch": config.max_batch,
             "max_queue_delay_ms": config.max_queue_delay_ms,
             "auth": if config.credentials.is_some() { "credentials" }
@@ -246,10 +246,9 @@ fn serve(args: &EdgeServeArgs, json: bool) -> Result<()> {
             println!("{info}");
         } else {
             eprintln!(
-                "coinfer edge: gRPC {} · /health and /metrics on {}://{} · models {} · {} workers, batch ≤ {}, queue delay ≤ {} ms{} — Ctrl-C stops",
+                "coinfer edge: gRPC {} · /health and /metrics on {} · models {} · {} workers, batch ≤ {}, queue delay ≤ {} ms{} — Ctrl-C stops",
                 edge.url(),
-                if config.tls.is_some() { "https" } else { "http" },
-                edge.http_addr.map_or("-".into(), |a| a.to_string()),
+                edge.http_url().unwrap_or_else(|| "-".into()),
                 args.models.display(),
                 config.workers,
                 config.max_batch,

@@ -14,6 +14,12 @@ def _default_config(name: str) -> str:
     return resources.files("coinfer").joinpath("data", name).read_text()
 
 
+def _check_seed(seed) -> None:
+    """A seed is None or an integer in 0..2**64 (the Rust generator's); else a ValueError."""
+    if seed is not None and not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2**64):
+        raise ValueError(f"seed {seed!r} must be an integer in 0..2**64")
+
+
 def _box(space: dict) -> gymnasium.spaces.Box:
     low = np.array(space["low"], dtype=np.float32)
     high = np.array(space["high"], dtype=np.float32)
@@ -93,8 +99,7 @@ class OnlineSplitEnv(gymnasium.Env):
         }
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        if seed is not None and not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2**64):
-            raise ValueError(f"seed {seed!r} must be an integer in 0..2**64")
+        _check_seed(seed)
         super().reset(seed=seed)
         obs = self._env.reset(None if seed is None else int(seed))
         return obs, self._info()
@@ -192,8 +197,7 @@ class MultiDeviceEnv(gymnasium.Env):
         return self._env.action_mask()
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        if seed is not None and not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2**64):
-            raise ValueError(f"seed {seed!r} must be an integer in 0..2**64")
+        _check_seed(seed)
         super().reset(seed=seed)
         return self._env.reset(None if seed is None else int(seed)), {}
 

@@ -7,7 +7,7 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from coinfer import _native
-from coinfer.envs import _int_array, _scenario_path, _share_array
+from coinfer.envs import _check_seed, _int_array, _scenario_path, _share_array
 
 
 class MultiDeviceParallelEnv(ParallelEnv):
@@ -50,8 +50,7 @@ class MultiDeviceParallelEnv(ParallelEnv):
         return {a: obs[4 * i: 4 * i + 4] for i, a in enumerate(self.possible_agents)}
 
     def reset(self, seed=None, options=None):
-        if seed is not None and not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2**64):
-            raise ValueError(f"seed {seed!r} must be an integer in 0..2**64")
+        _check_seed(seed)
         self.agents = list(self.possible_agents)
         self._steps = 0
         obs = self._env.reset(None if seed is None else int(seed))
