@@ -33,8 +33,8 @@ if [ "$(cat .venv/.coinfer-ready 2>/dev/null)" != "$want" ]; then
   echo "$want" > .venv/.coinfer-ready
 fi
 # The Python package (crates/py: PyO3 + maturin, `import coinfer`), rebuilt when its sources or
-# the crates it binds change.
-want="$(find crates/py crates/sim crates/policy crates/compress -type f -not -path '*/target/*' \
+# the crates it binds (sim, policy, graph, engine, pipeline and theirs) change.
+want="$(find crates -type f -not -path '*/target/*' -not -path 'crates/fuzz-targets/*' \
   -not -path '*/__pycache__/*' -not -path '*/.pytest_cache/*' | sort | xargs sha256sum | sha256sum | cut -d' ' -f1)"
 if [ "$(cat .venv/.coinfer-py 2>/dev/null)" != "$want" ] || ! .venv/bin/python -c "import coinfer" 2>/dev/null; then
   echo "setup: building the Python package (crates/py) into .venv"

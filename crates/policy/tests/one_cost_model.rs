@@ -145,7 +145,12 @@ proptest! {
             uplink_capacity_bps: 0.0,
             devices: vec![planned.device_plan("cam", "model")],
         };
-        let context = DeviceContext { table: &c.table, device: &c.device, link: link(&c) };
+        let context = DeviceContext {
+            table: &c.table,
+            device: &c.device,
+            link: link(&c),
+            upload_bytes: None,
+        };
         let scored = score_plan(&plan, &c.edge, &[context]).unwrap();
         prop_assert!(close(scored[0].total_s, want.total_s), "{} vs {}", scored[0].total_s, want.total_s);
 

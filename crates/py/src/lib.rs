@@ -1,11 +1,13 @@
 //! # coinfer-py
 //!
-//! Python bindings of coinfer's simulator (`import coinfer`): a thin layer over
-//! [`coinfer_sim`] and [`coinfer_policy`] — no logic of its own. Every error a Python caller
+//! Python bindings of coinfer (`import coinfer`): a thin layer over [`coinfer_sim`],
+//! [`coinfer_policy`], [`coinfer_graph`], [`coinfer_engine`] and [`coinfer_pipeline`] — no
+//! logic of its own. Every error a Python caller
 //! can cause (a bad configuration, an action outside the space, a NaN, stepping after the
 //! end) is a Python exception naming the problem; nothing here panics across the boundary.
 //! The Gymnasium wrappers are Python (`python/coinfer/envs.py`).
 
+mod api;
 mod multi_device;
 
 use coinfer_policy::stopping::{backward_induction, StoppingRule, ThresholdRule};
@@ -151,6 +153,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySplitEnv>()?;
     m.add_class::<multi_device::PyMultiDeviceEnv>()?;
     m.add_class::<multi_device::PyVecMultiDeviceEnv>()?;
+    m.add_class::<api::PyModel>()?;
+    m.add_class::<api::PyChannel>()?;
+    m.add_function(wrap_pyfunction!(api::plan_validate, m)?)?;
+    m.add_function(wrap_pyfunction!(api::plan_predict, m)?)?;
+    m.add_function(wrap_pyfunction!(api::hardware_profiles_json, m)?)?;
+    m.add_function(wrap_pyfunction!(api::hardware_json, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

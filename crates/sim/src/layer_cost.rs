@@ -18,6 +18,22 @@ pub enum Hardware {
 }
 
 impl Hardware {
+    /// A built-in profile by name, or a per-layer table measured on the device (a `.json` or
+    /// `.csv` file, see [`LayerTimes::parse`]); an unknown name lists the known ones.
+    pub fn from_spec(spec: &str) -> Result<Hardware, LayerTimesError> {
+        let path = std::path::Path::new(spec);
+        if path.is_file() {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| LayerTimesError::Read { path: spec.into(), message: e.to_string() })?;
+            return Ok(Hardware::Measured(LayerTimes::parse(&text, spec, 0.0)?));
+        }
+        crate::profiles::profile_by_name(spec).map(Hardware::Profile).ok_or_else(|| {
+            let known: Vec<String> =
+                crate::profiles::builtin_profiles().into_iter().map(|p| p.name).collect();
+            LayerTimesError::Unknown { spec: spec.into(), known: known.join(", ") }
+        })
+    }
+
     /// The profile's or the table's name.
     pub fn name(&self) -> &str {
         match self {
@@ -119,6 +135,22 @@ pub enum LayerTimesError {
     /// The file does not parse.
     #[error("layer times: {0}")]
     Parse(String),
+    /// A hardware spec that is neither a readable file nor a known profile.
+    #[error("unknown hardware `{spec}`: neither a file nor a profile; known: {known}")]
+    Unknown {
+        /// The spec given.
+        spec: String,
+        /// The built-in profiles' names, comma-separated.
+        known: String,
+    },
+    /// A table file that exists but could not be read.
+    #[error("reading {path}: {message}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        message: String,
+    },
 }
 
 impl LayerTimes {

@@ -102,6 +102,16 @@ impl DevicePlan {
 }
 
 impl DevicePlan {
+    /// The model file this device runs, in model directory `dir`: `<model>.onnx`, or
+    /// `<model>/<version>.onnx` for a version (the layout `edge serve --models` reads).
+    pub fn model_path(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        if self.version.is_empty() {
+            dir.join(format!("{}.onnx", self.model))
+        } else {
+            dir.join(&self.model).join(format!("{}.onnx", self.version))
+        }
+    }
+
     /// A warning when this device's deadline cannot survive one lost packet: an offloading
     /// plan whose `deadline_ms` is not above the link's retransmission timeout `rto_ms` plus
     /// the request's expected time `expected_ms` sends every request that loses a packet to

@@ -15,6 +15,9 @@ pub struct DeviceContext<'a> {
     pub device: &'a dyn LayerCost,
     /// Its link to the edge (a bandwidth share caps the uplink rate at the granted rate).
     pub link: Link,
+    /// Bytes the device sends at its split (its codec's frame); `None`: the table's values
+    /// at its bits per value.
+    pub upload_bytes: Option<f64>,
 }
 
 /// Predicts every device of `plan` (`contexts[i]` for `plan.devices[i]`) with the tails on
@@ -56,7 +59,8 @@ pub fn score_plan(
             } else {
                 let fraction = d.compute_share / weights;
                 let edge_s = edge.run_s(c.table, p..n) / fraction;
-                Work::split(device_s, c.device.power_w(), c.table.offload_bits(p) / 8.0, edge_s)
+                let bytes = c.upload_bytes.unwrap_or_else(|| c.table.offload_bits(p) / 8.0);
+                Work::split(device_s, c.device.power_w(), bytes, edge_s)
             };
             let granted = plan.granted_bps(d);
             let mut link = c.link.clone();
@@ -89,7 +93,12 @@ mod tests {
         a.bandwidth_share = 0.5;
         let b = DevicePlan::new("b", "m", SplitChoice::EdgeOnly);
         let plan = Plan { note: String::new(), uplink_capacity_bps: 1e6, devices: vec![a, b] };
-        let ctx = || DeviceContext { table: &table, device: &device, link: link.clone() };
+        let ctx = || DeviceContext {
+            table: &table,
+            device: &device,
+            link: link.clone(),
+            upload_bytes: None,
+        };
         let p = score_plan(&plan, &edge, &[ctx(), ctx()]).expect("valid");
         // a: 3/4 of the edge for its 1 M MAC tail; 400 B at the granted 0.5 Mbit/s.
         assert!((p[0].edge_s - 1e-3 / 0.75).abs() < 1e-15);

@@ -1,30 +1,17 @@
 //! `coinfer profile MODEL` and `coinfer profiles`.
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use coinfer_engine::profile::ModelProfile;
 use coinfer_pipeline::profile::{profile_report, ProfileConfig};
-use coinfer_sim::{builtin_profiles, profile_by_name, Hardware, LayerTimes};
+use coinfer_sim::{builtin_profiles, Hardware};
 
 use crate::args::ProfileArgs;
 use crate::output::{bytes, print_json, si, table, write_json};
 use crate::plot::{write_svg, Series};
 
-/// A named profile, or a per-layer table measured on the device (a `.json` or `.csv` file:
-/// see `LayerTimes::parse`); an error lists the known names.
+/// A named profile, or a per-layer table measured on the device ([`Hardware::from_spec`]).
 pub fn hardware(spec: &str) -> Result<Hardware> {
-    let path = std::path::Path::new(spec);
-    if path.is_file() {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        return Ok(Hardware::Measured(LayerTimes::parse(&text, spec, 0.0)?));
-    }
-    profile_by_name(spec).map(Hardware::Profile).ok_or_else(|| {
-        let names: Vec<String> = builtin_profiles().into_iter().map(|p| p.name).collect();
-        anyhow!(
-            "unknown hardware `{spec}`: neither a file nor a profile; known: {}",
-            names.join(", ")
-        )
-    })
+    Ok(Hardware::from_spec(spec)?)
 }
 
 pub fn run(args: &ProfileArgs, json: bool) -> Result<()> {

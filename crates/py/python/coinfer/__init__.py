@@ -11,15 +11,21 @@ Environments (registered with Gymnasium on import):
   the exact allocation set the shares).
 - PettingZoo: :class:`coinfer.multi_agent.MultiDeviceParallelEnv`, one agent per device.
 - Batched: :class:`coinfer.VecMultiDeviceEnv`, many copies stepped in Rust.
+
+Models, plans and the cost model (:mod:`coinfer.api`): :class:`Model` (load, cuts, split,
+run, profile), :class:`Plan` (load, validate, predict), :func:`hardware_profiles`,
+:class:`Channel`.
 """
 
 import gymnasium
 
 from coinfer._native import SplitEnv, VecMultiDeviceEnv, __version__
+from coinfer.api import Channel, Model, Plan, default_radio, hardware, hardware_profiles
 from coinfer.envs import MultiDeviceEnv, OnlineSplitEnv, _data_path
 
-__all__ = ["MultiDeviceEnv", "OnlineSplitEnv", "SplitEnv", "VecMultiDeviceEnv", "__version__",
-           "default_scenario"]
+__all__ = ["Channel", "Model", "MultiDeviceEnv", "OnlineSplitEnv", "Plan", "SplitEnv",
+           "VecMultiDeviceEnv", "__version__", "default_radio", "default_scenario", "hardware",
+           "hardware_profiles"]
 
 
 def default_scenario() -> str:
