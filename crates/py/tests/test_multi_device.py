@@ -164,3 +164,32 @@ def test_missing_or_bad_scenarios_name_the_problem(tmp_path):
     env = MultiDeviceParallelEnv()
     with pytest.raises(RuntimeError, match="reset"):
         env.step({})
+
+
+def test_a_share_floor_keeps_sampled_actions_finite():
+    # With weights from [0, 1] a device offloading beside others gets nothing when its weight
+    # is 0: -inf. The floor bounds the spaces, so actions sampled from them stay finite.
+    env = gymnasium.make("coinfer/MultiDevice-v0", min_share=0.05)
+    assert env.action_space["compute_share"].low.min() == np.float32(0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(env.unwrapped, skip_render_check=True)
+    env.action_space.seed(0)
+    env.reset(seed=0)
+    for _ in range(50):
+        _, reward, _, truncated, _ = env.step(env.action_space.sample())
+        assert np.isfinite(reward)
+        if truncated:
+            env.reset()
+    starved = {"version": np.zeros(4, np.int64), "partition": np.zeros(4, np.int64),
+               "compute_share": np.array([0.0, 1, 1, 1]), "bandwidth_share": np.array([0.0, 1, 1, 1])}
+    env.reset(seed=0)
+    assert env.step(starved)[1] == -np.inf
+    par = MultiDeviceParallelEnv(min_share=0.05)
+    parallel_api_test(par, num_cycles=60)
+    assert par.action_space("device_0")["shares"].low.min() == np.float32(0.05)
+    for bad in (1.0, -0.1, float("nan"), "0.1", True):
+        with pytest.raises(ValueError, match="min_share"):
+            coinfer.MultiDeviceEnv(min_share=bad)
+        with pytest.raises(ValueError, match="min_share"):
+            MultiDeviceParallelEnv(min_share=bad)

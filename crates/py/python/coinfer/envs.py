@@ -139,6 +139,15 @@ def _int_array(x, n: int, name: str, high: int) -> np.ndarray:
     return a
 
 
+def _check_min_share(x) -> float:
+    """The share spaces' lower bound, a number in [0, 1)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise ValueError(f"min_share must be a number in [0, 1), got {x!r}")
+    if not 0.0 <= float(x) < 1.0:
+        raise ValueError(f"min_share must be in [0, 1), got {x}")
+    return float(x)
+
+
 def _share_array(x, n: int, name: str) -> np.ndarray:
     a = np.asarray(x, dtype=np.float64) if np.asarray(x).dtype.kind in "iuf" else None
     if a is None or a.shape != (n,):
@@ -167,14 +176,18 @@ class MultiDeviceEnv(gymnasium.Env):
     - Episodes end by truncation after the scenario's horizon.
 
     ``scenario``: a ``coinfer mcia`` scenario file; the default has four devices (two
-    sensors, a Raspberry Pi 4, an MCU) on an edge CPU and a 4 MHz uplink.
+    sensors, a Raspberry Pi 4, an MCU) on an edge CPU and a 4 MHz uplink. ``min_share``: the
+    share boxes' lower bound (a weight of 0 beside others' starves a device that offloads:
+    infinite latency, utility ``-inf``; RL libraries want a bound above 0).
     """
 
     metadata = {"render_modes": []}
 
-    def __init__(self, scenario=None, shares: str = "agent", render_mode=None):
+    def __init__(self, scenario=None, shares: str = "agent", render_mode=None,
+                 min_share: float = 0.0):
         if render_mode is not None:
             raise ValueError(f"render_mode {render_mode!r}: this environment does not render")
+        min_share = _check_min_share(min_share)
         if shares not in ("agent", "exact"):
             raise ValueError(f"shares must be 'agent' or 'exact', not {shares!r}")
         self._env = _native.MultiDeviceEnv(_scenario_path(scenario), 0)
@@ -188,8 +201,8 @@ class MultiDeviceEnv(gymnasium.Env):
             "partition": gymnasium.spaces.MultiDiscrete([self._partitions] * n),
         }
         if shares == "agent":
-            parts["compute_share"] = gymnasium.spaces.Box(0.0, 1.0, (n,), np.float32)
-            parts["bandwidth_share"] = gymnasium.spaces.Box(0.0, 1.0, (n,), np.float32)
+            parts["compute_share"] = gymnasium.spaces.Box(min_share, 1.0, (n,), np.float32)
+            parts["bandwidth_share"] = gymnasium.spaces.Box(min_share, 1.0, (n,), np.float32)
         self.action_space = gymnasium.spaces.Dict(parts)
 
     def action_mask(self) -> np.ndarray:

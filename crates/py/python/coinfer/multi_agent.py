@@ -7,7 +7,7 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from coinfer import _native
-from coinfer.envs import _check_seed, _int_array, _scenario_path, _share_array
+from coinfer.envs import _check_min_share, _check_seed, _int_array, _scenario_path, _share_array
 
 
 class MultiDeviceParallelEnv(ParallelEnv):
@@ -20,13 +20,18 @@ class MultiDeviceParallelEnv(ParallelEnv):
     - Reward per agent: its utility ``ω·accuracy − (1 − ω)·latency/T_ref`` (their sum is the
       single-agent environment's reward).
     - All agents are truncated after the scenario's horizon.
+
+    ``min_share`` (in ``[0, 1)``) is the share spaces' lower bound: an agent whose weight is 0
+    while others' are not gets no bandwidth and an infinite latency (utility ``-inf``), which
+    a Gaussian policy clipped to the space hits often; RL libraries want a bound above 0.
     """
 
     metadata = {"render_modes": [], "name": "coinfer_multi_device_v0"}
 
-    def __init__(self, scenario=None, render_mode=None):
+    def __init__(self, scenario=None, render_mode=None, min_share: float = 0.0):
         if render_mode is not None:
             raise ValueError(f"render_mode {render_mode!r}: this environment does not render")
+        self._min_share = _check_min_share(min_share)
         self._env = _native.MultiDeviceEnv(_scenario_path(scenario), 0)
         n = self._env.num_devices()
         self.possible_agents = [f"device_{i}" for i in range(n)]
@@ -43,7 +48,7 @@ class MultiDeviceParallelEnv(ParallelEnv):
         return gymnasium.spaces.Dict({
             "version": gymnasium.spaces.Discrete(self._versions),
             "partition": gymnasium.spaces.Discrete(self._partitions),
-            "shares": gymnasium.spaces.Box(0.0, 1.0, (2,), np.float32),
+            "shares": gymnasium.spaces.Box(self._min_share, 1.0, (2,), np.float32),
         })
 
     def _split(self, obs):
