@@ -36,9 +36,15 @@ fi
 # the crates it binds (sim, policy, graph, engine, pipeline and theirs) change.
 want="$(find crates -type f -not -path '*/target/*' -not -path 'crates/fuzz-targets/*' \
   -not -path '*/__pycache__/*' -not -path '*/.pytest_cache/*' | sort | xargs sha256sum | sha256sum | cut -d' ' -f1)"
-if [ "$(cat .venv/.coinfer-py 2>/dev/null)" != "$want" ] || ! .venv/bin/python -c "import coinfer" 2>/dev/null; then
+# One wheel (abi3: every Python ≥ 3.10) in target/py-wheel, installed here and by test.sh into
+# a second environment with the gymnasium version Ray RLlib pins.
+if [ "$(cat .venv/.coinfer-py 2>/dev/null)" != "$want" ] || ! .venv/bin/python -c "import coinfer" 2>/dev/null \
+  || ! ls target/py-wheel/coinfer-*.whl >/dev/null 2>&1; then
   echo "setup: building the Python package (crates/py) into .venv"
-  PATH="$PWD/.venv/bin:$PATH" .venv/bin/pip install -q --disable-pip-version-check --no-build-isolation ./crates/py
+  rm -rf target/py-wheel
+  PATH="$PWD/.venv/bin:$PATH" .venv/bin/pip wheel -q --disable-pip-version-check --no-deps \
+    --no-build-isolation ./crates/py -w target/py-wheel
+  .venv/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps target/py-wheel/coinfer-*.whl
   echo "$want" > .venv/.coinfer-py
 fi
 echo "setup: ok"

@@ -28,3 +28,14 @@ cargo test --workspace --all-features --doc
 cargo fmt --manifest-path crates/py/Cargo.toml -- --check
 cargo clippy --manifest-path crates/py/Cargo.toml --all-targets -- -D warnings
 .venv/bin/python -m pytest -q crates/py/tests
+# The same wheel and tests against the gymnasium version Ray RLlib pins (and the pettingzoo,
+# numpy and pytest it runs with): scripts/requirements-rllib-gym.txt, in .venv-rllib-gym.
+want="$(sha256sum scripts/requirements-rllib-gym.txt | cut -d' ' -f1)"
+if [ "$(cat .venv-rllib-gym/.coinfer-ready 2>/dev/null)" != "$want" ]; then
+  [ -x .venv-rllib-gym/bin/pip ] || python3 -m venv .venv-rllib-gym
+  .venv-rllib-gym/bin/pip install -q --disable-pip-version-check -r scripts/requirements-rllib-gym.txt
+  echo "$want" > .venv-rllib-gym/.coinfer-ready
+fi
+.venv-rllib-gym/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps target/py-wheel/coinfer-*.whl
+.venv-rllib-gym/bin/python -c "import gymnasium; print('pytest with gymnasium', gymnasium.__version__)"
+.venv-rllib-gym/bin/python -m pytest -q crates/py/tests

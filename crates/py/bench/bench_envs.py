@@ -2,6 +2,9 @@
 
 - the batched multi-device environment (`VecMultiDeviceEnv`, copies stepped in Rust) in
   device-steps per second, with rayon on 1 and 2 threads;
+- the same environment written in pure Python (`reference_multi_device.py`, checked equal to
+  the Rust one by `tests/test_reference_env.py`), one copy stepped in a loop: the ratio of
+  the batched environment's rate on one thread to it;
 - one `step` of the native multi-device environment and of the Gymnasium wrapper, against
   the same step timed in Rust (`coinfer bench sim`'s per-slot time at the same device count,
   run by this script), so the Python overhead per call is a difference measured in one run.
@@ -38,6 +41,27 @@ print(steps * b * n / (time.perf_counter() - t0))
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return float(out.stdout.strip())
+
+
+def reference_rate(seconds: float) -> float:
+    """Device-steps/s of the pure-Python reference (one copy, random actions drawn up front)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import coinfer
+    from reference_multi_device import ReferenceMultiDeviceEnv
+
+    env = ReferenceMultiDeviceEnv(coinfer.default_scenario(), seed=0)
+    env.reset(seed=0)
+    n = len(env.devices)
+    rng = np.random.default_rng(0)
+    acts = [{"version": rng.integers(0, 4, n), "partition": rng.integers(0, 21, n),
+             "compute_share": rng.random(n), "bandwidth_share": rng.random(n)} for _ in range(16)]
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for a in acts:
+            if env.step(a)[3]:
+                env.reset()
+        steps += len(acts)
+    return steps * n / (time.perf_counter() - t0)
 
 
 def per_call_us(fn, seconds: float) -> float:
@@ -90,10 +114,13 @@ def main():
         "copies": args.copies,
         "vec_device_steps_per_s_1_thread": vec_rate(1, args.copies, args.seconds),
         "vec_device_steps_per_s_2_threads": vec_rate(2, args.copies, args.seconds),
+        "pure_python_device_steps_per_s": reference_rate(args.seconds),
         "native_step_us": native_us,
         "gymnasium_step_us": wrapped_us,
         "rust_step_us": n / rust["device_steps_per_s"] * 1e6,
     }
+    result["vec_1_thread_over_pure_python"] = (
+        result["vec_device_steps_per_s_1_thread"] / result["pure_python_device_steps_per_s"])
     result["native_overhead_us"] = native_us - result["rust_step_us"]
     result["gymnasium_overhead_us"] = wrapped_us - result["rust_step_us"]
     print(json.dumps(result, indent=2))
