@@ -20,7 +20,7 @@ use rand::SeedableRng;
 
 /// A graph error as a Python exception: a missing file is `FileNotFoundError`, another I/O
 /// failure `OSError`, anything about the model itself `ValueError`.
-fn graph_err(e: GraphError) -> PyErr {
+pub(crate) fn graph_err(e: GraphError) -> PyErr {
     match &e {
         GraphError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             PyFileNotFoundError::new_err(e.to_string())
@@ -31,7 +31,7 @@ fn graph_err(e: GraphError) -> PyErr {
 }
 
 /// A workflow error as a Python exception (graph errors as [`graph_err`]).
-fn pipeline_err(e: PipelineError) -> PyErr {
+pub(crate) fn pipeline_err(e: PipelineError) -> PyErr {
     match e {
         PipelineError::Graph(g) => graph_err(g),
         other => PyValueError::new_err(other.to_string()),

@@ -8,6 +8,7 @@
 //! The Gymnasium wrappers are Python (`python/coinfer/envs.py`).
 
 mod api;
+mod automl;
 mod multi_device;
 
 use coinfer_policy::stopping::{backward_induction, StoppingRule, ThresholdRule};
@@ -29,7 +30,7 @@ pub(crate) fn env_err(e: EnvError) -> PyErr {
 
 /// A space as a Python dict: `{"kind": "discrete", "n": …}` or `{"kind": "box", "low": […],
 /// "high": […]}`, or `{"kind": "tuple", "spaces": […]}`.
-fn space_dict<'py>(py: Python<'py>, space: &Space) -> PyResult<Bound<'py, PyDict>> {
+pub(crate) fn space_dict<'py>(py: Python<'py>, space: &Space) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     match space {
         Space::Discrete(n) => {
@@ -154,6 +155,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<multi_device::PyMultiDeviceEnv>()?;
     m.add_class::<multi_device::PyVecMultiDeviceEnv>()?;
     m.add_class::<api::PyModel>()?;
+    m.add_class::<automl::PyAutomlEnv>()?;
     m.add_class::<api::PyChannel>()?;
     m.add_function(wrap_pyfunction!(api::plan_validate, m)?)?;
     m.add_function(wrap_pyfunction!(api::plan_predict, m)?)?;

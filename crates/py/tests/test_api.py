@@ -194,3 +194,13 @@ def test_channels_sample_their_distribution():
                         h_min=1e-15)
     with pytest.raises(ValueError, match="n must be"):
         ch.sample(-1)
+
+
+def test_the_bundled_model_copies_are_the_repository_files():
+    # The package carries the default model and version table for coinfer/AutoML-v0 and
+    # coinfer/MultiDevice-v0; they must not drift from the repository's.
+    from coinfer.envs import _data_path
+
+    assert Path(_data_path("fmnist-resnet.onnx")).read_bytes() == MODEL.read_bytes()
+    shipped = json.loads(Path(_data_path("versions.json")).read_text())
+    assert shipped == json.loads((ROOT / "models" / "versions" / "versions.json").read_text())

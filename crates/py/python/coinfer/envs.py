@@ -1,6 +1,8 @@
 """Gymnasium wrappers of coinfer's Rust environments: spaces, argument checks, and nothing
 else (the dynamics, costs and rules live in Rust)."""
 
+import json
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -241,3 +243,102 @@ class MultiDeviceEnv(gymnasium.Env):
             c, b = self._env.exact_shares(v, p)
         obs, reward, done, outcomes = self._env.step(v, p, c, b)
         return obs, reward, False, done, outcomes
+
+
+def _default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "coinfer", "automl")
+
+
+class AutoMLEnv(gymnasium.Env):
+    """Seed 000 (AutoML co-inference): AMC's pruning search over a split model, at one cut.
+
+    One episode walks the device head's prunable channel groups in topological order, then
+    the width of the feature sent at the cut, then its quantization bits: each step's action
+    is a keep ratio in ``[0, 1]`` (for the bits step, a position among ``bits``). An action
+    wall lowers a choice until the budget stays reachable, so every episode ends inside it.
+    The last step prunes the real model, re-estimates its BatchNorm statistics on training
+    images, splits it, codes the feature and scores validation images (Fashion-MNIST, the
+    Debian package ``setup.sh`` installs) — the accuracy proxy ``coinfer automl`` searches
+    with, memoised per configuration in memory and in ``cache_dir``.
+
+    - Observation (float32, 12, in [0, 1]): AMC's layer embedding (index, kind, channels in
+      and out, stride, kernel, parameters, cost reduced so far, cost of the rest, previous
+      action) plus the link rate and the feature's bits.
+    - Action: ``Box(0, 1, (1,))``.
+    - Reward: 0 until the last step; then the configuration's reward (``reward``: by default
+      seed 000's aim, the fastest configuration within 1 point of the unpruned accuracy:
+      ``−ln(latency in µs) − 100 · shortfall``). ``info["outcome"]`` on the last step holds
+      the configuration, its accuracy, bytes and predicted latency.
+    - The search is deterministic: ``reset(seed=…)`` seeds nothing.
+
+    ``model`` defaults to the bundled Fashion-MNIST ResNet; ``cut`` is a tensor name or cut
+    index (``None``: device-only, the whole model pruned on the device). ``device`` and
+    ``edge`` are hardware profile names (:func:`coinfer.hardware_profiles`).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, model: str | Path | None = None, cut: str | int | None = "stage1.block0.relu",
+                 device: str = "mcu", edge: str = "edge-gpu", rate_mbps: float = 1.0,
+                 rtt_ms: float = 5.0, budget_ms: float | None = None,
+                 budget_mmacs: float | None = None, reward: dict | None = None,
+                 multiple_of: int = 8, min_keep: float = 0.25, bits=(2, 3, 4, 6, 8),
+                 val_images: int = 1000, recalibration_images: int = 1024,
+                 input_shape: dict | None = None, cache_dir: str | Path | None = None,
+                 engine: str = "tract", render_mode=None):
+        if render_mode is not None:
+            raise ValueError(f"render_mode {render_mode!r}: this environment does not render")
+        if model is None:
+            model = _data_path("fmnist-resnet.onnx")
+        if not Path(model).is_file():
+            raise FileNotFoundError(f"model {model} not found")
+        if isinstance(cut, bool) or not (cut is None or isinstance(cut, (str, int, np.integer))):
+            raise ValueError(f"cut must be a tensor name, a cut index or None, got {cut!r}")
+        cache = str(cache_dir) if cache_dir is not None else _default_cache_dir()
+        os.makedirs(cache, exist_ok=True)
+        settings = {
+            "model": str(model), "input_shape": dict(input_shape or {}),
+            "cut": None if cut is None else str(cut), "device": device, "edge": edge,
+            "rate_mbps": rate_mbps, "rtt_ms": rtt_ms, "budget_ms": budget_ms,
+            "budget_mmacs": budget_mmacs,
+            "reward": reward or {"kind": "latency-within-drop", "max_drop": 0.01},
+            "multiple_of": multiple_of, "min_keep": min_keep, "bits": [int(b) for b in bits],
+            "val_images": val_images, "recalibration_images": recalibration_images,
+            "engine": engine, "cache_dir": cache,
+        }
+        try:
+            text = json.dumps(settings, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"AutoML settings: {e}") from None
+        self._env = _native.AutomlEnv(text)
+        self.observation_space = _box(self._env.observation_space())
+        self.action_space = _box(self._env.action_space())
+
+    @property
+    def steps(self) -> int:
+        """Decisions per episode."""
+        return self._env.steps()
+
+    def space(self) -> dict:
+        """The search space: the decisions (channel groups, the feature) and the bit options."""
+        return json.loads(self._env.space_json())
+
+    @property
+    def evaluations(self) -> int:
+        """Distinct configurations scored so far."""
+        return self._env.evaluations()
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        _check_seed(seed)
+        super().reset(seed=seed)
+        return self._env.reset(None if seed is None else int(seed)), {}
+
+    def step(self, action):
+        a = np.asarray(action)
+        if a.dtype.kind not in "iuf":
+            raise ValueError(f"action must be one number in [0, 1], got dtype {a.dtype}")
+        a = a.astype(np.float32).reshape(-1)
+        obs, reward, done = self._env.step(a)
+        info = {"outcome": json.loads(self._env.last_outcome_json())} if done else {}
+        return obs, reward, done, False, info
