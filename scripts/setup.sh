@@ -42,7 +42,7 @@ if [ "$(cat .venv/.coinfer-py 2>/dev/null)" != "$want" ] || ! .venv/bin/python -
   || ! ls target/py-wheel/coinfer-*.whl >/dev/null 2>&1; then
   echo "setup: building the Python package (crates/py) into .venv"
   rm -rf target/py-wheel
-  PATH="$PWD/.venv/bin:$PATH" .venv/bin/pip wheel -q --disable-pip-version-check --no-deps \
+  CARGO_TARGET_DIR="$PWD/target" PATH="$PWD/.venv/bin:$PATH" .venv/bin/pip wheel -q --disable-pip-version-check --no-deps \
     --no-build-isolation ./crates/py -w target/py-wheel
   .venv/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps target/py-wheel/coinfer-*.whl
   echo "$want" > .venv/.coinfer-py

@@ -26,7 +26,8 @@ cargo test --workspace --all-features --doc
 # The Python package (crates/py, its own Cargo workspace): format, lints, and its tests
 # against the package setup.sh installed.
 cargo fmt --manifest-path crates/py/Cargo.toml -- --check
-cargo clippy --manifest-path crates/py/Cargo.toml --all-targets -- -D warnings
+# (in the main target directory: the same dev profiles, so the dependencies checked above are reused)
+CARGO_TARGET_DIR="$PWD/target" cargo clippy --manifest-path crates/py/Cargo.toml --all-targets -- -D warnings
 .venv/bin/python -m pytest -q crates/py/tests
 # The same wheel and tests against the gymnasium version Ray RLlib pins (and the pettingzoo,
 # numpy and pytest it runs with): scripts/requirements-rllib-gym.txt, in .venv-rllib-gym.
