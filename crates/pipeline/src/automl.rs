@@ -15,8 +15,8 @@ use coinfer_data::{Dataset, DatasetName, Split};
 use coinfer_engine::Engine;
 use coinfer_graph::{CutPoint, Graph};
 use coinfer_sim::{
-    AutomlEnv, AutomlSetup, Budget, Compute, Env, EpisodeOutcome, Link, PruneConfig, PruneSpace,
-    Reward,
+    AutomlEnv, AutomlSetup, Budget, Compute, Env, EpisodeOutcome, Framing, Hardware, Link,
+    PruneConfig, PruneSpace, Reward, Transport,
 };
 
 use crate::automl_cache::{cache_path, Cached};
@@ -200,6 +200,33 @@ pub fn environment<E: coinfer_sim::Evaluator>(
     AutomlEnv::new(setup, proxy).map_err(|e| PipelineError::Invalid(e.to_string()))
 }
 
+/// The link an AutoML search prices: `rate_mbps` up (and down), `rtt_ms` round trip, gRPC
+/// framing (what the runtime sends), no radio power.
+pub fn search_link(rate_mbps: f64, rtt_ms: f64) -> Link {
+    Link {
+        up_bps: rate_mbps * 1e6,
+        tx_power_w: 0.0,
+        transport: Transport {
+            rtt_s: rtt_ms / 1e3,
+            framing: Framing::grpc(),
+            ..Transport::ideal()
+        },
+    }
+}
+
+/// The roofline of a hardware profile (a name or a file, [`Hardware::from_spec`]); a measured
+/// per-layer table is refused: the search scales each layer's cost with the channels kept,
+/// which only a roofline can say.
+pub fn profile_compute(spec: &str) -> Result<Compute> {
+    match Hardware::from_spec(spec).map_err(|e| PipelineError::Invalid(e.to_string()))? {
+        Hardware::Profile(p) => Ok(Compute::from(&p)),
+        Hardware::Measured(_) => Err(PipelineError::Invalid(format!(
+            "`{spec}`: the AutoML search scales each layer's cost with the channels kept, which \
+             needs a hardware profile (a roofline), not a measured table"
+        ))),
+    }
+}
+
 /// The candidate cuts of `job`, resolved.
 pub fn candidate_cuts(job: &AutomlJob<'_>) -> Result<Vec<Option<CutPoint>>> {
     match &job.candidates {
@@ -338,7 +365,9 @@ pub fn agent<E: coinfer_sim::Evaluator>(
     Ok(Ddpg::new(config, obs, 1, env.setup().space.steps())?)
 }
 
-fn check(job: &AutomlJob<'_>) -> Result<()> {
+/// Checks `job`'s settings before anything is loaded: at least one episode and image of each
+/// kind, and a budget for the budget-constrained accuracy reward.
+pub fn check(job: &AutomlJob<'_>) -> Result<()> {
     if job.episodes == 0 || job.val_images == 0 || job.recalibration_images == 0 {
         return Err(PipelineError::Invalid(
             "episodes, validation images and recalibration images must be ≥ 1".into(),

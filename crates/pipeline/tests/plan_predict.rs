@@ -2,6 +2,8 @@
 //! edge is shared by compute shares, and a plan whose split is not one of its model's cuts,
 //! or whose model is missing, is refused with the device named.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

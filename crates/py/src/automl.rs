@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use coinfer_data::DatasetName;
 use coinfer_graph::{Graph, InputShapes};
 use coinfer_pipeline::automl::{
-    candidate_cuts, environment, proxy, space_at, AutomlJob, Candidates, DdpgConfig, ProxyData,
+    candidate_cuts, check, environment, profile_compute, proxy, search_link, space_at, AutomlJob,
+    Candidates, DdpgConfig, ProxyData,
 };
 use coinfer_pipeline::automl_cache::Cached;
 use coinfer_pipeline::automl_proxy::AccuracyProxy;
-use coinfer_sim::{AutomlEnv, Budget, Compute, Env, Framing, Hardware, Link, Reward, Transport};
+use coinfer_sim::{AutomlEnv, Budget, Env, Reward};
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -59,18 +60,6 @@ fn value_err(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
-/// A roofline profile by name (the search scales each layer's cost with the channels kept,
-/// which a measured per-layer table cannot).
-fn profile_compute(name: &str) -> PyResult<Compute> {
-    match Hardware::from_spec(name).map_err(value_err)? {
-        Hardware::Profile(p) => Ok(Compute::from(&p)),
-        Hardware::Measured(_) => Err(value_err(format!(
-            "`{name}`: the AutoML search needs a hardware profile (a roofline), not a measured \
-             table"
-        ))),
-    }
-}
-
 /// Seed 000's search at one cut (see `coinfer.envs.AutoMLEnv`).
 #[pyclass(module = "coinfer._native", name = "AutomlEnv", unsendable)]
 pub(crate) struct PyAutomlEnv {
@@ -101,7 +90,8 @@ impl PyAutomlEnv {
         };
         let graph = Graph::load_with(&s.model, &InputShapes(s.input_shape.clone()))
             .map_err(crate::api::graph_err)?;
-        let (device, edge) = (profile_compute(&s.device)?, profile_compute(&s.edge)?);
+        let compute = |spec: &str| profile_compute(spec).map_err(crate::api::pipeline_err);
+        let (device, edge) = (compute(&s.device)?, compute(&s.edge)?);
         let owned: &'static Owned = Box::leak(Box::new(Owned {
             graph,
             engine: s.engine.clone(),
@@ -112,15 +102,7 @@ impl PyAutomlEnv {
             candidates: Candidates::Cuts(vec![s.cut.clone()]),
             device,
             edge,
-            link: Link {
-                up_bps: s.rate_mbps * 1e6,
-                tx_power_w: 0.0,
-                transport: Transport {
-                    rtt_s: s.rtt_ms / 1e3,
-                    framing: Framing::grpc(),
-                    ..Transport::ideal()
-                },
-            },
+            link: search_link(s.rate_mbps, s.rtt_ms),
             budget,
             reward: s.reward,
             episodes: 1,
@@ -134,15 +116,7 @@ impl PyAutomlEnv {
             engine: &owned.engine,
             cache_dir: &owned.cache_dir,
         };
-        if job.val_images == 0 || job.recalibration_images == 0 {
-            return Err(value_err("val_images and recalibration_images must be ≥ 1"));
-        }
-        if matches!(job.reward, Reward::AccuracyConstrained) && job.budget.is_none() {
-            return Err(value_err(
-                "the accuracy reward needs a budget (budget_ms or budget_mmacs): without one \
-                 the search keeps every channel",
-            ));
-        }
+        check(&job).map_err(crate::api::pipeline_err)?;
         let env = py
             .detach(|| -> coinfer_pipeline::Result<_> {
                 let cut = candidate_cuts(&job)?.pop().flatten();

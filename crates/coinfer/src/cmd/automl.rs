@@ -7,13 +7,13 @@ use std::io::Write;
 use anyhow::{bail, Context, Result};
 use coinfer_data::DatasetName;
 use coinfer_pipeline::automl::{
-    automl_search, bottleneck_model, check_deployment, finish, AutomlJob, AutomlReport, Candidates,
-    DdpgConfig, Deployed,
+    automl_search, bottleneck_model, check_deployment, finish, profile_compute, search_link,
+    AutomlJob, AutomlReport, Candidates, DdpgConfig, Deployed,
 };
 use coinfer_pipeline::automl_cache::read_jsonl;
 use coinfer_pipeline::automl_compare::{self, CompareConfig, Comparison, MethodResult};
 use coinfer_pipeline::automl_proxies::{proxy_study, ProxyRow, ProxyStudy, ProxyStudyConfig};
-use coinfer_sim::{Budget, Compute, Framing, Hardware, Link, Reward, Transport};
+use coinfer_sim::{Budget, Reward};
 use coinfer_train::FitConfig;
 
 use crate::args::{AutomlArgs, AutomlWhat, CompareArgs, ProxiesArgs, SearchArgs, SweepArgs};
@@ -26,17 +26,6 @@ pub fn run(args: Box<AutomlArgs>, json: bool) -> Result<()> {
         Some(AutomlWhat::Compare(args)) => compare(&args, json),
         Some(AutomlWhat::Sweep(args)) => sweep(&args, json),
         None => search(&args.search, json),
-    }
-}
-
-/// The roofline of a named hardware profile; a measured per-layer table is refused.
-fn profile_compute(name: &str) -> Result<Compute> {
-    match super::profile::hardware(name)? {
-        Hardware::Profile(p) => Ok(Compute::from(&p)),
-        Hardware::Measured(_) => bail!(
-            "`{name}`: the AutoML search scales each layer's cost with the channels kept, which \
-             needs a hardware profile (a roofline), not a measured table"
-        ),
     }
 }
 
@@ -69,15 +58,7 @@ fn job<'a>(
         candidates,
         device: profile_compute(&args.device)?,
         edge: profile_compute(&args.edge)?,
-        link: Link {
-            up_bps: args.rate_mbps * 1e6,
-            tx_power_w: 0.0,
-            transport: Transport {
-                rtt_s: args.rtt_ms / 1e3,
-                framing: Framing::grpc(),
-                ..Transport::ideal()
-            },
-        },
+        link: search_link(args.rate_mbps, args.rtt_ms),
         budget,
         reward,
         episodes: args.episodes,
