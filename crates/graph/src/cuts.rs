@@ -165,9 +165,13 @@ impl Graph {
             Err(reason) => reason,
             Ok(_) => "its shape could not be inferred".into(),
         };
-        let pos = self.tensors.get(designation).and_then(|t| t.producer).unwrap_or(0);
         let mut nearest: Vec<&CutPoint> = cuts.iter().collect();
-        nearest.sort_by_key(|c| c.position.abs_diff(pos));
+        match self.tensors.get(designation).and_then(|t| t.producer) {
+            // A tensor of the model that is not a cut: the cuts nearest it in the graph.
+            Some(pos) => nearest.sort_by_key(|c| c.position.abs_diff(pos)),
+            // No such tensor (a typo): the cut names nearest the text, by edit distance.
+            None => nearest.sort_by_key(|c| (strsim::levenshtein(&c.tensor, designation), c.index)),
+        }
         Err(GraphError::NotACutPoint {
             tensor: designation.to_string(),
             reason,

@@ -73,7 +73,8 @@ pub enum GraphError {
         tensor: String,
         /// Why it does not separate the graph.
         reason: String,
-        /// Valid cut tensors nearest to it in topological order.
+        /// Valid cut tensors nearest to it: in topological order for a tensor of the model, by
+        /// edit distance of the name for a name the model does not have.
         nearest: Vec<String>,
     },
     /// A cut index beyond the cut list.

@@ -167,3 +167,17 @@ fn node_names_are_unique_and_tensor_map_is_complete() {
         }
     }
 }
+
+#[test]
+fn a_misspelled_cut_is_answered_with_the_nearest_names() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fmnist-resnet.onnx");
+    let g = Graph::load(&path).unwrap();
+    match g.find_cut("stage1.block0.rlu") {
+        Err(GraphError::NotACutPoint { nearest, .. }) => {
+            assert_eq!(nearest[0], "stage1.block0.relu", "{nearest:?}");
+            assert!(!nearest.contains(&"stem.conv".to_string()), "{nearest:?}");
+        }
+        other => panic!("expected NotACutPoint, got {other:?}"),
+    }
+}
