@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = args::Cli::parse();
     let level = match cli.verbose {
         0 => "warn",
@@ -37,6 +38,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `coinfer … | head` closes stdout early and the next `println!` panics on the broken pipe.
+/// Like ripgrep, such a run ends quietly with status 0. A panic hook, because std has no stable
+/// switch for it (`-Zon-broken-pipe` is nightly) and restoring SIGPIPE's default would also
+/// let a closed pipe to a child process kill the edge server.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info.payload_as_str().unwrap_or_default();
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 /// The error and its causes, each cause once (library errors already quote their source in

@@ -1601,3 +1601,23 @@ fn automl_refuses_bad_budgets_bottlenecks_and_hardware_tables() {
         &["cannot be used with"],
     );
 }
+
+#[test]
+fn a_closed_output_pipe_ends_the_run_quietly() {
+    // `coinfer … | head`: stdout's reader is gone before the first line is printed.
+    for args in
+        [vec!["profiles"], vec!["cuts", "models/fmnist-resnet.onnx"], vec!["--json", "profiles"]]
+    {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_coinfer"))
+            .args(&args)
+            .current_dir(root())
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
