@@ -222,6 +222,10 @@ pub struct TrainArgs {
     /// Output ONNX file (a model card `.md` and `.json` are written beside it).
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub out: PathBuf,
+    /// Replace an existing model (and its card): the default `--out` is the shipped model
+    /// every command and test uses.
+    #[arg(long)]
+    pub force: bool,
     /// Epochs.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
@@ -1031,6 +1035,10 @@ pub struct VersionsArgs {
     /// Output directory (ONNX files, versions.json, versions.csv).
     #[arg(long, default_value = "models/versions")]
     pub out: PathBuf,
+    /// Replace an existing version table (the default `--out` holds the shipped versions
+    /// seed 001's scenarios read).
+    #[arg(long)]
+    pub force: bool,
     /// Channel ranking for pruning: l1 or bn-scale.
     #[arg(long, default_value = "l1")]
     pub criterion: coinfer_prune::Criterion,
@@ -1451,8 +1459,14 @@ pub struct LinkOpts {
     /// Bernoulli packet loss probability (lost packets are resent after --rto-ms).
     #[arg(long)]
     pub loss: Option<f64>,
-    /// Gilbert–Elliott loss: `p_gb,p_bg,loss_good,loss_bad`.
-    #[arg(long, value_delimiter = ',', num_args = 4, conflicts_with = "loss")]
+    /// Gilbert–Elliott loss: `p_gb,p_bg,loss_good,loss_bad` (e.g. `0.01,0.2,0,0.5`: good → bad
+    /// with 1 % per packet, back with 20 %, no loss when good, half lost when bad).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "P_GB,P_BG,LOSS_GOOD,LOSS_BAD",
+        conflicts_with = "loss"
+    )]
     pub gilbert_elliott: Option<Vec<f64>>,
     /// Retransmission timeout per lost packet, ms.
     #[arg(long, default_value_t = 200.0)]

@@ -1183,6 +1183,23 @@ fn edge_over_tls_serves_each_device_only_as_itself() {
     assert!(!denied.status.success());
     assert!(String::from_utf8_lossy(&denied.stderr).contains("only an operator"), "{denied:?}");
     assert!(set(&ops).status.success());
+    // `--json` answers in JSON: the shares the plan grants, every device set.
+    let v = ok_json(&[
+        "--json",
+        "edge",
+        "shares",
+        "--edge",
+        &url,
+        "--tls-ca",
+        &ca,
+        "--token",
+        &ops,
+        "--plan",
+        "examples/plan-two-devices.json",
+    ]);
+    assert_eq!(v["devices_set"], 3, "{v}");
+    assert_eq!(v["shares"][1]["device_id"], "cam-2", "{v}");
+    assert_eq!(v["shares"][1]["bandwidth_bps"], 8e6, "40 % of 20 Mbit/s: {v}");
     // Revoked with the CLI: refused within a second, no restart.
     let out = coinfer(&["edge", "credentials", "--file", cred_s, "revoke", "--id", "cam-2"]);
     assert!(out.status.success(), "{out:?}");
@@ -1403,7 +1420,9 @@ fn devices_place_the_versions_the_edge_publishes() {
 #[test]
 fn the_optimal_stopping_rule_drives_online_splitting_on_the_runtime() {
     let dir = tempfile::tempdir().unwrap();
-    let rule_path = dir.path().join("rule.json");
+    // The rule goes into the study's --out folder, which does not exist yet.
+    let study = dir.path().join("study");
+    let rule_path = study.join("rule.json");
     ok_json(&[
         "stopping",
         "--config",
@@ -1412,8 +1431,11 @@ fn the_optimal_stopping_rule_drives_online_splitting_on_the_runtime() {
         "models/fmnist-resnet.onnx",
         "--online-rule",
         rule_path.to_str().unwrap(),
+        "--out",
+        study.to_str().unwrap(),
         "--json",
     ]);
+    assert!(study.join("stopping.json").is_file());
     let rule: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&rule_path).unwrap()).unwrap();
     let plan = serde_json::json!({"devices": [{
@@ -1620,4 +1642,18 @@ fn a_closed_output_pipe_ends_the_run_quietly() {
         assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn train_and_versions_refuse_to_overwrite_the_shipped_model_and_versions() {
+    let model = root().join("models/fmnist-resnet.onnx");
+    let before = std::fs::read(&model).unwrap();
+    fails_with(&["train", "--epochs", "1", "--limit", "64"], &["fmnist-resnet.onnx", "--force"]);
+    fails_with(&["versions", "--epochs", "1", "--limit", "64"], &["versions.json", "--force"]);
+    assert_eq!(std::fs::read(&model).unwrap(), before, "the shipped model is untouched");
+    // Any existing file is protected the same way.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.onnx");
+    std::fs::write(&out, b"old").unwrap();
+    fails_with(&["train", "--epochs", "1", "--out", out.to_str().unwrap()], &["m.onnx", "--force"]);
 }

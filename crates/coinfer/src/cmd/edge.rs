@@ -79,9 +79,15 @@ pub fn run(what: EdgeWhat, json: bool) -> Result<()> {
         }),
         EdgeWhat::Shares { edge, plan, token, tls } => runtime()?.block_on(async {
             let plan = super::device::read_plan(&plan)?;
-            let shares = ShareConfig::from_plan(&plan).into_iter().map(Share::from).collect();
+            let configs = ShareConfig::from_plan(&plan);
+            let shares = configs.iter().cloned().map(Share::from).collect();
             let mut c = EdgeClient::connect(&edge, token.as_deref(), tls.for_url(&edge).as_ref())?;
             let n = c.set_shares(shares).await.with_context(|| format!("edge {edge}"))?;
+            if json {
+                return print_json(&serde_json::json!({
+                    "edge": edge, "devices_set": n, "shares": configs,
+                }));
+            }
             println!("{n} devices' shares set on {edge}");
             Ok(())
         }),

@@ -95,3 +95,37 @@ pub fn run(args: &LinkArgs, json: bool) -> Result<()> {
     drop(relay);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn link(args: &[&str]) -> std::result::Result<crate::args::Cli, clap::Error> {
+        let mut all = vec!["coinfer", "link"];
+        all.extend_from_slice(args);
+        crate::args::Cli::try_parse_from(all)
+    }
+
+    fn opts(cli: crate::args::Cli) -> LinkOpts {
+        match cli.command {
+            crate::args::Command::Link(a) => a.link,
+            _ => panic!("not a link command"),
+        }
+    }
+
+    #[test]
+    fn gilbert_elliott_takes_the_documented_comma_separated_form() {
+        let cli = link(&["--gilbert-elliott", "0.01,0.2,0,0.5"]).expect("documented syntax parses");
+        let (up, _) = opts(cli).configs().expect("valid").expect("a link");
+        assert_eq!(
+            up.loss,
+            LossModel::GilbertElliott { p_gb: 0.01, p_bg: 0.2, loss_good: 0.0, loss_bad: 0.5 }
+        );
+        let short = opts(link(&["--gilbert-elliott", "0.01,0.2"]).expect("parses"));
+        assert!(short.configs().unwrap_err().to_string().contains("4 numbers"));
+        assert!(link(&["--gilbert-elliott", "0.01,x,0,0.5"]).is_err());
+        assert!(link(&["--loss", "0.1", "--gilbert-elliott", "0.01,0.2,0,0.5"]).is_err());
+    }
+}

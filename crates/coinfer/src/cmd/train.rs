@@ -11,6 +11,12 @@ use crate::args::TrainArgs;
 use crate::output::{bytes, print_json, si, write_json};
 
 pub fn run(args: &TrainArgs, json: bool) -> Result<()> {
+    if args.out.exists() && !args.force {
+        anyhow::bail!(
+            "{} exists (with its model card): give --out NEW.onnx, or --force to replace it",
+            args.out.display()
+        );
+    }
     let defaults = TrainConfig::default();
     let config = TrainConfig {
         model: ResNetConfig { widths: args.widths.clone(), ..defaults.model },

@@ -9,6 +9,14 @@ use crate::args::VersionsArgs;
 use crate::output::{print_json, si, table, write_json};
 
 pub fn run(args: &VersionsArgs, json: bool) -> Result<()> {
+    let existing = args.out.join("versions.json");
+    if existing.exists() && !args.force {
+        anyhow::bail!(
+            "{} exists (a version table and its models): give --out NEW_DIR, or --force to \
+             replace them",
+            existing.display()
+        );
+    }
     let graph = super::load_graph_at(&args.model, &args.shape)?;
     let config = VersionsConfig {
         model: &args.model,
