@@ -731,6 +731,22 @@ fn finetune_recovers_a_pruned_model() {
     assert!(after > before, "{before} → {after}");
     assert_eq!(v["history"].as_array().unwrap().len(), 1);
     assert!(dir.path().join("ft.finetune.json").exists());
+    // Without --json and with stderr redirected (not a terminal: no bar), the run still says
+    // what it does: its stages and every epoch, as plain lines.
+    let out = coinfer(&[
+        "finetune",
+        pruned.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--limit",
+        "256",
+        "--out",
+        tuned.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("epoch  1: loss"), "{err}");
+    assert!(err.contains("done in"), "{err}");
 }
 
 #[test]

@@ -122,35 +122,81 @@ pub(crate) fn progress_bar(len: u64, msg: &str, json: bool) -> indicatif::Progre
 pub(crate) use coinfer_pipeline::layers::layer_table;
 
 /// The pipeline's progress reports as a progress bar on stderr (hidden with --json), notes
-/// logged and printed above it.
+/// logged and printed above it. When stderr is not a terminal (a log file, `2>&1 | tee`),
+/// plain lines instead: each stage's start, every tenth of it (or a minute), its end, and
+/// every note — so a long run redirected to a file still says what it is doing.
 pub(crate) struct Bar {
     bar: indicatif::ProgressBar,
     json: bool,
+    /// Plain lines instead of a bar.
+    plain: Option<PlainLines>,
+}
+
+/// The state of [`Bar`]'s plain-line reports.
+struct PlainLines {
+    label: String,
+    total: u64,
+    started: std::time::Instant,
+    last_line: std::time::Instant,
+    tenths: u64,
 }
 
 impl Bar {
     /// Reports to the terminal unless `json`.
     pub(crate) fn new(json: bool) -> Bar {
-        Bar { bar: indicatif::ProgressBar::hidden(), json }
+        use std::io::IsTerminal;
+        let plain = (!json && !std::io::stderr().is_terminal()).then(|| PlainLines {
+            label: String::new(),
+            total: 0,
+            started: std::time::Instant::now(),
+            last_line: std::time::Instant::now(),
+            tenths: 0,
+        });
+        Bar { bar: indicatif::ProgressBar::hidden(), json, plain }
     }
 }
 
 impl coinfer_pipeline::Progress for Bar {
     fn start(&mut self, label: &str, total: u64) {
+        if let Some(p) = &mut self.plain {
+            let now = std::time::Instant::now();
+            *p = PlainLines { label: label.into(), total, started: now, last_line: now, tenths: 0 };
+            eprintln!("{label}: 0/{total}");
+            return;
+        }
         self.bar = progress_bar(total, label, self.json);
     }
     fn set(&mut self, done: u64) {
+        if let Some(p) = &mut self.plain {
+            let tenths = (done * 10).checked_div(p.total).unwrap_or(0);
+            if tenths > p.tenths || p.last_line.elapsed().as_secs() >= 60 {
+                (p.tenths, p.last_line) = (tenths, std::time::Instant::now());
+                let elapsed = p.started.elapsed().as_secs_f64();
+                eprintln!("{}: {done}/{} after {elapsed:.0} s", p.label, p.total);
+            }
+            return;
+        }
         self.bar.set_position(done);
     }
     fn finish(&mut self) {
+        if let Some(p) = &self.plain {
+            eprintln!("{}: done in {:.1} s", p.label, p.started.elapsed().as_secs_f64());
+            return;
+        }
         self.bar.finish_and_clear();
     }
     fn status(&mut self, label: &str) {
+        if let Some(p) = &mut self.plain {
+            p.label = label.to_string();
+            return;
+        }
         self.bar.set_message(label.to_string());
     }
     fn note(&mut self, line: &str) {
         tracing::info!("{line}");
-        if !self.json {
+        if self.plain.is_some() {
+            eprintln!("{line}");
+        } else if !self.json {
             self.bar.println(line);
         }
     }
