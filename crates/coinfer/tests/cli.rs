@@ -1063,10 +1063,11 @@ fn edge_refuses_devices_without_the_token_and_reports_metrics() {
     let (port, metrics) = (free_port(), free_port());
     let _edge = spawn_edge(port, metrics, &["--pin-workers", "--busy-poll-us", "300"]);
     let url = format!("http://127.0.0.1:{port}");
-    // Without the token every request falls back to the device, with the reason.
+    // Without the token every request falls back to the device, with the reason: the run
+    // fails (exit 1) saying so, its JSON and records written all the same.
     let dir = tempfile::tempdir().unwrap();
     let records = dir.path().join("r.csv");
-    let v = ok_json(&[
+    let out = coinfer(&[
         "device",
         "run",
         "--edge",
@@ -1081,6 +1082,14 @@ fn edge_refuses_devices_without_the_token_and_reports_metrics() {
         "--records",
         records.to_str().unwrap(),
     ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no request reached the edge") && err.contains("--allow-fallback"),
+        "{err}"
+    );
+    assert!(err.contains("Unauthenticated") || err.contains("token"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["summary"]["fallback"], 5, "{v}");
     let csv = std::fs::read_to_string(&records).unwrap();
     assert!(csv.contains("Unauthenticated"), "{csv}");
@@ -1161,16 +1170,16 @@ fn edge_over_tls_serves_each_device_only_as_itself() {
     );
     let url = format!("https://localhost:{port}");
     let ca = p("ca.pem");
-    let run =
-        |device: &str, auth: &[&str], url: &str| -> serde_json::Value {
-            ok_json(&[
+    let run = |device: &str, auth: &[&str], url: &str| -> serde_json::Value {
+        ok_json(&[
             &["device", "run", "--edge", url, "--plan", "examples/plan-two-devices.json"][..],
-            &["--device", device, "--n", "4", "--json", "--tls-ca", &ca][..],
+            // Some of these runs are refused on purpose: all fallback is expected.
+            &["--device", device, "--n", "4", "--json", "--tls-ca", &ca, "--allow-fallback"][..],
             &["--rate-mbps", "20", "--delay-ms", "1"][..],
             auth,
         ]
         .concat())
-        };
+    };
     let (c1, k1) = (p("cam-1.pem"), p("cam-1-key.pem"));
     let v = run("cam-1", &["--tls-cert", &c1, "--tls-key", &k1], &url);
     assert_eq!(v["summary"]["edge"], 4, "cam-1 by its certificate: {v}");
@@ -1239,6 +1248,7 @@ fn edge_over_tls_serves_each_device_only_as_itself() {
         "--json",
         "--token",
         &cam2,
+        "--allow-fallback",
     ]);
     assert_eq!(v["summary"]["fallback"], 2, "{v}");
     let health = ok_json(&["edge", "health", "--edge", &url, "--tls-ca", &ca, "--json"]);
@@ -1672,4 +1682,27 @@ fn train_and_versions_refuse_to_overwrite_the_shipped_model_and_versions() {
     let out = dir.path().join("m.onnx");
     std::fs::write(&out, b"old").unwrap();
     fails_with(&["train", "--epochs", "1", "--out", out.to_str().unwrap()], &["m.onnx", "--force"]);
+}
+
+#[test]
+fn device_run_says_why_when_nothing_reaches_the_edge() {
+    // No edge listens on this port: exit 1 with the cause; --allow-fallback accepts it.
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let base = ["device", "run", "--plan", "examples/plan-two-devices.json", "--device", "cam-2"];
+    let args = [&base[..], &["--n", "3", "--edge", &url, "--health-check-ms", "0"][..]].concat();
+    let out = coinfer(&args);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no request reached the edge") && err.contains("3 of 3"), "{err}");
+    assert!(err.to_lowercase().contains("connect") || err.contains("refused"), "{err}");
+    // The table still prints, with the first error.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("first edge error"), "{out:?}");
+    let ok = coinfer(&[&args[..], &["--allow-fallback"][..]].concat());
+    assert!(ok.status.success(), "{ok:?}");
+    // A URL without its scheme is refused up front, naming the fix.
+    let bare = url.trim_start_matches("http://").to_string();
+    let out = coinfer(&[&base[..], &["--n", "1", "--edge", &bare][..]].concat());
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("http://"), "{err}");
 }

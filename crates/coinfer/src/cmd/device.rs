@@ -199,12 +199,26 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
         // The first failure says why (later ones are often only "marked down").
         let first_error = records.iter().find_map(|r| r.error.as_deref());
         let last_error = records.iter().rev().find_map(|r| r.error.as_deref());
+        // Requests meant for the edge that all ended on the device: the run failed, unless
+        // the user said that is expected.
+        let nothing_reached = summary.edge == 0 && summary.fallback + summary.unanswered > 0;
+        let failed = (nothing_reached && !args.allow_fallback).then(|| {
+            anyhow::anyhow!(
+                "no request reached the edge ({} of {} finished on the device, {} unanswered): \
+                 {}; pass --allow-fallback if the edge is expected to be down",
+                summary.fallback,
+                summary.requests,
+                summary.unanswered,
+                first_error.unwrap_or("no error recorded")
+            )
+        });
         if json {
-            return print_json(&serde_json::json!({
+            print_json(&serde_json::json!({
                 "device": entry, "summary": summary, "placements": placements,
                 "first_edge_error": first_error, "last_edge_error": last_error,
                 "warnings": warnings,
-            }));
+            }))?;
+            return failed.map_or(Ok(()), Err);
         }
         println!(
             "device `{}`: {} on `{}` via {}",
@@ -226,6 +240,6 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
         if let Some(e) = last_error.filter(|&l| Some(l) != first_error) {
             println!("last edge error: {e}");
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     })
 }
