@@ -1112,10 +1112,39 @@ fn edge_refuses_devices_without_the_token_and_reports_metrics() {
         "5",
         "--delay-ms",
         "2",
+        "--records",
+        records.to_str().unwrap(),
     ]);
     assert_eq!(v["summary"]["edge"], 5, "{v}");
     let network = v["summary"]["stage_means_ms"]["transmit"].as_f64().unwrap();
     assert!(network > 4.0, "3.2 kB at 5 Mbit/s + 4 ms RTT takes > 4 ms, measured {network}");
+    // The stage columns add up to the end-to-end mean ("other" included) ...
+    let m = &v["summary"]["stage_means_ms"];
+    let stages: f64 = ["head", "encode", "transmit", "edge_shaping", "edge_decode", "edge_queue"]
+        .iter()
+        .chain(&["edge_tail", "other"])
+        .map(|k| m[k].as_f64().unwrap())
+        .sum();
+    assert!((stages - m["e2e"].as_f64().unwrap()).abs() < 1e-6, "{m}");
+    // ... and per request, once connected, the stages account for all but a fraction of a
+    // millisecond (the first request also sets up the connection through the link).
+    let csv = std::fs::read_to_string(&records).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |row: &[&str], k: &str| -> f64 {
+        row[header.iter().position(|h| *h == k).unwrap()].parse().unwrap()
+    };
+    for line in lines.skip(1) {
+        let row: Vec<&str> = line.split(',').collect();
+        let parts: f64 =
+            ["head_ms", "encode_ms", "transmit_ms", "edge_shaping_ms", "edge_decode_ms"]
+                .iter()
+                .chain(&["edge_queue_ms", "edge_tail_ms"])
+                .map(|k| col(&row, k))
+                .sum();
+        let e2e = col(&row, "e2e_ms");
+        assert!(e2e - parts < 0.5 && e2e >= parts, "{e2e} ms vs stages {parts} ms: {line}");
+    }
     let health = ok_json(&["edge", "health", "--edge", &url, "--json"]);
     assert_eq!(health["status"], "SERVING");
     let text = metrics_text(metrics);

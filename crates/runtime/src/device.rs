@@ -679,7 +679,8 @@ pub struct Summary {
     pub mean_frame_bytes: f64,
     /// End-to-end latency.
     pub e2e_ms: Percentiles,
-    /// Mean per-stage times (ms) over edge-served requests.
+    /// Mean per-stage times (ms) over edge-served requests (they add up to those requests'
+    /// mean end-to-end time).
     pub stage_means_ms: StageMeans,
 }
 
@@ -700,6 +701,25 @@ pub struct StageMeans {
     pub edge_queue: f64,
     /// Edge tail.
     pub edge_tail: f64,
+    /// End to end, over the same requests: the stages above plus `other` add up to it.
+    #[serde(default)]
+    pub e2e: f64,
+    /// What no stage above accounts for: the response's handling on both sides.
+    #[serde(default)]
+    pub other: f64,
+}
+
+impl StageMeans {
+    /// The stages' sum, `other` excluded.
+    pub fn stages(&self) -> f64 {
+        self.head
+            + self.encode
+            + self.transmit
+            + self.edge_shaping
+            + self.edge_decode
+            + self.edge_queue
+            + self.edge_tail
+    }
 }
 
 impl Summary {
@@ -726,14 +746,20 @@ impl Summary {
             mean_frame_bytes: sent.iter().map(|r| r.frame_bytes as f64).sum::<f64>()
                 / sent.len().max(1) as f64,
             e2e_ms: Percentiles::of(records.iter().map(|r| r.e2e_ms)),
-            stage_means_ms: StageMeans {
-                head: mean(&|r| r.head_ms),
-                encode: mean(&|r| r.encode_ms),
-                transmit: mean(&|r| r.transmit_ms),
-                edge_shaping: mean(&|r| r.edge_shaping_ms),
-                edge_decode: mean(&|r| r.edge_decode_ms),
-                edge_queue: mean(&|r| r.edge_queue_ms),
-                edge_tail: mean(&|r| r.edge_tail_ms),
+            stage_means_ms: {
+                let mut m = StageMeans {
+                    head: mean(&|r| r.head_ms),
+                    encode: mean(&|r| r.encode_ms),
+                    transmit: mean(&|r| r.transmit_ms),
+                    edge_shaping: mean(&|r| r.edge_shaping_ms),
+                    edge_decode: mean(&|r| r.edge_decode_ms),
+                    edge_queue: mean(&|r| r.edge_queue_ms),
+                    edge_tail: mean(&|r| r.edge_tail_ms),
+                    e2e: mean(&|r| r.e2e_ms),
+                    other: 0.0,
+                };
+                m.other = m.e2e - m.stages();
+                m
             },
         }
     }

@@ -35,7 +35,7 @@ pub(crate) fn write_records(path: &std::path::Path, records: &[Record]) -> Resul
 /// One row per stage of a summary, for humans.
 pub(crate) fn summary_table(s: &Summary) -> String {
     let m = &s.stage_means_ms;
-    table(
+    let totals = table(
         &[
             "requests",
             "edge",
@@ -45,11 +45,6 @@ pub(crate) fn summary_table(s: &Summary) -> String {
             "frame B",
             "e2e p50 ms",
             "e2e p95 ms",
-            "head",
-            "encode",
-            "network",
-            "edge queue",
-            "edge tail",
         ],
         vec![vec![
             s.requests.to_string(),
@@ -60,13 +55,39 @@ pub(crate) fn summary_table(s: &Summary) -> String {
             format!("{:.0}", s.mean_frame_bytes),
             format!("{:.2}", s.e2e_ms.p50),
             format!("{:.2}", s.e2e_ms.p95),
-            format!("{:.2}", m.head),
-            format!("{:.3}", m.encode),
-            format!("{:.2}", m.transmit),
-            format!("{:.2}", m.edge_queue),
-            format!("{:.2}", m.edge_tail),
         ]],
-    )
+    );
+    if s.edge == 0 {
+        return totals;
+    }
+    // Means over the edge-served requests, adding up to their mean end-to-end time.
+    let stages = table(
+        &[
+            "mean ms (edge-served)",
+            "head",
+            "encode",
+            "network",
+            "edge shaping",
+            "edge decode",
+            "edge queue",
+            "edge tail",
+            "other",
+            "= e2e",
+        ],
+        vec![vec![
+            format!("{} requests", s.edge),
+            format!("{:.3}", m.head),
+            format!("{:.3}", m.encode),
+            format!("{:.3}", m.transmit),
+            format!("{:.3}", m.edge_shaping),
+            format!("{:.3}", m.edge_decode),
+            format!("{:.3}", m.edge_queue),
+            format!("{:.3}", m.edge_tail),
+            format!("{:.3}", m.other),
+            format!("{:.3}", m.e2e),
+        ]],
+    );
+    format!("{totals}\n{stages}")
 }
 
 pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
