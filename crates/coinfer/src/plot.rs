@@ -46,19 +46,25 @@ fn panel<DB: DrawingBackend>(
     let y_pos = ys.iter().copied().filter(|&y| y > 0.0);
     let y_min = y_pos.clone().fold(f64::INFINITY, f64::min);
     let y_max = ys.iter().copied().fold(0.0f64, f64::max).max(1e-9);
+    // Titles come from the same strings as the terminal's tables, where `names` are quoted
+    // in backticks; a figure shows them plain.
+    let caption = title.replace('`', "");
     let mut builder = ChartBuilder::on(area);
     builder
-        .caption(title, ("sans-serif", 18))
+        .caption(caption, ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(35)
         .y_label_area_size(80);
     let x_range = x0..x1;
     if log_y {
         let lo = if y_min.is_finite() { y_min / 1.5 } else { 1e-3 };
+        let hi = y_max * 1.5;
+        let norm = |y: f64| (y.ln() - lo.ln()) / (hi.ln() - lo.ln());
+        let legend = legend_corner(&normalised(series, (x0, x1), &norm, true));
         let chart = builder
-            .build_cartesian_2d(x_range, (lo..y_max * 1.5).log_scale())
+            .build_cartesian_2d(x_range, (lo..hi).log_scale())
             .map_err(|e| err(e.to_string()))?;
-        draw_lines(chart, x_label, y_label, series, true).map_err(err)
+        draw_lines(chart, x_label, y_label, series, true, legend).map_err(err)
     } else {
         // The axis spans the data when it is negative (rewards) or far from 0 (accuracies
         // between 88 and 93 %); otherwise it starts at 0.
@@ -70,8 +76,11 @@ fn panel<DB: DrawingBackend>(
         } else {
             0.0..y_max * 1.1
         };
+        let (a, b) = (y_range.start, y_range.end);
+        let norm = |y: f64| (y - a) / (b - a);
+        let legend = legend_corner(&normalised(series, (x0, x1), &norm, false));
         let chart = builder.build_cartesian_2d(x_range, y_range).map_err(|e| err(e.to_string()))?;
-        draw_lines(chart, x_label, y_label, series, false).map_err(err)
+        draw_lines(chart, x_label, y_label, series, false, legend).map_err(err)
     }
 }
 
@@ -82,16 +91,19 @@ fn draw_lines<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64> + ValueFor
     y_label: &str,
     series: &[Series],
     positive_only: bool,
+    legend: SeriesLabelPosition,
 ) -> Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .y_label_formatter(&|v| tick(*v))
-        .x_label_formatter(&|v| tick(*v))
-        .draw()
-        .map_err(e)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(x_label).y_desc(y_label).x_label_formatter(&|v| tick(*v));
+    if positive_only {
+        // A log axis: labels at 1, 2 and 5 × 10^k only (the axis marks every integer
+        // multiple, whose labels overprint near each decade), no light lines between them.
+        mesh.y_label_formatter(&|v| log_tick(*v).unwrap_or_default()).light_line_style(TRANSPARENT);
+    } else {
+        mesh.y_label_formatter(&|v| tick(*v));
+    }
+    mesh.draw().map_err(e)?;
     for (i, s) in series.iter().enumerate() {
         let c = COLORS[i % COLORS.len()];
         let pts: Vec<(f64, f64)> =
@@ -105,6 +117,7 @@ fn draw_lines<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64> + ValueFor
     }
     chart
         .configure_series_labels()
+        .position(legend)
         .border_style(BLACK)
         .background_style(WHITE.mix(0.8))
         .draw()
@@ -126,6 +139,68 @@ fn tick(v: f64) -> String {
     }
 }
 
+/// A log-axis tick's label: 1, 2 or 5 × 10^k, else `None` (left unlabelled).
+fn log_tick(v: f64) -> Option<String> {
+    if !(v.is_finite() && v > 0.0) {
+        return None;
+    }
+    let mantissa = v / 10f64.powf(v.log10().floor());
+    let one_two_five = [1.0, 2.0, 5.0, 10.0].iter().any(|m| (mantissa - m).abs() < 1e-6 * m);
+    // Not `tick`: on a log axis a tiny value is data, not a rounding residue of zero.
+    one_two_five.then(|| if (1e-2..1e6).contains(&v) { tick(v) } else { format!("{v:.0e}") })
+}
+
+/// Every series as points in the plot's unit square (x and y mapped to `[0, 1]`), each line
+/// segment sampled too, for placing the legend where the lines are not.
+fn normalised(
+    series: &[Series],
+    (x0, x1): (f64, f64),
+    y: &dyn Fn(f64) -> f64,
+    positive_only: bool,
+) -> Vec<(f64, f64)> {
+    let mut out = vec![];
+    for s in series {
+        let pts: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .filter(|p| p.0.is_finite() && p.1.is_finite() && (!positive_only || p.1 > 0.0))
+            .map(|&(x, v)| ((x - x0) / (x1 - x0), y(v)))
+            .collect();
+        out.extend(&pts);
+        for w in pts.windows(2) {
+            let ((ax, ay), (bx, by)) = (w[0], w[1]);
+            out.extend((1..16).map(|k| {
+                let t = f64::from(k) / 16.0;
+                (ax + t * (bx - ax), ay + t * (by - ay))
+            }));
+        }
+    }
+    out
+}
+
+/// The corner of the plot whose legend-sized region (the right or left 40 %, the top or
+/// bottom 35 %) holds the fewest points of `points` (unit square); ties: upper right, upper
+/// left, lower right, lower left.
+fn legend_corner(points: &[(f64, f64)]) -> SeriesLabelPosition {
+    let count = |left: bool, top: bool| {
+        points
+            .iter()
+            .filter(|&&(x, y)| {
+                (if left { x <= 0.4 } else { x >= 0.6 })
+                    && (if top { y >= 0.65 } else { y <= 0.35 })
+            })
+            .count()
+    };
+    let corners = [
+        (SeriesLabelPosition::UpperRight, count(false, true)),
+        (SeriesLabelPosition::UpperLeft, count(true, true)),
+        (SeriesLabelPosition::LowerRight, count(false, false)),
+        (SeriesLabelPosition::LowerLeft, count(true, false)),
+    ];
+    let best = corners.iter().map(|c| c.1).min().unwrap_or(0);
+    corners.into_iter().find(|c| c.1 == best).map_or(SeriesLabelPosition::UpperRight, |c| c.0)
+}
+
 /// A figure of vertically stacked panels: (title, x label, y label, series, log y).
 pub type PanelSpec<'a> = (&'a str, &'a str, &'a str, Vec<Series>, bool);
 
@@ -140,4 +215,62 @@ pub fn write_svg(path: &Path, panels: &[PanelSpec]) -> Result<()> {
     }
     root.present().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_axes_label_only_one_two_five() {
+        let labelled: Vec<f64> = [10.0, 20.0, 30.0, 50.0, 70.0, 90.0, 100.0, 0.002, 0.003]
+            .into_iter()
+            .filter(|&v| log_tick(v).is_some())
+            .collect();
+        assert_eq!(labelled, vec![10.0, 20.0, 50.0, 100.0, 0.002]);
+        assert_eq!(log_tick(0.0), None);
+        assert_eq!(log_tick(2e-13).as_deref(), Some("2e-13"));
+    }
+
+    #[test]
+    fn the_legend_goes_where_the_lines_are_not() {
+        // A line falling from the upper left to the lower right: the upper right is empty.
+        let falling = Series { label: "a".into(), points: vec![(0.0, 10.0), (10.0, 0.0)] };
+        let pts = normalised(&[falling], (0.0, 10.0), &|y| y / 10.0, false);
+        assert_eq!(legend_corner(&pts), SeriesLabelPosition::UpperRight);
+        // Rising: the upper right is full, the upper left empty.
+        let rising = Series { label: "b".into(), points: vec![(0.0, 0.0), (10.0, 10.0)] };
+        let pts = normalised(&[rising], (0.0, 10.0), &|y| y / 10.0, false);
+        assert_eq!(legend_corner(&pts), SeriesLabelPosition::UpperLeft);
+        // Flat along the top: a lower corner.
+        let top = Series { label: "c".into(), points: vec![(0.0, 9.5), (10.0, 9.5)] };
+        let pts = normalised(&[top], (0.0, 10.0), &|y| y / 10.0, false);
+        assert_eq!(legend_corner(&pts), SeriesLabelPosition::LowerRight);
+    }
+
+    #[test]
+    fn a_figure_has_no_backticks_and_labels_a_log_axis_sparsely() {
+        let dir = std::env::temp_dir().join(format!("coinfer-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("f.svg");
+        let s = Series {
+            label: "1 Mbit/s".into(),
+            points: (0..20).map(|i| (f64::from(i), 3.0 + 10.0 * f64::from(i % 7))).collect(),
+        };
+        write_svg(&path, &[("cut `stage1.block0.relu`", "split", "ms", vec![s], true)])
+            .expect("writes");
+        let svg = std::fs::read_to_string(&path).expect("reads");
+        // Every <text> element's content, trimmed.
+        let texts: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim()))
+            .collect();
+        assert!(texts.contains(&"cut stage1.block0.relu") && !svg.contains('`'), "{texts:?}");
+        for unlabelled in ["30", "40", "60", "70", "80", "90"] {
+            assert!(!texts.contains(&unlabelled), "{unlabelled} labelled on a log axis: {texts:?}");
+        }
+        assert!(texts.contains(&"20") && texts.contains(&"50"), "1-2-5 labels kept: {texts:?}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
