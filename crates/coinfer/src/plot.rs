@@ -250,9 +250,8 @@ mod tests {
 
     #[test]
     fn a_figure_has_no_backticks_and_labels_a_log_axis_sparsely() {
-        let dir = std::env::temp_dir().join(format!("coinfer-plot-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("f.svg");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("f.svg");
         let s = Series {
             label: "1 Mbit/s".into(),
             points: (0..20).map(|i| (f64::from(i), 3.0 + 10.0 * f64::from(i % 7))).collect(),
@@ -271,6 +270,5 @@ mod tests {
             assert!(!texts.contains(&unlabelled), "{unlabelled} labelled on a log axis: {texts:?}");
         }
         assert!(texts.contains(&"20") && texts.contains(&"50"), "1-2-5 labels kept: {texts:?}");
-        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -1219,38 +1219,18 @@ fn edge_over_tls_serves_each_device_only_as_itself() {
     assert_eq!(v["summary"]["fallback"], 4, "{v}");
     assert!(v.to_string().contains("may not send as device"), "{v}");
     // Only the operator sets shares.
-    let set = |t: &str| {
-        coinfer(&[
-            "edge",
-            "shares",
-            "--edge",
-            &url,
-            "--tls-ca",
-            &ca,
-            "--token",
-            t,
-            "--plan",
-            "examples/plan-two-devices.json",
-        ])
+    let set = |t: &str, extra: &[&str]| {
+        let args = ["edge", "shares", "--edge", &url, "--tls-ca", &ca, "--token", t, "--plan"];
+        coinfer(&[&args[..], &["examples/plan-two-devices.json"], extra].concat())
     };
-    let denied = set(&cam2);
+    let denied = set(&cam2, &[]);
     assert!(!denied.status.success());
     assert!(String::from_utf8_lossy(&denied.stderr).contains("only an operator"), "{denied:?}");
-    assert!(set(&ops).status.success());
+    assert!(set(&ops, &[]).status.success());
     // `--json` answers in JSON: the shares the plan grants, every device set.
-    let v = ok_json(&[
-        "--json",
-        "edge",
-        "shares",
-        "--edge",
-        &url,
-        "--tls-ca",
-        &ca,
-        "--token",
-        &ops,
-        "--plan",
-        "examples/plan-two-devices.json",
-    ]);
+    let out = set(&ops, &["--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["devices_set"], 3, "{v}");
     assert_eq!(v["shares"][1]["device_id"], "cam-2", "{v}");
     assert_eq!(v["shares"][1]["bandwidth_bps"], 8e6, "40 % of 20 Mbit/s: {v}");

@@ -57,6 +57,8 @@ pub fn predict_plan(plan: &Plan, setting: &PlanSetting<'_>) -> Result<Vec<Device
     // Models shared by several devices are analysed once.
     type Key = (std::path::PathBuf, BTreeMap<String, Vec<usize>>);
     let mut graphs: BTreeMap<Key, (Graph, LayerTable)> = BTreeMap::new();
+    // Each device's key into `graphs` and payload bytes, in plan order.
+    let mut keys = Vec::with_capacity(plan.devices.len());
     let mut payloads = Vec::with_capacity(plan.devices.len());
     for d in &plan.devices {
         let path = d.model_path(setting.models);
@@ -69,6 +71,7 @@ pub fn predict_plan(plan: &Plan, setting: &PlanSetting<'_>) -> Result<Vec<Device
             graphs.insert(key.clone(), (g, table));
         }
         let (g, _) = &graphs[&key];
+        keys.push(key);
         let shape: Vec<usize> = match &d.split {
             SplitChoice::DeviceOnly => {
                 payloads.push(0.0);
@@ -107,15 +110,12 @@ pub fn predict_plan(plan: &Plan, setting: &PlanSetting<'_>) -> Result<Vec<Device
     let contexts: Vec<DeviceContext<'_>> = plan
         .devices
         .iter()
-        .zip(&payloads)
-        .map(|(d, bytes)| {
-            let key = (d.model_path(setting.models), d.input_shape.clone());
-            DeviceContext {
-                table: &graphs[&key].1,
-                device: hardware(&d.device_id),
-                link: setting.link.clone(),
-                upload_bytes: Some(*bytes),
-            }
+        .zip(keys.iter().zip(&payloads))
+        .map(|(d, (key, bytes))| DeviceContext {
+            table: &graphs[key].1,
+            device: hardware(&d.device_id),
+            link: setting.link.clone(),
+            upload_bytes: Some(*bytes),
         })
         .collect();
     let predictions = score_plan(plan, &setting.edge, &contexts)
@@ -123,11 +123,11 @@ pub fn predict_plan(plan: &Plan, setting: &PlanSetting<'_>) -> Result<Vec<Device
     Ok(plan
         .devices
         .iter()
-        .zip(payloads)
+        .zip(keys.iter().zip(payloads))
         .zip(predictions)
-        .map(|((d, payload_bytes), prediction)| DevicePrediction {
+        .map(|((d, (key, payload_bytes)), prediction)| DevicePrediction {
             device_id: d.device_id.clone(),
-            model_file: d.model_path(setting.models).display().to_string(),
+            model_file: key.0.display().to_string(),
             split: d.split.clone(),
             payload_bytes,
             prediction,

@@ -38,7 +38,7 @@ pub(crate) fn pipeline_err(e: PipelineError) -> PyErr {
     }
 }
 
-fn value_err(e: impl std::fmt::Display) -> PyErr {
+pub(crate) fn value_err(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
@@ -117,8 +117,8 @@ impl PyModel {
         json(&coinfer_pipeline::layers::layer_table(&self.graph))
     }
 
-    /// Splits at `cut` (a tensor name or a cut index as text): `(head, tail, cut_json)`.
-    fn split(&self, cut: &str) -> PyResult<(PyModel, PyModel, String)> {
+    /// Splits at `cut` (a tensor name or a cut index as text): `(head, tail)`.
+    fn split(&self, cut: &str) -> PyResult<(PyModel, PyModel)> {
         let point = self.graph.find_cut(cut).map_err(graph_err)?;
         let part = self.graph.split(&point).map_err(graph_err)?;
         // The head keeps the model's input shapes; the tail's input, the cut tensor, is
@@ -126,7 +126,7 @@ impl PyModel {
         let head = Graph::analyse_with(part.head, &self.graph.input_shapes).map_err(graph_err)?;
         let tail = Graph::analyse_with(part.tail, &InputShapes::default()).map_err(graph_err)?;
         let (head, tail) = (PyModel::new(head, String::new()), PyModel::new(tail, String::new()));
-        Ok((head, tail, json(&point)?))
+        Ok((head, tail))
     }
 
     /// Writes the model as ONNX to `path`.

@@ -15,10 +15,10 @@ use coinfer_pipeline::automl_cache::Cached;
 use coinfer_pipeline::automl_proxy::AccuracyProxy;
 use coinfer_sim::{AutomlEnv, Budget, Env, Reward};
 use numpy::{PyArray1, PyReadonlyArray1};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::api::value_err;
 use crate::{env_err, space_dict};
 
 /// What the Python side passes (JSON; unknown keys refused).
@@ -54,10 +54,6 @@ struct Owned {
     graph: Graph,
     engine: String,
     cache_dir: PathBuf,
-}
-
-fn value_err(e: impl std::fmt::Display) -> PyErr {
-    PyValueError::new_err(e.to_string())
 }
 
 /// Seed 000's search at one cut (see `coinfer.envs.AutoMLEnv`).

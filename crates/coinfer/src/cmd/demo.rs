@@ -6,7 +6,9 @@ use coinfer_data::DatasetName;
 use coinfer_pipeline::demo::{run_demo, DemoConfig, DemoReport};
 use coinfer_pipeline::runtime_check::RuntimeChecks;
 
-use super::profile::{hardware, plot_profile};
+use coinfer_sim::Hardware;
+
+use super::profile::plot_profile;
 use crate::args::DemoArgs;
 use crate::output::{bytes, print_json, table, write_json};
 use crate::plot::{write_svg, Series};
@@ -23,8 +25,8 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
         model: &args.model,
         graph: &graph,
         engine: &args.engine.engine,
-        device: hardware(&args.device)?,
-        edge: hardware(&args.edge)?,
+        device: Hardware::from_spec(&args.device)?,
+        edge: Hardware::from_spec(&args.edge)?,
         mbps: args.mbps.clone(),
         rtt_s: args.rtt_ms / 1e3,
         images: args.images,

@@ -9,11 +9,6 @@ use crate::args::ProfileArgs;
 use crate::output::{bytes, print_json, si, table, write_json};
 use crate::plot::{write_svg, Series};
 
-/// A named profile, or a per-layer table measured on the device ([`Hardware::from_spec`]).
-pub fn hardware(spec: &str) -> Result<Hardware> {
-    Ok(Hardware::from_spec(spec)?)
-}
-
 pub fn run(args: &ProfileArgs, json: bool) -> Result<()> {
     let graph = super::load_graph_at(&args.model, &args.shape)?;
     let config = ProfileConfig {
@@ -22,7 +17,7 @@ pub fn run(args: &ProfileArgs, json: bool) -> Result<()> {
         runs: args.runs,
         idle_gap: std::time::Duration::from_secs_f64(args.idle_gap_ms.max(0.0) / 1e3),
     };
-    let (device, edge) = (hardware(&args.device)?, hardware(&args.edge)?);
+    let (device, edge) = (Hardware::from_spec(&args.device)?, Hardware::from_spec(&args.edge)?);
     let r = profile_report(&graph, &config, device, edge, &mut super::Bar::new(json))?;
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -3,9 +3,8 @@
 use anyhow::{Context, Result};
 use coinfer_pipeline::stopping_study::{stopping_study, MarkovSource, StoppingStudy, StudyConfig};
 use coinfer_policy::stopping_config::StoppingConfig;
-use coinfer_sim::Compute;
+use coinfer_sim::{Compute, Hardware};
 
-use super::profile::hardware;
 use crate::args::{StoppingArgs, TraceValues};
 use crate::output::{print_json, table, write_json};
 use crate::plot::{write_svg, Series};
@@ -21,7 +20,7 @@ pub fn run(args: &StoppingArgs, json: bool) -> Result<()> {
     };
     let compute = |name: &Option<String>| -> Result<Option<Compute>> {
         Ok(match name {
-            Some(n) => match hardware(n)? {
+            Some(n) => match Hardware::from_spec(n)? {
                 coinfer_sim::Hardware::Profile(p) => Some(Compute::from(&p)),
                 coinfer_sim::Hardware::Measured(t) => {
                     anyhow::bail!("`{}`: the stopping study takes a profile name", t.name)

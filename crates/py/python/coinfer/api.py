@@ -99,7 +99,7 @@ class Model:
         """The device head and the edge tail at ``cut`` (a tensor name or a cut index)."""
         if isinstance(cut, bool) or not isinstance(cut, (str, int, np.integer)):
             raise ValueError(f"cut must be a tensor name or a cut index, got {type(cut).__name__}")
-        head, tail, _ = self._m.split(str(cut))
+        head, tail = self._m.split(str(cut))
         return Model._wrap(head), Model._wrap(tail)
 
     def save(self, path: str | os.PathLike) -> None:
