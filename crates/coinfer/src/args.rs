@@ -46,6 +46,11 @@ pub enum Command {
     /// Per-cut MACs, feature bytes and measured head/tail latency on this host and on
     /// named device/edge profiles.
     Profile(ProfileArgs),
+    /// Where to split your own model for your device and link, without labels: every cut
+    /// (and device-/edge-only) with lossless and quantised codecs, executed on samples and
+    /// kept if its answers agree with the unsplit model's; writes the fastest as a plan
+    /// folder `edge serve` / `device run` run as is.
+    Plan(PlanArgs),
     /// Train the default model (residual CNN for Fashion-MNIST) with candle and export ONNX.
     Train(TrainArgs),
     /// Online splitting under fading as optimal stopping, and model placement (seed 002):
@@ -94,9 +99,21 @@ pub enum Command {
 /// Engine selection shared by several commands.
 #[derive(Debug, Args, Clone)]
 pub struct EngineArg {
-    /// Inference engine: `tract` (pure Rust) or `ort` (ONNX Runtime; build with --features ort).
-    #[arg(long, default_value = "tract")]
-    pub engine: String,
+    /// Inference engine: `auto` (ONNX Runtime when its library is found — `ORT_DYLIB_PATH` or
+    /// the `onnxruntime` wheel setup installs — else tract; the log says which), `tract` (pure
+    /// Rust) or `ort` (ONNX Runtime, an error when its library is missing).
+    #[arg(long = "engine", value_name = "NAME", default_value = "auto")]
+    requested: String,
+    /// `requested` with `auto` resolved, on first use (after logging is set up).
+    #[arg(skip)]
+    resolved: std::sync::OnceLock<String>,
+}
+
+impl EngineArg {
+    /// The engine to run: the one named, or what `auto` chose (`ort` or `tract`).
+    pub fn name(&self) -> &str {
+        self.resolved.get_or_init(|| coinfer_engine::resolve_engine_name(&self.requested))
+    }
 }
 
 /// Concrete input shapes for models whose inputs have symbolic dims, shared by every command
@@ -208,6 +225,45 @@ pub struct ProfileArgs {
     #[arg(long, default_value_t = 0.0)]
     pub idle_gap_ms: f64,
     /// Write profile.json and profile.svg here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub shape: ShapeArg,
+    #[command(flatten)]
+    pub engine: EngineArg,
+}
+
+/// `coinfer plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// ONNX model file.
+    pub model: PathBuf,
+    /// Device for the head: a profile name (see `coinfer profiles`) or a per-layer table
+    /// measured on your device (as `coinfer profile` takes).
+    #[arg(long, default_value = "mcu")]
+    pub device: String,
+    /// Edge for the tail: a profile name or a per-layer table.
+    #[arg(long, default_value = "edge-gpu")]
+    pub edge: String,
+    /// Uplink rate of the device's link, Mbit/s.
+    #[arg(long)]
+    pub rate_mbps: f64,
+    /// Round-trip time of the link, ms.
+    #[arg(long, default_value_t = 5.0)]
+    pub rtt_ms: f64,
+    /// Samples to check agreement on: a float32 .npy of shape (N, ...) at the model's input
+    /// shape (the first half calibrates the quantizers, the second half is checked). Without
+    /// it, --samples random inputs (uniform in [0, 1)) — agreement on noise, and it says so.
+    #[arg(long)]
+    pub inputs: Option<PathBuf>,
+    /// Random inputs when no --inputs are given (≥ 2).
+    #[arg(long, default_value_t = 64)]
+    pub samples: usize,
+    /// Lowest share of checked samples whose top-1 answer must equal the unsplit model's.
+    #[arg(long, default_value_t = 0.99)]
+    pub min_agreement: f64,
+    /// The plan folder: the model, plan.json, head.onnx/tail.onnx, report.json
+    /// (default: `plan-<model name>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[command(flatten)]
@@ -639,7 +695,7 @@ pub enum AutomlWhat {
     /// per-group prune ratios, each scored as pruned, after BatchNorm re-estimation (adaptive
     /// BN), after a short fine-tune, and after a full fine-tune; Spearman ρ of each proxy.
     /// Resumable: rows already in OUT/proxies.jsonl are kept (delete it to start over).
-    Proxies(ProxiesArgs),
+    Proxies(Box<ProxiesArgs>),
     /// The agent against every baseline on one search space (one cut or a bottleneck), all
     /// scored by the same proxy, cost model and reward: the exhaustive oracle (small spaces),
     /// DDPG and random search per seed (distinct evaluations to reach the optimum), uniform
@@ -1352,7 +1408,11 @@ pub struct DeviceRunArgs {
     /// Data set: fashion-mnist, mnist-5k or digits.
     #[arg(long, default_value = "fashion-mnist")]
     pub data: coinfer_data::DatasetName,
-    /// Requests (test images, in order, wrapping around).
+    /// Inputs instead of --data: a float32 .npy of shape (N, ...) at the model's input shape
+    /// (e.g. the samples given to `coinfer plan`); no labels, so no accuracy.
+    #[arg(long)]
+    pub inputs: Option<PathBuf>,
+    /// Requests (test images or --inputs rows, in order, wrapping around).
     #[arg(long, default_value_t = 100)]
     pub n: usize,
     /// Start at this test image.

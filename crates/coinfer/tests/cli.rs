@@ -315,6 +315,42 @@ fn default_model_reaches_its_accuracy() {
     }
 }
 
+/// `--engine auto` (the default) runs ONNX Runtime when its library loads and tract when it
+/// does not, says which on stderr without `-v`, and both give the same answers.
+#[test]
+fn default_engine_is_onnx_runtime_when_found_else_tract() {
+    let eval = |dylib: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coinfer"));
+        cmd.args(["eval", "--limit", "2000", "--json"]).current_dir(root());
+        if let Some(p) = dylib {
+            cmd.env("ORT_DYLIB_PATH", p);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{err}");
+        (serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), err)
+    };
+    let (fallback, log) = eval(Some("/nonexistent/libonnxruntime.so"));
+    assert_eq!(fallback["engine"], "tract");
+    assert!(log.contains("engine: tract (ONNX Runtime unavailable"), "{log}");
+    assert!(log.contains("/nonexistent/libonnxruntime.so"), "the cause is named: {log}");
+    if cfg!(feature = "ort") {
+        let (fast, log) = eval(None);
+        assert_eq!(fast["engine"], "ort", "setup installs ONNX Runtime: {log}");
+        assert!(log.contains("engine: ort (ONNX Runtime from"), "{log}");
+        assert_eq!(fast["correct"], fallback["correct"], "same answers on both engines");
+        // Asked for by name, a missing library is an error, not a silent fallback.
+        let out = Command::new(env!("CARGO_BIN_EXE_coinfer"))
+            .args(["eval", "--limit", "10", "--engine", "ort"])
+            .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("cannot load"));
+    }
+}
+
 #[test]
 fn demo_executes_its_splits_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -1714,4 +1750,145 @@ fn device_run_says_why_when_nothing_reaches_the_edge() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("http://"), "{err}");
+}
+
+/// `coinfer plan` on the bundled model with real test images as unlabelled samples: every
+/// option is tried and checked, the chosen one is the fastest that meets the agreement floor,
+/// exact (raw float32) splits agree everywhere, and the folder holds the model and the plan.
+#[test]
+fn plan_chooses_the_fastest_option_that_agrees_with_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let data =
+        coinfer_data::load(coinfer_data::DatasetName::FashionMnist, coinfer_data::Split::Test)
+            .unwrap();
+    let (x, _) = data.slice(0, 64);
+    let samples = dir.path().join("x.npy");
+    coinfer_engine::write_npy(&samples, &x).unwrap();
+    let out = dir.path().join("plan");
+    let plan = |rate: &str, floor: &str| {
+        let v = ok_json(&[
+            "plan",
+            "models/fmnist-resnet.onnx",
+            "--rate-mbps",
+            rate,
+            "--inputs",
+            samples.to_str().unwrap(),
+            "--min-agreement",
+            floor,
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ]);
+        v["report"].clone()
+    };
+    let r = plan("20", "0.99");
+    assert_eq!(r["samples_given"], true);
+    assert_eq!(
+        (r["calibration_samples"].as_u64(), r["check_samples"].as_u64()),
+        (Some(32), Some(32))
+    );
+    let candidates = r["candidates"].as_array().unwrap();
+    let cuts = coinfer_graph::Graph::load(&root().join("models/fmnist-resnet.onnx"))
+        .unwrap()
+        .cut_points()
+        .len();
+    assert_eq!(candidates.len(), 1 + 6 * (cuts + 1), "device-only, then 6 codecs per option");
+    let total = |c: &serde_json::Value| c["prediction"]["total_s"].as_f64().unwrap();
+    let chosen = &candidates[r["chosen"].as_u64().unwrap() as usize];
+    assert!(chosen["agreement"].as_f64().unwrap() >= 0.99);
+    for c in candidates {
+        let agreement = c["agreement"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&agreement));
+        assert_eq!(c["meets_floor"], agreement >= 0.99);
+        if c["meets_floor"] == true {
+            assert!(total(chosen) <= total(c), "{} is faster than the chosen {}", c, chosen);
+        }
+        if c["codec"] == "raw-f32" {
+            assert_eq!(agreement, 1.0, "an exact split agrees everywhere: {c}");
+        }
+    }
+    // Offloading pays at 20 Mbit/s from a microcontroller; the plan sends less than fp32.
+    assert_ne!(chosen["split"], "DeviceOnly", "{chosen}");
+    assert_ne!(chosen["codec"], "raw-f32", "{chosen}");
+    let written = std::fs::read_to_string(out.join("plan.json")).unwrap();
+    let written = coinfer_sim::Plan::from_json(&written).unwrap();
+    assert_eq!(written.devices[0].model, "fmnist-resnet");
+    assert_eq!(
+        std::fs::read(out.join("fmnist-resnet.onnx")).unwrap(),
+        std::fs::read(root().join("models/fmnist-resnet.onnx")).unwrap()
+    );
+    // A floor of 100 %: only options that agree on every sample.
+    let strict = plan("20", "1");
+    let chosen = &strict["candidates"][strict["chosen"].as_u64().unwrap() as usize];
+    assert_eq!(chosen["agreement"], 1.0);
+
+    // Bad input: a clear refusal.
+    let bad = dir.path().join("bad.npy");
+    coinfer_engine::write_npy(&bad, &coinfer_engine::Tensor::zeros(vec![4, 3, 28, 28])).unwrap();
+    let model = "models/fmnist-resnet.onnx";
+    fails_with(
+        &["plan", model, "--rate-mbps", "1", "--inputs", bad.to_str().unwrap()],
+        &["shape [4, 3, 28, 28]", "(N, 1, 28, 28)"],
+    );
+    fails_with(&["plan", model, "--rate-mbps", "0"], &["--rate-mbps"]);
+    fails_with(&["plan", model, "--rate-mbps", "1", "--min-agreement", "1.5"], &["[0, 1]"]);
+    fails_with(&["plan", model, "--rate-mbps", "1", "--samples", "1"], &["at least 2"]);
+}
+
+/// A third-party model with symbolic input dims, planned on random inputs (and saying so),
+/// then served and run as planned on the real runtime from the folder `plan` wrote.
+#[test]
+fn plan_of_a_model_from_the_wild_runs_on_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("plan");
+    let model = "models/corpus/mbv3-dynhw.onnx";
+    let args = ["plan", model, "--input-shape", "image:1,3,128,160", "--rate-mbps", "50"];
+    let v = ok_json(
+        &[&args[..], &["--samples", "16", "--out", out.to_str().unwrap(), "--json"]].concat(),
+    );
+    assert_eq!(v["report"]["samples_given"], false);
+    let plan: coinfer_sim::Plan =
+        coinfer_sim::Plan::from_json(&std::fs::read_to_string(out.join("plan.json")).unwrap())
+            .unwrap();
+    assert_eq!(plan.devices[0].input_shape["image"], vec![1, 3, 128, 160]);
+    // Without --json it says that agreement was measured on noise.
+    let text = coinfer(&[&args[..], &["--samples", "4", "--out", out.to_str().unwrap()]].concat());
+    assert!(String::from_utf8_lossy(&text.stdout).contains("random inputs"));
+
+    let x = coinfer_engine::Tensor::from_shape_fn(vec![4, 3, 128, 160], |i| {
+        ((i[1] * 7 + i[2] * 3 + i[3]) % 11) as f32 / 11.0
+    });
+    let inputs = dir.path().join("x.npy");
+    coinfer_engine::write_npy(&inputs, &x).unwrap();
+    let (port, metrics) = (free_port(), free_port());
+    let (plan_file, models) = (out.join("plan.json"), out.to_str().unwrap().to_string());
+    let _edge = spawn_edge_with(
+        port,
+        metrics,
+        &["--models", &models, "--plan", plan_file.to_str().unwrap()],
+    );
+    let v = ok_json(&[
+        "device",
+        "run",
+        "--plan",
+        plan_file.to_str().unwrap(),
+        "--models",
+        &models,
+        "--edge",
+        &format!("http://127.0.0.1:{port}"),
+        "--inputs",
+        inputs.to_str().unwrap(),
+        "--n",
+        "8",
+        "--json",
+    ]);
+    let s = &v["summary"];
+    assert!(
+        !matches!(plan.devices[0].split, coinfer_sim::SplitChoice::DeviceOnly),
+        "at 50 Mbit/s the microcontroller offloads: {:?}",
+        plan.devices[0]
+    );
+    assert_eq!(s["requests"], 8);
+    assert_eq!(s["labelled"], 0, "unlabelled inputs");
+    assert_eq!(s["edge"], 8, "every request served by the edge: {v}");
 }

@@ -25,7 +25,7 @@ pub trait Runnable: Send + Sync {
     fn input_shapes(&self) -> &[(String, Vec<Option<usize>>)];
 }
 
-/// Names of the engines compiled into this build.
+/// Names of the engines compiled into this build (`auto` picks one of them).
 pub fn available_engines() -> Vec<&'static str> {
     let mut v = vec!["tract"];
     if cfg!(feature = "ort") {
@@ -34,15 +34,45 @@ pub fn available_engines() -> Vec<&'static str> {
     v
 }
 
-/// The engine called `name` (`tract`, or `ort` when built with the `ort` feature).
+/// The engine called `name`: `tract`, `ort` (when built with the `ort` feature), or `auto` —
+/// ONNX Runtime when this build has it and its library loads (5.9–8.5× tract's throughput on
+/// the bundled models, docs/results.md § Engines), else tract. `auto` logs which one runs.
 pub fn engine_for_name(name: &str) -> Result<Arc<dyn Engine>> {
     match name {
+        "auto" => Ok(auto_engine()),
         "tract" => Ok(Arc::new(crate::tract_engine::TractEngine::default())),
         "ort" => crate::ort_engine::ort_engine(),
         other => Err(EngineError::Unavailable {
             name: other.into(),
-            reason: format!("unknown engine; available: {:?}", available_engines()),
+            reason: format!("unknown engine; available: auto, {}", available_engines().join(", ")),
         }),
+    }
+}
+
+/// `name` with `auto` replaced by the engine it chooses (`ort` or `tract`); other names as given.
+pub fn resolve_engine_name(name: &str) -> String {
+    match name {
+        "auto" => auto_engine().name().to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The fastest engine available: ONNX Runtime if it loads, tract otherwise. The choice is made
+/// once per process (the ONNX Runtime library is loaded once) and logged once, at `info`.
+fn auto_engine() -> Arc<dyn Engine> {
+    static LOGGED: std::sync::Once = std::sync::Once::new();
+    match crate::ort_engine::ort_engine() {
+        Ok(engine) => {
+            LOGGED.call_once(|| {
+                let lib = crate::ort_engine::find_ort_library().unwrap_or_default();
+                tracing::info!("engine: ort (ONNX Runtime from {})", lib.display());
+            });
+            engine
+        }
+        Err(e) => {
+            LOGGED.call_once(|| tracing::info!("engine: tract (ONNX Runtime unavailable: {e})"));
+            Arc::new(crate::tract_engine::TractEngine::default())
+        }
     }
 }
 

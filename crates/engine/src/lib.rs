@@ -6,7 +6,9 @@
 //! `ort`, library loaded at run time); pick one by name with [`engine_for_name`].
 //! [`profile`] measures per-cut latency on this host.
 
-pub use engine::{available_engines, engine_for_name, Engine, Runnable, Tensor};
+pub use engine::{
+    available_engines, engine_for_name, resolve_engine_name, Engine, Runnable, Tensor,
+};
 pub use error::{EngineError, Result};
 pub use learned_codec::LearnedCodec;
 pub use npy::{read_npy, write_npy};

@@ -17,6 +17,12 @@ pub fn sample_features(x: &Tensor) -> impl Iterator<Item = Feature> + '_ {
     })
 }
 
+/// Sample `k` of the batch `x` as a batch of one (`(1, ...)`); `None` past the end.
+pub fn batch_of_one(x: &Tensor, k: usize) -> Option<Tensor> {
+    (k < x.shape().first().copied().unwrap_or(0))
+        .then(|| x.slice_axis(ndarray::Axis(0), (k..k + 1).into()).to_owned())
+}
+
 /// A decoded feature as a tensor; errors if its values do not fill its shape.
 pub fn to_tensor(f: Feature) -> Result<Tensor> {
     Tensor::from_shape_vec(f.shape, f.values).map_err(|e| {

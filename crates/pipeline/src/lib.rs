@@ -17,6 +17,8 @@
 //! - [`finetune`]: fine-tuning any ONNX model, and its accuracy.
 //! - [`image_codec`]: PNG/JPEG of the input image, the baseline's codec.
 //! - [`layers`]: a real model as the simulator's layer table.
+//! - [`plan_model`]: `coinfer plan` — the fastest split and codec of a user's model whose
+//!   answers agree with the unsplit model's, and its deployable folder.
 //! - [`plan_predict`]: a plan's predicted latency and energy for the models it names.
 //! - [`prune_sweep`]: prune → fine-tune → measure at several ratios (an AutoML episode's
 //!   inner loop).
@@ -71,6 +73,7 @@ pub mod mcia_deploy;
 pub mod placement_decision;
 pub mod placement_run;
 mod placement_testbed;
+pub mod plan_model;
 pub mod plan_predict;
 pub mod profile;
 mod progress;

@@ -673,7 +673,10 @@ pub struct Summary {
     /// Not answered: the edge failed and the device holds only a head.
     #[serde(default)]
     pub unanswered: usize,
-    /// Accuracy over requests with a label.
+    /// Requests that carried a label (0 for unlabelled inputs: then `accuracy` means nothing).
+    #[serde(default)]
+    pub labelled: usize,
+    /// Accuracy over requests with a label (0 when none had one).
     pub accuracy: f64,
     /// Mean frame bytes of requests sent.
     pub mean_frame_bytes: f64,
@@ -742,6 +745,7 @@ impl Summary {
             fallback: count(ServedBy::Fallback),
             local: count(ServedBy::Local),
             unanswered: count(ServedBy::Unanswered),
+            labelled: labelled.len(),
             accuracy: labelled.iter().filter(|&&c| c).count() as f64 / labelled.len().max(1) as f64,
             mean_frame_bytes: sent.iter().map(|r| r.frame_bytes as f64).sum::<f64>()
                 / sent.len().max(1) as f64,

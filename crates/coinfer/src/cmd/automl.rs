@@ -69,7 +69,7 @@ fn job<'a>(
         data: DatasetName::FashionMnist,
         val_images: args.val_images,
         recalibration_images: args.recalibration_images,
-        engine: &args.engine.engine,
+        engine: args.engine.name(),
         cache_dir,
     })
 }
@@ -481,7 +481,7 @@ fn proxies(args: &ProxiesArgs, json: bool) -> Result<()> {
         full: FitConfig { epochs: args.epochs, limit: args.limit, ..FitConfig::default() },
         val_images: args.val_images,
         data: DatasetName::FashionMnist,
-        engine: &args.engine.engine,
+        engine: args.engine.name(),
     };
     let mut file = std::fs::OpenOptions::new()
         .create(true)

@@ -40,7 +40,7 @@ pub fn run(what: CodecWhat, json: bool) -> Result<()> {
         model: &model,
         graph: &graph,
         cut: &cut,
-        engine: &engine.engine,
+        engine: engine.name(),
         data: DatasetName::FashionMnist,
         images,
         calibration,

@@ -24,7 +24,7 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
     let config = DemoConfig {
         model: &args.model,
         graph: &graph,
-        engine: &args.engine.engine,
+        engine: args.engine.name(),
         device: Hardware::from_spec(&args.device)?,
         edge: Hardware::from_spec(&args.edge)?,
         mbps: args.mbps.clone(),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use coinfer_data::Split;
+use coinfer_pipeline::features::batch_of_one;
 use coinfer_runtime::client::EdgeClient;
 use coinfer_runtime::device::{DeviceOptions, DeviceRunner, RateProbe, Record, Summary};
 use coinfer_runtime::models::ModelStore;
@@ -13,6 +14,33 @@ use coinfer_sim::Plan;
 
 use crate::args::DeviceRunArgs;
 use crate::output::{print_json, table};
+
+/// What a device sends: test images of a data set, with labels, or a user's samples.
+enum Inputs {
+    Data(coinfer_data::Dataset),
+    Given(coinfer_engine::Tensor),
+}
+
+impl Inputs {
+    fn len(&self) -> usize {
+        match self {
+            Inputs::Data(d) => d.len(),
+            Inputs::Given(x) => x.shape().first().copied().unwrap_or(0),
+        }
+    }
+
+    /// Sample `k % len` as a batch of one, and its label if known.
+    fn get(&self, k: usize) -> (coinfer_engine::Tensor, Option<u32>) {
+        let k = k % self.len().max(1);
+        match self {
+            Inputs::Data(d) => {
+                let (x, y) = d.slice(k, k + 1);
+                (x, y.first().map(|&l| u32::from(l)))
+            }
+            Inputs::Given(x) => (batch_of_one(x, k).unwrap_or_else(|| x.clone()), None),
+        }
+    }
+}
 
 /// Reads and validates a plan file.
 pub(crate) fn read_plan(path: &std::path::Path) -> Result<Plan> {
@@ -51,7 +79,7 @@ pub(crate) fn summary_table(s: &Summary) -> String {
             s.edge.to_string(),
             s.fallback.to_string(),
             s.local.to_string(),
-            format!("{:.2} %", 100.0 * s.accuracy),
+            if s.labelled > 0 { format!("{:.2} %", 100.0 * s.accuracy) } else { "—".into() },
             format!("{:.0}", s.mean_frame_bytes),
             format!("{:.2}", s.e2e_ms.p50),
             format!("{:.2}", s.e2e_ms.p95),
@@ -100,8 +128,17 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
     if args.n == 0 {
         bail!("--n must be ≥ 1");
     }
-    let data = coinfer_data::load(args.data, Split::Test)?;
-    let engine = coinfer_engine::engine_for_name(&args.engine.engine)?;
+    let inputs = match &args.inputs {
+        Some(path) => Inputs::Given(
+            coinfer_engine::read_npy(path)
+                .with_context(|| format!("--inputs {}", path.display()))?,
+        ),
+        None => Inputs::Data(coinfer_data::load(args.data, Split::Test)?),
+    };
+    if inputs.len() == 0 {
+        bail!("no inputs to send");
+    }
+    let engine = coinfer_engine::engine_for_name(args.engine.name())?;
     let store = Arc::new(ModelStore::new(&args.models, engine).with_plan_shapes(&plan));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
@@ -182,9 +219,8 @@ pub fn run(args: &DeviceRunArgs, json: bool) -> Result<()> {
             if let Some(p) = placer.as_mut() {
                 p.step(&mut device).await?;
             }
-            let k = (args.offset + i) % data.len();
-            let (x, y) = data.slice(k, k + 1);
-            let record = device.infer(x, Some(u32::from(y[0]))).await?;
+            let (x, y) = inputs.get(args.offset + i);
+            let record = device.infer(x, y).await?;
             if let Some(p) = placer.as_mut() {
                 p.count(&record);
             }

@@ -231,7 +231,7 @@ fn serve(args: &EdgeServeArgs, json: bool) -> Result<()> {
         Some((_, now)) => tracing::info!("open descriptor limit {now} (the hard limit)"),
         None => tracing::warn!("open descriptor limit unknown"),
     }
-    let engine = coinfer_engine::engine_for_name(&args.engine.engine)?;
+    let engine = coinfer_engine::engine_for_name(args.engine.name())?;
     let rt = config.runtime()?;
     config.place_io_thread();
     rt.block_on(async {

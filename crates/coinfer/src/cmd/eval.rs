@@ -15,7 +15,7 @@ pub fn run(args: &EvalArgs, json: bool) -> Result<()> {
     }
     let graph = super::load_graph_at(&args.model, &args.shape)?;
     super::check_data_fits(&graph, &data)?;
-    let engine = coinfer_engine::engine_for_name(&args.engine.engine)?;
+    let engine = coinfer_engine::engine_for_name(args.engine.name())?;
     let runnable = engine.prepare(&graph.proto)?;
     let bar = super::progress_bar(data.len() as u64, "eval", json);
     let start = std::time::Instant::now();

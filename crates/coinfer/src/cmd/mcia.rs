@@ -150,7 +150,7 @@ fn deploy(a: crate::args::MciaDeployArgs, json: bool) -> Result<()> {
         slots: a.slots,
         requests: a.requests,
         seed: a.seed,
-        engine: a.engine.engine.clone(),
+        engine: a.engine.name().to_string(),
         decision: a.decision.settings(),
     };
     let report = mcia_deploy::deploy(&config, &mut Bar::new(json))?;

@@ -14,6 +14,7 @@ mod finetune;
 mod link;
 mod mcia;
 mod placement;
+mod plan;
 mod profile;
 mod prune;
 mod run;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(a) => run::run(&a, json),
         Command::Eval(a) => eval::run(&a, json),
         Command::Profile(a) => profile::run(&a, json),
+        Command::Plan(a) => plan::run(&a, json),
         Command::Train(a) => train::run(&a, json),
         Command::Stopping(a) => stopping::run(&a, json),
         Command::Placement(a) => placement::run(&a, json),

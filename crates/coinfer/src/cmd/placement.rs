@@ -27,7 +27,7 @@ pub fn run(args: &PlacementArgs, json: bool) -> Result<()> {
         slot_ms: args.slot_ms,
         compare_rules: !args.no_rules,
         seed: args.seed,
-        engine: args.engine.engine.clone(),
+        engine: args.engine.name().to_string(),
     };
     let report = placement_run(&run, &mut Bar::new(json))?;
     if let Some(dir) = &args.out {

@@ -12,7 +12,7 @@ use crate::plot::{write_svg, Series};
 pub fn run(args: &ProfileArgs, json: bool) -> Result<()> {
     let graph = super::load_graph_at(&args.model, &args.shape)?;
     let config = ProfileConfig {
-        engine: &args.engine.engine,
+        engine: args.engine.name(),
         batch: args.batch,
         runs: args.runs,
         idle_gap: std::time::Duration::from_secs_f64(args.idle_gap_ms.max(0.0) / 1e3),

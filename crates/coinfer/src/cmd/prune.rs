@@ -67,8 +67,8 @@ pub fn run(args: &PruneArgs, json: bool) -> Result<()> {
     let cut = args.until.as_deref();
     let p = &pruned.graph;
     let batch = args.latency_batch;
-    let lat_before = head_latency_ms(&graph, cut, &args.engine.engine, batch)?;
-    let lat_after = head_latency_ms(p, cut, &args.engine.engine, batch)?;
+    let lat_before = head_latency_ms(&graph, cut, args.engine.name(), batch)?;
+    let lat_after = head_latency_ms(p, cut, args.engine.name(), batch)?;
     let report = serde_json::json!({
         "model": args.model,
         "out": out,
@@ -82,7 +82,7 @@ pub fn run(args: &PruneArgs, json: bool) -> Result<()> {
             "macs_after": head_macs(p, cut)?,
             "latency_ms_before": lat_before,
             "latency_ms_after": lat_after,
-            "engine": args.engine.engine,
+            "engine": args.engine.name(),
             "latency_batch": batch,
         },
     });
@@ -106,7 +106,7 @@ pub fn run(args: &PruneArgs, json: bool) -> Result<()> {
         si(p.total_param_bytes() as f64),
         si(head_macs(&graph, cut)? as f64),
         si(head_macs(p, cut)? as f64),
-        args.engine.engine,
+        args.engine.name(),
         batch,
         lat_before,
         lat_after,
@@ -133,7 +133,7 @@ fn sweep(args: &PruneArgs, graph: &Graph, json: bool) -> Result<()> {
         fit: coinfer_train::FitConfig { epochs: args.epochs, lr: args.lr, ..Default::default() },
         data: coinfer_data::DatasetName::FashionMnist,
         images: args.images,
-        engine: &args.engine.engine,
+        engine: args.engine.name(),
         latency_batch: args.latency_batch,
     };
     let report = prune_sweep(&config, &mut super::Bar::new(json))?;

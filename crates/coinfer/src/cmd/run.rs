@@ -7,7 +7,7 @@ use crate::output::print_json;
 
 pub fn run(args: &RunArgs, json: bool) -> Result<()> {
     let model = coinfer_graph::load_model(&args.model)?;
-    let engine = coinfer_engine::engine_for_name(&args.engine.engine)?;
+    let engine = coinfer_engine::engine_for_name(args.engine.name())?;
     let runnable = engine.prepare(&model)?;
     let x = coinfer_engine::read_npy(&args.input)?;
     let outputs = runnable.run(&[x])?;

@@ -10,7 +10,7 @@ use crate::output::{bytes, print_json, write_json};
 pub fn run(args: &SplitArgs, json: bool) -> Result<()> {
     let graph = super::load_graph_at(&args.model, &args.shape)?;
     let cut = graph.find_cut(&args.at)?;
-    let engine = coinfer_engine::engine_for_name(&args.engine.engine)?;
+    let engine = coinfer_engine::engine_for_name(args.engine.name())?;
     let split = PreparedSplit::new(&graph, &cut, engine.as_ref())?;
     let full = engine.prepare(&graph.proto)?;
     let inputs = random_inputs(&graph, 2, 7)?;
