@@ -6,6 +6,7 @@
 #       grpcio-tools, prometheus_client for the protocol conformance test (clients/python),
 #       gymnasium, pytest and maturin for the Python package
 #   - the Python package itself (crates/py) installed into .venv
+#   - Debian package chromium: the real browser the HTML report is checked in
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,13 @@ if [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ]; then
   echo "setup: installing dataset-fashion-mnist (Debian)"
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+fi
+
+# A real browser for the HTML report's check (scripts/check_report.py).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: installing chromium (Debian)"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
 if ! python3 -c "import venv, ensurepip" 2>/dev/null; then

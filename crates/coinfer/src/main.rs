@@ -7,7 +7,6 @@
 mod args;
 mod cmd;
 mod output;
-mod plot;
 
 use std::process::ExitCode;
 

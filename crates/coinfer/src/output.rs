@@ -1,25 +1,6 @@
 //! Printing results: aligned tables for people, JSON for programs.
 
-use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
-
-/// A table with a header row; numeric-looking cells are right-aligned.
-pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut t = Table::new();
-    t.load_preset(UTF8_BORDERS_ONLY);
-    t.set_header(header.iter().map(Cell::new));
-    for row in rows {
-        t.add_row(row.into_iter().map(|c| {
-            let numeric = c.chars().next().is_some_and(|ch| ch.is_ascii_digit() || ch == '-');
-            let cell = Cell::new(c);
-            if numeric {
-                cell.set_alignment(CellAlignment::Right)
-            } else {
-                cell
-            }
-        }));
-    }
-    t.to_string()
-}
+pub use coinfer_report::text_table as table;
 
 /// Pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
@@ -38,21 +19,4 @@ pub fn write_json<T: serde::Serialize>(path: &std::path::Path, value: &T) -> any
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// `12345678` → `12.3M`.
-pub fn si(v: f64) -> String {
-    let a = v.abs();
-    if a >= 1e9 {
-        format!("{:.2}G", v / 1e9)
-    } else if a >= 1e6 {
-        format!("{:.2}M", v / 1e6)
-    } else if a >= 1e3 {
-        format!("{:.1}k", v / 1e3)
-    } else {
-        format!("{v:.0}")
-    }
-}
-
-/// A byte count in B/KB/MB (decimal).
-pub fn bytes(v: u64) -> String {
-    si(v as f64) + "B"
-}
+pub use coinfer_report::{bytes, si};

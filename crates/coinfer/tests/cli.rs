@@ -1892,3 +1892,68 @@ fn plan_of_a_model_from_the_wild_runs_on_the_runtime() {
     assert_eq!(s["labelled"], 0, "unlabelled inputs");
     assert_eq!(s["edge"], 8, "every request served by the edge: {v}");
 }
+
+/// Opens `page` in headless Chromium (scripts/check_report.py) with a screenshot to `shot`;
+/// the checker's JSON and whether it passed.
+fn browser_check(page: &Path, shot: &Path) -> (serde_json::Value, bool) {
+    let out = Command::new(venv_python())
+        .arg(root().join("scripts/check_report.py"))
+        .arg(page)
+        .arg("--screenshot")
+        .arg(shot)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "checker said: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (v, out.status.success())
+}
+
+/// The demo's report, `index.html`, opened in a real browser with the network cut off: it
+/// loads with no console message, fetches nothing, and every figure has a box. The screenshot
+/// is kept in target/report-check/ to look at. A page with each fault is caught.
+#[test]
+fn demo_report_renders_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report");
+    let demo = coinfer(&[
+        "demo",
+        "--images",
+        "200",
+        "--runtime-images",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("coinfer demo --images 200"), "the command that reproduces it");
+    let shots = root().join("target/report-check");
+    let (v, ok) = browser_check(&out.join("index.html"), &shots.join("demo.png"));
+    assert!(ok, "{v:#}");
+    let figures = v["figures"].as_array().unwrap();
+    assert_eq!(figures.len(), 3, "profile, latency per split, runtime: {v}");
+    for f in figures {
+        assert!(f[0].as_f64().unwrap() > 100.0 && f[1].as_f64().unwrap() > 100.0, "{v}");
+    }
+    assert!(v["tables"].as_u64().unwrap() >= 4, "settings and three result tables: {v}");
+    assert!(std::fs::metadata(shots.join("demo.png")).unwrap().len() > 10_000);
+
+    // The checker can fail: a console error, a request off the file, an empty figure.
+    let bad = dir.path().join("bad.html");
+    std::fs::write(
+        &bad,
+        "<!DOCTYPE html><title>bad</title><figure><svg width=\"0\" height=\"0\"></svg></figure>\
+         <img src=\"http://198.51.100.1/x.png\"><script>console.error('boom')</script>",
+    )
+    .unwrap();
+    let (v, ok) = browser_check(&bad, &dir.path().join("bad.png"));
+    assert!(!ok);
+    assert!(v["console_errors"].to_string().contains("boom"), "{v}");
+    assert_eq!(v["requests"][0], "http://198.51.100.1/x.png");
+    assert_eq!(v["empty_figures"][0], 0);
+}

@@ -18,7 +18,7 @@ use coinfer_train::FitConfig;
 
 use crate::args::{AutomlArgs, AutomlWhat, CompareArgs, ProxiesArgs, SearchArgs, SweepArgs};
 use crate::output::{print_json, table, write_json};
-use crate::plot::{write_svg, Series};
+use coinfer_report::{write_svg, Series};
 
 pub fn run(args: Box<AutomlArgs>, json: bool) -> Result<()> {
     match args.what {
@@ -195,7 +195,8 @@ fn plot_curves(c: &Comparison, path: &std::path::Path) -> Result<()> {
             series,
             false,
         )],
-    )
+    )?;
+    Ok(())
 }
 
 fn sweep(args: &SweepArgs, json: bool) -> Result<()> {
@@ -314,7 +315,8 @@ fn plot_sweep(
         ));
         panels.push((titles[2 * i + 1].as_str(), "log10(link rate, Mbit/s)", "ms", by_rate, true));
     }
-    write_svg(path, &panels)
+    write_svg(path, &panels)?;
+    Ok(())
 }
 
 fn search(args: &SearchArgs, json: bool) -> Result<()> {

@@ -6,7 +6,7 @@ use coinfer_pipeline::codec_sweep::{sweep, SweepConfig, SweepReport, SweepRow};
 
 use crate::args::CodecWhat;
 use crate::output::{bytes, print_json, table, write_json};
-use crate::plot::{write_svg, Series};
+use coinfer_report::{write_svg, Series};
 
 pub fn run(what: CodecWhat, json: bool) -> Result<()> {
     let (model, cut, images, calibration, out, engine, bottlenecks, input_baseline, shape) =

@@ -7,7 +7,7 @@ use coinfer_pipeline::mcia_deploy::{self, DeployConfig};
 use super::Bar;
 use crate::args::{MciaEvalCommon, MciaWhat};
 use crate::output::{print_json, table, write_json};
-use crate::plot::{write_svg, Series};
+use coinfer_report::{write_svg, Series};
 
 pub fn run(what: MciaWhat, json: bool) -> Result<()> {
     single_candle_thread();
@@ -470,7 +470,8 @@ fn plot_sweep(path: &std::path::Path, reports: &[EvalReport], x_label: &str) -> 
             ),
             ("Decision time per slot", x_label, "µs", series(&|_, m| m.decision_us), true),
         ],
-    )
+    )?;
+    Ok(())
 }
 
 /// `coinfer bench mcia`.

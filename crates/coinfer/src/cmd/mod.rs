@@ -27,6 +27,23 @@ use anyhow::Result;
 
 use crate::args::{BenchWhat, Cli, Command};
 
+/// The command line this process was started with, quoted where a shell needs it: the
+/// "reproduce" line of a report.
+pub(crate) fn command_line() -> String {
+    std::env::args()
+        .enumerate()
+        .map(|(i, a)| {
+            let a = if i == 0 { "coinfer".to_string() } else { a };
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Dispatches a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let json = cli.json;

@@ -8,7 +8,7 @@ use coinfer_policy::stopping_config::StoppingConfig;
 use super::Bar;
 use crate::args::PlacementArgs;
 use crate::output::{print_json, table, write_json};
-use crate::plot::{write_svg, Series};
+use coinfer_report::{write_svg, Series};
 
 pub fn run(args: &PlacementArgs, json: bool) -> Result<()> {
     let text = std::fs::read_to_string(&args.config)
@@ -234,5 +234,6 @@ fn write_outputs(dir: &std::path::Path, r: &PlacementRunReport) -> Result<()> {
                 false,
             ),
         ],
-    )
+    )?;
+    Ok(())
 }

@@ -2,15 +2,10 @@
 
 use anyhow::{Context, Result};
 use coinfer_pipeline::plan_model::{plan_model, write_plan_dir, PlanModelConfig, Samples};
-use coinfer_sim::{Hardware, SplitChoice};
+use coinfer_sim::Hardware;
 
 use crate::args::PlanArgs;
-use crate::output::{print_json, table};
-
-/// Seconds as milliseconds with two decimals (never `-0.00`).
-fn ms(s: f64) -> String {
-    format!("{:.2}", (1e3 * s).max(0.0))
-}
+use crate::output::print_json;
 
 pub fn run(args: &PlanArgs, json: bool) -> Result<()> {
     let graph = super::load_graph_at(&args.model, &args.shape)?;
@@ -40,72 +35,14 @@ pub fn run(args: &PlanArgs, json: bool) -> Result<()> {
     let stem = report.plan.devices[0].model.clone();
     let dir = args.out.clone().unwrap_or_else(|| format!("plan-{stem}").into());
     let files = write_plan_dir(&report, &graph, &dir)?;
+    let page =
+        coinfer_report::plan::page(&report, &super::command_line(), &dir.display().to_string())?;
+    page.write(&dir.join("index.html"))?;
     if json {
         return print_json(&serde_json::json!({ "report": report, "files": files }));
     }
 
-    // The best option of each split that meets the floor, fastest first, and the baselines.
-    let mut best_of: std::collections::BTreeMap<String, usize> = Default::default();
-    for (i, c) in report.candidates.iter().enumerate().filter(|(_, c)| c.meets_floor) {
-        let key = c.split.to_string();
-        let e = best_of.entry(key).or_insert(i);
-        if c.prediction.total_s < report.candidates[*e].prediction.total_s {
-            *e = i;
-        }
-    }
-    let mut rows: Vec<usize> = best_of.into_values().collect();
-    rows.sort_by(|&a, &b| {
-        report.candidates[a].prediction.total_s.total_cmp(&report.candidates[b].prediction.total_s)
-    });
-    let shown = rows.iter().take(8).chain(rows.iter().skip(8).filter(|&&i| {
-        matches!(report.candidates[i].split, SplitChoice::DeviceOnly | SplitChoice::EdgeOnly)
-    }));
-    let body = shown
-        .map(|&i| {
-            let c = &report.candidates[i];
-            let p = &c.prediction;
-            let link = p.rtt_s + p.uplink_s + p.downlink_s;
-            vec![
-                if i == report.chosen { "→".into() } else { String::new() },
-                c.split.to_string(),
-                c.codec.clone(),
-                format!("{:.0}", c.bytes_per_sample),
-                format!("{:.1} %", 100.0 * c.agreement),
-                ms(p.device_s),
-                ms(link),
-                ms(p.edge_s),
-                ms(p.total_s - p.device_s - link - p.edge_s),
-                ms(p.total_s),
-            ]
-        })
-        .collect();
-    println!(
-        "{}: {} options ({} cuts × codecs, device-only, edge-only) for `{}` → `{}` at {} Mbit/s",
-        args.model.display(),
-        report.candidates.len(),
-        graph.cut_points().len(),
-        args.device,
-        args.edge,
-        args.rate_mbps
-    );
-    println!(
-        "{}",
-        table(
-            &[
-                "",
-                "split",
-                "codec",
-                "bytes",
-                "agreement",
-                "device ms",
-                "link ms",
-                "edge ms",
-                "other ms",
-                "= predicted ms"
-            ],
-            body
-        )
-    );
+    println!("{}", coinfer_report::plan::options_table(&report, 8).to_text());
     if !report.samples_given {
         println!(
             "note: agreement was checked on {} random inputs (uniform in [0, 1)), not real data; \
@@ -126,7 +63,7 @@ pub fn run(args: &PlanArgs, json: bool) -> Result<()> {
         report.seconds
     );
     let d = files.dir.display();
-    println!("wrote {d}/ (plan.json, {stem}.onnx, report.json{})", {
+    println!("wrote {d}/ (index.html, plan.json, {stem}.onnx, report.json{})", {
         if files.halves.is_some() {
             ", head.onnx, tail.onnx"
         } else {

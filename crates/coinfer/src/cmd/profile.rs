@@ -7,7 +7,6 @@ use coinfer_sim::{builtin_profiles, Hardware};
 
 use crate::args::ProfileArgs;
 use crate::output::{bytes, print_json, si, table, write_json};
-use crate::plot::{write_svg, Series};
 
 pub fn run(args: &ProfileArgs, json: bool) -> Result<()> {
     let graph = super::load_graph_at(&args.model, &args.shape)?;
@@ -91,36 +90,10 @@ pub fn run(args: &ProfileArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Head/tail latency and feature size per cut.
+/// Head/tail latency and feature size per cut, as an SVG file.
 pub fn plot_profile(path: &std::path::Path, p: &ModelProfile) -> Result<()> {
-    let pts = |f: &dyn Fn(&coinfer_engine::profile::CutProfile) -> f64| -> Vec<(f64, f64)> {
-        p.cuts.iter().map(|c| (c.cut.index as f64, f(c))).collect()
-    };
-    write_svg(
-        path,
-        &[
-            (
-                "Measured latency per cut (this host)",
-                "cut index",
-                "ms",
-                vec![
-                    Series { label: "head".into(), points: pts(&|c| c.head.median_ms) },
-                    Series { label: "tail".into(), points: pts(&|c| c.tail.median_ms) },
-                ],
-                false,
-            ),
-            (
-                "Feature size per cut",
-                "cut index",
-                "bytes per sample",
-                vec![Series {
-                    label: "feature".into(),
-                    points: pts(&|c| c.cut.feature_bytes as f64),
-                }],
-                true,
-            ),
-        ],
-    )
+    let figure = coinfer_report::demo::profile_figure(p)?;
+    std::fs::write(path, figure.svg).with_context(|| format!("writing {}", path.display()))
 }
 
 /// `coinfer profiles`.

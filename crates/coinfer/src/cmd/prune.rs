@@ -146,13 +146,13 @@ fn sweep(args: &PruneArgs, graph: &Graph, json: bool) -> Result<()> {
     }
     w.flush()?;
     crate::output::write_json(&dir.join("prune-sweep.json"), &report)?;
-    let line = |f: &dyn Fn(&PruneSweepRow) -> f64, label: &str| crate::plot::Series {
+    let line = |f: &dyn Fn(&PruneSweepRow) -> f64, label: &str| coinfer_report::Series {
         label: label.into(),
         points: rows.iter().map(|r| (r.ratio, f(r))).collect(),
     };
     let base_lat = rows.first().map_or(1.0, |r| r.head_latency_ms);
     let base_macs = rows.first().map_or(1.0, |r| r.head_macs as f64);
-    crate::plot::write_svg(
+    coinfer_report::write_svg(
         &dir.join("prune-sweep.svg"),
         &[
             (

@@ -7,7 +7,7 @@ use coinfer_sim::{Compute, Hardware};
 
 use crate::args::{StoppingArgs, TraceValues};
 use crate::output::{print_json, table, write_json};
-use crate::plot::{write_svg, Series};
+use coinfer_report::{write_svg, Series};
 
 pub fn run(args: &StoppingArgs, json: bool) -> Result<()> {
     let text = std::fs::read_to_string(&args.config)

@@ -1,8 +1,9 @@
-//! SVG plots (plotters).
+//! SVG plots (plotters): panels of line series, linear or log y, the legend where the lines
+//! are not, log axes labelled at 1-2-5 × 10^k only.
 
 use std::path::Path;
 
-use anyhow::{anyhow, Result};
+use crate::error::{ReportError, Result};
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
@@ -38,7 +39,7 @@ fn panel<DB: DrawingBackend>(
     series: &[Series],
     log_y: bool,
 ) -> Result<()> {
-    let err = |e: String| anyhow!("plotting {title}: {e}");
+    let err = |e: String| ReportError::Plot(format!("{title}: {e}"));
     let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
     let ys: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).collect();
     let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
@@ -56,7 +57,8 @@ fn panel<DB: DrawingBackend>(
         .x_label_area_size(35)
         .y_label_area_size(80);
     let x_range = x0..x1;
-    if log_y {
+    // Data within one decade reads better on a linear axis (a log axis would label one tick).
+    if log_y && y_min.is_finite() && y_max / y_min >= 10.0 {
         let lo = if y_min.is_finite() { y_min / 1.5 } else { 1e-3 };
         let hi = y_max * 1.5;
         let norm = |y: f64| (y.ln() - lo.ln()) / (hi.ln() - lo.ln());
@@ -94,12 +96,16 @@ fn draw_lines<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64> + ValueFor
     legend: SeriesLabelPosition,
 ) -> Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    // plotters may place one decade twice (0.1 as 10 × 0.01 and as 1 × 0.1): label once.
+    let seen = std::cell::RefCell::new(std::collections::HashSet::new());
+    let label_once =
+        |v: &f64| log_tick(*v).filter(|l| seen.borrow_mut().insert(l.clone())).unwrap_or_default();
     let mut mesh = chart.configure_mesh();
     mesh.x_desc(x_label).y_desc(y_label).x_label_formatter(&|v| tick(*v));
     if positive_only {
         // A log axis: labels at 1, 2 and 5 × 10^k only (the axis marks every integer
         // multiple, whose labels overprint near each decade), no light lines between them.
-        mesh.y_label_formatter(&|v| log_tick(*v).unwrap_or_default()).light_line_style(TRANSPARENT);
+        mesh.y_label_formatter(&label_once).light_line_style(TRANSPARENT);
     } else {
         mesh.y_label_formatter(&|v| tick(*v));
     }
@@ -204,17 +210,26 @@ fn legend_corner(points: &[(f64, f64)]) -> SeriesLabelPosition {
 /// A figure of vertically stacked panels: (title, x label, y label, series, log y).
 pub type PanelSpec<'a> = (&'a str, &'a str, &'a str, Vec<Series>, bool);
 
-/// Writes an SVG with the given panels stacked vertically.
-pub fn write_svg(path: &Path, panels: &[PanelSpec]) -> Result<()> {
+/// An SVG document with the given panels stacked vertically (900 px wide, 360 px per panel).
+pub fn svg_string(panels: &[PanelSpec]) -> Result<String> {
     let height = 360 * panels.len().max(1) as u32;
-    let root = SVGBackend::new(path, (900, height)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
-    let areas = root.split_evenly((panels.len().max(1), 1));
-    for (area, (title, xl, yl, series, log)) in areas.iter().zip(panels) {
-        panel(area, title, xl, yl, series, *log)?;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| ReportError::Plot(e.to_string()))?;
+        let areas = root.split_evenly((panels.len().max(1), 1));
+        for (area, (title, xl, yl, series, log)) in areas.iter().zip(panels) {
+            panel(area, title, xl, yl, series, *log)?;
+        }
+        root.present().map_err(|e| ReportError::Plot(e.to_string()))?;
     }
-    root.present().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
-    Ok(())
+    Ok(svg)
+}
+
+/// Writes [`svg_string`] of `panels` to `path`.
+pub fn write_svg(path: &Path, panels: &[PanelSpec]) -> Result<()> {
+    let svg = svg_string(panels)?;
+    std::fs::write(path, svg).map_err(|source| ReportError::Io { path: path.to_path_buf(), source })
 }
 
 #[cfg(test)]
@@ -270,5 +285,29 @@ mod tests {
             assert!(!texts.contains(&unlabelled), "{unlabelled} labelled on a log axis: {texts:?}");
         }
         assert!(texts.contains(&"20") && texts.contains(&"50"), "1-2-5 labels kept: {texts:?}");
+    }
+
+    /// Every `<text>` element's content of `panels` drawn, trimmed.
+    fn texts(panels: &[PanelSpec]) -> Vec<String> {
+        let svg = svg_string(panels).expect("draws");
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn each_decade_is_labelled_once_and_a_narrow_range_is_linear() {
+        let wide =
+            Series { label: "w".into(), points: vec![(100.0, 0.03), (200.0, 0.3), (300.0, 3.0)] };
+        let t = texts(&[("t", "x", "y", vec![wide], true)]);
+        for decade in ["0.1", "1"] {
+            assert_eq!(t.iter().filter(|s| *s == decade).count(), 1, "{decade} in {t:?}");
+        }
+        // 6–11 ms: a log axis would label only 10; the panel is drawn linear, several labels.
+        let narrow = Series { label: "n".into(), points: vec![(0.0, 6.0), (1.0, 11.0)] };
+        let t = texts(&[("t", "x", "y", vec![narrow], true)]);
+        let numbers = t.iter().filter(|s| s.parse::<f64>().is_ok_and(|v| v > 2.0)).count();
+        assert!(numbers >= 4, "{t:?}");
     }
 }
