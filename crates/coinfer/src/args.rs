@@ -316,8 +316,8 @@ pub struct DemoArgs {
     /// Edge: a profile name or a per-layer table.
     #[arg(long, default_value = "edge-gpu")]
     pub edge: String,
-    /// Uplink rates to plan for, Mbit/s.
-    #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
+    /// Uplink rates to plan for, Mbit/s (the shipped AutoML plans are for 0.1, 1 and 10).
+    #[arg(long, value_delimiter = ',', default_value = "0.1,1,10,100")]
     pub mbps: Vec<f64>,
     /// Round-trip time of the link, ms.
     #[arg(long, default_value_t = 5.0)]
@@ -329,7 +329,16 @@ pub struct DemoArgs {
     /// the link emulator); 0 skips the runtime run.
     #[arg(long, default_value_t = 100)]
     pub runtime_images: usize,
-    /// Report directory.
+    /// Skip the three papers' sections: seed 000's shipped AutoML plans (predicted, compared
+    /// with the best baseline, run on the runtime), seed 002's placement and online splitting
+    /// on the runtime, seed 001's agent simulated and deployed. Only the bundled model has them.
+    #[arg(long)]
+    pub no_seeds: bool,
+    /// Requests per run in the papers' sections on the real runtime (each AutoML plan, the
+    /// placement run's periods, each MCIA device and slot).
+    #[arg(long, default_value_t = 30)]
+    pub seed_requests: usize,
+    /// Report directory: index.html (the whole report), demo.json, the figures as SVG.
     #[arg(long, default_value = "report")]
     pub out: PathBuf,
     #[command(flatten)]

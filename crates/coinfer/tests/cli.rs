@@ -361,12 +361,14 @@ fn demo_executes_its_splits_exactly() {
         "300",
         "--runtime-images",
         "10",
+        "--no-seeds",
         "--out",
         out.to_str().unwrap(),
         "--json",
     ]);
+    assert!(v.get("seeds").is_none(), "--no-seeds");
     let runs = v["runtime"]["checks"].as_array().unwrap();
-    assert_eq!(runs.len(), 3, "one runtime run per link rate");
+    assert_eq!(runs.len(), 4, "one runtime run per link rate");
     for r in runs {
         assert_eq!(r["measured"]["edge"], 10, "served by the edge over gRPC: {r}");
         // Seen here with the one cost model (periodic-regime host profile, framing, calibrated
@@ -376,7 +378,7 @@ fn demo_executes_its_splits_exactly() {
         assert!(err.abs() < 0.3, "measured {err:+.2} off the cost model: {r}");
     }
     let plans = v["plans"].as_array().unwrap();
-    assert_eq!(plans.len(), 3);
+    assert_eq!(plans.len(), 4);
     let total = |o: &serde_json::Value| o["prediction"]["total_s"].as_f64().unwrap();
     for p in plans {
         let best = total(&p["best"]);
@@ -384,12 +386,43 @@ fn demo_executes_its_splits_exactly() {
             assert!(best <= total(o) + 1e-15, "best is not minimal");
         }
     }
+    // Edge-only as a camera sends its image: lossless codecs agree with the model everywhere,
+    // and each sends less than the float32 input (3,136 B) — PNG and ANS less than raw uint8.
+    let inputs = v["input_baselines"].as_array().unwrap();
+    let bytes = |name: &str| {
+        let b = inputs.iter().find(|b| b["codec"] == name).unwrap();
+        b["bytes_per_image"].as_f64().unwrap()
+    };
+    for b in inputs.iter().filter(|b| b["lossless"] == true) {
+        assert_eq!(b["differing_from_full_model"], 0, "{b}");
+        assert_eq!(b["total_s"].as_array().unwrap().len(), 4);
+    }
+    assert!(bytes("raw uint8") < 3136.0 * 0.3, "{}", bytes("raw uint8"));
+    assert!(bytes("png") < bytes("raw uint8") && bytes("uint8 + per-pixel ANS") < bytes("png"));
+    // The best baseline per rate is the fastest of the baselines offered.
+    for (r, best) in v["best_baselines"].as_array().unwrap().iter().enumerate() {
+        let t = best["total_s"].as_f64().unwrap();
+        assert!(t <= plans[r]["device_only_s"].as_f64().unwrap() + 1e-12, "{best}");
+        assert!(t <= total(&plans[r]["best"]) + 1e-12, "{best}");
+        for b in inputs.iter().filter(|b| b["lossless"] == true) {
+            assert!(t <= b["total_s"][r].as_f64().unwrap() + 1e-12, "{best} vs {b}");
+        }
+    }
     // Plans come from the hardware models, not from this host's timings: a second run, with
     // other timing noise, plans exactly the same.
     let again_dir = dir.path().join("again");
     let again_out = again_dir.to_str().unwrap();
-    let again =
-        ok_json(&["demo", "--images", "10", "--runtime-images", "0", "--json", "--out", again_out]);
+    let again = ok_json(&[
+        "demo",
+        "--images",
+        "10",
+        "--runtime-images",
+        "0",
+        "--no-seeds",
+        "--json",
+        "--out",
+        again_out,
+    ]);
     assert_eq!(again["plans"], v["plans"], "plans flipped between runs");
     let execs = v["executions"].as_array().unwrap();
     assert!(!execs.is_empty());
@@ -398,7 +431,7 @@ fn demo_executes_its_splits_exactly() {
         assert_eq!(e["accuracy"], e["full_model_accuracy"]);
         assert_eq!(e["images"], 300);
     }
-    for f in ["demo.json", "latency.svg", "profile.svg", "runtime.svg"] {
+    for f in ["demo.json", "latency.svg", "profile.svg", "runtime.svg", "index.html"] {
         let text = std::fs::read_to_string(out.join(f)).unwrap();
         assert!(text.len() > 500, "{f}");
     }
@@ -1926,21 +1959,63 @@ fn demo_report_renders_in_a_real_browser() {
         "200",
         "--runtime-images",
         "5",
+        "--seed-requests",
+        "6",
         "--out",
         out.to_str().unwrap(),
     ]);
     assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(html.contains("coinfer demo --images 200"), "the command that reproduces it");
+
+    // The three papers, executed: seed 000's shipped plans run on the demo's images and
+    // compared with the best baseline; seed 002 and 001 on the real runtime.
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("demo.json")).unwrap()).unwrap();
+    let seeds = &v["seeds"];
+    let automl = seeds["automl"].as_array().unwrap();
+    assert_eq!(automl.len(), 3, "plans for 0.1, 1 and 10 Mbit/s");
+    for r in automl {
+        let speedup = r["speedup"].as_f64().unwrap();
+        assert!(speedup > 0.5 && speedup < 3.0, "{r}");
+        assert!(r["accuracy"].as_f64().unwrap() > 0.85, "executed here: {r}");
+        assert_eq!(r["images"], 200);
+    }
+    // At 1 Mbit/s the searched split beats every baseline (docs/results.md § AutoML).
+    assert_eq!(automl[1]["shipped"]["deployed"], "searched");
+    assert!(automl[1]["speedup"].as_f64().unwrap() > 1.0, "{}", automl[1]);
+    let checks: Vec<_> = seeds["automl_runtime"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["checks"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(checks.len(), 3);
+    for c in &checks {
+        assert_eq!(c["measured"]["requests"], 6, "{c}");
+    }
+    let rules = seeds["placement"]["rules"].as_array().unwrap();
+    assert!(rules.iter().any(|r| r["rule"].as_str().unwrap().contains("look-ahead")), "{rules:?}");
+    for r in rules {
+        assert!(r["measured_cost"]["mean"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    let methods = seeds["mcia_eval"]["methods"].as_array().unwrap();
+    assert!(methods.iter().any(|m| m["method"] == "ppo agent"), "{methods:?}");
+    let runs = seeds["mcia_deploy"]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 8, "4 devices × 2 slots");
+    for r in runs {
+        let served: u64 = r["served"].as_array().unwrap().iter().map(|s| s.as_u64().unwrap()).sum();
+        assert_eq!(served, 6, "every request answered: {r}");
+    }
     let shots = root().join("target/report-check");
     let (v, ok) = browser_check(&out.join("index.html"), &shots.join("demo.png"));
     assert!(ok, "{v:#}");
     let figures = v["figures"].as_array().unwrap();
-    assert_eq!(figures.len(), 3, "profile, latency per split, runtime: {v}");
+    assert_eq!(figures.len(), 4, "baselines per rate, latency per split, profile, runtime: {v}");
     for f in figures {
         assert!(f[0].as_f64().unwrap() > 100.0 && f[1].as_f64().unwrap() > 100.0, "{v}");
     }
-    assert!(v["tables"].as_u64().unwrap() >= 4, "settings and three result tables: {v}");
+    assert!(v["tables"].as_u64().unwrap() >= 10, "settings and every result table: {v}");
     assert!(std::fs::metadata(shots.join("demo.png")).unwrap().len() > 10_000);
 
     // The checker can fail: a console error, a request off the file, an empty figure.

@@ -666,6 +666,21 @@ pub fn check_deployment(
     job: &AutomlJob<'_>,
     progress: &mut dyn Progress,
 ) -> Result<crate::runtime_check::RuntimeChecks> {
+    check_plan_dir(dir, rates_mbps, rtt_s, images, job.engine, job.data, progress)
+}
+
+/// A plan folder (`dir/plan.json`, its first device's model `dir/<model>.onnx`) on the real
+/// runtime at each rate of `rates_mbps` with `images` test images of `data`, measured against
+/// the cost model fed with this host's profile of the model.
+pub fn check_plan_dir(
+    dir: &std::path::Path,
+    rates_mbps: &[f64],
+    rtt_s: f64,
+    images: usize,
+    engine: &str,
+    data: DatasetName,
+    progress: &mut dyn Progress,
+) -> Result<crate::runtime_check::RuntimeChecks> {
     use crate::profile::{measure_model, measured, ProfileConfig};
     let path = dir.join("plan.json");
     let text = std::fs::read_to_string(&path).map_err(|source| PipelineError::Io {
@@ -680,22 +695,18 @@ pub fn check_deployment(
         .ok_or_else(|| PipelineError::Invalid(format!("{}: no device", path.display())))?;
     let model = dir.join(format!("{}.onnx", device.model));
     let graph = Graph::load(&model)?;
-    let periodic = ProfileConfig {
-        engine: job.engine,
-        batch: 1,
-        runs: 20,
-        idle_gap: ProfileConfig::PERIODIC_GAP,
-    };
+    let periodic =
+        ProfileConfig { engine, batch: 1, runs: 20, idle_gap: ProfileConfig::PERIODIC_GAP };
     let host = measured(&measure_model(&graph, &periodic, progress)?).layer_times("this host", 0.0);
     let choices: Vec<(f64, coinfer_sim::SplitChoice)> =
         rates_mbps.iter().map(|&r| (r, device.split.clone())).collect();
     let config = crate::runtime_check::RuntimeCheckConfig {
         model: &model,
-        engine: job.engine,
+        engine,
         choices: &choices,
         rtt_s,
         images,
-        data: job.data,
+        data,
         plan: Some(device),
     };
     crate::runtime_check::check_on_runtime(

@@ -59,6 +59,36 @@ pub struct RatePlan {
     pub options: Vec<SplitLatency>,
 }
 
+/// Edge-only as a camera would do it: the 8-bit image in a real image codec, executed on the
+/// test images (accuracy, bytes) and predicted at every rate with the bytes it sent.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InputBaseline {
+    /// Codec name (`raw uint8`, `png`, `uint8 + per-pixel ANS`, `jpeg-q90`, …).
+    pub codec: String,
+    /// The pixels arrive unchanged (the model sees exactly the 8-bit image).
+    pub lossless: bool,
+    /// Mean frame bytes per image.
+    pub bytes_per_image: f64,
+    /// Top-1 accuracy on the test images.
+    pub accuracy: f64,
+    /// Images whose class differs from the unsplit model's.
+    pub differing_from_full_model: usize,
+    /// Predicted end-to-end latency at each of the demo's rates (s), in rate order.
+    pub total_s: Vec<f64>,
+}
+
+/// The best baseline at one rate: the fastest of device-only, Neurosurgeon's split (float32
+/// features) and edge-only with a lossless input codec.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BestBaseline {
+    /// Link rate (Mbit/s).
+    pub mbps: f64,
+    /// Which baseline.
+    pub name: String,
+    /// Its predicted end-to-end latency (s).
+    pub total_s: f64,
+}
+
 /// One chosen split executed on real images.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Execution {
@@ -97,6 +127,10 @@ pub struct DemoReport {
     pub plans: Vec<RatePlan>,
     /// Each distinct chosen split, executed.
     pub executions: Vec<Execution>,
+    /// Edge-only with real input codecs (the honest edge-only baseline).
+    pub input_baselines: Vec<InputBaseline>,
+    /// Per rate, the fastest baseline.
+    pub best_baselines: Vec<BestBaseline>,
     /// The chosen intermediate cuts on the real runtime (none when not asked for).
     pub runtime: Option<RuntimeChecks>,
 }
@@ -169,6 +203,30 @@ pub fn run_demo(config: &DemoConfig<'_>, progress: &mut dyn Progress) -> Result<
         });
     }
 
+    let input_baselines =
+        input_baselines(config, &options, &plans, full.as_ref(), &data, &reference, progress)?;
+    let best_baselines = plans
+        .iter()
+        .enumerate()
+        .map(|(r, p)| {
+            let mut best = BestBaseline {
+                mbps: p.mbps,
+                name: format!("neurosurgeon (fp32): {}", p.best.option.choice),
+                total_s: p.best.prediction.total_s,
+            };
+            if let Some(d) = p.device_only_s.filter(|&d| d <= best.total_s) {
+                best = BestBaseline { mbps: p.mbps, name: "device-only".into(), total_s: d };
+            }
+            for b in input_baselines.iter().filter(|b| b.lossless) {
+                if b.total_s[r] < best.total_s {
+                    let name = format!("edge-only ({})", b.codec);
+                    best = BestBaseline { mbps: p.mbps, name, total_s: b.total_s[r] };
+                }
+            }
+            best
+        })
+        .collect();
+
     // The chosen intermediate cut per rate, on the real runtime over the emulated link.
     let choices: Vec<(f64, SplitChoice)> = plans
         .iter()
@@ -198,8 +256,61 @@ pub fn run_demo(config: &DemoConfig<'_>, progress: &mut dyn Progress) -> Result<
         profile,
         plans,
         executions,
+        input_baselines,
+        best_baselines,
         runtime,
     })
+}
+
+/// Edge-only with the input in each real image codec: executed on `data`, predicted at each
+/// plan's rate with the bytes it sent.
+fn input_baselines(
+    config: &DemoConfig<'_>,
+    options: &[coinfer_sim::SplitOption],
+    plans: &[RatePlan],
+    full: &dyn coinfer_engine::Runnable,
+    data: &coinfer_data::Dataset,
+    reference: &Evaluation,
+    progress: &mut dyn Progress,
+) -> Result<Vec<InputBaseline>> {
+    use crate::image_codec::{input_session_codec, ImageCodec};
+    use coinfer_compress::{FeatureCodec, QuantRange};
+    let edge_only = options
+        .iter()
+        .find(|o| o.choice == SplitChoice::EdgeOnly)
+        .ok_or_else(|| PipelineError::Invalid("the model has no edge-only option".into()))?;
+    // The 8-bit image as it is: 8-bit uniform quantization of [0, 1] is exactly the pixels.
+    let raw_u8 = Codec::Uniform { bits: 8, range: QuantRange::PerTensor { lo: 0.0, hi: 1.0 } };
+    let session = input_session_codec(config.data, 2000)?;
+    let codecs: Vec<(String, bool, Box<dyn FeatureCodec>)> = vec![
+        ("raw uint8".into(), true, Box::new(raw_u8)),
+        ("png".into(), true, Box::new(ImageCodec::Png)),
+        ("uint8 + per-pixel ANS".into(), true, Box::new(session)),
+        ("jpeg-q90".into(), false, Box::new(ImageCodec::Jpeg(90))),
+        ("jpeg-q50".into(), false, Box::new(ImageCodec::Jpeg(50))),
+    ];
+    let mut out = Vec::with_capacity(codecs.len());
+    for (name, lossless, codec) in codecs {
+        let e = evaluate(
+            Stages::EdgeOnly(full),
+            codec.as_ref(),
+            data,
+            100,
+            Some(&reference.predicted),
+            progress,
+        )?;
+        let mut option = edge_only.clone();
+        option.work.upload_bytes = Some(e.bytes_per_sample);
+        out.push(InputBaseline {
+            codec: name,
+            lossless,
+            bytes_per_image: e.bytes_per_sample,
+            accuracy: e.accuracy,
+            differing_from_full_model: e.differing_from_reference.unwrap_or(0),
+            total_s: plans.iter().map(|p| option.latency(&p.link).prediction.total_s).collect(),
+        });
+    }
+    Ok(out)
 }
 
 /// Runs `data` through `choice`, the feature (or the input) crossing the link as a raw

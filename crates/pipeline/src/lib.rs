@@ -10,7 +10,10 @@
 //! - [`bench`](mod@bench): the benchmark harnesses (speeds and same-run ratios).
 //! - [`bottleneck`]: a deployed learned bottleneck, evaluated.
 //! - [`codec_sweep`]: accuracy against bytes of every codec at a cut.
-//! - [`demo`]: the demo's plan per link rate, its executions and its runtime check.
+//! - [`demo`]: the demo's plan per link rate, its honest baselines (device-only, edge-only
+//!   with real image codecs, Neurosurgeon), its executions and its runtime check.
+//! - [`demo_seeds`]: the demo's three papers: shipped AutoML plans predicted, compared and run;
+//!   placement and online splitting on the runtime; the MCIA agent simulated and deployed.
 //! - [`features`]: engine tensors ⇄ codec features, one frame per sample.
 //! - [`evaluate()`]: the one codec seam: data → head → codec → tail (or the whole model, with
 //!   or without the input crossing the link), scored against the labels and the unsplit model.
@@ -61,6 +64,7 @@ pub mod bench;
 pub mod bottleneck;
 pub mod codec_sweep;
 pub mod demo;
+pub mod demo_seeds;
 pub mod edge_bench;
 mod error;
 pub mod evaluate;

@@ -51,6 +51,17 @@ pub struct DevicePrediction {
 /// load at the plan's input shape, and every split must be one of its model's cuts (index
 /// and, when given, tensor name).
 pub fn predict_plan(plan: &Plan, setting: &PlanSetting<'_>) -> Result<Vec<DevicePrediction>> {
+    predict_plan_sending(plan, setting, &[])
+}
+
+/// [`predict_plan`] with the bytes device `i` sends measured rather than bounded:
+/// `sent[i] = Some(bytes)` replaces its codec's bound (e.g. an entropy coder's frames measured
+/// on images); devices past `sent`'s end, or `None`, keep the bound.
+pub fn predict_plan_sending(
+    plan: &Plan,
+    setting: &PlanSetting<'_>,
+    sent: &[Option<f64>],
+) -> Result<Vec<DevicePrediction>> {
     plan.validate().map_err(|e| PipelineError::Invalid(e.to_string()))?;
     let invalid =
         |device: &str, why: String| PipelineError::Invalid(format!("device `{device}`: {why}"));
@@ -104,7 +115,9 @@ pub fn predict_plan(plan: &Plan, setting: &PlanSetting<'_>) -> Result<Vec<Device
                 cut.shape.clone()
             }
         };
-        payloads.push(frame_bytes(&d.codec, &shape));
+        let i = payloads.len();
+        payloads
+            .push(sent.get(i).copied().flatten().unwrap_or_else(|| frame_bytes(&d.codec, &shape)));
     }
     let hardware = |id: &str| setting.devices.get(id).unwrap_or(&setting.device);
     let contexts: Vec<DeviceContext<'_>> = plan

@@ -2,6 +2,7 @@
 
 use coinfer_engine::profile::{CutProfile, ModelProfile};
 use coinfer_pipeline::demo::DemoReport;
+use coinfer_pipeline::demo_seeds::SeedsReport;
 use coinfer_pipeline::runtime_check::{RuntimeCheck, RuntimeChecks};
 
 use crate::bytes;
@@ -232,15 +233,30 @@ pub fn runtime_figure(runtime: &RuntimeChecks) -> Result<Figure> {
     })
 }
 
-/// The demo's page: settings, the plan per rate, executions, the runtime check, figures, and
-/// the command that reproduces it.
-pub fn page(report: &DemoReport, command: &str) -> Result<Page> {
+/// The demo's page: settings, the headline, the baselines, the split per rate, executions,
+/// the runtime check, the three papers, figures, and the command that reproduces it.
+pub fn page(report: &DemoReport, seeds: Option<&SeedsReport>, command: &str) -> Result<Page> {
+    use crate::seeds as s;
     let mut page = Page::new("coinfer demo — device–edge co-inference of the bundled model");
     page.setting("model", report.model.display().to_string())
         .setting("device", report.device.name())
         .setting("edge", report.edge.name())
         .setting("engine", report.engine.clone())
         .setting("command", command);
+    if let Some(seeds) = seeds.filter(|s| !s.automl.is_empty()) {
+        page.section("Headline: AutoML plan against the best baseline per link rate")
+            .table(s::headline_table(report, seeds))
+            .figure(s::baselines_figure(report, Some(seeds))?)
+            .text(format!(
+                "The AutoML plans are the shipped result of a full search (not re-run by the \
+                 demo); this command made them: {}",
+                seeds.automl_command
+            ))
+            .command(command);
+    }
+    page.section("Baselines at their best honest setting")
+        .table(s::input_baselines_table(report))
+        .command(command);
     page.section("Split per link rate (Neurosurgeon-style exhaustive search)")
         .table(plans_table(report))
         .figure(latency_figure(report)?)
@@ -253,6 +269,24 @@ pub fn page(report: &DemoReport, command: &str) -> Result<Page> {
             .table(runtime_table(runtime, rtt_ms))
             .figure(runtime_figure(runtime)?)
             .command(command);
+    }
+    if let Some(seeds) = seeds {
+        if !seeds.automl_runtime.is_empty() {
+            page.section("Seed 000 on the real runtime").table(s::automl_runtime_table(seeds));
+        }
+        if let (Some(rules), Some(totals)) = (s::rules_table(seeds), s::placement_table(seeds)) {
+            page.section("Seed 002: online splitting and placement on the real runtime")
+                .table(rules)
+                .table(totals)
+                .text(seeds.placement.as_ref().map_or(String::new(), |p| p.note.clone()));
+        }
+        if let Some(eval) = s::mcia_eval_table(seeds) {
+            let section = page.section("Seed 001: many devices, one edge (MCIA)");
+            section.table(eval);
+            if let Some(deploy) = s::mcia_deploy_table(seeds) {
+                section.table(deploy);
+            }
+        }
     }
     page.section("Result (JSON)").json("demo.json", report)?;
     Ok(page)

@@ -11,6 +11,7 @@ mod error;
 pub mod html;
 pub mod plan;
 pub mod plot;
+pub mod seeds;
 pub mod table;
 
 pub use error::{ReportError, Result};

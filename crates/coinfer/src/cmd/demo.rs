@@ -4,6 +4,10 @@
 use anyhow::{bail, Context, Result};
 use coinfer_data::DatasetName;
 use coinfer_pipeline::demo::{run_demo, DemoConfig, DemoReport};
+use coinfer_pipeline::demo_seeds::{run_seeds, SeedsConfig, SeedsReport};
+use coinfer_pipeline::mcia::EvalConfig;
+use coinfer_pipeline::mcia_deploy::DeployConfig;
+use coinfer_pipeline::placement_run::{PlacementRunConfig, Strategy};
 
 use coinfer_sim::Hardware;
 
@@ -30,34 +34,127 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
         runtime_images: args.runtime_images,
         data: DatasetName::FashionMnist,
     };
-    let report = run_demo(&config, &mut super::Bar::new(json))?;
+    let mut bar = super::Bar::new(json);
+    let report = run_demo(&config, &mut bar)?;
+    let bundled = args.model == std::path::Path::new(crate::args::DEFAULT_MODEL);
+    let seeds = if args.no_seeds || !bundled {
+        if !bundled && !args.no_seeds {
+            tracing::warn!(
+                "the papers' sections need the bundled model; skipped for {}",
+                args.model.display()
+            );
+        }
+        None
+    } else {
+        Some(run_seeds(&seeds_config(args, &config)?, &report, &mut bar)?)
+    };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    write_report(&args.out, &report, &super::command_line())?;
-    write_json(&args.out.join("demo.json"), &report)?;
-    if json {
-        return print_json(&report);
+    write_report(&args.out, &report, seeds.as_ref(), &super::command_line())?;
+    // demo.json: the demo's result with the seeds' under `seeds`.
+    let mut value = serde_json::to_value(&report)?;
+    if let (Some(map), Some(seeds)) = (value.as_object_mut(), &seeds) {
+        map.insert("seeds".into(), serde_json::to_value(seeds)?);
     }
-    println!("{}", coinfer_report::demo::plans_table(&report).to_text());
-    println!("{}", coinfer_report::demo::executions_table(&report).to_text());
+    write_json(&args.out.join("demo.json"), &value)?;
+    if json {
+        return print_json(&value);
+    }
+    use coinfer_report::{demo as d, seeds as s};
+    if let Some(seeds) = seeds.as_ref().filter(|s| !s.automl.is_empty()) {
+        println!("{}", s::headline_table(&report, seeds).to_text());
+        println!("(shipped AutoML plans, made by: {})\n", seeds.automl_command);
+    }
+    println!("{}", s::input_baselines_table(&report).to_text());
+    println!("{}", d::plans_table(&report).to_text());
+    println!("{}", d::executions_table(&report).to_text());
     if let Some(runtime) = &report.runtime {
-        println!("{}", coinfer_report::demo::runtime_table(runtime, args.rtt_ms).to_text());
+        println!("{}", d::runtime_table(runtime, args.rtt_ms).to_text());
+    }
+    if let Some(seeds) = &seeds {
+        if !seeds.automl_runtime.is_empty() {
+            println!("{}", s::automl_runtime_table(seeds).to_text());
+        }
+        let tables = [
+            s::rules_table(seeds),
+            s::placement_table(seeds),
+            s::mcia_eval_table(seeds),
+            s::mcia_deploy_table(seeds),
+        ];
+        for t in tables.into_iter().flatten() {
+            println!("{}", t.to_text());
+        }
     }
     println!(
-        "wrote {0}/index.html (the report), {0}/demo.json, {0}/latency.svg, {0}/profile.svg{1}",
-        args.out.display(),
-        if report.runtime.is_none() {
-            String::new()
-        } else {
-            format!(", {}/runtime.svg", args.out.display())
-        }
+        "wrote {0}/index.html (the report: open it in a browser), {0}/demo.json and the figures",
+        args.out.display()
     );
     Ok(())
 }
 
+/// The shipped inputs of the papers' sections (paths from the repository root).
+fn seeds_config(args: &DemoArgs, demo: &DemoConfig<'_>) -> Result<SeedsConfig> {
+    let n = args.seed_requests;
+    let placement = PlacementRunConfig {
+        config: super::placement::read_stopping_config(std::path::Path::new(
+            "examples/placement-runtime.toml",
+        ))?,
+        versions: [25, 50, 75, 100]
+            .map(|w| format!("models/versions/fmnist-resnet-w{w:03}.onnx").into())
+            .to_vec(),
+        strategies: vec![Strategy::Optimal, Strategy::Full, Strategy::Nothing, Strategy::Fixed(6)],
+        requests: n.max(4),
+        states: 8,
+        slot_ms: 40.0,
+        compare_rules: true,
+        seed: 1,
+        engine: demo.engine.to_string(),
+    };
+    let scenario: std::path::PathBuf = "experiments/mcia/scenarios/contended-4.toml".into();
+    let agent: std::path::PathBuf = "experiments/mcia/contended-4/agent.safetensors".into();
+    let eval = EvalConfig {
+        scenario: scenario.clone(),
+        devices: None,
+        slots: 200,
+        seed: 12_345,
+        cd_rounds: 10,
+        set: vec![],
+    };
+    let deploy = DeployConfig {
+        scenario,
+        agent: agent.clone(),
+        devices: Some(4),
+        slots: 2,
+        requests: n.max(2),
+        seed: 12_345,
+        engine: demo.engine.to_string(),
+        decision: Default::default(),
+    };
+    Ok(SeedsConfig {
+        engine: demo.engine.to_string(),
+        device: demo.device.clone(),
+        edge: demo.edge.clone(),
+        rtt_s: demo.rtt_s,
+        data: demo.data,
+        automl_plans: [0.1, 1.0, 10.0]
+            .map(|r| (r, format!("experiments/automl/plan-cut2-{r}").into()))
+            .to_vec(),
+        automl_command: "bash experiments/automl/search.sh (step 4)".into(),
+        automl_runtime_images: n,
+        placement: Some(placement),
+        mcia_eval: Some((eval, agent)),
+        mcia_deploy: Some(deploy),
+    })
+}
+
 /// `profile.svg`, `latency.svg` and (with a runtime run) `runtime.svg` in `out`, and the
 /// page with all of them, `index.html`.
-fn write_report(out: &std::path::Path, report: &DemoReport, command: &str) -> Result<()> {
+fn write_report(
+    out: &std::path::Path,
+    report: &DemoReport,
+    seeds: Option<&SeedsReport>,
+    command: &str,
+) -> Result<()> {
     use coinfer_report::demo as page;
     let write = |name: &str, figure: coinfer_report::Figure| {
         let path = out.join(name);
@@ -68,6 +165,6 @@ fn write_report(out: &std::path::Path, report: &DemoReport, command: &str) -> Re
     if let Some(runtime) = &report.runtime {
         write("runtime.svg", page::runtime_figure(runtime)?)?;
     }
-    page::page(report, command)?.write(&out.join("index.html"))?;
+    page::page(report, seeds, command)?.write(&out.join("index.html"))?;
     Ok(())
 }

@@ -10,11 +10,15 @@ use crate::args::PlacementArgs;
 use crate::output::{print_json, table, write_json};
 use coinfer_report::{write_svg, Series};
 
+/// Reads a `coinfer stopping` TOML configuration.
+pub(crate) fn read_stopping_config(path: &std::path::Path) -> Result<StoppingConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
 pub fn run(args: &PlacementArgs, json: bool) -> Result<()> {
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("reading {}", args.config.display()))?;
-    let config: StoppingConfig =
-        toml::from_str(&text).with_context(|| format!("parsing {}", args.config.display()))?;
+    let config = read_stopping_config(&args.config)?;
     for v in &args.versions {
         anyhow::ensure!(v.is_file(), "version file {} does not exist", v.display());
     }

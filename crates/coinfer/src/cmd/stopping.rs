@@ -2,7 +2,6 @@
 
 use anyhow::{Context, Result};
 use coinfer_pipeline::stopping_study::{stopping_study, MarkovSource, StoppingStudy, StudyConfig};
-use coinfer_policy::stopping_config::StoppingConfig;
 use coinfer_sim::{Compute, Hardware};
 
 use crate::args::{StoppingArgs, TraceValues};
@@ -10,10 +9,7 @@ use crate::output::{print_json, table, write_json};
 use coinfer_report::{write_svg, Series};
 
 pub fn run(args: &StoppingArgs, json: bool) -> Result<()> {
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("reading {}", args.config.display()))?;
-    let config: StoppingConfig =
-        toml::from_str(&text).with_context(|| format!("parsing {}", args.config.display()))?;
+    let config = super::placement::read_stopping_config(&args.config)?;
     let model_table = match &args.model {
         Some(path) => Some(super::layer_table(&super::load_graph_at(path, &args.shape)?)),
         None => None,
