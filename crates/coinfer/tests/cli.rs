@@ -551,6 +551,9 @@ fn stopping_examples_run_and_the_optimal_rule_wins() {
         assert!(all.iter().all(|c| best <= c["total"].as_f64().unwrap()));
     }
     assert!(std::fs::read_to_string(dir.path().join("stopping.svg")).unwrap().len() > 1000);
+    // The page: the rules' table and the figure inline.
+    let page = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    assert!(page.contains("one-stage look-ahead") && page.contains("<svg"), "{page}");
 }
 
 /// Correlated fading: at ρ = 0 the Markov and i.i.d. rules coincide; from ρ = 0.9 the
@@ -1704,6 +1707,46 @@ fn automl_searches_deploys_and_compares_with_the_baselines() {
         assert!(m["reward"].as_f64().unwrap().is_finite(), "{m}");
     }
     assert!(out.join("compare.svg").is_file());
+
+    // The sweep over rates and devices, from the same cache, writes its page.
+    let sweep_out = dir.path().join("sweep");
+    let sweep = coinfer(
+        &[
+            &["automl", "sweep"][..],
+            &small,
+            &["--seeds", "1", "--exhaustive-limit", "0", "--rates-mbps", "1,10"],
+            &["--devices", "mcu", "--out", sweep_out.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert!(sweep.status.success(), "{}", String::from_utf8_lossy(&sweep.stderr));
+    let page = std::fs::read_to_string(sweep_out.join("index.html")).unwrap();
+    assert!(page.contains("automl plan") && page.contains("<svg"), "{page}");
+}
+
+/// `mcia sweep` writes its report page: the evaluation per device count and the figure.
+#[test]
+fn mcia_sweep_writes_its_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let v = ok_json(&[
+        "mcia",
+        "sweep",
+        "experiments/mcia/scenarios/contended-4.toml",
+        "--agent",
+        "experiments/mcia/contended-4/agent.safetensors",
+        "--devices",
+        "2,4",
+        "--slots",
+        "20",
+        "--out",
+        out,
+        "--json",
+    ]);
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    let page = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    assert!(page.contains("ppo agent") && page.contains("<svg"), "{page}");
+    assert_eq!(page.matches("<table>").count(), 2, "one table per device count");
 }
 
 #[test]

@@ -107,7 +107,8 @@ fn draw_lines<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64> + ValueFor
         // multiple, whose labels overprint near each decade), no light lines between them.
         mesh.y_label_formatter(&label_once).light_line_style(TRANSPARENT);
     } else {
-        mesh.y_label_formatter(&|v| tick(*v));
+        // Major grid lines only: the light ones between them crowd a printed figure.
+        mesh.y_label_formatter(&|v| tick(*v)).light_line_style(TRANSPARENT);
     }
     mesh.draw().map_err(e)?;
     for (i, s) in series.iter().enumerate() {

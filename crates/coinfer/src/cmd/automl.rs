@@ -212,9 +212,6 @@ fn sweep(args: &SweepArgs, json: bool) -> Result<()> {
         automl_compare::sweep(&config, &devices, &args.rates_mbps, &mut super::Bar::new(json))?;
     write_json(&s.out.join("sweep.json"), &points)?;
     plot_sweep(&points, &args.devices, &s.out.join("sweep.svg"))?;
-    if json {
-        return print_json(&points);
-    }
     let mut rows = vec![];
     for p in &points {
         for (method, m) in per_method(&p.comparison) {
@@ -230,8 +227,23 @@ fn sweep(args: &SweepArgs, json: bool) -> Result<()> {
         }
     }
     let headers = ["device", "Mbit/s", "method", "acc %", "ms", "bytes", "reward"];
-    println!("{}", table(&headers, rows));
-    println!("wrote {0}/sweep.json, {0}/sweep.svg", s.out.display());
+    let t = coinfer_report::Table::new(
+        "Seed 000 across devices and link rates: every method's proxy accuracy (validation), \
+         predicted latency, bytes per inference and reward (searches: mean over seeds)",
+        &headers,
+        rows,
+    );
+    super::write_page(
+        &s.out,
+        "coinfer automl sweep",
+        std::slice::from_ref(&t),
+        &[("sweep.svg", "Latency and accuracy per method across link rates and devices.")],
+    )?;
+    if json {
+        return print_json(&points);
+    }
+    println!("{}", t.to_text());
+    println!("wrote {0}/index.html (the report), {0}/sweep.json, {0}/sweep.svg", s.out.display());
     Ok(())
 }
 

@@ -93,7 +93,7 @@ pub fn run(what: MciaWhat, json: bool) -> Result<()> {
             if json {
                 return print_json(&report);
             }
-            print_report(&report);
+            println!("{}", report_table(&report).to_text());
             Ok(())
         }
         MciaWhat::Sweep(a) => {
@@ -129,12 +129,20 @@ pub fn run(what: MciaWhat, json: bool) -> Result<()> {
                     .context("writing sweep.csv")?;
                 plot_sweep(&dir.join("sweep.svg"), &reports, &x_label)?;
             }
+            let tables: Vec<_> = reports.iter().map(report_table).collect();
+            if let Some(dir) = &a.common.out {
+                let caption =
+                    format!("Gap closed, utility per device and decision time against {x_label}.");
+                super::write_page(dir, "coinfer mcia sweep", &tables, &[("sweep.svg", &caption)])?;
+            }
             if json {
                 return print_json(&reports);
             }
-            for r in &reports {
-                print_report(r);
-                println!();
+            for t in &tables {
+                println!("{}\n", t.to_text());
+            }
+            if let Some(dir) = &a.common.out {
+                println!("wrote {}/index.html (the report)", dir.display());
             }
             Ok(())
         }
@@ -375,13 +383,13 @@ fn csv(reports: &[EvalReport]) -> Result<String> {
     Ok(String::from_utf8(w.into_inner()?)?)
 }
 
-fn print_report(r: &EvalReport) {
-    for (field, value) in &r.config.set {
-        println!("{field} = {value}");
-    }
-    println!(
-        "{} devices, {} held-out slots; reference: {}; gap = reference − {} = {:.4} utility/slot \
-         (∩ ref: of the devices the reference offloads, the fraction this method offloads too)",
+/// An evaluation as a table (printed, and kept for the page).
+fn report_table(r: &EvalReport) -> coinfer_report::Table {
+    let set: String = r.config.set.iter().map(|(f, v)| format!("{f} = {v}; ")).collect();
+    let title = format!(
+        "{set}{} devices, {} held-out slots; reference: {}; gap = reference − {} = {:.4} \
+         utility/slot (∩ ref: of the devices the reference offloads, the fraction this method \
+         offloads too)",
         r.devices, r.config.slots, r.reference, r.best_trivial, r.gap
     );
     let kinds: Vec<String> =
@@ -422,7 +430,7 @@ fn print_report(r: &EvalReport) {
             row
         })
         .collect();
-    println!("{}", table(&header, rows));
+    coinfer_report::Table::new(title, &header, rows)
 }
 
 /// Gap closed, utility per device and decision time against the number of devices.

@@ -44,6 +44,33 @@ pub(crate) fn command_line() -> String {
         .join(" ")
 }
 
+/// Writes `dir/index.html`: the command line, `tables` and the SVG figures already written in
+/// `dir` (file name, caption), one self-contained page.
+pub(crate) fn write_page(
+    dir: &std::path::Path,
+    title: &str,
+    tables: &[coinfer_report::Table],
+    figures: &[(&str, &str)],
+) -> Result<()> {
+    use anyhow::Context;
+    let mut page = coinfer_report::Page::new(title);
+    let command = command_line();
+    page.setting("command", command.clone());
+    let section = page.section("Results");
+    for t in tables {
+        section.table(t.clone());
+    }
+    for (file, caption) in figures {
+        let path = dir.join(file);
+        let svg = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        section.figure(coinfer_report::Figure { caption: caption.to_string(), svg });
+    }
+    section.command(command);
+    page.write(&dir.join("index.html"))?;
+    Ok(())
+}
+
 /// Dispatches a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let json = cli.json;

@@ -5,7 +5,7 @@ use coinfer_pipeline::stopping_study::{stopping_study, MarkovSource, StoppingStu
 use coinfer_sim::{Compute, Hardware};
 
 use crate::args::{StoppingArgs, TraceValues};
-use crate::output::{print_json, table, write_json};
+use crate::output::{print_json, write_json};
 use coinfer_report::{write_svg, Series};
 
 pub fn run(args: &StoppingArgs, json: bool) -> Result<()> {
@@ -75,17 +75,42 @@ pub fn run(args: &StoppingArgs, json: bool) -> Result<()> {
         })?;
         write_json(path, rule)?;
     }
+    let (lines, tables) = report_tables(&report, samples);
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         write_json(&dir.join("stopping.json"), &report)?;
         write_plots(dir, &report)?;
+        let mut page_tables = vec![coinfer_report::Table::new(
+            "placement",
+            &["result"],
+            lines.iter().map(|l| vec![l.clone()]).collect(),
+        )];
+        page_tables.extend(tables.iter().cloned());
+        super::write_page(
+            dir,
+            "coinfer stopping — online splitting as optimal stopping, and placement",
+            &page_tables,
+            &[(
+                "stopping.svg",
+                "Expected cost of each rule against the mean SNR; the period cost against the \
+                 layers placed; the offloading thresholds per stage.",
+            )],
+        )?;
     }
     if json {
         return print_json(&report);
     }
-    print_report(&report, samples);
+    for l in &lines {
+        println!("{l}");
+    }
+    for t in &tables {
+        println!("{}", t.to_text());
+    }
     if let Some(dir) = &args.out {
-        println!("wrote {0}/stopping.json and {0}/stopping.svg", dir.display());
+        println!(
+            "wrote {0}/index.html (the report), {0}/stopping.json, {0}/stopping.svg",
+            dir.display()
+        );
     }
     Ok(())
 }
@@ -133,22 +158,27 @@ fn write_plots(dir: &std::path::Path, report: &StoppingStudy) -> Result<()> {
     Ok(())
 }
 
-/// The placement, the rules' costs and the thresholds as tables.
-fn print_report(report: &StoppingStudy, samples: usize) {
+/// The placement as lines, the rules' costs and the thresholds as tables.
+fn report_tables(
+    report: &StoppingStudy,
+    samples: usize,
+) -> (Vec<String>, Vec<coinfer_report::Table>) {
+    use coinfer_report::Table;
+    let mut tables = vec![];
     let (n, k) = (report.layers, report.horizon);
     let (best, closed) = (&report.placement.best, &report.placement.closed_form);
     let (optimal, osla) = (&report.thresholds.optimal, &report.thresholds.one_stage_look_ahead);
-    println!(
+    let mut lines = vec![format!(
         "{n} layers; best placement K* = {} (period cost {:.4e}; enumeration over K = 0..{n})",
         best.k, best.total
-    );
+    )];
     if let Some(c) = &closed {
-        println!(
+        lines.push(format!(
             "closed form (equal-width MLP, OSLA, edge time folded into ψ): K* = {:.2} → K = {} (period cost {:.4e})",
             c.k_star, c.k, c.total
-        );
+        ));
     }
-    println!("rules at horizon K = {k} ({samples} Monte Carlo samples each):");
+    let rules_title = format!("rules at horizon K = {k} ({samples} Monte Carlo samples each):");
     let rows = report
         .rules
         .iter()
@@ -162,18 +192,26 @@ fn print_report(report: &StoppingStudy, samples: usize) {
             ]
         })
         .collect();
-    println!("{}", table(&["rule", "expected cost", "Monte Carlo (95 % CI)", "vs optimal"], rows));
+    tables.push(Table::new(
+        rules_title,
+        &["rule", "expected cost", "Monte Carlo (95 % CI)", "vs optimal"],
+        rows,
+    ));
     let rows = (0..=k)
         .map(|i| {
             let f = |v: &[f64]| v.get(i).map_or("-".into(), |x| format!("{x:.4e}"));
             vec![i.to_string(), f(optimal), f(osla)]
         })
         .collect();
-    println!("{}", table(&["stage", "optimal η", "OSLA η"], rows));
+    tables.push(Table::new(
+        "offloading thresholds per stage (gain; stop when h ≥ η):",
+        &["stage", "optimal η", "OSLA η"],
+        rows,
+    ));
     if report.markov.is_empty() {
-        return;
+        return (lines, tables);
     }
-    println!(
+    let markov_title = format!(
         "correlated channels (a Markov chain across stages): the Markov rule vs the i.i.d. rules \
          played on the chain, exact expected costs at K = {k}"
     );
@@ -197,28 +235,26 @@ fn print_report(report: &StoppingStudy, samples: usize) {
             ]
         })
         .collect();
-    println!(
-        "{}",
-        table(
-            &[
-                "channel",
-                "states",
-                "Markov optimal",
-                "i.i.d. optimal",
-                "i.i.d. loses",
-                "Markov OSLA",
-                "i.i.d. OSLA",
-                "best fixed split",
-                "Markov rule, Monte Carlo",
-                "rate thresholds",
-                "induction µs",
-            ],
-            rows
-        )
-    );
+    tables.push(Table::new(
+        markov_title,
+        &[
+            "channel",
+            "states",
+            "Markov optimal",
+            "i.i.d. optimal",
+            "i.i.d. loses",
+            "Markov OSLA",
+            "i.i.d. OSLA",
+            "best fixed split",
+            "Markov rule, Monte Carlo",
+            "rate thresholds",
+            "induction µs",
+        ],
+        rows,
+    ));
     for m in &report.markov {
         let Some(h) = &m.held_out else { continue };
-        println!(
+        let title = format!(
             "{}: every rule fitted on the first {} samples, replayed on the other {} (mean cost \
              per inference over every start)",
             m.channel, h.samples[0], h.samples[1]
@@ -235,6 +271,7 @@ fn print_report(report: &StoppingStudy, samples: usize) {
                 ]
             })
             .collect();
-        println!("{}", table(&["rule", "replayed cost", "vs best"], rows));
+        tables.push(Table::new(title, &["rule", "replayed cost", "vs best"], rows));
     }
+    (lines, tables)
 }
