@@ -100,8 +100,25 @@ fn draw_lines<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64> + ValueFor
     let seen = std::cell::RefCell::new(std::collections::HashSet::new());
     let label_once =
         |v: &f64| log_tick(*v).filter(|l| seen.borrow_mut().insert(l.clone())).unwrap_or_default();
+    // x values given as log10 of the quantity (a label `log10(…)`): label each decade with
+    // the quantity itself, 0.1 1 10 100, and nothing between.
+    let log_x = x_label.strip_prefix("log10(").and_then(|l| l.strip_suffix(')'));
+    let x_desc = log_x.map_or_else(|| x_label.to_string(), |l| format!("{l} (log scale)"));
+    let decade = |v: &f64| {
+        let near = v.round();
+        if (v - near).abs() < 1e-9 {
+            tick(10f64.powf(near))
+        } else {
+            String::new()
+        }
+    };
     let mut mesh = chart.configure_mesh();
-    mesh.x_desc(x_label).y_desc(y_label).x_label_formatter(&|v| tick(*v));
+    mesh.x_desc(x_desc).y_desc(y_label);
+    if log_x.is_some() {
+        mesh.x_label_formatter(&decade);
+    } else {
+        mesh.x_label_formatter(&|v| tick(*v));
+    }
     if positive_only {
         // A log axis: labels at 1, 2 and 5 × 10^k only (the axis marks every integer
         // multiple, whose labels overprint near each decade), no light lines between them.
@@ -208,7 +225,9 @@ fn legend_corner(points: &[(f64, f64)]) -> SeriesLabelPosition {
     corners.into_iter().find(|c| c.1 == best).map_or(SeriesLabelPosition::UpperRight, |c| c.0)
 }
 
-/// A figure of vertically stacked panels: (title, x label, y label, series, log y).
+/// A figure of vertically stacked panels: (title, x label, y label, series, log y). An x label
+/// `log10(QUANTITY)` says the x values are log10 of the quantity: the axis is labelled with
+/// the quantity at each decade (0.1, 1, 10, …) and described as `QUANTITY (log scale)`.
 pub type PanelSpec<'a> = (&'a str, &'a str, &'a str, Vec<Series>, bool);
 
 /// An SVG document with the given panels stacked vertically (900 px wide, 360 px per panel).
@@ -295,6 +314,16 @@ mod tests {
             .skip(1)
             .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim().to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_log10_x_axis_is_labelled_with_the_quantity_at_each_decade() {
+        let s = Series { label: "s".into(), points: vec![(-1.0, 3.0), (2.0, 4.0)] };
+        let t = texts(&[("t", "log10(rate, Mbit/s)", "ms", vec![s], false)]);
+        for label in ["0.1", "1", "10", "100", "rate, Mbit/s (log scale)"] {
+            assert!(t.iter().any(|x| x == label), "{label} in {t:?}");
+        }
+        assert!(!t.iter().any(|x| x == "-0.5" || x == "0.5" || x == "1.5"), "{t:?}");
     }
 
     #[test]
