@@ -106,7 +106,8 @@ def check(report, screenshot):
     port = free_port()
     profile = tempfile.mkdtemp(prefix="coinfer-chromium-")
     proc = subprocess.Popen(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--no-first-run",
          "--disable-background-networking", "--disable-component-update",
          "--disable-default-apps", "--disable-sync", "--mute-audio",
          f"--user-data-dir={profile}", f"--remote-debugging-port={port}",
