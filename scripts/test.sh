@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: setup, formatting, lints, and every test with both engines.
+# The whole test suite: setup (with the Python package), formatting, lints, and every test with both engines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup-python.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 # Every dependency used (cargo-machete reads the sources; installs in about a minute).
@@ -24,7 +24,7 @@ command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 cargo nextest run --workspace --all-features --no-fail-fast
 cargo test --workspace --all-features --doc
 # The Python package (crates/py, its own Cargo workspace): format, lints, and its tests
-# against the package setup.sh installed.
+# against the package setup-python.sh installed.
 cargo fmt --manifest-path crates/py/Cargo.toml -- --check
 # (in the main target directory: the same dev profiles, so the dependencies checked above are reused)
 CARGO_TARGET_DIR="$PWD/target" cargo clippy --manifest-path crates/py/Cargo.toml --all-targets -- -D warnings

@@ -368,6 +368,25 @@ pub fn agent<E: coinfer_sim::Evaluator>(
 /// Checks `job`'s settings before anything is loaded: at least one episode and image of each
 /// kind, and a budget for the budget-constrained accuracy reward.
 pub fn check(job: &AutomlJob<'_>) -> Result<()> {
+    let invalid = |m: String| Err(PipelineError::Invalid(m));
+    let rate_mbps = job.link.up_bps / 1e6;
+    if !(rate_mbps.is_finite() && rate_mbps > 0.0) {
+        return invalid(format!(
+            "the link rate must be a finite number of Mbit/s > 0, got {rate_mbps}"
+        ));
+    }
+    let rtt_ms = job.link.transport.rtt_s * 1e3;
+    if !(rtt_ms.is_finite() && rtt_ms >= 0.0) {
+        return invalid(format!(
+            "the link's round-trip time must be a finite number of ms ≥ 0, got {rtt_ms}"
+        ));
+    }
+    match job.budget {
+        Some(Budget::LatencyS(v)) | Some(Budget::DeviceMacs(v)) if !(v.is_finite() && v > 0.0) => {
+            return invalid(format!("a budget must be a finite number > 0, got {v}"));
+        }
+        _ => {}
+    }
     if job.episodes == 0 || job.val_images == 0 || job.recalibration_images == 0 {
         return Err(PipelineError::Invalid(
             "episodes, validation images and recalibration images must be ≥ 1".into(),

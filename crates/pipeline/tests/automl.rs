@@ -205,6 +205,14 @@ fn bad_input_is_refused_before_any_search() {
         automl_search(&unbounded, &mut NoProgress, |_, _, _| {}),
         Err(PipelineError::Invalid(_))
     ));
+    // A link without rate, a round-trip time that is not a number, a negative budget.
+    let refused = |j: AutomlJob<'_>, what: &str| {
+        let e = automl_search(&j, &mut NoProgress, |_, _, _| {}).unwrap_err().to_string();
+        assert!(e.contains(what), "{e}");
+    };
+    refused(AutomlJob { link: Link::simple(0.0, 0.005), ..job(&g, &cache) }, "link rate");
+    refused(AutomlJob { link: Link::simple(1e6, f64::NAN), ..job(&g, &cache) }, "round-trip");
+    refused(AutomlJob { budget: Some(Budget::DeviceMacs(-1.0)), ..job(&g, &cache) }, "budget");
     // A model the data set does not fit.
     let m = corpus::corpus().into_iter().find(|m| m.file == "mbv3-dynhw.onnx").unwrap().graph();
     let wrong = AutomlJob { candidates: Candidates::Best(1), ..job(&m, &cache) };

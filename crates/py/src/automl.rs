@@ -70,19 +70,14 @@ impl PyAutomlEnv {
     fn new(py: Python<'_>, settings_json: &str) -> PyResult<Self> {
         let s: AutomlSettings = serde_json::from_str(settings_json)
             .map_err(|e| value_err(format!("AutoML settings: {e}")))?;
-        for (name, v) in [("rate_mbps", s.rate_mbps), ("rtt_ms", s.rtt_ms)] {
-            if !(v.is_finite() && v >= 0.0) || (name == "rate_mbps" && v == 0.0) {
-                return Err(value_err(format!("{name} = {v} must be a finite number > 0")));
-            }
-        }
+        // The rate, round-trip time and budget are checked by `check` below.
         let budget = match (s.budget_ms, s.budget_mmacs) {
             (Some(_), Some(_)) => {
                 return Err(value_err("give budget_ms or budget_mmacs, not both"));
             }
-            (Some(ms), _) if ms.is_finite() && ms > 0.0 => Some(Budget::LatencyS(ms / 1e3)),
-            (_, Some(m)) if m.is_finite() && m > 0.0 => Some(Budget::DeviceMacs(m * 1e6)),
+            (Some(ms), None) => Some(Budget::LatencyS(ms / 1e3)),
+            (None, Some(m)) => Some(Budget::DeviceMacs(m * 1e6)),
             (None, None) => None,
-            _ => return Err(value_err("a budget must be a finite number > 0")),
         };
         let graph = Graph::load_with(&s.model, &InputShapes(s.input_shape.clone()))
             .map_err(crate::api::graph_err)?;

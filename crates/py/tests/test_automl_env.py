@@ -89,7 +89,11 @@ def test_bad_input_names_the_problem(tmp_path):
         make(tmp_path, reward={"kind": "vibes"})
     with pytest.raises(ValueError, match="not both"):
         make(tmp_path, budget_ms=10, budget_mmacs=1)
-    with pytest.raises(ValueError, match="rate_mbps"):
+    with pytest.raises(ValueError, match="link rate"):
         make(tmp_path, rate_mbps=0)
+    with pytest.raises(ValueError, match="round-trip"):
+        make(tmp_path, rtt_ms=float("nan"))
+    with pytest.raises(ValueError, match="budget must be"):
+        make(tmp_path, budget_ms=-1)
     with pytest.raises(ValueError, match="colour"):
         coinfer._native.AutomlEnv('{"colour": 1}')

@@ -41,7 +41,7 @@ pub fn plans_table(report: &DemoReport) -> Table {
         .collect();
     Table::new(
         format!(
-            "coinfer demo: {} ({} cut points), device `{}`, edge `{}`, RTT {} ms, engine {}",
+            "coinfer demo: {} ({} cut points), device {}, edge {}, RTT {} ms, engine {}",
             report.model.display(),
             profile.cuts.len(),
             device.name(),

@@ -150,7 +150,9 @@ fn render_block(h: &mut String, b: &Block) {
             let _ = writeln!(h, "<p>{}</p>", escape(t));
         }
         Block::Table(t) => {
-            let _ = writeln!(h, "<table>\n<caption>{}</caption>\n<thead><tr>", escape(&t.title));
+            // The title as a paragraph, not a <caption>: a caption wraps at a narrow table's width.
+            let _ =
+                writeln!(h, "<p class=\"tcap\">{}</p>\n<table>\n<thead><tr>", escape(&t.title));
             for c in &t.header {
                 let _ = write!(h, "<th>{}</th>", escape(c));
             }
@@ -210,8 +212,8 @@ body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1000px;
 padding:0 1em;color:#222;line-height:1.45}
 h1{font-size:1.6em;margin-bottom:.3em}h2{font-size:1.25em;border-bottom:1px solid #ccc;
 padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:1em 0;font-size:.88em}
-caption{text-align:left;font-weight:600;padding:.3em 0}
+table{border-collapse:collapse;margin:0 0 1em;font-size:.88em}
+.tcap{font-weight:600;margin:1.2em 0 .3em}
 th,td{border-bottom:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}
 thead th{border-bottom:2px solid #888}td.num{text-align:right;font-variant-numeric:tabular-nums}
 table.settings th{font-weight:600;color:#555}

@@ -148,8 +148,8 @@ pub fn rules_table(seeds: &SeedsReport) -> Option<Table> {
         .map(|r| {
             vec![
                 r.rule.clone(),
-                format!("{:.4e}", r.expected_cost),
-                format!("{:.4e} ± {:.1e}", r.measured_cost.mean, r.measured_cost.ci95),
+                format!("{:.3}", 1e3 * r.expected_cost),
+                format!("{:.3} ± {:.3}", 1e3 * r.measured_cost.mean, 1e3 * r.measured_cost.ci95),
                 format!("{:+.1} %", 100.0 * r.relative_error),
                 format!("{}/{}/{}", r.served[0], r.served[1], r.served[2]),
             ]
@@ -158,7 +158,8 @@ pub fn rules_table(seeds: &SeedsReport) -> Option<Table> {
     Some(Table::new(
         format!(
             "Seed 002 — online splitting over a trace-driven fading link on the real runtime, K = \
-             {} layers placed: cost per inference, exact expectation against measured (95 % CI):",
+             {} layers placed: cost per inference (w_T·T + w_E·E, in milli-units: ms + mJ at \
+             unit weights), exact expectation against measured (95 % CI):",
             p.rules_horizon.map_or("?".into(), |k| k.to_string())
         ),
         &["rule", "exact expected", "measured", "error", "edge/local/failed"],
@@ -183,7 +184,8 @@ pub fn placement_table(seeds: &SeedsReport) -> Option<Table> {
     Some(Table::new(
         format!(
             "Seed 002 — placement after each model update: total cost over the versions \
-             (download + {} inferences per period), predicted against measured:",
+             (download + {} inferences per period; w_T·T + w_E·E: s + J at unit weights), \
+             predicted against measured:",
             p.inferences_per_period
         ),
         &["strategy", "predicted", "measured (95 % CI)"],
