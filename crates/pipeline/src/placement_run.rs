@@ -215,6 +215,12 @@ pub struct RequestRow {
     pub frame_bytes: usize,
     /// Measured end to end, ms.
     pub e2e_ms: f64,
+    /// Of which on the device: the head (or the whole model when finished locally), ms.
+    pub device_ms: f64,
+    /// Of which from sending the frame to the answer (link, stack and edge), ms.
+    pub transmit_ms: f64,
+    /// Of which the edge's tail, ms.
+    pub edge_tail_ms: f64,
     /// Measured cost.
     pub measured_cost: f64,
     /// The cost model's cost of the same decision at the slot's state (under the version
@@ -349,6 +355,9 @@ fn request_rows(
                 stage,
                 frame_bytes: s.record.frame_bytes,
                 e2e_ms: s.record.e2e_ms,
+                device_ms: s.record.head_ms + s.record.local_ms,
+                transmit_ms: s.record.transmit_ms,
+                edge_tail_ms: s.record.edge_tail_ms,
                 measured_cost: measured_cost(&s.record, p, device_power, s.rate),
                 model_cost: model,
                 new_placement: s.new,
@@ -437,7 +446,9 @@ pub fn placement_run(
                 .cloned()
                 .ok_or_else(|| invalid(format!("version `{name}` not served")))?;
             let id = ModelId { model: MODEL.into(), version: name.clone() };
-            let edge_s = edge_times(&host, &id, &inputs[0].0)?;
+            // Timed one per slot (less the inference itself), as the testbed will run them.
+            let idle = Duration::from_secs_f64((run.slot_ms - 10.0).max(0.0) / 1e3);
+            let edge_s = edge_times(&host, &id, &inputs[0].0, idle)?;
             out.push(version_model(cfg, info, edge_s, &transport)?);
         }
         Ok::<_, PipelineError>(out)

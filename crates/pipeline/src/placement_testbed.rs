@@ -55,18 +55,23 @@ pub(crate) fn state_order(states: usize, slots: usize, seed: u64) -> Vec<usize> 
     out
 }
 
-/// Time (s) of the edge's tail after each stage `n = 0..=N` on this host (median of 7 runs;
-/// `n = 0` the whole model, `N` nothing).
+/// Time (s) of the edge's tail after each stage `n = 0..=N` on this host (median of 5 runs
+/// after a first), each run after `idle` without work: the regime of the testbed, whose
+/// requests come one per slot. After tens of milliseconds idle this host's caches are cold and
+/// a tail takes several times its back-to-back time (the whole default model at half width:
+/// 1.3–2 ms one per 120 ms slot against 0.2 ms back to back on the 2-vCPU VM).
 pub(crate) fn edge_times(
     store: &ModelStore,
     id: &ModelId,
     x: &coinfer_engine::Tensor,
+    idle: Duration,
 ) -> Result<Vec<f64>> {
     let cuts = store.cut_count(id)?;
     let time = |p: Part, input: &coinfer_engine::Tensor| -> Result<f64> {
         let part = store.part(id, p)?;
-        let mut t = Vec::with_capacity(7);
-        for _ in 0..8 {
+        let mut t = Vec::with_capacity(6);
+        for _ in 0..6 {
+            std::thread::sleep(idle);
             let t0 = Instant::now();
             part.runnable.run(std::slice::from_ref(input))?;
             t.push(t0.elapsed().as_secs_f64());

@@ -151,8 +151,7 @@ fn render_block(h: &mut String, b: &Block) {
         }
         Block::Table(t) => {
             // The title as a paragraph, not a <caption>: a caption wraps at a narrow table's width.
-            let _ =
-                writeln!(h, "<p class=\"tcap\">{}</p>\n<table>\n<thead><tr>", escape(&t.title));
+            let _ = writeln!(h, "<p class=\"tcap\">{}</p>\n<table>\n<thead><tr>", escape(&t.title));
             for c in &t.header {
                 let _ = write!(h, "<th>{}</th>", escape(c));
             }

@@ -103,7 +103,8 @@ fn seeds_config(args: &DemoArgs, demo: &DemoConfig<'_>) -> Result<SeedsConfig> {
             .map(|w| format!("models/versions/fmnist-resnet-w{w:03}.onnx").into())
             .to_vec(),
         strategies: vec![Strategy::Optimal, Strategy::Full, Strategy::Nothing, Strategy::Fixed(6)],
-        requests: n.max(4),
+        // A whole number of rounds of the 8 states, so each is visited equally often.
+        requests: n.max(4).div_ceil(8) * 8,
         states: 8,
         slot_ms: 40.0,
         compare_rules: true,
