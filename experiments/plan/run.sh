@@ -8,7 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${COINFER:-./target/debug/coinfer}
 OUT=experiments/plan
-: > $OUT/summary.txt
+cat > $OUT/summary.txt <<'HEAD'
+# coinfer plan, mcu -> edge-gpu at 10 Mbit/s, RTT 5 ms, 64 random inputs (32 calibrate, 32 check
+# top-1 agreement >= 99 %): plan wall time, options tried, the chosen one, its predicted latency
+# for those profiles. runtime: the plan folder served by `edge serve` and run by `device run`
+# on this host over loopback without link emulation, 20 requests (shows the plan runs and is
+# answered; its latency is this host's, not the profiles').
+HEAD
 port=50151
 while read -r name shape; do
   dir=$OUT/$name
