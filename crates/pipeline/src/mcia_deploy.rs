@@ -213,6 +213,7 @@ pub fn deploy(config: &DeployConfig, progress: &mut dyn Progress) -> Result<Depl
         &test,
         rtt_s,
         &framing,
+        Spacing::default(),
     ))?;
     progress.finish();
     env.map_transports(|t| Transport { stack_s, framing: framing.clone(), ..t.clone() });
@@ -254,7 +255,7 @@ pub fn deploy(config: &DeployConfig, progress: &mut dyn Progress) -> Result<Depl
             engine.clone(),
             &setups,
             &test,
-            SlotRun { slot, requests: config.requests, rtt_s },
+            SlotRun { slot, requests: config.requests, rtt_s, gap: Duration::ZERO },
             progress,
         ))?;
         progress.finish();
@@ -364,6 +365,8 @@ struct SlotRun {
     slot: usize,
     requests: usize,
     rtt_s: f64,
+    /// Idle time before each request (zero: back to back).
+    gap: Duration,
 }
 
 /// The edge for one slot: every device's compute share and emulated tail time, no batching
@@ -432,6 +435,9 @@ async fn run_slot(
             device.warm_up().await?;
             let mut records = Vec::with_capacity(inputs.len());
             for (x, y) in inputs {
+                if !run.gap.is_zero() {
+                    tokio::time::sleep(run.gap).await;
+                }
                 records.push(device.infer(x, Some(y)).await?);
             }
             records.remove(0);
@@ -483,6 +489,7 @@ pub(crate) async fn calibrate_stack(
     test: &coinfer_data::Dataset,
     rtt_s: f64,
     framing: &Framing,
+    spacing: Spacing,
 ) -> Result<f64> {
     let mut plan = DevicePlan::new("calibration", model, SplitChoice::EdgeOnly);
     plan.version = version.to_string();
@@ -499,7 +506,7 @@ pub(crate) async fn calibrate_stack(
         engine,
         std::slice::from_ref(&setup),
         test,
-        SlotRun { slot: 0, requests: 40, rtt_s },
+        SlotRun { slot: 0, requests: 40, rtt_s, gap: spacing.gap },
         &mut crate::progress::NoProgress,
     )
     .await?;
@@ -513,7 +520,16 @@ pub(crate) async fn calibrate_stack(
     let model =
         coinfer_sim::predict(&coinfer_sim::Work::split(0.0, 0.0, payload - header, 0.0), &link);
     let measured = Percentiles::of(records.iter().map(|r| r.transmit_ms / 1e3)).p50;
-    Ok((measured - model.total_s).max(0.0))
+    Ok((measured - model.total_s - spacing.tail_s).max(0.0))
+}
+
+/// How [`calibrate_stack`]'s requests are spaced, and the edge time already known.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Spacing {
+    /// Idle time before each request (zero: back to back, the stack hot).
+    pub(crate) gap: Duration,
+    /// The calibration model's edge time timed the same way, s (zero: counted as stack).
+    pub(crate) tail_s: f64,
 }
 
 /// The codec of the calibration requests: images in [0, 1] at 8 bits.

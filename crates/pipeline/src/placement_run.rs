@@ -403,8 +403,15 @@ pub fn placement_run(
         .build()
         .map_err(io("starting the async runtime"))?;
 
+    // Edge tails and the stack are timed one request per slot (less the inference itself), as
+    // the testbed will run them: after tens of milliseconds idle this host's caches are cold.
+    let idle = Duration::from_secs_f64((run.slot_ms - 10.0).max(0.0) / 1e3);
+    let first = ModelId { model: MODEL.into(), version: names[0].clone() };
+    let first_edge_s = edge_times(&host, &first, &inputs[0].0, idle)?;
+
     // The cost model's transport: gRPC + the raw codec's header, the configured RTT, the
-    // stack time calibrated on this host.
+    // stack time calibrated on this host (edge-only requests of the first version, its
+    // whole-model tail as timed above taken out).
     let framing = crate::mcia_deploy::runtime_framing(&Codec::RawF32);
     let rtt_s = cfg.transport.rtt_s;
     let stack_s = rt.block_on(crate::mcia_deploy::calibrate_stack(
@@ -416,6 +423,7 @@ pub fn placement_run(
         &test,
         rtt_s,
         &framing,
+        crate::mcia_deploy::Spacing { gap: idle, tail_s: first_edge_s[0] },
     ))?;
     let transport = Transport {
         rtt_s,
@@ -446,9 +454,11 @@ pub fn placement_run(
                 .cloned()
                 .ok_or_else(|| invalid(format!("version `{name}` not served")))?;
             let id = ModelId { model: MODEL.into(), version: name.clone() };
-            // Timed one per slot (less the inference itself), as the testbed will run them.
-            let idle = Duration::from_secs_f64((run.slot_ms - 10.0).max(0.0) / 1e3);
-            let edge_s = edge_times(&host, &id, &inputs[0].0, idle)?;
+            let edge_s = if *name == names[0] {
+                first_edge_s.clone()
+            } else {
+                edge_times(&host, &id, &inputs[0].0, idle)?
+            };
             out.push(version_model(cfg, info, edge_s, &transport)?);
         }
         Ok::<_, PipelineError>(out)
@@ -582,6 +592,7 @@ async fn compare_rules(
         let plan = online_plan(&base_plan(), version, horizon, &eta, p);
         let mut dev = runner(&bed, store.clone(), plan.clone(), m.layer_times.clone());
         dev.switch(plan, local).await?;
+        bed.warm_up(&mut dev).await?;
         let (records, _) = bed.serve(&mut dev, run.requests, None).await?;
         requests.extend(request_rows(&name, &records, p, device_power));
         let costs: Vec<f64> =
