@@ -406,8 +406,13 @@ pub fn placement_run(
     // Edge tails and the stack are timed one request per slot (less the inference itself), as
     // the testbed will run them: after tens of milliseconds idle this host's caches are cold.
     let idle = Duration::from_secs_f64((run.slot_ms - 10.0).max(0.0) / 1e3);
-    let first = ModelId { model: MODEL.into(), version: names[0].clone() };
-    let first_edge_s = edge_times(&host, &first, &inputs[0].0, idle)?;
+    let edge_s = names
+        .iter()
+        .map(|name| {
+            let id = ModelId { model: MODEL.into(), version: name.clone() };
+            edge_times(&host, &id, &inputs[0].0, idle)
+        })
+        .collect::<Result<Vec<_>>>()?;
 
     // The cost model's transport: gRPC + the raw codec's header, the configured RTT, the
     // stack time calibrated on this host (edge-only requests of the first version, its
@@ -423,7 +428,7 @@ pub fn placement_run(
         &test,
         rtt_s,
         &framing,
-        crate::mcia_deploy::Spacing { gap: idle, tail_s: first_edge_s[0] },
+        crate::mcia_deploy::Spacing { gap: idle, tail_s: edge_s[0][0] },
     ))?;
     let transport = Transport {
         rtt_s,
@@ -435,7 +440,7 @@ pub fn placement_run(
     let device_power = cfg.device.compute().map_err(|e| invalid(e.to_string()))?.power_w;
     let q = cfg.placement.inferences_per_period;
 
-    // Per version: the advertised heads (from a first edge), the measured edge times.
+    // Per version: the advertised heads (from a first edge) with the edge times above.
     let models: Vec<VersionModel> = rt.block_on(async {
         let state = EdgeState::new(served.path(), engine.clone(), EdgeConfig::default())?;
         let edge = EdgeHandle::start(state, local_any(), None).await?;
@@ -447,18 +452,12 @@ pub fn placement_run(
             .versions;
         edge.stop().await?;
         let mut out = vec![];
-        for name in &names {
+        for (name, edge_s) in names.iter().zip(edge_s) {
             let info = infos
                 .iter()
                 .find(|v| &v.version == name)
                 .cloned()
                 .ok_or_else(|| invalid(format!("version `{name}` not served")))?;
-            let id = ModelId { model: MODEL.into(), version: name.clone() };
-            let edge_s = if *name == names[0] {
-                first_edge_s.clone()
-            } else {
-                edge_times(&host, &id, &inputs[0].0, idle)?
-            };
             out.push(version_model(cfg, info, edge_s, &transport)?);
         }
         Ok::<_, PipelineError>(out)

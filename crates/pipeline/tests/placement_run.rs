@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use coinfer_pipeline::placement_run::{placement_run, PlacementRunConfig, Strategy};
 use coinfer_pipeline::NoProgress;
 use coinfer_policy::stopping_config::StoppingConfig;
+use coinfer_runtime::device::Percentiles;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -62,15 +63,14 @@ fn placement_and_rules_on_the_runtime_match_their_expected_costs() {
         f64::INFINITY
     };
     let median_ratio = |context: &str| {
-        let mut q: Vec<f64> = r
+        let q: Vec<f64> = r
             .requests
             .iter()
             .filter(|q| q.context == context && q.new_placement)
             .map(|q| q.measured_cost / q.model_cost)
             .collect();
         assert!(!q.is_empty(), "no requests of {context}");
-        q.sort_by(f64::total_cmp);
-        q[q.len() / 2]
+        Percentiles::of(q).p50
     };
     assert_eq!(r.rules.len(), 6);
     for rule in &r.rules {
@@ -130,7 +130,7 @@ fn idle_wake_round_trip_us() -> f64 {
             }
         }
     });
-    let mut t: Vec<f64> = (0..15)
+    let t: Vec<f64> = (0..15)
         .map(|_| {
             std::thread::sleep(Duration::from_millis(40));
             let t0 = Instant::now();
@@ -141,6 +141,5 @@ fn idle_wake_round_trip_us() -> f64 {
         .collect();
     drop(ping);
     echo.join().unwrap();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
+    Percentiles::of(t).p50
 }
