@@ -212,20 +212,37 @@ fn online_stages(
     Ok((None, x, observe(), layers_done))
 }
 
-/// Runs a prepared part off the async threads.
+/// Parts whose last run took less than this run on the async thread itself: a hand-off to the
+/// blocking pool and back costs two thread wake-ups (60–200 µs each after an idle gap on a
+/// 2-vCPU VM), more than such a part takes; longer parts run on a blocking thread.
+const INLINE_BELOW: Duration = Duration::from_micros(500);
+
+/// Runs a prepared part: inline when it is known to be short, else off the async threads.
 async fn run_part(part: Arc<Loaded>, x: Tensor) -> Result<Tensor> {
-    tokio::task::spawn_blocking(move || {
-        let mut out = part.runnable.run(&[x])?;
+    let first = |part: &Loaded, mut out: Vec<Tensor>| {
         if out.is_empty() {
             return Err(RuntimeError::Invalid(format!("{} has no outputs", part.label)));
         }
         Ok(out.swap_remove(0))
+    };
+    if part.last_run().is_some_and(|t| t < INLINE_BELOW) {
+        let out = part.run_timed(&[x])?;
+        return first(&part, out);
+    }
+    tokio::task::spawn_blocking(move || {
+        let out = part.run_timed(&[x])?;
+        first(&part, out)
     })
     .await
     .map_err(|e| RuntimeError::Invalid(format!("device compute: {e}")))?
 }
 
+/// A part of the model, looked up at once when prepared already, else prepared on a blocking
+/// thread.
 async fn part(store: &Arc<ModelStore>, id: &ModelId, p: Part) -> Result<Arc<Loaded>> {
+    if let Some(ready) = store.cached_part(id, p) {
+        return Ok(ready);
+    }
     let (store, id) = (store.clone(), id.clone());
     tokio::task::spawn_blocking(move || store.part(&id, p))
         .await

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use coinfer_engine::{Engine, Runnable};
@@ -60,6 +61,30 @@ pub struct Loaded {
     pub sample_shape: Vec<usize>,
     /// Multiply–accumulates per sample: the cost used by fair scheduling.
     pub macs_per_sample: u64,
+    /// Wall time of the last [`Loaded::run_timed`], ns (0: never run that way).
+    last_run_ns: AtomicU64,
+}
+
+impl Loaded {
+    /// Runs the part on this thread and records how long it took.
+    pub fn run_timed(
+        &self,
+        inputs: &[coinfer_engine::Tensor],
+    ) -> Result<Vec<coinfer_engine::Tensor>> {
+        let t0 = std::time::Instant::now();
+        let out = self.runnable.run(inputs)?;
+        let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.last_run_ns.store(ns, Ordering::Relaxed);
+        Ok(out)
+    }
+
+    /// Wall time of the last [`Loaded::run_timed`] (`None` before the first).
+    pub fn last_run(&self) -> Option<std::time::Duration> {
+        match self.last_run_ns.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(std::time::Duration::from_nanos(ns)),
+        }
+    }
 }
 
 /// A loaded model: its analysis and cut list.
@@ -203,6 +228,14 @@ impl ModelStore {
     pub fn part(&self, id: &ModelId, part: Part) -> Result<Arc<Loaded>> {
         let entry = self.model(id)?;
         get_or_load(&self.parts, &(id.clone(), part), || self.prepare(id, &entry, part))
+    }
+
+    /// The part if it is prepared already, without waiting on a load in progress (`None`
+    /// then): a lookup that needs no blocking thread.
+    pub fn cached_part(&self, id: &ModelId, part: Part) -> Option<Arc<Loaded>> {
+        let slot = self.parts.lock().ok()?.get(&(id.clone(), part))?.clone();
+        let guard = slot.try_lock().ok()?;
+        guard.as_ref().cloned()
     }
 
     /// The head of `layers` layers as a file to download (built on first use, then shared):
@@ -355,6 +388,12 @@ impl ModelStore {
         // Shapes are recorded with batch 1: drop the batch dimension.
         let sample_shape = sample_shape.into_iter().skip(1).collect();
         tracing::debug!(part = %label, "part prepared");
-        Ok(Loaded { label, runnable, sample_shape, macs_per_sample: macs })
+        Ok(Loaded {
+            label,
+            runnable,
+            sample_shape,
+            macs_per_sample: macs,
+            last_run_ns: AtomicU64::new(0),
+        })
     }
 }

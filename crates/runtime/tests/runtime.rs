@@ -426,3 +426,25 @@ async fn framing_matches_the_bytes_on_the_wire() {
     }
     edge.stop().await.expect("stops");
 }
+
+/// The device's fast path: a prepared part is found without a blocking thread (and a part
+/// not prepared yet is not), and a timed run records how long it took.
+#[test]
+fn prepared_parts_are_found_at_once_and_their_runs_timed() {
+    use coinfer_runtime::models::{ModelId, Part};
+    let store = store();
+    let id = ModelId { model: "fmnist-resnet".into(), version: String::new() };
+    assert!(store.cached_part(&id, Part::Head(3)).is_none(), "not prepared yet");
+    let head = store.part(&id, Part::Head(3)).expect("head");
+    let found = store.cached_part(&id, Part::Head(3)).expect("prepared now");
+    assert!(std::sync::Arc::ptr_eq(&head, &found), "the same prepared part");
+    assert!(store.cached_part(&id, Part::Tail(3)).is_none(), "each part on its own");
+    assert!(head.last_run().is_none(), "never run");
+    let (x, _) = samples(1)[0].clone();
+    let timed = head.run_timed(std::slice::from_ref(&x)).expect("runs");
+    let plain = head.runnable.run(std::slice::from_ref(&x)).expect("runs");
+    assert_eq!(timed.len(), 1);
+    assert_eq!(timed[0].shape(), plain[0].shape());
+    let took = head.last_run().expect("timed");
+    assert!(took > Duration::ZERO && took < Duration::from_secs(10), "{took:?}");
+}
