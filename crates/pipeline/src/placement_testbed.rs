@@ -167,7 +167,13 @@ impl Testbed {
         let (x, y) = self.inputs[j % self.inputs.len()].clone();
         let record = runner.infer(x, Some(y)).await?;
         if record.e2e_ms > self.slot.as_secs_f64() * 1e3 - 2.0 * SLOT_GUARD.as_secs_f64() * 1e3 {
-            tracing::warn!(e2e_ms = record.e2e_ms, new, "an inference overran its slot");
+            // While a head downloads, answers queue behind its chunks on the shared downlink
+            // (one radio, FIFO): expected then, a sign of trouble otherwise.
+            if new {
+                tracing::warn!(e2e_ms = record.e2e_ms, "an inference overran its slot");
+            } else {
+                tracing::debug!(e2e_ms = record.e2e_ms, "an inference overran its slot (download)");
+            }
         }
         Ok(Served { record, rate, new, slot: j })
     }

@@ -308,12 +308,17 @@ impl EdgeState {
     fn warn_if_exposed(&self, addr: std::net::SocketAddr) {
         let c = &self.config;
         let anyone = c.token.is_none() && c.credentials.is_none();
-        if c.tls.is_none() {
+        // On loopback nothing crosses a network: a note for the curious, not a warning in
+        // every experiment's console.
+        if c.tls.is_none() && !addr.ip().is_loopback() {
             tracing::warn!(
+                %addr,
                 "PLAINTEXT: features, answers{} cross the network unencrypted and unauthenticated \
                  by any certificate; for loopback experiments only (give `tls` to expose the edge)",
                 if anyone { "" } else { " and bearer tokens" }
             );
+        } else if c.tls.is_none() {
+            tracing::debug!(%addr, "plaintext on loopback");
         }
         if anyone && !addr.ip().is_loopback() {
             tracing::warn!(
