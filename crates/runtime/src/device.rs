@@ -237,7 +237,7 @@ async fn run_part(part: Arc<Loaded>, x: Tensor) -> Result<Tensor> {
 /// A part of the model, looked up at once when prepared already, else prepared on a blocking
 /// thread.
 async fn part(store: &Arc<ModelStore>, id: &ModelId, p: Part) -> Result<Arc<Loaded>> {
-    if let Some(ready) = store.cached_part(id, p) {
+    if let Some(ready) = store.prepared(id, p) {
         return Ok(ready);
     }
     let (store, id) = (store.clone(), id.clone());

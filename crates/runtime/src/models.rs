@@ -230,14 +230,6 @@ impl ModelStore {
         get_or_load(&self.parts, &(id.clone(), part), || self.prepare(id, &entry, part))
     }
 
-    /// The part if it is prepared already, without waiting on a load in progress (`None`
-    /// then): a lookup that needs no blocking thread.
-    pub fn cached_part(&self, id: &ModelId, part: Part) -> Option<Arc<Loaded>> {
-        let slot = self.parts.lock().ok()?.get(&(id.clone(), part))?.clone();
-        let guard = slot.try_lock().ok()?;
-        guard.as_ref().cloned()
-    }
-
     /// The head of `layers` layers as a file to download (built on first use, then shared):
     /// see [`crate::distribution`].
     pub fn head_file(

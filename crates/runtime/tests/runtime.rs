@@ -434,11 +434,11 @@ fn prepared_parts_are_found_at_once_and_their_runs_timed() {
     use coinfer_runtime::models::{ModelId, Part};
     let store = store();
     let id = ModelId { model: "fmnist-resnet".into(), version: String::new() };
-    assert!(store.cached_part(&id, Part::Head(3)).is_none(), "not prepared yet");
+    assert!(store.prepared(&id, Part::Head(3)).is_none(), "not prepared yet");
     let head = store.part(&id, Part::Head(3)).expect("head");
-    let found = store.cached_part(&id, Part::Head(3)).expect("prepared now");
+    let found = store.prepared(&id, Part::Head(3)).expect("prepared now");
     assert!(std::sync::Arc::ptr_eq(&head, &found), "the same prepared part");
-    assert!(store.cached_part(&id, Part::Tail(3)).is_none(), "each part on its own");
+    assert!(store.prepared(&id, Part::Tail(3)).is_none(), "each part on its own");
     assert!(head.last_run().is_none(), "never run");
     let (x, _) = samples(1)[0].clone();
     let timed = head.run_timed(std::slice::from_ref(&x)).expect("runs");
